@@ -1,0 +1,203 @@
+/**
+ * Kernels the tfjs wasm backend (4.22) lacks or gets wrong, registered by
+ * the project so that training works on wasm:
+ *
+ * - `Conv2DBackpropFilter` (the weight gradient of conv2d and conv2dTranspose):
+ *   im2col in JavaScript, then the backend's own fast `BatchMatMul`. The
+ *   patch matrix is built already transposed because transposed matMuls are
+ *   an order of magnitude slower on wasm.
+ * - `UnsortedSegmentSum` (the gradient of gather, e.g. of an embedding or a
+ *   codebook lookup).
+ * - `OneHot`, whose float32 output on wasm holds int32 bit patterns.
+ *
+ * Each is tested against the `cpu` backend in tests/wasm_kernels.test.ts.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** The subset of the wasm backend's API these kernels use. */
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
+  write(values: tf.TypedArray, shape: number[], dtype: tf.DataType): tf.DataId;
+  disposeData(dataId: tf.DataId): boolean;
+}
+
+type KernelArgs = {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+};
+
+function conv2DBackpropFilter(
+  { inputs, backend, attrs }: KernelArgs,
+): tf.TensorInfo {
+  const wasm = backend as WasmBackendLike;
+  const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
+    attrs as unknown as {
+      strides: [number, number] | number;
+      pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+      dataFormat: "NHWC" | "NCHW";
+      dimRoundingMode?: "floor" | "round" | "ceil";
+      filterShape: [number, number, number, number];
+    };
+  if (dataFormat === "NCHW") {
+    throw new Error(
+      "Conv2DBackpropFilter (wasm, project kernel): only NHWC is supported",
+    );
+  }
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    "channelsLast",
+  );
+  const {
+    batchSize,
+    inHeight,
+    inWidth,
+    inChannels,
+    outHeight,
+    outWidth,
+    outChannels,
+    filterHeight,
+    filterWidth,
+    strideHeight,
+    strideWidth,
+  } = info;
+  const padTop = info.padInfo.top;
+  const padLeft = info.padInfo.left;
+  const xv = wasm.typedArrayFromHeap(x) as Float32Array;
+  const rows = filterHeight * filterWidth * inChannels;
+  const cols = batchSize * outHeight * outWidth;
+  // patchesT[(fh, fw, ci), (b, oh, ow)]: the transposed im2col matrix, so the
+  // weight gradient is one plain (fast) matMul patchesT @ dy.
+  const patchesT = new Float32Array(rows * cols);
+  for (let fh = 0; fh < filterHeight; fh++) {
+    for (let fw = 0; fw < filterWidth; fw++) {
+      for (let b = 0; b < batchSize; b++) {
+        for (let oh = 0; oh < outHeight; oh++) {
+          const ih = oh * strideHeight + fh - padTop;
+          if (ih < 0 || ih >= inHeight) continue;
+          for (let ow = 0; ow < outWidth; ow++) {
+            const iw = ow * strideWidth + fw - padLeft;
+            if (iw < 0 || iw >= inWidth) continue;
+            const col = (b * outHeight + oh) * outWidth + ow;
+            const src = ((b * inHeight + ih) * inWidth + iw) * inChannels;
+            const rowBase = (fh * filterWidth + fw) * inChannels;
+            for (let ci = 0; ci < inChannels; ci++) {
+              patchesT[(rowBase + ci) * cols + col] = xv[src + ci];
+            }
+          }
+        }
+      }
+    }
+  }
+  const aId = wasm.write(patchesT, [1, rows, cols], "float32");
+  const a: tf.TensorInfo = {
+    dataId: aId,
+    shape: [1, rows, cols],
+    dtype: "float32",
+  };
+  // dy [b, oh, ow, co] is already the [cols, co] matrix in memory.
+  const b: tf.TensorInfo = {
+    dataId: dy.dataId,
+    shape: [1, cols, outChannels],
+    dtype: "float32",
+  };
+  const matMul = tf.getKernel("BatchMatMul", "wasm")!.kernelFunc as (
+    args: KernelArgs,
+  ) => tf.TensorInfo;
+  const product = matMul({
+    inputs: { a, b },
+    backend,
+    attrs: { transposeA: false, transposeB: false },
+  });
+  wasm.disposeData(aId);
+  // Same memory, filter shape: what the backend's own Reshape kernel does.
+  return { dataId: product.dataId, shape: [...filterShape], dtype: "float32" };
+}
+
+function unsortedSegmentSum(
+  { inputs, backend, attrs }: KernelArgs,
+): tf.TensorInfo {
+  const wasm = backend as WasmBackendLike;
+  const { x, segmentIds } = inputs as {
+    x: tf.TensorInfo;
+    segmentIds: tf.TensorInfo;
+  };
+  const { numSegments } = attrs as unknown as { numSegments: number };
+  const inner = x.shape.slice(segmentIds.shape.length).reduce(
+    (p, s) => p * s,
+    1,
+  );
+  const outShape = [numSegments, ...x.shape.slice(segmentIds.shape.length)];
+  const out = wasm.makeOutput(outShape, x.dtype);
+  const ov = wasm.typedArrayFromHeap(out);
+  ov.fill(0);
+  const xv = wasm.typedArrayFromHeap(x);
+  const ids = wasm.typedArrayFromHeap(segmentIds);
+  for (let i = 0; i < ids.length; i++) {
+    const s = ids[i];
+    // Out-of-range ids are dropped, as in TensorFlow.
+    if (s < 0 || s >= numSegments) continue;
+    const src = i * inner;
+    const dst = s * inner;
+    for (let j = 0; j < inner; j++) ov[dst + j] += xv[src + j];
+  }
+  return out;
+}
+
+function oneHot({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const wasm = backend as WasmBackendLike;
+  const { indices } = inputs as { indices: tf.TensorInfo };
+  const { depth, onValue, offValue, dtype } = attrs as unknown as {
+    depth: number;
+    onValue: number;
+    offValue: number;
+    dtype: tf.DataType;
+  };
+  const out = wasm.makeOutput([...indices.shape, depth], dtype);
+  const ov = wasm.typedArrayFromHeap(out);
+  ov.fill(offValue);
+  const iv = wasm.typedArrayFromHeap(indices);
+  for (let i = 0; i < iv.length; i++) {
+    const k = iv[i];
+    if (k >= 0 && k < depth) ov[i * depth + k] = onValue;
+  }
+  return out;
+}
+
+const PROJECT_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo> = {
+  Conv2DBackpropFilter: conv2DBackpropFilter,
+  UnsortedSegmentSum: unsortedSegmentSum,
+  OneHot: oneHot,
+};
+
+/** Names of the kernels this module registers for the wasm backend. */
+export const WASM_PROJECT_KERNELS: readonly string[] = Object.keys(
+  PROJECT_KERNELS,
+);
+
+/**
+ * Registers the project's wasm kernels (replacing a broken built-in where
+ * needed). Safe to call more than once.
+ */
+export function registerWasmKernels(): void {
+  for (const [kernelName, kernelFunc] of Object.entries(PROJECT_KERNELS)) {
+    if (tf.getKernel(kernelName, "wasm")) {
+      tf.unregisterKernel(kernelName, "wasm");
+    }
+    tf.registerKernel({
+      kernelName,
+      backendName: "wasm",
+      kernelFunc: kernelFunc as unknown as tf.KernelFunc,
+    });
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * Discrete latents and adversarial models: the course library.
+ *
+ * Notebooks import everything from here: `import * as dl from "../lib/mod.ts"`
+ * (or named imports). The math modules never import the display modules;
+ * notebooks join the two.
+ *
+ * @module
+ */
+// Ground floor: backend, randomness, data, argument checks.
+export * from "./backend.ts";
+export * from "./random.ts";
+export * from "./validate.ts";
+export * from "./config.ts";
+export * from "./data.ts";
+export * from "./datasets2d.ts";
+// Display floor: charts, images, training progress.
+export * from "./png.ts";
+export * from "./plot.ts";
+export * from "./train.ts";
+export * from "./exercise.ts";
+export * from "./nn.ts";
+export * from "./autodiff.ts";

@@ -1,0 +1,372 @@
+/**
+ * Small network building blocks on tf.layers, and saving/loading trained
+ * weights to files so a notebook reuses a model instead of retraining it.
+ *
+ * Saving never overwrites: an existing file is an error unless
+ * `{ overwrite: true }` is passed.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { ArgumentError, checkInteger } from "./validate.ts";
+
+/** Activations accepted by `mlp`. */
+export type Activation =
+  | "relu"
+  | "leakyRelu"
+  | "tanh"
+  | "sigmoid"
+  | "elu"
+  | "linear";
+
+/** Options for `mlp`. */
+export interface MLPOptions {
+  /** Hidden activation (default "relu"). */
+  activation?: Activation;
+  /** Output activation (default "linear": logits or raw values). */
+  outputActivation?: Activation;
+  /** Seed for the Glorot-uniform initial weights (default 0). */
+  seed?: number;
+  /** Layer-name prefix (names must be unique within a model). */
+  name?: string;
+}
+
+function activationLayer(name: Activation, id: string): tf.layers.Layer | null {
+  if (name === "linear") return null;
+  if (name === "leakyRelu") {
+    return tf.layers.leakyReLU({ alpha: 0.2, name: id });
+  }
+  return tf.layers.activation({ activation: name, name: id });
+}
+
+/**
+ * A multilayer perceptron `sizes[0] -> sizes[1] -> ... -> sizes.at(-1)`
+ * with seeded Glorot-uniform weights and zero biases.
+ */
+export function mlp(sizes: number[], options: MLPOptions = {}): tf.Sequential {
+  if (!Array.isArray(sizes) || sizes.length < 2) {
+    throw new ArgumentError(
+      "mlp",
+      `sizes must list at least an input and an output size, got ${
+        JSON.stringify(sizes)
+      }`,
+    );
+  }
+  sizes.forEach((s, i) => checkInteger("mlp", `sizes[${i}]`, s, { min: 1 }));
+  const {
+    activation = "relu",
+    outputActivation = "linear",
+    seed = 0,
+    name = "mlp",
+  } = options;
+  const model = tf.sequential({ name });
+  for (let i = 1; i < sizes.length; i++) {
+    const last = i === sizes.length - 1;
+    model.add(tf.layers.dense({
+      units: sizes[i],
+      inputShape: i === 1 ? [sizes[0]] : undefined,
+      kernelInitializer: tf.initializers.glorotUniform({
+        seed: seed * 1000 + i,
+      }),
+      biasInitializer: "zeros",
+      name: `${name}_dense${i}`,
+    }));
+    const act = activationLayer(
+      last ? outputActivation : activation,
+      `${name}_act${i}`,
+    );
+    if (act) model.add(act);
+  }
+  return model;
+}
+
+/** The number of trainable scalars of a model. */
+export function countParameters(model: tf.LayersModel): number {
+  return model.trainableWeights.reduce(
+    (n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1),
+    0,
+  );
+}
+
+/** The trainable variables of one or more models (for an optimizer's `varList`). */
+export function trainableVariables(...models: tf.LayersModel[]): tf.Variable[] {
+  return models.flatMap((m) =>
+    m.trainableWeights.map((w) => w.read() as tf.Variable)
+  );
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function refuseOverwrite(
+  where: string,
+  paths: string[],
+  overwrite: boolean,
+): Promise<void> {
+  if (overwrite) return;
+  for (const p of paths) {
+    if (await exists(p)) {
+      throw new ArgumentError(
+        where,
+        `${p} already exists; pass { overwrite: true } to replace it (nothing was written)`,
+      );
+    }
+  }
+}
+
+function dirOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i > 0 ? path.slice(0, i) : ".";
+}
+
+/**
+ * Saves named tensors (e.g. a codebook and a model's weights) with a JSON
+ * `config` to `<path>.json` (config + shapes) and `<path>.bin` (float32
+ * data). Refuses to overwrite unless `overwrite` is true.
+ */
+export async function saveTensors(
+  path: string,
+  tensors: Record<string, tf.Tensor>,
+  { config = {}, overwrite = false }: {
+    config?: Record<string, unknown>;
+    overwrite?: boolean;
+  } = {},
+): Promise<void> {
+  if (typeof path !== "string" || path === "") {
+    throw new ArgumentError(
+      "saveTensors",
+      "path must be a non-empty file path (without extension)",
+    );
+  }
+  await refuseOverwrite(
+    "saveTensors",
+    [`${path}.json`, `${path}.bin`],
+    overwrite,
+  );
+  const { data, specs } = await tf.io.encodeWeights(tensors);
+  await Deno.mkdir(dirOf(path), { recursive: true });
+  await Deno.writeFile(`${path}.bin`, new Uint8Array(data as ArrayBuffer));
+  await Deno.writeTextFile(
+    `${path}.json`,
+    JSON.stringify({ format: "course-tensors/1", config, specs }, null, 2) +
+      "\n",
+  );
+}
+
+/** Loads what `saveTensors` wrote: the named tensors (caller disposes) and the config. */
+export async function loadTensors(
+  path: string,
+): Promise<
+  { tensors: Record<string, tf.Tensor>; config: Record<string, unknown> }
+> {
+  let meta: {
+    format?: string;
+    config?: Record<string, unknown>;
+    specs?: tf.io.WeightsManifestEntry[];
+  };
+  try {
+    meta = JSON.parse(await Deno.readTextFile(`${path}.json`));
+  } catch (e) {
+    throw new ArgumentError(
+      "loadTensors",
+      `cannot read ${path}.json: ${(e as Error).message}`,
+    );
+  }
+  if (meta.format !== "course-tensors/1" || !Array.isArray(meta.specs)) {
+    throw new ArgumentError(
+      "loadTensors",
+      `${path}.json is not a file written by saveTensors`,
+    );
+  }
+  const bytes = await Deno.readFile(`${path}.bin`);
+  const expected = meta.specs.reduce(
+    (n, s) =>
+      n +
+      s.shape.reduce((a, b) => a * b, 1) *
+        (s.dtype === "float32" || s.dtype === "int32" ? 4 : 1),
+    0,
+  );
+  if (bytes.byteLength !== expected) {
+    throw new ArgumentError(
+      "loadTensors",
+      `${path}.bin has ${bytes.byteLength} bytes, the manifest expects ${expected} (truncated or mismatched files)`,
+    );
+  }
+  const buffer = bytes.buffer.slice(
+    bytes.byteOffset,
+    bytes.byteOffset + bytes.byteLength,
+  );
+  return {
+    tensors: tf.io.decodeWeights(buffer, meta.specs),
+    config: meta.config ?? {},
+  };
+}
+
+/** The weights of a layers model as named tensors (the model keeps ownership). */
+export function modelWeights(model: tf.LayersModel): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  for (const w of model.weights) out[w.originalName] = w.read();
+  return out;
+}
+
+/**
+ * Copies named tensors into a model's weights (names and shapes must match
+ * exactly; the error lists what differs).
+ */
+export function setModelWeights(
+  model: tf.LayersModel,
+  tensors: Record<string, tf.Tensor>,
+): void {
+  const missing = model.weights.filter((w) => !(w.originalName in tensors)).map(
+    (w) => w.originalName,
+  );
+  if (missing.length) {
+    throw new ArgumentError(
+      "setModelWeights",
+      `no saved tensor for weights: ${missing.join(", ")}`,
+    );
+  }
+  for (const w of model.weights) {
+    const t = tensors[w.originalName];
+    if (t.shape.join(",") !== w.shape.join(",")) {
+      throw new ArgumentError(
+        "setModelWeights",
+        `weight ${w.originalName} has shape [${w.shape}], the saved tensor [${t.shape}]`,
+      );
+    }
+    w.write(t);
+  }
+}
+
+/** Options for `convEncoder28`. */
+export interface ConvEncoderOptions {
+  /** Channels of the two stride-2 convolutions (default [32, 64]). */
+  channels?: [number, number];
+  /** Channels of the output grid (the latent width d, default 16). */
+  outChannels?: number;
+  /** Seed for the initial weights (default 0). */
+  seed?: number;
+  /** Layer-name prefix (default "encoder"). */
+  name?: string;
+}
+
+/**
+ * A small convolutional encoder for 28x28x1 images: two 4x4 stride-2
+ * convolutions (28 -> 14 -> 7) with ReLU and a 1x1 convolution to
+ * `outChannels`, giving a 7x7 grid of d-dimensional vectors (the h in
+ * R^{l x d} of the lecture, l = 49). Input [n, 28, 28, 1], output [n, 7, 7, d].
+ */
+export function convEncoder28(options: ConvEncoderOptions = {}): tf.Sequential {
+  const { channels = [32, 64], outChannels = 16, seed = 0, name = "encoder" } =
+    options;
+  channels.forEach((c, i) =>
+    checkInteger("convEncoder28", `channels[${i}]`, c, { min: 1 })
+  );
+  checkInteger("convEncoder28", "outChannels", outChannels, { min: 1 });
+  const init = (i: number) =>
+    tf.initializers.glorotUniform({ seed: seed * 1000 + i });
+  return tf.sequential({
+    name,
+    layers: [
+      tf.layers.conv2d({
+        inputShape: [28, 28, 1],
+        filters: channels[0],
+        kernelSize: 4,
+        strides: 2,
+        padding: "same",
+        activation: "relu",
+        kernelInitializer: init(1),
+        name: `${name}_conv1`,
+      }),
+      tf.layers.conv2d({
+        filters: channels[1],
+        kernelSize: 4,
+        strides: 2,
+        padding: "same",
+        activation: "relu",
+        kernelInitializer: init(2),
+        name: `${name}_conv2`,
+      }),
+      tf.layers.conv2d({
+        filters: outChannels,
+        kernelSize: 1,
+        padding: "same",
+        kernelInitializer: init(3),
+        name: `${name}_proj`,
+      }),
+    ],
+  });
+}
+
+/** Options for `convDecoder28`. */
+export interface ConvDecoderOptions {
+  /** Channels of the 7x7 input grid (default 16). */
+  inChannels?: number;
+  /** Channels of the hidden layers (default [64, 32]). */
+  channels?: [number, number];
+  /** Output activation: "linear" for logits or raw values (default), "sigmoid" for [0, 1]. */
+  outputActivation?: "linear" | "sigmoid";
+  /** Seed for the initial weights (default 0). */
+  seed?: number;
+  /** Layer-name prefix (default "decoder"). */
+  name?: string;
+}
+
+/**
+ * The mirror of `convEncoder28`: a 3x3 convolution on the 7x7 grid, then two
+ * 4x4 stride-2 transposed convolutions (7 -> 14 -> 28). Input
+ * [n, 7, 7, inChannels], output [n, 28, 28, 1].
+ */
+export function convDecoder28(options: ConvDecoderOptions = {}): tf.Sequential {
+  const {
+    inChannels = 16,
+    channels = [64, 32],
+    outputActivation = "linear",
+    seed = 0,
+    name = "decoder",
+  } = options;
+  checkInteger("convDecoder28", "inChannels", inChannels, { min: 1 });
+  channels.forEach((c, i) =>
+    checkInteger("convDecoder28", `channels[${i}]`, c, { min: 1 })
+  );
+  const init = (i: number) =>
+    tf.initializers.glorotUniform({ seed: seed * 1000 + 100 + i });
+  return tf.sequential({
+    name,
+    layers: [
+      tf.layers.conv2d({
+        inputShape: [7, 7, inChannels],
+        filters: channels[0],
+        kernelSize: 3,
+        padding: "same",
+        activation: "relu",
+        kernelInitializer: init(1),
+        name: `${name}_conv`,
+      }),
+      tf.layers.conv2dTranspose({
+        filters: channels[1],
+        kernelSize: 4,
+        strides: 2,
+        padding: "same",
+        activation: "relu",
+        kernelInitializer: init(2),
+        name: `${name}_up1`,
+      }),
+      tf.layers.conv2dTranspose({
+        filters: 1,
+        kernelSize: 4,
+        strides: 2,
+        padding: "same",
+        activation: outputActivation,
+        kernelInitializer: init(3),
+        name: `${name}_up2`,
+      }),
+    ],
+  });
+}

@@ -1,0 +1,213 @@
+/**
+ * A training loop that shows live progress and keeps a history.
+ *
+ * In a Jupyter notebook (the Deno kernel) the progress is one output that is
+ * updated in place (`display_data`, then `update_display_data` with the same
+ * display id); in a terminal it is a progress bar on stderr; in a log (CI) it
+ * is a line every tenth of the run. A loss that turns NaN or infinite stops
+ * training with an error that says which metric and at which step.
+ *
+ * @module
+ */
+import { ArgumentError, checkInteger } from "./validate.ts";
+
+/** What one training step reports: a loss, or several named metrics. */
+export type StepMetrics = number | Record<string, number>;
+
+/** Metrics recorded per step, plus the step index and the elapsed seconds. */
+export interface History {
+  /** Step indices (0-based). */
+  step: number[];
+  /** Seconds since the start of the loop, after each recorded step. */
+  time: number[];
+  /** One array per metric, aligned with `step`. */
+  [metric: string]: number[];
+}
+
+/** Raised when a metric becomes NaN or infinite. */
+export class NonFiniteLossError extends Error {
+  /** The step at which it happened. */
+  readonly step: number;
+  /** The metric that was not finite. */
+  readonly metric: string;
+  /** Creates the error. */
+  constructor(step: number, metric: string, value: number, history: History) {
+    const last = history[metric]?.at(-1);
+    super(
+      `training stopped at step ${step}: ${metric} is ${value}` +
+        (last !== undefined ? ` (it was ${last} at step ${history.step.at(-1)})` : "") +
+        `. Try a smaller learning rate, or check the inputs for NaN.`,
+    );
+    this.name = "NonFiniteLossError";
+    this.step = step;
+    this.metric = metric;
+  }
+}
+
+/** Options for `trainLoop`. */
+export interface TrainLoopOptions {
+  /** Number of steps. */
+  steps: number;
+  /** Title shown on the progress bar. */
+  label?: string;
+  /** Record metrics every `recordEvery` steps (default 1). */
+  recordEvery?: number;
+  /** Show no progress at all. */
+  quiet?: boolean;
+  /** Called after each recorded step (e.g. to draw a sample grid). */
+  onRecord?: (step: number, metrics: Record<string, number>) => void | Promise<void>;
+}
+
+function formatMetric(v: number): string {
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  return a >= 1000 || a < 1e-3 ? v.toExponential(2) : v.toPrecision(4);
+}
+
+function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return "?";
+  if (s < 60) return `${s.toFixed(1)}s`;
+  return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s`;
+}
+
+function escapeHTML(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+interface JupyterLike {
+  broadcast(type: string, content: Record<string, unknown>): Promise<void>;
+}
+
+function jupyter(): JupyterLike | null {
+  try {
+    // Deno.jupyter exists only inside the kernel; elsewhere the getter throws.
+    const j = (Deno as unknown as { jupyter?: JupyterLike }).jupyter;
+    return j && typeof j.broadcast === "function" ? j : null;
+  } catch {
+    return null;
+  }
+}
+
+let displayCounter = 0;
+
+/**
+ * A progress display: one updating output in Jupyter, a bar on a terminal,
+ * a line every 10% in a log.
+ */
+export class Progress {
+  readonly #label: string;
+  readonly #total: number;
+  readonly #start = performance.now();
+  readonly #jupyter = jupyter();
+  readonly #displayId = `progress-${Date.now()}-${displayCounter++}`;
+  #shown = false;
+  #lastDraw = 0;
+  #lastLoggedTenth = -1;
+  readonly #isTerminal: boolean;
+
+  /** Creates a progress display for `total` steps. */
+  constructor(label: string, total: number) {
+    this.#label = label;
+    this.#total = total;
+    let tty = false;
+    try {
+      tty = Deno.stderr.isTerminal();
+    } catch { /* no tty information */ }
+    this.#isTerminal = tty;
+  }
+
+  /** Seconds since the display was created. */
+  get elapsed(): number {
+    return (performance.now() - this.#start) / 1000;
+  }
+
+  #stats(done: number, metrics: Record<string, number>): string {
+    const eta = done > 0 ? (this.elapsed / done) * (this.#total - done) : NaN;
+    const ms = Object.entries(metrics).map(([k, v]) => `${k}=${formatMetric(v)}`).join(" ");
+    return `${done}/${this.#total} [${formatSeconds(this.elapsed)}<${formatSeconds(eta)}] ${ms}`;
+  }
+
+  #fraction(done: number): number {
+    return this.#total > 0 ? done / this.#total : 1;
+  }
+
+  /** Shows that `done` steps are finished with the latest metrics. Throttled to ~5 updates/s. */
+  async update(done: number, metrics: Record<string, number>, force = false): Promise<void> {
+    const now = performance.now();
+    if (!force && now - this.#lastDraw < 200 && done < this.#total) return;
+    this.#lastDraw = now;
+    const stats = this.#stats(done, metrics);
+    const filled = Math.round(this.#fraction(done) * 24);
+    const text = `${this.#label} ${"█".repeat(filled)}${"░".repeat(24 - filled)} ${stats}`;
+    if (this.#jupyter) {
+      const html = `<div style="font-family:monospace">${escapeHTML(this.#label)} ` +
+        `<progress value="${this.#fraction(done)}" max="1" style="width:240px"></progress> ` +
+        `${escapeHTML(stats)}</div>`;
+      await this.#jupyter.broadcast(this.#shown ? "update_display_data" : "display_data", {
+        data: { "text/plain": text, "text/html": html },
+        metadata: {},
+        transient: { display_id: this.#displayId },
+      });
+      this.#shown = true;
+    } else if (this.#isTerminal) {
+      Deno.stderr.writeSync(new TextEncoder().encode(`\r${text}\x1b[K`));
+      if (done >= this.#total) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
+    } else {
+      const tenth = Math.floor((10 * done) / Math.max(this.#total, 1));
+      if (tenth !== this.#lastLoggedTenth) {
+        this.#lastLoggedTenth = tenth;
+        console.error(text);
+      }
+    }
+  }
+}
+
+/**
+ * Runs `step(i)` for i = 0..steps-1, records what it returns, shows live
+ * progress and stops with `NonFiniteLossError` when a metric is NaN or
+ * infinite. Returns the history. `step` should do its tensor work inside
+ * `tf.tidy` and return plain numbers.
+ */
+export async function trainLoop(
+  step: (i: number) => StepMetrics | Promise<StepMetrics>,
+  options: TrainLoopOptions,
+): Promise<History> {
+  if (typeof step !== "function") {
+    throw new ArgumentError("trainLoop", "step must be a function (i) => loss or metrics");
+  }
+  const steps = checkInteger("trainLoop", "options.steps", options?.steps, { min: 0 });
+  const recordEvery = checkInteger("trainLoop", "options.recordEvery", options.recordEvery ?? 1, {
+    min: 1,
+  });
+  const history: History = { step: [], time: [] };
+  const progress = options.quiet ? null : new Progress(options.label ?? "train", steps);
+  const start = performance.now();
+  let latest: Record<string, number> = {};
+  for (let i = 0; i < steps; i++) {
+    const raw = await step(i);
+    const metrics = typeof raw === "number" ? { loss: raw } : raw;
+    if (metrics === null || typeof metrics !== "object") {
+      throw new ArgumentError(
+        "trainLoop",
+        `step must return a number or a record of numbers, got ${String(raw)} at step ${i}`,
+      );
+    }
+    for (const [name, value] of Object.entries(metrics)) {
+      if (typeof value !== "number" || !Number.isFinite(value)) {
+        throw new NonFiniteLossError(i, name, value as number, history);
+      }
+    }
+    latest = metrics;
+    if (i % recordEvery === 0 || i === steps - 1) {
+      history.step.push(i);
+      history.time.push((performance.now() - start) / 1000);
+      for (const [name, value] of Object.entries(metrics)) {
+        (history[name] ??= []).push(value);
+      }
+      await options.onRecord?.(i, metrics);
+    }
+    await progress?.update(i + 1, latest);
+  }
+  await progress?.update(steps, latest, true);
+  return history;
+}

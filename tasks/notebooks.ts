@@ -1,0 +1,172 @@
+/**
+ * The main job: executes every notebook in notebooks/ in order, headless,
+ * writes the executed notebooks and an HTML rendering of each into build/,
+ * and prints one line per notebook. A failure names the notebook, the cell
+ * index and the error, and the task exits non-zero.
+ *
+ * usage: deno task notebooks [--quick] [--timeout=SECONDS] [--no-html] [NAME...]
+ *   NAME matches a notebook file by prefix or substring (e.g. 01, gan).
+ *   --quick (or QUICK=1) shrinks data and epochs so the course runs in minutes.
+ *
+ * @module
+ */
+import { setup } from "./setup.ts";
+
+const root = new URL("../", import.meta.url).pathname;
+const notebooksDir = `${root}notebooks`;
+const buildDir = `${root}build`;
+
+interface Args {
+  quick: boolean;
+  timeout: number;
+  html: boolean;
+  names: string[];
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = {
+    quick: ["1", "true", "yes"].includes(
+      (Deno.env.get("QUICK") ?? "").toLowerCase(),
+    ),
+    timeout: 900,
+    html: true,
+    names: [],
+  };
+  for (const a of argv) {
+    if (a === "--quick") args.quick = true;
+    else if (a === "--full") args.quick = false;
+    else if (a === "--no-html") args.html = false;
+    else if (a.startsWith("--timeout=")) {
+      args.timeout = Number(a.slice("--timeout=".length));
+      if (!Number.isInteger(args.timeout) || args.timeout <= 0) {
+        throw new Error(
+          `--timeout must be a positive whole number of seconds, got ${a}`,
+        );
+      }
+    } else if (a === "-h" || a === "--help") {
+      console.log(
+        "usage: deno task notebooks [--quick|--full] [--timeout=SECONDS] [--no-html] [NAME...]",
+      );
+      Deno.exit(0);
+    } else if (a.startsWith("-")) {
+      throw new Error(`unknown option ${a} (try --help)`);
+    } else args.names.push(a);
+  }
+  return args;
+}
+
+/** The notebooks to run, in order, filtered by the given names. */
+export async function listNotebooks(names: string[] = []): Promise<string[]> {
+  const all: string[] = [];
+  for await (const e of Deno.readDir(notebooksDir)) {
+    if (e.isFile && e.name.endsWith(".ipynb")) all.push(e.name);
+  }
+  all.sort();
+  if (names.length === 0) return all;
+  const picked = names.map((n) => {
+    const hits = all.filter((f) => f.startsWith(n) || f.includes(n));
+    if (hits.length === 0) {
+      throw new Error(
+        `no notebook matches "${n}"; notebooks are: ${all.join(", ")}`,
+      );
+    }
+    return hits;
+  });
+  return [...new Set(picked.flat())].sort();
+}
+
+async function main() {
+  const args = parseArgs(Deno.args);
+  const files = await listNotebooks(args.names);
+  const { jupyter, python } = await setup();
+  const outDir = `${buildDir}/notebooks`;
+  const htmlDir = `${buildDir}/html`;
+  await Deno.mkdir(outDir, { recursive: true });
+  await Deno.mkdir(htmlDir, { recursive: true });
+  console.log(
+    `running ${files.length} notebook(s) in ${
+      args.quick ? "quick" : "full"
+    } mode ` +
+      `(per-cell timeout ${args.timeout}s); outputs in build/`,
+  );
+  const failures: string[] = [];
+  const total = performance.now();
+  for (const file of files) {
+    const out = `${outDir}/${file}`;
+    const res = await new Deno.Command(python, {
+      args: [
+        `${root}tasks/execute_notebook.py`,
+        `${notebooksDir}/${file}`,
+        out,
+        "--cwd",
+        notebooksDir,
+        "--timeout",
+        String(args.timeout),
+      ],
+      env: { QUICK: args.quick ? "1" : "0" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout =
+      new TextDecoder().decode(res.stdout).trim().split("\n").at(-1) ?? "";
+    let report: {
+      ok: boolean;
+      cell: number | null;
+      ename: string;
+      evalue: string;
+      seconds: number;
+    };
+    try {
+      report = JSON.parse(stdout);
+    } catch {
+      const err = new TextDecoder().decode(res.stderr).trim().split("\n").slice(
+        -15,
+      ).join("\n");
+      report = {
+        ok: false,
+        cell: null,
+        ename: "ExecutorError",
+        evalue: err,
+        seconds: 0,
+      };
+    }
+    if (report.ok) {
+      console.log(
+        `${file.padEnd(40)} ${report.seconds.toFixed(1).padStart(7)}s  ok`,
+      );
+    } else {
+      console.log(
+        `${file.padEnd(40)} ${report.seconds.toFixed(1).padStart(7)}s  FAILED`,
+      );
+      const where = report.cell === null ? "" : ` at cell ${report.cell}`;
+      const msg = `${file}${where}: ${report.ename}: ${report.evalue}`;
+      console.log(`  ${msg.split("\n").join("\n  ")}`);
+      failures.push(msg.split("\n")[0]);
+    }
+    if (args.html) {
+      const html = await new Deno.Command(jupyter, {
+        args: ["nbconvert", "--to", "html", "--output-dir", htmlDir, out],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      if (!html.success) {
+        console.log(
+          `  (HTML rendering failed: ${
+            new TextDecoder().decode(html.stderr).trim().split("\n").at(-1)
+          })`,
+        );
+      }
+    }
+  }
+  const secs = ((performance.now() - total) / 1000).toFixed(1);
+  if (failures.length) {
+    console.log(
+      `\n${failures.length} of ${files.length} notebook(s) failed (${secs}s):`,
+    );
+    for (const f of failures) console.log(`  ${f}`);
+    Deno.exit(1);
+  }
+  console.log(`all ${files.length} notebook(s) ok in ${secs}s`);
+}
+
+if (import.meta.main) await main();
