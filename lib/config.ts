@@ -14,7 +14,8 @@ export function isQuick(): boolean {
   } catch {
     return false; // no --allow-env: full mode
   }
-  return value !== undefined && ["1", "true", "yes"].includes(value.toLowerCase());
+  return value !== undefined &&
+    ["1", "true", "yes"].includes(value.toLowerCase());
 }
 
 /** Picks `quickValue` in quick mode and `fullValue` otherwise: `const epochs = byMode(20, 2)`. */

@@ -37,8 +37,12 @@ function flat(x: Numeric): number[] {
 }
 
 function show(values: number[]): string {
-  const head = values.slice(0, 6).map((v) => Number(v.toPrecision(5))).join(", ");
-  return values.length === 1 ? head : `[${head}${values.length > 6 ? ", ..." : ""}]`;
+  const head = values.slice(0, 6).map((v) => Number(v.toPrecision(5))).join(
+    ", ",
+  );
+  return values.length === 1
+    ? head
+    : `[${head}${values.length > 6 ? ", ..." : ""}]`;
 }
 
 /** Throws `ExerciseError` with `message` unless `condition` holds. */
@@ -57,7 +61,9 @@ export function expectClose(
   { rtol = 1e-4, atol = 1e-5 }: { rtol?: number; atol?: number } = {},
 ): void {
   if (actual === undefined || actual === null) {
-    throw new ExerciseError(`${what}: your code returned ${actual}; return a value`);
+    throw new ExerciseError(
+      `${what}: your code returned ${actual}; return a value`,
+    );
   }
   if (actual instanceof tf.Tensor && expected instanceof tf.Tensor) {
     const same = actual.shape.length === expected.shape.length &&
@@ -69,11 +75,16 @@ export function expectClose(
   }
   const a = flat(actual);
   const e = flat(expected);
-  expect(a.length === e.length, `${what}: expected ${e.length} values, got ${a.length}`);
+  expect(
+    a.length === e.length,
+    `${what}: expected ${e.length} values, got ${a.length}`,
+  );
   for (let i = 0; i < a.length; i++) {
     if (!(Math.abs(a[i] - e[i]) <= atol + rtol * Math.abs(e[i]))) {
       throw new ExerciseError(
-        `${what}: expected ${show(e)}, got ${show(a)} (first difference at index ${i}: ` +
+        `${what}: expected ${show(e)}, got ${
+          show(a)
+        } (first difference at index ${i}: ` +
           `${a[i]} vs ${e[i]})`,
       );
     }
@@ -104,9 +115,15 @@ export async function checkExercise(
 function explain(id: string, e: unknown): ExerciseError {
   const message = e instanceof Error ? e.message : String(e);
   if (/not implemented/i.test(message)) {
-    return new ExerciseError(`❌ Exercise ${id}: not implemented yet (fill in the cell above)`);
+    return new ExerciseError(
+      `❌ Exercise ${id}: not implemented yet (fill in the cell above)`,
+    );
   }
-  if (e instanceof ExerciseError) return new ExerciseError(`❌ Exercise ${id}: ${message}`);
+  if (e instanceof ExerciseError) {
+    return new ExerciseError(`❌ Exercise ${id}: ${message}`);
+  }
   const name = e instanceof Error ? e.name : "Error";
-  return new ExerciseError(`❌ Exercise ${id}: your code threw ${name}: ${message}`);
+  return new ExerciseError(
+    `❌ Exercise ${id}: your code threw ${name}: ${message}`,
+  );
 }

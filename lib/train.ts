@@ -35,7 +35,9 @@ export class NonFiniteLossError extends Error {
     const last = history[metric]?.at(-1);
     super(
       `training stopped at step ${step}: ${metric} is ${value}` +
-        (last !== undefined ? ` (it was ${last} at step ${history.step.at(-1)})` : "") +
+        (last !== undefined
+          ? ` (it was ${last} at step ${history.step.at(-1)})`
+          : "") +
         `. Try a smaller learning rate, or check the inputs for NaN.`,
     );
     this.name = "NonFiniteLossError";
@@ -55,7 +57,10 @@ export interface TrainLoopOptions {
   /** Show no progress at all. */
   quiet?: boolean;
   /** Called after each recorded step (e.g. to draw a sample grid). */
-  onRecord?: (step: number, metrics: Record<string, number>) => void | Promise<void>;
+  onRecord?: (
+    step: number,
+    metrics: Record<string, number>,
+  ) => void | Promise<void>;
 }
 
 function formatMetric(v: number): string {
@@ -67,7 +72,9 @@ function formatMetric(v: number): string {
 function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return "?";
   if (s < 60) return `${s.toFixed(1)}s`;
-  return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s`;
+  return `${Math.floor(s / 60)}m${
+    String(Math.round(s % 60)).padStart(2, "0")
+  }s`;
 }
 
 function escapeHTML(s: string): string {
@@ -123,8 +130,12 @@ export class Progress {
 
   #stats(done: number, metrics: Record<string, number>): string {
     const eta = done > 0 ? (this.elapsed / done) * (this.#total - done) : NaN;
-    const ms = Object.entries(metrics).map(([k, v]) => `${k}=${formatMetric(v)}`).join(" ");
-    return `${done}/${this.#total} [${formatSeconds(this.elapsed)}<${formatSeconds(eta)}] ${ms}`;
+    const ms = Object.entries(metrics).map(([k, v]) =>
+      `${k}=${formatMetric(v)}`
+    ).join(" ");
+    return `${done}/${this.#total} [${formatSeconds(this.elapsed)}<${
+      formatSeconds(eta)
+    }] ${ms}`;
   }
 
   #fraction(done: number): number {
@@ -132,26 +143,40 @@ export class Progress {
   }
 
   /** Shows that `done` steps are finished with the latest metrics. Throttled to ~5 updates/s. */
-  async update(done: number, metrics: Record<string, number>, force = false): Promise<void> {
+  async update(
+    done: number,
+    metrics: Record<string, number>,
+    force = false,
+  ): Promise<void> {
     const now = performance.now();
     if (!force && now - this.#lastDraw < 200 && done < this.#total) return;
     this.#lastDraw = now;
     const stats = this.#stats(done, metrics);
     const filled = Math.round(this.#fraction(done) * 24);
-    const text = `${this.#label} ${"█".repeat(filled)}${"░".repeat(24 - filled)} ${stats}`;
+    const text = `${this.#label} ${"█".repeat(filled)}${
+      "░".repeat(24 - filled)
+    } ${stats}`;
     if (this.#jupyter) {
-      const html = `<div style="font-family:monospace">${escapeHTML(this.#label)} ` +
-        `<progress value="${this.#fraction(done)}" max="1" style="width:240px"></progress> ` +
+      const html =
+        `<div style="font-family:monospace">${escapeHTML(this.#label)} ` +
+        `<progress value="${
+          this.#fraction(done)
+        }" max="1" style="width:240px"></progress> ` +
         `${escapeHTML(stats)}</div>`;
-      await this.#jupyter.broadcast(this.#shown ? "update_display_data" : "display_data", {
-        data: { "text/plain": text, "text/html": html },
-        metadata: {},
-        transient: { display_id: this.#displayId },
-      });
+      await this.#jupyter.broadcast(
+        this.#shown ? "update_display_data" : "display_data",
+        {
+          data: { "text/plain": text, "text/html": html },
+          metadata: {},
+          transient: { display_id: this.#displayId },
+        },
+      );
       this.#shown = true;
     } else if (this.#isTerminal) {
       Deno.stderr.writeSync(new TextEncoder().encode(`\r${text}\x1b[K`));
-      if (done >= this.#total) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
+      if (done >= this.#total) {
+        Deno.stderr.writeSync(new TextEncoder().encode("\n"));
+      }
     } else {
       const tenth = Math.floor((10 * done) / Math.max(this.#total, 1));
       if (tenth !== this.#lastLoggedTenth) {
@@ -173,14 +198,26 @@ export async function trainLoop(
   options: TrainLoopOptions,
 ): Promise<History> {
   if (typeof step !== "function") {
-    throw new ArgumentError("trainLoop", "step must be a function (i) => loss or metrics");
+    throw new ArgumentError(
+      "trainLoop",
+      "step must be a function (i) => loss or metrics",
+    );
   }
-  const steps = checkInteger("trainLoop", "options.steps", options?.steps, { min: 0 });
-  const recordEvery = checkInteger("trainLoop", "options.recordEvery", options.recordEvery ?? 1, {
-    min: 1,
+  const steps = checkInteger("trainLoop", "options.steps", options?.steps, {
+    min: 0,
   });
+  const recordEvery = checkInteger(
+    "trainLoop",
+    "options.recordEvery",
+    options.recordEvery ?? 1,
+    {
+      min: 1,
+    },
+  );
   const history: History = { step: [], time: [] };
-  const progress = options.quiet ? null : new Progress(options.label ?? "train", steps);
+  const progress = options.quiet
+    ? null
+    : new Progress(options.label ?? "train", steps);
   const start = performance.now();
   let latest: Record<string, number> = {};
   for (let i = 0; i < steps; i++) {
@@ -189,7 +226,9 @@ export async function trainLoop(
     if (metrics === null || typeof metrics !== "object") {
       throw new ArgumentError(
         "trainLoop",
-        `step must return a number or a record of numbers, got ${String(raw)} at step ${i}`,
+        `step must return a number or a record of numbers, got ${
+          String(raw)
+        } at step ${i}`,
       );
     }
     for (const [name, value] of Object.entries(metrics)) {

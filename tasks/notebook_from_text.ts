@@ -12,7 +12,12 @@
  *
  * @module
  */
-import { type Cell, type Notebook, toSourceLines, writeNotebook } from "./ipynb.ts";
+import {
+  type Cell,
+  type Notebook,
+  toSourceLines,
+  writeNotebook,
+} from "./ipynb.ts";
 
 /** Parses the percent format into notebook cells. */
 export function cellsFromText(text: string): Cell[] {
@@ -40,11 +45,17 @@ export function cellsFromText(text: string): Cell[] {
     }
   };
   for (const line of text.split("\n")) {
-    const m = line.match(/^\/\/ %%\s*(\[markdown\])?\s*(?:(solution|check)\s+(\S+)(?:\s+(\d+(?:\.\d+)?))?)?\s*$/);
+    const m = line.match(
+      /^\/\/ %%\s*(\[markdown\])?\s*(?:(solution|check)\s+(\S+)(?:\s+(\d+(?:\.\d+)?))?)?\s*$/,
+    );
     if (m) {
       flush();
       current = { type: m[1] ? "markdown" : "code", lines: [], metadata: {} };
-      if (m[2]) current.metadata = { nbgrader: nbgraderMetadata(m[2], m[3], m[4], line) };
+      if (m[2]) {
+        current.metadata = {
+          nbgrader: nbgraderMetadata(m[2], m[3], m[4], line),
+        };
+      }
     } else if (line.startsWith("// %%")) {
       throw new Error(`cannot read the cell marker: ${line}`);
     } else {
@@ -63,9 +74,17 @@ function nbgraderMetadata(
 ): Record<string, unknown> {
   const base = { schema_version: 3, task: false };
   if (kind === "solution") {
-    return { ...base, solution: true, grade: false, locked: false, grade_id: id };
+    return {
+      ...base,
+      solution: true,
+      grade: false,
+      locked: false,
+      grade_id: id,
+    };
   }
-  if (points === undefined) throw new Error(`a check cell needs points: ${line}`);
+  if (points === undefined) {
+    throw new Error(`a check cell needs points: ${line}`);
+  }
   return {
     ...base,
     solution: false,
@@ -81,7 +100,11 @@ export function notebookFromCells(cells: Cell[]): Notebook {
   return {
     cells,
     metadata: {
-      kernelspec: { display_name: "Deno", language: "typescript", name: "deno" },
+      kernelspec: {
+        display_name: "Deno",
+        language: "typescript",
+        name: "deno",
+      },
       language_info: {
         codemirror_mode: "typescript",
         file_extension: ".ts",
@@ -108,6 +131,9 @@ if (import.meta.main) {
     console.error(`${output} exists; pass --force to replace it`);
     Deno.exit(1);
   }
-  await writeNotebook(output, notebookFromCells(cellsFromText(await Deno.readTextFile(input))));
+  await writeNotebook(
+    output,
+    notebookFromCells(cellsFromText(await Deno.readTextFile(input))),
+  );
   console.log(`wrote ${output}`);
 }
