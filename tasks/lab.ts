@@ -20,9 +20,12 @@ console.log(
     `Open the URL it prints below (with its token) and pick the "Deno" kernel if asked.\n` +
     `Stop with Ctrl+C.`,
 );
+// Jupyter refuses to start as root unless told; containers often run as root.
+const rootArgs = Deno.uid() === 0 ? ["--allow-root"] : [];
 const child = new Deno.Command(jupyter, {
   args: [
     "notebook",
+    ...rootArgs,
     "--no-browser",
     "--ip=127.0.0.1",
     `--port=${port}`,
