@@ -17,9 +17,45 @@ import json
 import sys
 import time
 
+from queue import Empty
+
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbclient.exceptions import (
+    CellExecutionComplete,
+    CellExecutionError,
+    CellTimeoutError,
+    DeadKernelError,
+)
+from nbclient.util import ensure_async
+
+
+class DenoNotebookClient(NotebookClient):
+    """nbclient, tolerant of the Deno kernel's message order.
+
+    The Deno kernel can publish a cell's outputs (stdout, even the
+    execute_result) just after its `idle` status; stock nbclient stops
+    listening at `idle` and drops them. Keep draining the cell's messages
+    until the channel has been quiet for `grace` seconds.
+    """
+
+    grace = 0.3
+
+    async def _async_poll_output_msg(self, parent_msg_id, cell, cell_index):
+        idle = False
+        while True:
+            try:
+                msg = await ensure_async(
+                    self.kc.iopub_channel.get_msg(timeout=self.grace if idle else None)
+                )
+            except Empty:
+                return
+            if msg["parent_header"].get("msg_id") != parent_msg_id:
+                continue
+            try:
+                self.process_message(msg, cell, cell_index)
+            except CellExecutionComplete:
+                idle = True
 
 
 def error_cells(nb):
@@ -45,7 +81,7 @@ def main() -> int:
     args = parser.parse_args()
 
     nb = nbformat.read(args.input, as_version=4)
-    client = NotebookClient(
+    client = DenoNotebookClient(
         nb,
         timeout=args.timeout,
         kernel_name=args.kernel,

@@ -1,0 +1,133 @@
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend.ts";
+import { byMode, isQuick } from "../lib/config.ts";
+import { NonFiniteLossError, trainLoop } from "../lib/train.ts";
+import { ArgumentError } from "../lib/validate.ts";
+import {
+  assert,
+  assertEquals,
+  assertNoTensorLeak,
+  assertRejects,
+} from "./assert.ts";
+
+await initBackend({ quiet: true });
+
+Deno.test("trainLoop records every metric per step and the elapsed time", async () => {
+  const h = await trainLoop((i) => ({ loss: 10 - i, acc: i / 10 }), {
+    steps: 5,
+    quiet: true,
+  });
+  assertEquals(h.step, [0, 1, 2, 3, 4]);
+  assertEquals(h.loss, [10, 9, 8, 7, 6]);
+  assertEquals(h.acc, [0, 0.1, 0.2, 0.3, 0.4]);
+  assertEquals(h.time.length, 5);
+  assert(h.time.every((t, i) => i === 0 || t >= h.time[i - 1]));
+});
+
+Deno.test("trainLoop records every n-th step and always the last", async () => {
+  const seen: number[] = [];
+  const h = await trainLoop((i) => i, {
+    steps: 10,
+    recordEvery: 4,
+    quiet: true,
+    onRecord: (s) => void seen.push(s),
+  });
+  assertEquals(h.step, [0, 4, 8, 9]);
+  assertEquals(h.loss, [0, 4, 8, 9]);
+  assertEquals(seen, [0, 4, 8, 9]);
+});
+
+Deno.test("trainLoop stops with a clear error when a loss turns NaN or infinite", async () => {
+  let calls = 0;
+  const err = await assertRejects(
+    () =>
+      trainLoop((i) => {
+        calls++;
+        return { loss: i < 3 ? 1 / (i + 1) : NaN };
+      }, { steps: 10, quiet: true }),
+    NonFiniteLossError,
+    "step 3",
+    "loss is NaN",
+  );
+  assertEquals(calls, 4);
+  assertEquals((err as NonFiniteLossError).step, 3);
+  await assertRejects(
+    () => trainLoop(() => ({ g: Infinity }), { steps: 2, quiet: true }),
+    NonFiniteLossError,
+    "g is Infinity",
+  );
+});
+
+Deno.test("a real tfjs training step that diverges is stopped", async () => {
+  const w = tf.variable(tf.scalar(1));
+  const opt = tf.train.sgd(10); // far too large: w explodes to Infinity then NaN
+  await assertRejects(
+    () =>
+      trainLoop(
+        () =>
+          tf.tidy(() =>
+            opt.minimize(() => w.pow(4) as tf.Scalar, true)!.dataSync()[0]
+          ),
+        {
+          steps: 50,
+          quiet: true,
+        },
+      ),
+    NonFiniteLossError,
+  );
+  w.dispose();
+  opt.dispose();
+});
+
+Deno.test("trainLoop validates its arguments and does not leak tensors", async () => {
+  await assertRejects(
+    () => trainLoop(() => 1, { steps: -1 }),
+    ArgumentError,
+    "options.steps",
+  );
+  await assertRejects(
+    () => trainLoop("x" as unknown as () => number, { steps: 1 }),
+    ArgumentError,
+    "step must be a function",
+  );
+  await assertRejects(
+    () => trainLoop(() => "no" as unknown as number, { steps: 1, quiet: true }),
+    ArgumentError,
+    "must return a number",
+  );
+  const x = tf.ones([8, 8]);
+  await assertNoTensorLeak(() =>
+    trainLoop(() => tf.tidy(() => x.matMul(x).mean().dataSync()[0]), {
+      steps: 20,
+      quiet: true,
+    })
+  );
+  x.dispose();
+});
+
+Deno.test("progress in a log prints about one line per tenth", async () => {
+  const lines: string[] = [];
+  const original = console.error;
+  console.error = (...a: unknown[]) => void lines.push(a.join(" "));
+  try {
+    await trainLoop(() => 1, { steps: 100, label: "demo" });
+  } finally {
+    console.error = original;
+  }
+  // Tests run without a terminal on stderr: log mode.
+  assert(lines.length >= 2 && lines.length <= 12, `got ${lines.length} lines`);
+  assert(lines.at(-1)!.includes("demo") && lines.at(-1)!.includes("100/100"));
+});
+
+Deno.test("byMode follows the QUICK environment variable", () => {
+  const before = Deno.env.get("QUICK");
+  try {
+    Deno.env.set("QUICK", "1");
+    assertEquals([isQuick(), byMode(100, 5)], [true, 5]);
+    Deno.env.set("QUICK", "0");
+    assertEquals([isQuick(), byMode(100, 5)], [false, 100]);
+  } finally {
+    if (before === undefined) Deno.env.delete("QUICK");
+    else Deno.env.set("QUICK", before);
+  }
+});
