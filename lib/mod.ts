@@ -21,3 +21,4 @@ export * from "./train.ts";
 export * from "./exercise.ts";
 export * from "./nn.ts";
 export * from "./autodiff.ts";
+export * from "./ode.ts";

@@ -1,0 +1,919 @@
+/**
+ * Ordinary differential equation solvers built from tfjs ops, for neural
+ * ODEs: dy/dt = f(t, y) with a network as f.
+ *
+ * - `odeint` / `odeintWithStats`: fixed-step Euler, midpoint and classic
+ *   Runge-Kutta 4, and adaptive Dormand-Prince 5(4) ("dopri5"). Every step
+ *   is made of tfjs ops, so tfjs autodiff differentiates straight through the
+ *   solver (discretize-then-optimize): the tape grows with the number of
+ *   steps.
+ * - `odeintAdjoint`: gradients by the adjoint method (optimize-then-
+ *   discretize): solve forward without a tape, then solve the augmented
+ *   system [z, a_z, a_theta] backward in time with vector-Jacobian products;
+ *   memory does not grow with the number of steps.
+ * - `residualNetwork`: a stack of residual blocks z_{k+1} = z_k + g_k(z_k),
+ *   which is Euler's method with dt = 1.
+ * - `neuralVectorField`: wraps a tf.layers model as f(t, y).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  ArgumentError,
+  checkChoice,
+  checkFinite,
+  checkInteger,
+  checkNumber,
+  checkTensor,
+} from "./validate.ts";
+
+/** A vector field f(t, y): a JS number time and a tensor state; returns dy/dt with y's shape. */
+export type VectorField = (t: number, y: tf.Tensor) => tf.Tensor;
+
+/** The solvers of `odeint`. */
+export const ODE_METHODS = ["euler", "midpoint", "rk4", "dopri5"] as const;
+
+/** One of `ODE_METHODS`. */
+export type OdeMethod = typeof ODE_METHODS[number];
+
+/** Options of `odeint`, `odeintWithStats` and `odeintAdjoint`. */
+export interface OdeintOptions {
+  /** Solver (default "dopri5"). */
+  method?: OdeMethod;
+  /**
+   * Fixed-step methods: the largest step size (> 0). Each interval
+   * [ts[i], ts[i+1]] is cut into ceil(|ts[i+1] - ts[i]| / step) equal steps so
+   * the output times are hit exactly. Default: one step per interval.
+   * dopri5: ignored.
+   */
+  step?: number;
+  /** dopri5 relative tolerance (default 1e-5; at least 1e-7 in float32). */
+  rtol?: number;
+  /** dopri5 absolute tolerance (default 1e-7). */
+  atol?: number;
+  /** Largest number of steps (dopri5: attempted steps, rejected ones included). Default 10000. */
+  maxSteps?: number;
+  /** dopri5 first step size (default: Hairer's automatic choice, 1 extra evaluation). */
+  firstStep?: number;
+  /** dopri5 safety factor on the optimal step (default 0.9). */
+  safety?: number;
+  /** dopri5 smallest step-size ratio between consecutive steps (default 0.2). */
+  minFactor?: number;
+  /** dopri5 largest step-size ratio between consecutive steps (default 10). */
+  maxFactor?: number;
+}
+
+/** What a solve cost, returned by `odeintWithStats` and `odeintAdjoint`. */
+export interface OdeStats {
+  /** The method used. */
+  method: OdeMethod;
+  /** Number of evaluations of f. */
+  nfe: number;
+  /** Number of accepted steps. */
+  accepted: number;
+  /** Number of rejected steps (dopri5 only; 0 for fixed steps). */
+  rejected: number;
+  /** Start time of each accepted step. */
+  stepTimes: number[];
+  /** Signed size of each accepted step (negative when integrating backward). */
+  stepSizes: number[];
+  /** Start time of each rejected dopri5 step. */
+  rejectedTimes: number[];
+  /** Attempted size of each rejected dopri5 step. */
+  rejectedSizes: number[];
+  /**
+   * Largest growth of live tensor memory (bytes, `tf.memory().numBytes`)
+   * during the solve, sampled after every step: under a gradient tape this
+   * includes what the tape keeps for the backward pass.
+   */
+  peakBytes: number;
+}
+
+/** A solver failure that is not a bad argument: step limit reached, step underflow, non-finite state. */
+export class OdeSolverError extends Error {
+  /** Creates the error; `where` is the function. */
+  constructor(where: string, message: string) {
+    super(`${where}: ${message}`);
+    this.name = "OdeSolverError";
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Butcher tableaus. Internally a state is a list of tensors (one for odeint,
+// three groups for the adjoint's augmented state), so one solver serves both.
+
+interface Tableau {
+  c: number[];
+  a: number[][];
+  b: number[];
+  /** b - b_hat: weights of the embedded error estimate. */
+  e?: number[];
+  order: number;
+}
+
+const TABLEAUS: Record<OdeMethod, Tableau> = {
+  euler: { c: [0], a: [[]], b: [1], order: 1 },
+  midpoint: { c: [0, 1 / 2], a: [[], [1 / 2]], b: [0, 1], order: 2 },
+  rk4: {
+    c: [0, 1 / 2, 1 / 2, 1],
+    a: [[], [1 / 2], [0, 1 / 2], [0, 0, 1]],
+    b: [1 / 6, 1 / 3, 1 / 3, 1 / 6],
+    order: 4,
+  },
+  dopri5: {
+    c: [0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1, 1],
+    a: [
+      [],
+      [1 / 5],
+      [3 / 40, 9 / 40],
+      [44 / 45, -56 / 15, 32 / 9],
+      [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729],
+      [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656],
+      [35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84],
+    ],
+    b: [35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0],
+    e: [
+      35 / 384 - 5179 / 57600,
+      0,
+      500 / 1113 - 7571 / 16695,
+      125 / 192 - 393 / 640,
+      -2187 / 6784 + 92097 / 339200,
+      11 / 84 - 187 / 2100,
+      -1 / 40,
+    ],
+    order: 5,
+  },
+};
+
+/** The theoretical order of each method (global error ~ step^order). */
+export const ODE_ORDERS: Readonly<Record<OdeMethod, number>> = Object.freeze({
+  euler: 1,
+  midpoint: 2,
+  rk4: 4,
+  dopri5: 5,
+});
+
+type State = tf.Tensor[];
+type TupleField = (t: number, y: State) => State;
+
+/** y + h * sum_i w_i k_i, per component, skipping zero weights. */
+function combine(y: State, ks: State[], w: number[], h: number): State {
+  return y.map((yj, j) => {
+    const terms: tf.Tensor[] = [];
+    for (let i = 0; i < w.length && i < ks.length; i++) {
+      if (w[i] !== 0) terms.push(tf.mul(ks[i][j], h * w[i]));
+    }
+    return terms.length === 0 ? yj.clone() : tf.add(yj, tf.addN(terms));
+  });
+}
+
+/** One explicit Runge-Kutta step; `k1` (f at (t, y)) may be supplied (FSAL). */
+function rkStep(
+  tab: Tableau,
+  f: TupleField,
+  t: number,
+  y: State,
+  h: number,
+  k1?: State,
+): { y1: State; ks: State[] } {
+  const ks: State[] = [k1 ?? f(t, y)];
+  let ys: State = y;
+  for (let s = 1; s < tab.c.length; s++) {
+    ys = combine(y, ks, tab.a[s], h);
+    ks.push(f(t + tab.c[s] * h, ys));
+  }
+  // dopri5's last stage is evaluated at the new point itself (first same as
+  // last): that stage's input already is y1.
+  const last = tab.a[tab.a.length - 1];
+  const fsal = tab.e !== undefined && last.every((v, i) => v === tab.b[i]);
+  const y1 = fsal ? ys : combine(y, ks, tab.b, h);
+  return { y1, ks };
+}
+
+function validateTimes(where: string, ts: unknown): number[] {
+  let arr: number[];
+  if (ts instanceof tf.Tensor) {
+    checkTensor(where, "ts", ts, { rank: 1 });
+    arr = Array.from(ts.dataSync());
+  } else if (Array.isArray(ts) || ArrayBuffer.isView(ts)) {
+    arr = Array.from(ts as ArrayLike<number>);
+  } else {
+    throw new ArgumentError(
+      where,
+      `ts must be an array of times (number[] or a rank-1 tensor), got ${
+        String(ts)
+      }`,
+    );
+  }
+  if (arr.length < 1) {
+    throw new ArgumentError(where, "ts must contain at least the initial time");
+  }
+  arr.forEach((v, i) => checkNumber(where, `ts[${i}]`, v));
+  if (arr.length >= 2) {
+    const dir = Math.sign(arr[1] - arr[0]);
+    for (let i = 1; i < arr.length; i++) {
+      if (dir === 0 || Math.sign(arr[i] - arr[i - 1]) !== dir) {
+        throw new ArgumentError(
+          where,
+          `ts must be strictly increasing or strictly decreasing, but ts[${
+            i - 1
+          }] = ${arr[i - 1]} and ts[${i}] = ${arr[i]}`,
+        );
+      }
+    }
+  }
+  return arr;
+}
+
+interface Resolved {
+  method: OdeMethod;
+  step?: number;
+  rtol: number;
+  atol: number;
+  maxSteps: number;
+  firstStep?: number;
+  safety: number;
+  minFactor: number;
+  maxFactor: number;
+}
+
+function resolveOptions(
+  where: string,
+  options: OdeintOptions | undefined,
+): Resolved {
+  if (
+    options !== undefined && (options === null || typeof options !== "object")
+  ) {
+    throw new ArgumentError(
+      where,
+      `options must be an object, got ${String(options)}`,
+    );
+  }
+  const o = options ?? {};
+  const method = checkChoice(
+    where,
+    "options.method",
+    o.method ?? "dopri5",
+    ODE_METHODS,
+  );
+  const r: Resolved = {
+    method,
+    rtol: checkNumber(where, "options.rtol", o.rtol ?? 1e-5, {
+      min: 1e-7,
+      max: 1,
+    }),
+    atol: checkNumber(where, "options.atol", o.atol ?? 1e-7, { min: 0 }),
+    maxSteps: checkInteger(where, "options.maxSteps", o.maxSteps ?? 10000, {
+      min: 1,
+    }),
+    safety: checkNumber(where, "options.safety", o.safety ?? 0.9, {
+      min: 0,
+      max: 1,
+      minExclusive: true,
+    }),
+    minFactor: checkNumber(where, "options.minFactor", o.minFactor ?? 0.2, {
+      min: 0,
+      max: 1,
+      minExclusive: true,
+    }),
+    maxFactor: checkNumber(where, "options.maxFactor", o.maxFactor ?? 10, {
+      min: 1,
+    }),
+  };
+  if (o.step !== undefined) {
+    r.step = checkNumber(where, "options.step", o.step, {
+      min: 0,
+      minExclusive: true,
+    });
+  }
+  if (o.firstStep !== undefined) {
+    r.firstStep = checkNumber(where, "options.firstStep", o.firstStep, {
+      min: 0,
+      minExclusive: true,
+    });
+  }
+  return r;
+}
+
+function emptyStats(method: OdeMethod): OdeStats {
+  return {
+    method,
+    nfe: 0,
+    accepted: 0,
+    rejected: 0,
+    stepTimes: [],
+    stepSizes: [],
+    rejectedTimes: [],
+    rejectedSizes: [],
+    peakBytes: 0,
+  };
+}
+
+/** RMS of err / (atol + rtol * max(|y0|, |y1|)) over every element, in float64. */
+function errorNorm(
+  err: State,
+  y0: State,
+  y1: State,
+  rtol: number,
+  atol: number,
+): number {
+  let sum = 0;
+  let n = 0;
+  for (let j = 0; j < err.length; j++) {
+    const e = err[j].dataSync();
+    const a = y0[j].dataSync();
+    const b = y1[j].dataSync();
+    for (let i = 0; i < e.length; i++) {
+      const scale = atol + rtol * Math.max(Math.abs(a[i]), Math.abs(b[i]));
+      const r = e[i] / scale;
+      sum += r * r;
+    }
+    n += e.length;
+  }
+  return Math.sqrt(sum / Math.max(n, 1));
+}
+
+function rmsNorm(
+  xs: State,
+  scaleFrom: State,
+  rtol: number,
+  atol: number,
+): number {
+  let sum = 0;
+  let n = 0;
+  for (let j = 0; j < xs.length; j++) {
+    const v = xs[j].dataSync();
+    const s = scaleFrom[j].dataSync();
+    for (let i = 0; i < v.length; i++) {
+      const r = v[i] / (atol + rtol * Math.abs(s[i]));
+      sum += r * r;
+    }
+    n += v.length;
+  }
+  return Math.sqrt(sum / Math.max(n, 1));
+}
+
+/**
+ * Hairer, Norsett & Wanner's starting step: make the first Euler step's
+ * change small relative to the tolerance scale, then refine it with a
+ * second derivative estimate. Costs one extra evaluation of f.
+ */
+function initialStep(
+  f: TupleField,
+  t0: number,
+  y0: State,
+  f0: State,
+  dir: number,
+  span: number,
+  o: Resolved,
+): number {
+  const d0 = rmsNorm(y0, y0, o.rtol, o.atol);
+  const d1 = rmsNorm(f0, y0, o.rtol, o.atol);
+  const h0 = d0 < 1e-5 || d1 < 1e-5 ? 1e-6 : 0.01 * d0 / d1;
+  const d2 = tf.tidy(() => {
+    const y1 = combine(y0, [f0], [1], dir * h0);
+    const f1 = f(t0 + dir * h0, y1);
+    const diff = f1.map((v, j) => tf.sub(v, f0[j]));
+    return rmsNorm(diff, y0, o.rtol, o.atol) / h0;
+  });
+  const m = Math.max(d1, d2);
+  const h1 = m <= 1e-15 ? Math.max(1e-6, h0 * 1e-3) : Math.pow(0.01 / m, 1 / 5);
+  return Math.min(100 * h0, h1, span);
+}
+
+function describeTime(t: number): string {
+  return Number(t.toPrecision(6)).toString();
+}
+
+/**
+ * The solver core on a list-of-tensors state. Returns, for each output time,
+ * the state there (index 0 is a clone of y0). The caller owns the returned
+ * tensors; everything else is freed step by step.
+ */
+function solve(
+  where: string,
+  f: TupleField,
+  y0: State,
+  ts: number[],
+  o: Resolved,
+  stats: OdeStats,
+): State[] {
+  const startBytes = tf.memory().numBytes;
+  const sample = () => {
+    stats.peakBytes = Math.max(
+      stats.peakBytes,
+      tf.memory().numBytes - startBytes,
+    );
+  };
+  const outputs: State[] = [y0.map((y) => y.clone())];
+  if (ts.length === 1) return outputs;
+  const tab = TABLEAUS[o.method];
+  let y = outputs[0];
+  let steps = 0;
+  const tooMany = (t: number) =>
+    new OdeSolverError(
+      where,
+      `maxSteps (${o.maxSteps}) exceeded at t = ${
+        describeTime(t)
+      } while solving from ${ts[0]} to ${
+        ts[ts.length - 1]
+      }; raise options.maxSteps, use a larger step or looser rtol/atol ` +
+        `(the problem may be stiff)`,
+    );
+  const owned = (s: State) => !outputs.includes(s);
+
+  if (tab.e === undefined) {
+    try {
+      fixedSteps();
+    } catch (e) {
+      for (const s of outputs) tf.dispose(s);
+      if (owned(y)) tf.dispose(y);
+      throw e;
+    }
+    return outputs;
+  }
+  function fixedSteps() {
+    for (let i = 0; i + 1 < ts.length; i++) {
+      const span = ts[i + 1] - ts[i];
+      const n = o.step === undefined
+        ? 1
+        : Math.max(1, Math.ceil(Math.abs(span) / o.step * (1 - 1e-12)));
+      const h = span / n;
+      for (let k = 0; k < n; k++) {
+        const t = ts[i] + k * h;
+        if (++steps > o.maxSteps) throw tooMany(t);
+        const next = tf.tidy(() => rkStep(tab, f, t, y, h).y1);
+        if (owned(y)) tf.dispose(y);
+        y = next;
+        stats.accepted++;
+        stats.stepTimes.push(t);
+        stats.stepSizes.push(h);
+        sample();
+      }
+      outputs.push(y);
+    }
+  }
+
+  // dopri5: adaptive steps, clipped so every output time is hit exactly.
+  const dir = Math.sign(ts[1] - ts[0]);
+  const tEnd = ts[ts.length - 1];
+  let t = ts[0];
+  let k1: State = tf.tidy(() => f(t, y));
+  try {
+    let h = o.firstStep ??
+      initialStep(f, t, y, k1, dir, Math.abs(tEnd - ts[0]), o);
+    for (let i = 1; i < ts.length; i++) {
+      const target = ts[i];
+      while (dir * (target - t) > 0) {
+        const remaining = Math.abs(target - t);
+        const clipped = h >= remaining * (1 - 1e-10);
+        const hs = clipped ? remaining : h;
+        if (t + dir * hs === t) {
+          throw new OdeSolverError(
+            where,
+            `step size underflow at t = ${
+              describeTime(t)
+            } (step ${hs}); the solution may blow up ` +
+              `or rtol/atol are too tight for float32`,
+          );
+        }
+        if (++steps > o.maxSteps) throw tooMany(t);
+        const yNow = y;
+        const kNow = k1;
+        const attempt = tf.tidy(() => {
+          const { y1, ks } = rkStep(tab, f, t, yNow, dir * hs, kNow);
+          const err = combine(
+            y1.map((v) => tf.zerosLike(v)),
+            ks,
+            tab.e!,
+            dir * hs,
+          );
+          return { y1, err, k7: ks[ks.length - 1] };
+        });
+        const norm = errorNorm(attempt.err, y, attempt.y1, o.rtol, o.atol);
+        tf.dispose(attempt.err);
+        const finite = Number.isFinite(norm);
+        if (finite && norm <= 1) {
+          stats.accepted++;
+          stats.stepTimes.push(t);
+          stats.stepSizes.push(dir * hs);
+          t = clipped ? target : t + dir * hs;
+          if (owned(y)) tf.dispose(y);
+          tf.dispose(k1);
+          y = attempt.y1;
+          k1 = attempt.k7;
+          sample();
+          const factor = norm === 0 ? o.maxFactor : Math.min(
+            o.maxFactor,
+            Math.max(o.minFactor, o.safety * Math.pow(norm, -1 / 5)),
+          );
+          // A step shortened only to land on an output time says nothing
+          // about the right step size: keep the proposal unless it grew.
+          h = clipped ? Math.max(h, hs * factor) : hs * factor;
+        } else {
+          stats.rejected++;
+          stats.rejectedTimes.push(t);
+          stats.rejectedSizes.push(dir * hs);
+          tf.dispose([attempt.y1, attempt.k7]);
+          sample();
+          const factor = finite
+            ? Math.min(
+              1,
+              Math.max(o.minFactor, o.safety * Math.pow(norm, -1 / 5)),
+            )
+            : o.minFactor;
+          h = hs * factor;
+        }
+      }
+      outputs.push(y);
+    }
+  } catch (e) {
+    for (const s of outputs) tf.dispose(s);
+    if (owned(y)) tf.dispose(y);
+    throw e;
+  } finally {
+    tf.dispose(k1);
+  }
+  return outputs;
+}
+
+function checkedField(
+  where: string,
+  f: VectorField,
+  y0: tf.Tensor,
+  stats: OdeStats,
+): TupleField {
+  const want = y0.shape.join(", ");
+  return (t, [y]) => {
+    stats.nfe++;
+    const out = f(t, y);
+    if (!(out instanceof tf.Tensor)) {
+      throw new ArgumentError(
+        where,
+        `f(t, y) must return a tf.Tensor of shape [${want}], got ${
+          String(out)
+        }`,
+      );
+    }
+    if (out.rank !== y0.rank || out.shape.some((s, i) => s !== y0.shape[i])) {
+      throw new ArgumentError(
+        where,
+        `f(t, y) must return a tensor of the same shape as y ([${want}]), got [${
+          out.shape.join(", ")
+        }] at t = ${describeTime(t)}`,
+      );
+    }
+    if (out.dtype !== "float32") {
+      throw new ArgumentError(
+        where,
+        `f(t, y) must return float32, got ${out.dtype}`,
+      );
+    }
+    return [out];
+  };
+}
+
+function checkInputs(where: string, f: unknown, y0: unknown): tf.Tensor {
+  if (typeof f !== "function") {
+    throw new ArgumentError(
+      where,
+      "f must be a function (t: number, y: tf.Tensor) => tf.Tensor",
+    );
+  }
+  const y = checkTensor(where, "y0", y0, { dtype: "float32" });
+  checkFinite(where, "y0", y);
+  return y;
+}
+
+/**
+ * Solves dy/dt = f(t, y), y(ts[0]) = y0, and returns the states at every
+ * time of `ts` (strictly increasing or strictly decreasing) together with
+ * the solver statistics (function evaluations, accepted and rejected step
+ * sizes, peak memory growth).
+ *
+ * `states` is a new tensor of shape [ts.length, ...y0.shape] (the caller
+ * disposes it); `states[0]` equals y0. Differentiable by tfjs autodiff with
+ * respect to y0 and any variable f uses.
+ *
+ * @example
+ * const { states, stats } = odeintWithStats((t, y) => y.neg(), tf.tensor1d([1]), [0, 1], { method: "dopri5" });
+ */
+export function odeintWithStats(
+  f: VectorField,
+  y0: tf.Tensor,
+  ts: number[] | ArrayLike<number> | tf.Tensor1D,
+  options?: OdeintOptions,
+): { states: tf.Tensor; stats: OdeStats } {
+  const where = "odeint";
+  const y = checkInputs(where, f, y0);
+  const times = validateTimes(where, ts);
+  const o = resolveOptions(where, options);
+  const stats = emptyStats(o.method);
+  const field = checkedField(where, f, y, stats);
+  const outs = solve(where, field, [y], times, o, stats);
+  const states = tf.tidy(() => tf.stack(outs.map((s) => s[0])));
+  outs.forEach((s) => tf.dispose(s));
+  return { states, stats };
+}
+
+/**
+ * Solves dy/dt = f(t, y), y(ts[0]) = y0, and returns the states at every time
+ * of `ts` as a new tensor of shape [ts.length, ...y0.shape] (caller disposes).
+ * Same as `odeintWithStats(...).states`; see `OdeintOptions` for methods,
+ * step sizes and tolerances.
+ *
+ * @example
+ * // y' = -y from t = 0 to 1: states[1] ≈ exp(-1)
+ * const ys = odeint((t, y) => y.neg(), tf.tensor1d([1]), [0, 1], { method: "rk4", step: 0.1 });
+ */
+export function odeint(
+  f: VectorField,
+  y0: tf.Tensor,
+  ts: number[] | ArrayLike<number> | tf.Tensor1D,
+  options?: OdeintOptions,
+): tf.Tensor {
+  return odeintWithStats(f, y0, ts, options).states;
+}
+
+// ---------------------------------------------------------------------------
+// Adjoint method
+
+/** The right-hand side of the augmented adjoint system at one time. */
+export interface AdjointDynamics {
+  /** dz/dt = f(t, z). */
+  dz: tf.Tensor;
+  /** da_z/dt = -a_z^T df/dz (a vector-Jacobian product). */
+  da: tf.Tensor;
+  /** da_theta/dt = -a_z^T df/dtheta, one tensor per parameter. */
+  dtheta: tf.Tensor[];
+}
+
+/**
+ * The augmented dynamics of the adjoint method at time t: f(t, z),
+ * -a^T df/dz and -a^T df/dtheta, the last two as vector-Jacobian products
+ * from one reverse-mode pass through f (cost ~ one evaluation plus its
+ * backward). `params` are the variables f reads (e.g.
+ * `trainableVariables(model)`); a parameter f does not use gets zeros.
+ * Returns new tensors (caller disposes).
+ */
+export function adjointDynamics(
+  f: VectorField,
+  t: number,
+  z: tf.Tensor,
+  a: tf.Tensor,
+  params: tf.Tensor[],
+): AdjointDynamics {
+  const where = "adjointDynamics";
+  checkTensor(where, "z", z, { dtype: "float32" });
+  checkTensor(where, "a", a, { shape: z.shape, dtype: "float32" });
+  checkParams(where, params);
+  return dynamicsUnchecked(f, t, z, a, params);
+}
+
+function checkParams(where: string, params: unknown): tf.Tensor[] {
+  if (!Array.isArray(params)) {
+    throw new ArgumentError(
+      where,
+      "params must be an array of tf.Variable (may be empty)",
+    );
+  }
+  params.forEach((p, i) =>
+    checkTensor(where, `params[${i}]`, p, { dtype: "float32" })
+  );
+  return params;
+}
+
+function dynamicsUnchecked(
+  f: VectorField,
+  t: number,
+  z: tf.Tensor,
+  a: tf.Tensor,
+  params: tf.Tensor[],
+): AdjointDynamics {
+  return tf.tidy(() => {
+    // engine.gradients runs the closure in its own tidy: keep f(t, z) alive
+    // by hand, because dz/dt is f itself.
+    let fz: tf.Tensor | undefined;
+    const { grads } = tf.engine().gradients(
+      () => {
+        fz = tf.keep(f(t, z));
+        return tf.sum(tf.mul(fz, a)) as tf.Scalar;
+      },
+      [z, ...params],
+      undefined,
+      true,
+    );
+    const dz = fz!;
+    const neg = (g: tf.Tensor | undefined, like: tf.Tensor) =>
+      g ? tf.neg(g) : tf.zerosLike(like);
+    const result = {
+      dz: dz.clone(),
+      da: neg(grads[0], z),
+      dtheta: params.map((p, i) => neg(grads[i + 1], p)),
+    };
+    dz.dispose();
+    return result;
+  });
+}
+
+/** Result of `odeintAdjoint`; every tensor is new (caller disposes). */
+export interface AdjointResult {
+  /** The loss value L(states). */
+  loss: number;
+  /** The forward solution at `ts`, [ts.length, ...y0.shape]. */
+  states: tf.Tensor;
+  /** dL/dy0, shape of y0: the adjoint a_z at ts[0]. */
+  gradY0: tf.Tensor;
+  /** dL/dtheta, one tensor per entry of `params`: the adjoint a_theta at ts[0]. */
+  gradParams: tf.Tensor[];
+  /** Solver statistics of the forward and the backward (augmented) solve. */
+  stats: { forward: OdeStats; backward: OdeStats };
+}
+
+/**
+ * Gradients of `loss(states)` with respect to y0 and the parameters of f by
+ * the adjoint method: solve forward without recording a tape, compute
+ * a_z(t_i) = dL/dz(t_i) at the output times, then solve the augmented system
+ *
+ *   d/dt [z, a_z, a_theta] = [f(t, z), -a_z^T df/dz, -a_z^T df/dtheta]
+ *
+ * backward from ts[last] to ts[0] with the same solver, adding dL/dz(t_i)
+ * to a_z at each output time. Memory stays constant in the number of steps
+ * (z is recomputed backward rather than stored; it is reset to the stored
+ * forward state at each output time).
+ *
+ * `loss` receives the states [ts.length, ...y0.shape] and returns a scalar;
+ * `params` are the variables f reads (e.g. `trainableVariables(model)`).
+ * With a fixed-step method the backward solve uses the same grid as the
+ * forward one.
+ */
+export function odeintAdjoint(
+  f: VectorField,
+  y0: tf.Tensor,
+  ts: number[] | ArrayLike<number> | tf.Tensor1D,
+  params: tf.Tensor[],
+  loss: (states: tf.Tensor) => tf.Scalar,
+  options?: OdeintOptions,
+): AdjointResult {
+  const where = "odeintAdjoint";
+  const y = checkInputs(where, f, y0);
+  const times = validateTimes(where, ts);
+  checkParams(where, params);
+  if (typeof loss !== "function") {
+    throw new ArgumentError(
+      where,
+      "loss must be a function (states: tf.Tensor) => tf.Scalar",
+    );
+  }
+  const o = resolveOptions(where, options);
+  const forward = emptyStats(o.method);
+  const backward = emptyStats(o.method);
+  const field = checkedField(where, f, y, forward);
+  const outs = solve(where, field, [y], times, o, forward);
+  const states = tf.tidy(() => tf.stack(outs.map((s) => s[0])));
+  outs.forEach((s) => tf.dispose(s));
+
+  const { value, grads } = tf.engine().gradients(
+    () => {
+      const l = loss(states);
+      if (!(l instanceof tf.Tensor) || l.rank !== 0) {
+        throw new ArgumentError(
+          where,
+          "loss(states) must return a scalar tf.Tensor",
+        );
+      }
+      return l;
+    },
+    [states],
+    undefined,
+    true,
+  );
+  const lossValue = value.dataSync()[0];
+  value.dispose();
+  const dLdS = grads[0] ?? tf.zerosLike(states);
+
+  const n = times.length;
+  const slice = (x: tf.Tensor, i: number) =>
+    tf.tidy(() => tf.squeeze(tf.slice(x, i, 1), [0]));
+  let a = slice(dLdS, n - 1);
+  let aTheta = params.map((p) => tf.zerosLike(p));
+  const augmented: TupleField = (t, [z, az]) => {
+    backward.nfe++;
+    const d = dynamicsUnchecked(f, t, z, az, params);
+    return [d.dz, d.da, ...d.dtheta];
+  };
+  try {
+    for (let i = n - 1; i >= 1; i--) {
+      const z = slice(states, i);
+      const res = solve(
+        where,
+        augmented,
+        [z, a, ...aTheta],
+        [times[i], times[i - 1]],
+        o,
+        backward,
+      );
+      tf.dispose([z, a, ...aTheta]);
+      tf.dispose(res[0]);
+      const [, aEnd, ...thetaEnd] = res[1];
+      tf.dispose(res[1][0]);
+      const jump = slice(dLdS, i - 1);
+      a = tf.add(aEnd, jump);
+      tf.dispose([aEnd, jump]);
+      aTheta = thetaEnd;
+    }
+  } catch (e) {
+    tf.dispose([states, dLdS, a, ...aTheta]);
+    throw e;
+  }
+  dLdS.dispose();
+  return {
+    loss: lossValue,
+    states,
+    gradY0: a,
+    gradParams: aTheta,
+    stats: { forward, backward },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Residual networks and neural vector fields
+
+/**
+ * A residual network z_{k+1} = z_k + dt * g_k(z_k) for k = 0..blocks.length-1:
+ * exactly Euler's method on dz/dt = g_{floor(t)}(z) with step dt (dt = 1 is
+ * the usual residual network). Returns every hidden state stacked,
+ * [blocks.length + 1, ...x.shape] (a new tensor; caller disposes).
+ */
+export function residualNetwork(
+  blocks: ((z: tf.Tensor) => tf.Tensor)[],
+  x: tf.Tensor,
+  { dt = 1 }: { dt?: number } = {},
+): tf.Tensor {
+  const where = "residualNetwork";
+  if (!Array.isArray(blocks) || blocks.some((b) => typeof b !== "function")) {
+    throw new ArgumentError(
+      where,
+      "blocks must be an array of functions z => tf.Tensor",
+    );
+  }
+  checkTensor(where, "x", x, { dtype: "float32" });
+  checkNumber(where, "dt", dt, { min: 0, minExclusive: true });
+  return tf.tidy(() => {
+    const zs = [x];
+    for (const [k, block] of blocks.entries()) {
+      const z = zs[zs.length - 1];
+      const g = block(z);
+      if (!(g instanceof tf.Tensor) || g.shape.join() !== z.shape.join()) {
+        throw new ArgumentError(
+          where,
+          `blocks[${k}] must return a tensor of shape [${
+            z.shape.join(", ")
+          }], got ${
+            g instanceof tf.Tensor ? `[${g.shape.join(", ")}]` : String(g)
+          }`,
+        );
+      }
+      zs.push(tf.add(z, tf.mul(g, dt)));
+    }
+    return tf.stack(zs);
+  });
+}
+
+/**
+ * Wraps a tf.layers model mapping [batch, d] -> [batch, d] as a vector field
+ * f(t, y) for `odeint`. `y` may be [d] or [batch, d]. With `time: true` the
+ * model gets t as an extra last input column ([batch, d + 1] -> [batch, d]).
+ * `features` optionally transforms y before the model (e.g. `y => y.pow(3)`).
+ */
+export function neuralVectorField(
+  model: tf.LayersModel,
+  { time = false, features }: {
+    time?: boolean;
+    features?: (y: tf.Tensor) => tf.Tensor;
+  } = {},
+): VectorField {
+  const where = "neuralVectorField";
+  if (!(model instanceof tf.LayersModel)) {
+    throw new ArgumentError(
+      where,
+      "model must be a tf.LayersModel (e.g. from mlp)",
+    );
+  }
+  return (t: number, y: tf.Tensor) =>
+    tf.tidy(() => {
+      const batched = y.rank === 1 ? tf.expandDims(y, 0) : y;
+      if (batched.rank !== 2) {
+        throw new ArgumentError(
+          where,
+          `y must be [d] or [batch, d], got [${y.shape.join(", ")}]`,
+        );
+      }
+      let input = features ? features(batched) : batched;
+      if (time) {
+        input = tf.concat([input, tf.fill([batched.shape[0], 1], t)], 1);
+      }
+      const out = model.apply(input) as tf.Tensor;
+      return y.rank === 1 ? tf.squeeze(out, [0]) : out;
+    });
+}

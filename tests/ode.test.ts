@@ -1,0 +1,536 @@
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend.ts";
+import { mlp, trainableVariables } from "../lib/nn.ts";
+import {
+  adjointDynamics,
+  neuralVectorField,
+  ODE_ORDERS,
+  odeint,
+  odeintAdjoint,
+  type OdeintOptions,
+  odeintWithStats,
+  OdeSolverError,
+  type OdeStats,
+  residualNetwork,
+  type VectorField,
+} from "../lib/ode.ts";
+import { ArgumentError } from "../lib/validate.ts";
+import {
+  assert,
+  assertAllClose,
+  assertEquals,
+  assertNoTensorLeak,
+  assertThrows,
+} from "./assert.ts";
+
+await initBackend({ quiet: true });
+
+/** Harmonic oscillator x'' = -x as the state [x, v]: x = cos t, v = -sin t from [1, 0]. */
+const oscillator: VectorField = (_t, y) =>
+  tf.tidy(() => tf.stack([tf.gather(y, 1), tf.neg(tf.gather(y, 0))]));
+
+/** y' = y cos t, y(0) = 1: y = exp(sin t) (time-dependent, non-linear in t). */
+const expSin: VectorField = (t, y) => tf.mul(y, Math.cos(t));
+
+function finalError(
+  method: "euler" | "midpoint" | "rk4",
+  step: number,
+): number {
+  return tf.tidy(() => {
+    const v = odeint(oscillator, tf.tensor1d([1, 0]), [0, 10], { method, step })
+      .dataSync();
+    return Math.hypot(v[2] - Math.cos(10), v[3] + Math.sin(10));
+  });
+}
+
+Deno.test("fixed-step methods converge with their theoretical order (within 0.2)", () => {
+  // Step ranges where truncation error dominates float32 rounding.
+  const ranges = {
+    euler: [0.02, 0.01, 0.005],
+    midpoint: [0.1, 0.05, 0.025],
+    rk4: [0.4, 0.2, 0.1],
+  } as const;
+  for (const method of ["euler", "midpoint", "rk4"] as const) {
+    const hs = ranges[method];
+    const errs = hs.map((h) => finalError(method, h));
+    // Least-squares slope of log(error) against log(step).
+    const xs = hs.map(Math.log);
+    const ys = errs.map(Math.log);
+    const mx = xs.reduce((a, b) => a + b) / xs.length;
+    const my = ys.reduce((a, b) => a + b) / ys.length;
+    const slope = xs.reduce((s, x, i) => s + (x - mx) * (ys[i] - my), 0) /
+      xs.reduce((s, x) => s + (x - mx) ** 2, 0);
+    assert(
+      Math.abs(slope - ODE_ORDERS[method]) < 0.2,
+      `${method}: measured order ${slope.toFixed(3)}, expected ${
+        ODE_ORDERS[method]
+      }`,
+    );
+  }
+});
+
+Deno.test("one Euler step and one RK4 step match their formulas", () => {
+  tf.tidy(() => {
+    // y' = t + y from (t, y) = (0.5, 2) with h = 0.1.
+    const f: VectorField = (t, y) => tf.add(y, t);
+    const euler = odeint(f, tf.scalar(2), [0.5, 0.6], { method: "euler" });
+    assertAllClose(euler.gather(1), 2 + 0.1 * (0.5 + 2), { rtol: 1e-6 });
+    const h = 0.1;
+    const k1 = 0.5 + 2;
+    const k2 = 0.55 + 2 + h / 2 * k1;
+    const k3 = 0.55 + 2 + h / 2 * k2;
+    const k4 = 0.6 + 2 + h * k3;
+    const rk4 = odeint(f, tf.scalar(2), [0.5, 0.6], { method: "rk4" });
+    assertAllClose(rk4.gather(1), 2 + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4), {
+      rtol: 1e-6,
+    });
+  });
+});
+
+Deno.test("dopri5 meets rtol/atol on problems with closed forms", () => {
+  const ts = Array.from({ length: 11 }, (_, i) => i);
+  for (const [rtol, atol] of [[1e-4, 1e-6], [1e-6, 1e-8]]) {
+    tf.tidy(() => {
+      const decay = odeint(
+        (_t, y) => tf.mul(y, -0.7),
+        tf.tensor1d([3, -1]),
+        ts,
+        { rtol, atol },
+      );
+      const exact = ts.flatMap((
+        t,
+      ) => [3 * Math.exp(-0.7 * t), -Math.exp(-0.7 * t)]);
+      // Global error accumulates local errors: allow a small multiple of the tolerance.
+      assertAllClose(decay, exact, { rtol: 10 * rtol, atol: 10 * atol + 3e-7 });
+      const osc = odeint(oscillator, tf.tensor1d([1, 0]), ts, { rtol, atol });
+      assertAllClose(osc, ts.flatMap((t) => [Math.cos(t), -Math.sin(t)]), {
+        rtol: 0,
+        atol: 10 * rtol,
+      });
+      const es = odeint(expSin, tf.scalar(1), ts, { rtol, atol });
+      assertAllClose(es, ts.map((t) => Math.exp(Math.sin(t))), {
+        rtol: 10 * rtol,
+        atol: 1e-6,
+      });
+    });
+  }
+});
+
+function statsOf(
+  f: VectorField,
+  y0: number[],
+  ts: number[],
+  options: OdeintOptions,
+): OdeStats {
+  const y = tf.tensor1d(y0);
+  const { states, stats } = odeintWithStats(f, y, ts, options);
+  tf.dispose([y, states]);
+  return stats;
+}
+
+Deno.test("dopri5 statistics: fewer evaluations for looser tolerances, counts add up", () => {
+  const runs = [1e-3, 1e-5, 1e-7].map((rtol) =>
+    statsOf(oscillator, [1, 0], [0, 10], { rtol })
+  );
+  for (let i = 1; i < runs.length; i++) assert(runs[i].nfe > runs[i - 1].nfe);
+  for (const s of runs) {
+    // 6 new stages per attempt (FSAL), plus f(t0) and one for the first step guess.
+    assertEquals(s.nfe, 6 * (s.accepted + s.rejected) + 2);
+    assertEquals(s.stepSizes.length, s.accepted);
+    assertAllClose(s.stepSizes.reduce((a, b) => a + b), 10, { rtol: 1e-9 });
+  }
+  const fixed = statsOf(oscillator, [1, 0], [0, 1, 2], {
+    method: "rk4",
+    step: 0.3,
+  });
+  assertEquals(fixed.accepted, 8); // ceil(1 / 0.3) = 4 steps per interval
+  assertEquals(fixed.nfe, 32);
+  assertAllClose(fixed.stepSizes, new Array(8).fill(0.25), { rtol: 1e-12 });
+});
+
+Deno.test("solving backward in time works and returns to the start", () => {
+  for (const method of ["rk4", "dopri5"] as const) {
+    tf.tidy(() => {
+      // y' = y cos t from t = 3 back to 0, starting at the exact y(3).
+      const ts = [3, 2, 1, 0];
+      const back = odeint(expSin, tf.scalar(Math.exp(Math.sin(3))), ts, {
+        method,
+        step: 0.01,
+        rtol: 1e-6,
+        atol: 1e-8,
+      });
+      assertAllClose(back, ts.map((t) => Math.exp(Math.sin(t))), {
+        rtol: 1e-5,
+      });
+      const fwd = odeint(oscillator, tf.tensor1d([0.3, -0.2]), [0, 4], {
+        method,
+        step: 0.01,
+      });
+      const again = odeint(oscillator, fwd.gather(1), [4, 0], {
+        method,
+        step: 0.01,
+      });
+      assertAllClose(again.gather(1), [0.3, -0.2], { atol: 1e-5 });
+    });
+  }
+});
+
+Deno.test("states have shape [ts.length, ...y0.shape] for any state shape", () => {
+  tf.tidy(() => {
+    const y0 = tf.ones([2, 3, 2]);
+    const ys = odeint((_t, y) => tf.neg(y), y0, [0, 0.5, 1, 1.5], {
+      method: "midpoint",
+      step: 0.02,
+    });
+    assertEquals(ys.shape, [4, 2, 3, 2]);
+    assertAllClose(ys.gather(0), y0);
+    assertAllClose(ys.gather(3), Math.exp(-1.5), { rtol: 5e-4 });
+    const single = odeint((_t, y) => tf.neg(y), y0, [0]);
+    assertEquals(single.shape, [1, 2, 3, 2]);
+  });
+});
+
+Deno.test("maxSteps and invalid inputs give clear errors", () => {
+  const y0 = tf.tensor1d([1, 0]);
+  const err = assertThrows(
+    () => odeint(oscillator, y0, [0, 100], { rtol: 1e-6, maxSteps: 20 }),
+    OdeSolverError,
+    "maxSteps (20) exceeded",
+  );
+  assert(err instanceof OdeSolverError);
+  assertThrows(
+    () =>
+      odeint(oscillator, y0, [0, 1], {
+        method: "euler",
+        step: 1e-4,
+        maxSteps: 100,
+      }),
+    OdeSolverError,
+    "maxSteps (100) exceeded",
+  );
+  assertThrows(
+    () => odeint(oscillator, y0, [0, 1, 0.5]),
+    ArgumentError,
+    "strictly increasing",
+  );
+  assertThrows(() => odeint(oscillator, y0, [0, 0]), ArgumentError, "strictly");
+  assertThrows(
+    () => odeint(oscillator, y0, []),
+    ArgumentError,
+    "at least the initial time",
+  );
+  assertThrows(() => odeint(oscillator, y0, [0, NaN]), ArgumentError, "ts[1]");
+  const bad = tf.tensor1d([1, NaN]);
+  assertThrows(
+    () => odeint(oscillator, bad, [0, 1]),
+    ArgumentError,
+    "y0 must be finite",
+  );
+  assertThrows(
+    () => odeint(oscillator, y0, [0, 1], { method: "rk4", step: 0 }),
+    ArgumentError,
+    "options.step",
+  );
+  assertThrows(
+    () => odeint(oscillator, y0, [0, 1], { method: "rk4", step: -0.1 }),
+    ArgumentError,
+    "options.step",
+  );
+  assertThrows(
+    () => odeint((_t, y) => tf.concat([y, y]), y0, [0, 1], { method: "euler" }),
+    ArgumentError,
+    "same shape as y ([2]), got [4]",
+  );
+  assertThrows(
+    () => odeint(oscillator, y0, [0, 1], { method: "rk45" as "rk4" }),
+    ArgumentError,
+    "options.method",
+  );
+  assertThrows(
+    () => odeint(oscillator, y0, [0, 1], { rtol: 1e-12 }),
+    ArgumentError,
+    "rtol",
+  );
+  assertThrows(
+    () => odeint(oscillator, tf.tensor1d([1, 0], "int32"), [0, 1]),
+    ArgumentError,
+    "float32",
+  );
+  // Finite-time blow-up: y' = y^2 from 1 explodes at t = 1.
+  assertThrows(
+    () =>
+      odeint((_t, y) => tf.square(y), tf.scalar(1), [0, 2], { maxSteps: 2000 }),
+    OdeSolverError,
+  );
+  tf.dispose([y0, bad]);
+});
+
+Deno.test("no tensor leaks, including when the solver throws", async () => {
+  const y0 = tf.tensor1d([1, 0]);
+  await assertNoTensorLeak(() => {
+    for (const method of ["euler", "midpoint", "rk4", "dopri5"] as const) {
+      odeint(oscillator, y0, [0, 0.5, 1], { method, step: 0.1 }).dispose();
+    }
+    try {
+      odeint(oscillator, y0, [0, 100], { maxSteps: 10 });
+    } catch { /* expected */ }
+    try {
+      odeint(oscillator, y0, [0, 100], { method: "rk4", step: 1, maxSteps: 3 });
+    } catch { /* expected */ }
+  });
+  y0.dispose();
+});
+
+Deno.test("backprop through the solver gives the closed-form gradients of y' = theta y", () => {
+  // y(T) = y0 exp(theta T): dy/dtheta = T y(T), dy/dy0 = exp(theta T).
+  const theta = tf.variable(tf.scalar(-0.4));
+  const y0 = tf.scalar(1.5);
+  for (const method of ["rk4", "dopri5"] as const) {
+    const { grads } = tf.tidy(() =>
+      tf.variableGrads(() => {
+        const ys = odeint((_t, y) => tf.mul(y, theta), y0, [0, 2], {
+          method,
+          step: 0.05,
+          rtol: 1e-6,
+          atol: 1e-8,
+        });
+        return tf.squeeze(ys.gather(1)) as tf.Scalar;
+      })
+    );
+    assertAllClose(grads[theta.name], 2 * 1.5 * Math.exp(-0.8), { rtol: 1e-4 });
+    tf.dispose(grads);
+    const gy0 = tf.tidy(() =>
+      tf.grad((y: tf.Tensor) =>
+        tf.squeeze(
+          odeint((_t, y) => tf.mul(y, theta), y, [0, 2], { method, step: 0.05 })
+            .gather(1),
+        )
+      )(y0)
+    );
+    assertAllClose(gy0, Math.exp(-0.8), { rtol: 1e-4 });
+    gy0.dispose();
+  }
+  tf.dispose([theta, y0]);
+});
+
+Deno.test("adjointDynamics is -a^T df/dz and -a^T df/dtheta (linear field, by hand)", () => {
+  tf.tidy(() => {
+    // f(z) = z W + b for a batch of row vectors: df/dz^T a = a W^T, dW = z^T a, db = sum a.
+    const W = tf.variable(tf.tensor2d([[0.5, -1], [2, 0.3]]));
+    const b = tf.variable(tf.tensor1d([0.1, -0.2]));
+    const unused = tf.variable(tf.scalar(3));
+    const f: VectorField = (_t, z) => tf.add(tf.matMul(z, W), b);
+    const z = tf.tensor2d([[1, 2], [-1, 0.5], [0, 3]]);
+    const a = tf.tensor2d([[0.3, -0.1], [1, 2], [-0.5, 0.4]]);
+    const d = adjointDynamics(f, 0, z, a, [W, b, unused]);
+    assertAllClose(d.dz, tf.add(tf.matMul(z, W), b));
+    assertAllClose(d.da, tf.neg(tf.matMul(a, W, false, true)));
+    assertAllClose(d.dtheta[0], tf.neg(tf.matMul(z, a, true, false)));
+    assertAllClose(d.dtheta[1], tf.neg(tf.sum(a, 0)));
+    assertAllClose(d.dtheta[2], 0);
+    tf.dispose([W, b, unused]);
+  });
+});
+
+function smallField(seed: number) {
+  const net = mlp([2, 8, 2], { activation: "tanh", seed });
+  return { net, f: neuralVectorField(net), params: trainableVariables(net) };
+}
+
+Deno.test("adjoint gradients match backprop through the solver to 1e-4 (small network)", () => {
+  const { net, f, params } = smallField(3);
+  const y0 = tf.tensor2d([[0.5, -0.3], [1.0, 0.8], [-0.7, 0.2]]);
+  const ts = [0, 0.5, 1.2];
+  const target = tf.tensor3d(
+    [[[0, 0], [0, 0], [0, 0]], [[0.4, 0.1], [0.2, 0.2], [-0.1, 0.3]], [
+      [1, 0],
+      [0, 1],
+      [0.5, 0.5],
+    ]],
+  );
+  const loss = (states: tf.Tensor) =>
+    tf.mean(tf.square(tf.sub(states, target))) as tf.Scalar;
+  for (
+    const options of [
+      { method: "rk4" as const, step: 0.02 },
+      { method: "dopri5" as const, rtol: 1e-7, atol: 1e-9 },
+    ]
+  ) {
+    const backprop = tf.tidy(() =>
+      tf.engine().gradients(() => loss(odeint(f, y0, ts, options)), [
+        y0,
+        ...params,
+      ]).grads
+    );
+    const adj = odeintAdjoint(f, y0, ts, params, loss, options);
+    assertAllClose(adj.gradY0, backprop[0], { rtol: 1e-4, atol: 1e-7 });
+    adj.gradParams.forEach((g, i) =>
+      assertAllClose(g, backprop[i + 1], {
+        rtol: 1e-4,
+        atol: 1e-7,
+        message: `param ${i}`,
+      })
+    );
+    // The backward solve of a fixed-step method retraces the forward grid.
+    if (options.method === "rk4") {
+      assertEquals(adj.stats.backward.accepted, adj.stats.forward.accepted);
+    }
+    tf.dispose([adj.states, adj.gradY0, ...adj.gradParams, ...backprop]);
+  }
+  tf.dispose([y0, target]);
+  net.dispose();
+});
+
+Deno.test("adjoint memory stays flat while backprop memory grows with the steps", () => {
+  const { net, f, params } = smallField(5);
+  const y0 = tf.tensor2d([[0.5, -0.3], [1.0, 0.8]]);
+  const loss = (s: tf.Tensor) => tf.sum(tf.square(s)) as tf.Scalar;
+  const peaks = [0.1, 0.025].map((step) => {
+    let tape = 0;
+    tf.tidy(() =>
+      tf.engine().gradients(() => {
+        const r = odeintWithStats(f, y0, [0, 2], { method: "rk4", step });
+        tape = r.stats.peakBytes;
+        return loss(r.states);
+      }, [y0])
+    );
+    const adj = odeintAdjoint(f, y0, [0, 2], params, loss, {
+      method: "rk4",
+      step,
+    });
+    tf.dispose([adj.states, adj.gradY0, ...adj.gradParams]);
+    return { tape, adjoint: adj.stats.backward.peakBytes };
+  });
+  assert(
+    peaks[1].tape > 3 * peaks[0].tape,
+    `tape memory ${JSON.stringify(peaks)}`,
+  );
+  assert(
+    peaks[1].adjoint <= peaks[0].adjoint * 1.1,
+    `adjoint memory ${JSON.stringify(peaks)}`,
+  );
+  tf.dispose(y0);
+  net.dispose();
+});
+
+Deno.test("adjoint errors: bad loss and bad params", () => {
+  const { net, f, params } = smallField(1);
+  const y0 = tf.tensor2d([[0.5, -0.3]]);
+  assertThrows(
+    () =>
+      odeintAdjoint(f, y0, [0, 1], params, (s) => s as tf.Scalar, {
+        method: "rk4",
+      }),
+    ArgumentError,
+    "scalar",
+  );
+  assertThrows(
+    () =>
+      odeintAdjoint(
+        f,
+        y0,
+        [0, 1],
+        "w" as unknown as tf.Tensor[],
+        (s) => tf.sum(s),
+      ),
+    ArgumentError,
+    "params",
+  );
+  tf.dispose(y0);
+  net.dispose();
+});
+
+Deno.test("a residual network is Euler's method with dt = 1", () => {
+  tf.tidy(() => {
+    const blocks = [0.5, -1, 2].map((w) => (z: tf.Tensor) =>
+      tf.tanh(tf.mul(z, w))
+    );
+    const x = tf.tensor2d([[0.2, -0.4], [1, 3]]);
+    const res = residualNetwork(blocks, x);
+    assertEquals(res.shape, [4, 2, 2]);
+    let z = x;
+    for (const block of blocks) z = tf.add(z, block(z));
+    assertAllClose(res.gather(3), z);
+    const euler = odeint((t, y) => blocks[Math.floor(t)](y), x, [0, 1, 2, 3], {
+      method: "euler",
+      step: 1,
+    });
+    assertAllClose(res, euler);
+    const half = residualNetwork(blocks, x, { dt: 0.5 });
+    assertAllClose(half.gather(1), tf.add(x, tf.mul(blocks[0](x), 0.5)));
+    assertThrows(
+      () => residualNetwork([(z) => tf.sum(z)], x),
+      ArgumentError,
+      "blocks[0]",
+    );
+  });
+});
+
+Deno.test("a neural ODE trains by backprop through the solver without leaking tensors", async () => {
+  // Learn y' = A y (a rotation with decay) from one trajectory.
+  const A = tf.tensor2d([[-0.1, 1], [-1, -0.1]]);
+  const truth: VectorField = (_t, y) => tf.matMul(y, A);
+  const y0 = tf.tensor2d([[1, 0], [0, 1]]);
+  const ts = [0, 0.5, 1];
+  const target = odeint(truth, y0, ts, { method: "rk4", step: 0.1 });
+  const net = mlp([2, 16, 2], { activation: "tanh", seed: 2 });
+  const f = neuralVectorField(net);
+  const opt = tf.train.adam(0.02);
+  const lossAt = () =>
+    tf.tidy(() =>
+      tf.mean(
+        tf.square(
+          tf.sub(odeint(f, y0, ts, { method: "rk4", step: 0.1 }), target),
+        ),
+      )
+        .dataSync()[0]
+    );
+  const before = lossAt();
+  const step = () =>
+    tf.tidy(() => {
+      const l = opt.minimize(
+        () =>
+          tf.mean(
+            tf.square(
+              tf.sub(odeint(f, y0, ts, { method: "rk4", step: 0.1 }), target),
+            ),
+          ) as tf.Scalar,
+        true,
+      )!;
+      return l.dataSync()[0];
+    });
+  step(); // the optimizer creates its slots on the first step
+  await assertNoTensorLeak(() => {
+    for (let i = 0; i < 60; i++) step();
+  });
+  const after = lossAt();
+  assert(after < before / 5, `loss ${before} -> ${after}`);
+  tf.dispose([A, y0, target]);
+  opt.dispose();
+  net.dispose();
+});
+
+Deno.test("neuralVectorField handles [d] and [batch, d], time features and bad models", () => {
+  tf.tidy(() => {
+    const net = mlp([3, 4, 2], { seed: 1 });
+    const f = neuralVectorField(net, { time: true });
+    const one = f(0.5, tf.tensor1d([1, 2]));
+    assertEquals(one.shape, [2]);
+    const many = f(0.5, tf.tensor2d([[1, 2], [1, 2]]));
+    assertAllClose(many.gather(0), one);
+    assertAllClose(
+      one,
+      (net.predict(tf.tensor2d([[1, 2, 0.5]])) as tf.Tensor).squeeze(),
+    );
+    const cubed = neuralVectorField(mlp([2, 2], { seed: 0 }), {
+      features: (y) => tf.pow(y, 3),
+    });
+    assertEquals(cubed(0, tf.tensor1d([1, 2])).shape, [2]);
+    assertThrows(
+      () => neuralVectorField({} as tf.LayersModel),
+      ArgumentError,
+      "tf.LayersModel",
+    );
+    net.dispose();
+  });
+});
