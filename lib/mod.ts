@@ -22,3 +22,5 @@ export * from "./exercise.ts";
 export * from "./nn.ts";
 export * from "./autodiff.ts";
 export * from "./ode.ts";
+export * from "./vq.ts";
+export * from "./gmm.ts";
