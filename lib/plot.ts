@@ -883,6 +883,23 @@ function checkLog(
   }
 }
 
+/**
+ * Plot's default 40px left margin clips long tick labels such as "−1,400";
+ * size it from the widest label the y values can produce.
+ */
+function leftMarginFor(values: number[], logY = false): number {
+  const finite = values.filter(Number.isFinite);
+  if (finite.length === 0) return 40;
+  const label = (v: number) =>
+    logY || Math.abs(v) < 1
+      ? v.toPrecision(2)
+      : Math.round(v).toLocaleString("en-US");
+  const lo = Math.min(...finite);
+  const hi = Math.max(...finite);
+  const chars = Math.max(label(lo).length, label(hi).length);
+  return Math.max(40, 14 + 6.5 * chars);
+}
+
 function linesPlot(
   where: string,
   title: string,
@@ -930,6 +947,7 @@ function linesPlot(
     width,
     height,
     grid: true,
+    marginLeft: leftMarginFor(solid.map((r) => r.y), options.logY),
     x: {
       label: checkLabel(
         where,
