@@ -24,3 +24,5 @@ export * from "./autodiff.ts";
 export * from "./ode.ts";
 export * from "./vq.ts";
 export * from "./gmm.ts";
+export * from "./vqvae.ts";
+export * from "./prior.ts";
