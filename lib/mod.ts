@@ -24,5 +24,7 @@ export * from "./autodiff.ts";
 export * from "./ode.ts";
 export * from "./vq.ts";
 export * from "./gmm.ts";
+export * from "./gumbel.ts";
+export * from "./dvae.ts";
 export * from "./vqvae.ts";
 export * from "./prior.ts";
