@@ -22,6 +22,7 @@ export * from "./exercise.ts";
 export * from "./nn.ts";
 export * from "./autodiff.ts";
 export * from "./ode.ts";
+export * from "./vae.ts";
 export * from "./vq.ts";
 export * from "./gmm.ts";
 export * from "./gumbel.ts";
