@@ -29,3 +29,6 @@ export * from "./gumbel.ts";
 export * from "./dvae.ts";
 export * from "./vqvae.ts";
 export * from "./prior.ts";
+export * from "./gan.ts";
+export * from "./metrics.ts";
+export * from "./classifier.ts";

@@ -1,0 +1,525 @@
+/**
+ * Sample-based evaluation of generative models, computed on feature vectors
+ * (e.g. a classifier's penultimate layer): the Frechet distance between two
+ * Gaussians fitted to the features (FID when the features come from
+ * Inception), precision and recall from k-nearest-neighbour radii
+ * (Kynkaanniemi et al. 2019), and the Inception Score from class
+ * probabilities.
+ *
+ * All arithmetic is float64 JavaScript: tfjs has no eigendecomposition and
+ * float32 would lose the small differences these distances are made of.
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import {
+  ArgumentError,
+  checkInteger,
+  checkNumber,
+  toMatrix,
+} from "./validate.ts";
+
+/** Feature vectors: a float [n, d] tensor or a rectangular number[][]. */
+export type Features = tf.Tensor2D | number[][];
+
+interface Rows {
+  data: Float64Array;
+  n: number;
+  d: number;
+}
+
+function readRows(
+  where: string,
+  name: string,
+  x: unknown,
+  minRows: number,
+): Rows {
+  let data: Float64Array;
+  let n: number;
+  let d: number;
+  if (Array.isArray(x) && x.length > 0 && Array.isArray(x[0])) {
+    // Arrays are read straight into float64 (no float32 round trip).
+    n = x.length;
+    d = x[0].length;
+    data = new Float64Array(n * d);
+    for (let i = 0; i < n; i++) {
+      const row = x[i];
+      if (!Array.isArray(row) || row.length !== d || d === 0) {
+        throw new ArgumentError(
+          where,
+          `${name} must be a rectangular number[][]: row 0 has ${d} entries, row ${i} has ${
+            Array.isArray(row) ? row.length : String(row)
+          }`,
+        );
+      }
+      for (let j = 0; j < d; j++) {
+        const v = row[j];
+        if (typeof v !== "number" || !Number.isFinite(v)) {
+          throw new ArgumentError(
+            where,
+            `${name}[${i}][${j}] must be a finite number, got ${v}`,
+          );
+        }
+        data[i * d + j] = v;
+      }
+    }
+  } else {
+    const { matrix, created } = toMatrix(where, name, x);
+    [n, d] = matrix.shape;
+    data = Float64Array.from(matrix.dataSync());
+    if (created) matrix.dispose();
+  }
+  if (n < minRows) {
+    throw new ArgumentError(
+      where,
+      `${name} must have at least ${minRows} rows, got ${n}`,
+    );
+  }
+  return { data, n, d };
+}
+
+// ---------------------------------------------------------------------------
+// Symmetric eigendecomposition (cyclic Jacobi)
+
+/** Eigenvalues and eigenvectors of a symmetric matrix. */
+export interface JacobiEigen {
+  /** Eigenvalues, ascending. */
+  values: Float64Array;
+  /** Row-major d x d matrix whose column k is the unit eigenvector of values[k]. */
+  vectors: Float64Array;
+}
+
+/**
+ * Eigendecomposition of a symmetric d x d matrix (row-major, float64) by the
+ * cyclic Jacobi method: plane rotations zero one off-diagonal pair at a time
+ * until the off-diagonal mass is negligible. Slow for large d (O(d^3) per
+ * sweep, ~10 sweeps) but accurate to a few ulps, even for the nearly
+ * singular covariances that feature statistics often have.
+ */
+export function jacobiEigen(
+  matrix: ArrayLike<number>,
+  d: number,
+  { maxSweeps = 100 }: { maxSweeps?: number } = {},
+): JacobiEigen {
+  const where = "jacobiEigen";
+  checkInteger(where, "d", d, { min: 1 });
+  checkInteger(where, "maxSweeps", maxSweeps, { min: 1 });
+  if (!matrix || matrix.length !== d * d) {
+    throw new ArgumentError(
+      where,
+      `matrix must hold d * d = ${
+        d * d
+      } numbers (row-major), got ${matrix?.length}`,
+    );
+  }
+  const a = Float64Array.from(matrix);
+  let scale = 0;
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j < d; j++) {
+      const v = a[i * d + j];
+      if (!Number.isFinite(v)) {
+        throw new ArgumentError(
+          where,
+          `matrix[${i}][${j}] must be finite, got ${v}`,
+        );
+      }
+      if (
+        Math.abs(v - a[j * d + i]) >
+          1e-9 * (Math.abs(v) + Math.abs(a[j * d + i]) + 1e-300)
+      ) {
+        throw new ArgumentError(
+          where,
+          `matrix must be symmetric, but [${i}][${j}] = ${v} and [${j}][${i}] = ${
+            a[j * d + i]
+          }`,
+        );
+      }
+      scale += v * v;
+    }
+  }
+  const v = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) v[i * d + i] = 1;
+  const tiny = 1e-30 * scale;
+  for (let sweep = 0; sweep < maxSweeps; sweep++) {
+    let off = 0;
+    for (let p = 0; p < d; p++) {
+      for (let q = p + 1; q < d; q++) off += a[p * d + q] ** 2;
+    }
+    if (off <= tiny || off === 0) break;
+    for (let p = 0; p < d - 1; p++) {
+      for (let q = p + 1; q < d; q++) {
+        const apq = a[p * d + q];
+        if (apq === 0) continue;
+        const theta = (a[q * d + q] - a[p * d + p]) / (2 * apq);
+        // The smaller rotation angle (|t| <= 1) keeps the method stable.
+        const t = (theta >= 0 ? 1 : -1) /
+          (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let k = 0; k < d; k++) {
+          const akp = a[k * d + p];
+          const akq = a[k * d + q];
+          a[k * d + p] = c * akp - s * akq;
+          a[k * d + q] = s * akp + c * akq;
+        }
+        for (let k = 0; k < d; k++) {
+          const apk = a[p * d + k];
+          const aqk = a[q * d + k];
+          a[p * d + k] = c * apk - s * aqk;
+          a[q * d + k] = s * apk + c * aqk;
+        }
+        for (let k = 0; k < d; k++) {
+          const vkp = v[k * d + p];
+          const vkq = v[k * d + q];
+          v[k * d + p] = c * vkp - s * vkq;
+          v[k * d + q] = s * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  const order = Array.from({ length: d }, (_, i) => i).sort((i, j) =>
+    a[i * d + i] - a[j * d + j]
+  );
+  const values = Float64Array.from(order, (i) => a[i * d + i]);
+  const vectors = new Float64Array(d * d);
+  order.forEach((src, dst) => {
+    for (let k = 0; k < d; k++) vectors[k * d + dst] = v[k * d + src];
+  });
+  return { values, vectors };
+}
+
+// Eigenvalues of a PSD matrix, with the rounding noise of its zero
+// eigenvalues (about eps * largest, of either sign) set to exactly 0: the
+// square root would amplify noise of 1e-16 into errors of 1e-8.
+function psdEigen(m: Float64Array, d: number): JacobiEigen {
+  const eig = jacobiEigen(m, d);
+  const largest = Math.max(0, ...eig.values);
+  const floor = 64 * Number.EPSILON * d * largest;
+  eig.values.forEach((l, k) => {
+    if (l <= floor) eig.values[k] = 0;
+  });
+  return eig;
+}
+
+// Square root of a symmetric PSD matrix: V sqrt(L) V^T. Clipping the tiny
+// negative eigenvalues that rounding gives a singular covariance is what
+// makes the Frechet distance robust where a general sqrtm returns complex junk.
+function sqrtPSD(m: Float64Array, d: number): Float64Array {
+  const { values, vectors } = psdEigen(m, d);
+  const out = new Float64Array(d * d);
+  for (let k = 0; k < d; k++) {
+    const r = Math.sqrt(values[k]);
+    if (r === 0) continue;
+    for (let i = 0; i < d; i++) {
+      const vik = vectors[i * d + k] * r;
+      if (vik === 0) continue;
+      for (let j = 0; j < d; j++) out[i * d + j] += vik * vectors[j * d + k];
+    }
+  }
+  return out;
+}
+
+function matmul(a: Float64Array, b: Float64Array, d: number): Float64Array {
+  const out = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) {
+    for (let k = 0; k < d; k++) {
+      const aik = a[i * d + k];
+      if (aik === 0) continue;
+      for (let j = 0; j < d; j++) out[i * d + j] += aik * b[k * d + j];
+    }
+  }
+  return out;
+}
+
+function moments(x: Rows): { mean: Float64Array; cov: Float64Array } {
+  const { data, n, d } = x;
+  const mean = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < d; j++) mean[j] += data[i * d + j];
+  }
+  for (let j = 0; j < d; j++) mean[j] /= n;
+  const cov = new Float64Array(d * d);
+  const row = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < d; j++) row[j] = data[i * d + j] - mean[j];
+    for (let j = 0; j < d; j++) {
+      const rj = row[j];
+      for (let k = j; k < d; k++) cov[j * d + k] += rj * row[k];
+    }
+  }
+  // Unbiased (n - 1), as numpy.cov and the usual FID code use.
+  for (let j = 0; j < d; j++) {
+    for (let k = j; k < d; k++) {
+      cov[j * d + k] /= n - 1;
+      cov[k * d + j] = cov[j * d + k];
+    }
+  }
+  return { mean, cov };
+}
+
+function checkGaussian(
+  where: string,
+  name: string,
+  mean: ArrayLike<number>,
+  cov: ArrayLike<number>,
+  d: number,
+): void {
+  if (!mean || mean.length !== d) {
+    throw new ArgumentError(
+      where,
+      `${name} mean must have ${d} entries, got ${mean?.length}`,
+    );
+  }
+  for (let i = 0; i < d; i++) checkNumber(where, `${name} mean[${i}]`, mean[i]);
+  if (!cov || cov.length !== d * d) {
+    throw new ArgumentError(
+      where,
+      `${name} covariance must hold d * d = ${
+        d * d
+      } numbers (row-major), got ${cov?.length}`,
+    );
+  }
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j < d; j++) {
+      const v = cov[i * d + j];
+      const w = cov[j * d + i];
+      if (!Number.isFinite(v)) {
+        throw new ArgumentError(
+          where,
+          `${name} covariance[${i}][${j}] must be finite, got ${v}`,
+        );
+      }
+      if (Math.abs(v - w) > 1e-9 * (Math.abs(v) + Math.abs(w)) + 1e-300) {
+        throw new ArgumentError(
+          where,
+          `${name} covariance must be symmetric, but [${i}][${j}] = ${v} and [${j}][${i}] = ${w}`,
+        );
+      }
+    }
+    if (cov[i * d + i] < 0) {
+      throw new ArgumentError(
+        where,
+        `${name} covariance has a negative variance at [${i}][${i}]: ${
+          cov[i * d + i]
+        }`,
+      );
+    }
+  }
+}
+
+/**
+ * The Frechet (2-Wasserstein) distance between N(mean1, cov1) and
+ * N(mean2, cov2): |mean1 - mean2|^2 + tr(cov1 + cov2 - 2 (cov1 cov2)^(1/2)).
+ * Covariances are row-major d x d arrays. tr (cov1 cov2)^(1/2) is computed as
+ * tr (S cov2 S)^(1/2) with S = cov1^(1/2): the same eigenvalues, but a
+ * symmetric matrix, so a symmetric eigendecomposition suffices.
+ */
+export function frechetDistanceGaussians(
+  mean1: ArrayLike<number>,
+  cov1: ArrayLike<number>,
+  mean2: ArrayLike<number>,
+  cov2: ArrayLike<number>,
+): number {
+  const where = "frechetDistanceGaussians";
+  const d = mean1?.length ?? 0;
+  if (d === 0) {
+    throw new ArgumentError(where, "mean1 must be a non-empty array");
+  }
+  checkGaussian(where, "first", mean1, cov1, d);
+  checkGaussian(where, "second", mean2, cov2, d);
+  const c1 = Float64Array.from(cov1);
+  const c2 = Float64Array.from(cov2);
+  const s = sqrtPSD(c1, d);
+  const m = matmul(matmul(s, c2, d), s, d);
+  // Symmetrise away the rounding of the two products.
+  for (let i = 0; i < d; i++) {
+    for (let j = i + 1; j < d; j++) {
+      const avg = 0.5 * (m[i * d + j] + m[j * d + i]);
+      m[i * d + j] = avg;
+      m[j * d + i] = avg;
+    }
+  }
+  const { values } = psdEigen(m, d);
+  let traceSqrt = 0;
+  for (const l of values) traceSqrt += Math.sqrt(l);
+  let meanTerm = 0;
+  let trace = 0;
+  for (let i = 0; i < d; i++) {
+    meanTerm += (mean1[i] - mean2[i]) ** 2;
+    trace += c1[i * d + i] + c2[i * d + i];
+  }
+  // Rounding can push a zero distance a hair below 0.
+  return Math.max(0, meanTerm + trace - 2 * traceSqrt);
+}
+
+/**
+ * The Frechet distance between two sets of feature vectors ([n, d] and
+ * [m, d], n, m >= 2): fit a Gaussian (mean, unbiased covariance) to each set
+ * and compare them with `frechetDistanceGaussians`. With Inception features
+ * this is the FID; here any feature extractor can be used. 0 for identical
+ * sets; lower is better. Returns a number.
+ */
+export function frechetDistance(
+  featuresA: Features,
+  featuresB: Features,
+): number {
+  const where = "frechetDistance";
+  const a = readRows(where, "featuresA", featuresA, 2);
+  const b = readRows(where, "featuresB", featuresB, 2);
+  if (a.d !== b.d) {
+    throw new ArgumentError(
+      where,
+      `featuresA and featuresB must have the same width, got ${a.d} and ${b.d}`,
+    );
+  }
+  const ma = moments(a);
+  const mb = moments(b);
+  return frechetDistanceGaussians(ma.mean, ma.cov, mb.mean, mb.cov);
+}
+
+// ---------------------------------------------------------------------------
+// Precision and recall
+
+function squaredDistance(
+  a: Float64Array,
+  i: number,
+  b: Float64Array,
+  j: number,
+  d: number,
+): number {
+  let s = 0;
+  const oi = i * d;
+  const oj = j * d;
+  for (let t = 0; t < d; t++) {
+    const diff = a[oi + t] - b[oj + t];
+    s += diff * diff;
+  }
+  return s;
+}
+
+// Squared distance from each point to its k-th nearest other point of the same set.
+function kthNeighbourRadii(x: Rows, k: number): Float64Array {
+  const { data, n, d } = x;
+  const radii = new Float64Array(n);
+  const best = new Float64Array(k);
+  for (let i = 0; i < n; i++) {
+    best.fill(Infinity);
+    for (let j = 0; j < n; j++) {
+      if (j === i) continue;
+      const s = squaredDistance(data, i, data, j, d);
+      if (s < best[k - 1]) {
+        // Insertion into the sorted list of the k smallest.
+        let p = k - 1;
+        while (p > 0 && best[p - 1] > s) {
+          best[p] = best[p - 1];
+          p--;
+        }
+        best[p] = s;
+      }
+    }
+    radii[i] = best[k - 1];
+  }
+  return radii;
+}
+
+/**
+ * The k-NN ball radii precision and recall use: for each row of `features`
+ * ([n, d], n > k), the Euclidean distance to its k-th nearest other row.
+ * Useful to spot outliers, whose large balls can vouch for many unrelated
+ * samples. Returns a plain array.
+ */
+export function knnRadii(
+  features: Features,
+  { k = 3 }: { k?: number } = {},
+): number[] {
+  const where = "knnRadii";
+  checkInteger(where, "k", k, { min: 1 });
+  const x = readRows(where, "features", features, k + 1);
+  return Array.from(kthNeighbourRadii(x, k), Math.sqrt);
+}
+
+/**
+ * Improved precision and recall (Kynkaanniemi et al. 2019). Each set
+ * approximates its manifold by the union of balls around its points, each
+ * ball reaching the point's k-th nearest neighbour in the same set.
+ * Precision: the share of `fake` points inside the real manifold (are the
+ * samples realistic?). Recall: the share of `real` points inside the fake
+ * manifold (does the model cover the data?). Both are 1 for identical sets.
+ * Inputs [n, d] and [m, d] with n, m > k. Returns plain numbers.
+ */
+export function precisionRecall(
+  real: Features,
+  fake: Features,
+  { k = 3 }: { k?: number } = {},
+): { precision: number; recall: number } {
+  const where = "precisionRecall";
+  checkInteger(where, "k", k, { min: 1 });
+  const r = readRows(where, "real", real, k + 1);
+  const f = readRows(where, "fake", fake, k + 1);
+  if (r.d !== f.d) {
+    throw new ArgumentError(
+      where,
+      `real and fake must have the same width, got ${r.d} and ${f.d}`,
+    );
+  }
+  const rRadii = kthNeighbourRadii(r, k);
+  const fRadii = kthNeighbourRadii(f, k);
+  const fakeInside = new Uint8Array(f.n);
+  const realInside = new Uint8Array(r.n);
+  for (let i = 0; i < r.n; i++) {
+    for (let j = 0; j < f.n; j++) {
+      const s = squaredDistance(r.data, i, f.data, j, r.d);
+      if (s <= rRadii[i]) fakeInside[j] = 1;
+      if (s <= fRadii[j]) realInside[i] = 1;
+    }
+  }
+  const mean = (x: Uint8Array) => x.reduce((s, v) => s + v, 0) / x.length;
+  return { precision: mean(fakeInside), recall: mean(realInside) };
+}
+
+// ---------------------------------------------------------------------------
+// Inception Score
+
+/**
+ * The Inception Score exp(E_x KL(p(y|x) || p(y))) from class probabilities
+ * [n, C] (rows: a classifier's softmax on generated samples; p(y) is their
+ * mean). It is high when each sample is classified confidently (sharp) and
+ * the classes are used evenly (diverse); it lies in [1, C]. Returns a number.
+ */
+export function inceptionScore(probs: Features): number {
+  const where = "inceptionScore";
+  const p = readRows(where, "probs", probs, 1);
+  const { data, n, d } = p;
+  for (let i = 0; i < n; i++) {
+    let sum = 0;
+    for (let c = 0; c < d; c++) {
+      const v = data[i * d + c];
+      if (v < 0) {
+        throw new ArgumentError(
+          where,
+          `probs[${i}][${c}] is ${v}; probabilities must be >= 0`,
+        );
+      }
+      sum += v;
+    }
+    if (Math.abs(sum - 1) > 1e-3) {
+      throw new ArgumentError(
+        where,
+        `each row of probs must sum to 1 (apply softmax first), but row ${i} sums to ${sum}`,
+      );
+    }
+  }
+  const marginal = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < d; c++) marginal[c] += data[i * d + c] / n;
+  }
+  let kl = 0;
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < d; c++) {
+      const v = data[i * d + c];
+      // 0 log 0 = 0; v > 0 implies marginal[c] > 0.
+      if (v > 0) kl += v * (Math.log(v) - Math.log(marginal[c]));
+    }
+  }
+  return Math.exp(kl / n);
+}
