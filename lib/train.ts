@@ -108,7 +108,7 @@ export class Progress {
   readonly #jupyter = jupyter();
   readonly #displayId = `progress-${Date.now()}-${displayCounter++}`;
   #shown = false;
-  #lastDraw = 0;
+  #lastDraw = -Infinity;
   #lastLoggedTenth = -1;
   readonly #isTerminal: boolean;
 
@@ -148,14 +148,21 @@ export class Progress {
     metrics: Record<string, number>,
     force = false,
   ): Promise<void> {
+    if (!this.#jupyter && !this.#isTerminal) {
+      // A log (CI): a line per tenth of the run, however fast the steps are.
+      const tenth = Math.floor((10 * done) / Math.max(this.#total, 1));
+      if (tenth === this.#lastLoggedTenth && !(force && done >= this.#total)) {
+        return;
+      }
+      this.#lastLoggedTenth = tenth;
+      console.error(this.#line(done, metrics));
+      return;
+    }
     const now = performance.now();
     if (!force && now - this.#lastDraw < 200 && done < this.#total) return;
     this.#lastDraw = now;
     const stats = this.#stats(done, metrics);
-    const filled = Math.round(this.#fraction(done) * 24);
-    const text = `${this.#label} ${"█".repeat(filled)}${
-      "░".repeat(24 - filled)
-    } ${stats}`;
+    const text = this.#line(done, metrics);
     if (this.#jupyter) {
       const html =
         `<div style="font-family:monospace">${escapeHTML(this.#label)} ` +
@@ -172,18 +179,19 @@ export class Progress {
         },
       );
       this.#shown = true;
-    } else if (this.#isTerminal) {
+    } else {
       Deno.stderr.writeSync(new TextEncoder().encode(`\r${text}\x1b[K`));
       if (done >= this.#total) {
         Deno.stderr.writeSync(new TextEncoder().encode("\n"));
       }
-    } else {
-      const tenth = Math.floor((10 * done) / Math.max(this.#total, 1));
-      if (tenth !== this.#lastLoggedTenth) {
-        this.#lastLoggedTenth = tenth;
-        console.error(text);
-      }
     }
+  }
+
+  /** The progress as one line of text: label, bar, counts, times, metrics. */
+  #line(done: number, metrics: Record<string, number>): string {
+    const filled = Math.round(this.#fraction(done) * 24);
+    const bar = "█".repeat(filled) + "░".repeat(24 - filled);
+    return `${this.#label} ${bar} ${this.#stats(done, metrics)}`;
   }
 }
 
