@@ -30,5 +30,6 @@ export * from "./dvae.ts";
 export * from "./vqvae.ts";
 export * from "./prior.ts";
 export * from "./gan.ts";
+export * from "./linalg.ts";
 export * from "./metrics.ts";
 export * from "./classifier.ts";

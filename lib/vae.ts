@@ -27,6 +27,7 @@ import {
   checkTensor,
   toMatrix,
 } from "./validate.ts";
+import { jacobiEigen } from "./linalg.ts";
 import { randomNormal, type Rng, rngFrom, type Seed } from "./random.ts";
 import { mlp, trainableVariables } from "./nn.ts";
 
@@ -707,19 +708,18 @@ export function denoisingError(
 // Linear autoencoder, PCA and principal angles
 
 /**
- * Eigendecomposition of a symmetric matrix by the cyclic Jacobi method in
- * float64 (tfjs has no eig/SVD). Returns the eigenvalues in decreasing order
- * and the matching unit eigenvectors as rows. O(d^3) per sweep: meant for
+ * Eigendecomposition of a symmetric matrix given as rows, by the cyclic
+ * Jacobi method of `jacobiEigen` (lib/linalg.ts). Returns the eigenvalues in
+ * decreasing order and the matching unit eigenvectors as rows. O(d^3) per sweep: meant for
  * d up to a few hundred.
  *
  * @throws ArgumentError if the matrix is not square, not symmetric or not finite
  */
 export function symmetricEigen(
   matrix: number[][],
-  { tol = 1e-12, maxSweeps = 100 }: { tol?: number; maxSweeps?: number } = {},
+  { maxSweeps = 100 }: { maxSweeps?: number } = {},
 ): { values: number[]; vectors: number[][] } {
   const where = "symmetricEigen";
-  checkNumber(where, "tol", tol, { min: 0, minExclusive: true });
   checkInteger(where, "maxSweeps", maxSweeps, { min: 1 });
   if (!Array.isArray(matrix) || matrix.length === 0) {
     throw new ArgumentError(
@@ -766,53 +766,23 @@ export function symmetricEigen(
       }
     }
   }
-  const v = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) v[i * n + i] = 1;
-  const threshold = tol * tol * Math.max(scale * scale * n * n, 1e-300);
-  for (let sweep = 0; sweep < maxSweeps; sweep++) {
-    let off = 0;
-    for (let p = 0; p < n; p++) {
-      for (let q = p + 1; q < n; q++) off += a[p * n + q] ** 2;
-    }
-    if (off <= threshold) break;
-    for (let p = 0; p < n - 1; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = a[p * n + q];
-        if (apq === 0) continue;
-        // The rotation angle that zeroes a[p][q] (Rutishauser's stable form).
-        const theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
-        const t = Math.sign(theta || 1) /
-          (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const s = t * c;
-        for (let k = 0; k < n; k++) {
-          const akp = a[k * n + p];
-          const akq = a[k * n + q];
-          a[k * n + p] = c * akp - s * akq;
-          a[k * n + q] = s * akp + c * akq;
-        }
-        for (let k = 0; k < n; k++) {
-          const apk = a[p * n + k];
-          const aqk = a[q * n + k];
-          a[p * n + k] = c * apk - s * aqk;
-          a[q * n + k] = s * apk + c * aqk;
-        }
-        for (let k = 0; k < n; k++) {
-          const vkp = v[k * n + p];
-          const vkq = v[k * n + q];
-          v[k * n + p] = c * vkp - s * vkq;
-          v[k * n + q] = s * vkp + c * vkq;
-        }
-      }
+  // Symmetrise away the rounding the tolerance above allows, then share the
+  // one Jacobi solver of the package.
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < i; j++) {
+      const mean = 0.5 * (a[i * n + j] + a[j * n + i]);
+      a[i * n + j] = mean;
+      a[j * n + i] = mean;
     }
   }
-  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) =>
-    a[j * n + j] - a[i * n + i]
-  );
+  const eig = jacobiEigen(a, n, { maxSweeps });
+  // jacobiEigen sorts ascending with eigenvectors as columns; PCA wants
+  // decreasing order with eigenvectors as rows.
+  const order = Array.from({ length: n }, (_, i) => n - 1 - i);
   return {
-    values: order.map((i) => a[i * n + i]),
+    values: order.map((i) => eig.values[i]),
     vectors: order.map((i) =>
-      Array.from({ length: n }, (_, k) => v[k * n + i])
+      Array.from({ length: n }, (_, k) => eig.vectors[k * n + i])
     ),
   };
 }
