@@ -467,7 +467,8 @@ export function clearFashionMNISTCache(): void {
   cache.clear();
 }
 
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
+/** The SHA-256 digest of `bytes` as lowercase hex. */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest(
     "SHA-256",
     bytes as Uint8Array<ArrayBuffer>,

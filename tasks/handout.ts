@@ -25,6 +25,7 @@
 import {
   type Cell,
   cellSource,
+  listIpynb,
   type Notebook,
   readNotebook,
   toSourceLines,
@@ -516,28 +517,7 @@ export function makeManifest(
   };
 }
 
-/** The .ipynb files of a folder, sorted, filtered by prefix or substring like `deno task notebooks`. */
-export async function listIpynb(
-  dir: string,
-  names: string[] = [],
-): Promise<string[]> {
-  const all: string[] = [];
-  for await (const e of Deno.readDir(dir)) {
-    if (e.isFile && e.name.endsWith(".ipynb")) all.push(e.name);
-  }
-  all.sort();
-  if (names.length === 0) return all;
-  const picked = names.map((n) => {
-    const hits = all.filter((f) => f.startsWith(n) || f.includes(n));
-    if (hits.length === 0) {
-      throw new Error(
-        `no notebook in ${dir} matches "${n}"; there are: ${all.join(", ")}`,
-      );
-    }
-    return hits;
-  });
-  return [...new Set(picked.flat())].sort();
-}
+export { listIpynb };
 
 /**
  * Reads and validates every master in `dir` (all of them, so that one run

@@ -57,3 +57,26 @@ export function toSourceLines(source: string): string[] {
 export async function writeNotebook(path: string, nb: Notebook): Promise<void> {
   await Deno.writeTextFile(path, JSON.stringify(nb, null, 1) + "\n");
 }
+
+/** The .ipynb files of a folder, sorted, filtered by prefix or substring like `deno task notebooks`. */
+export async function listIpynb(
+  dir: string,
+  names: string[] = [],
+): Promise<string[]> {
+  const all: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isFile && e.name.endsWith(".ipynb")) all.push(e.name);
+  }
+  all.sort();
+  if (names.length === 0) return all;
+  const picked = names.map((n) => {
+    const hits = all.filter((f) => f.startsWith(n) || f.includes(n));
+    if (hits.length === 0) {
+      throw new Error(
+        `no notebook in ${dir} matches "${n}"; there are: ${all.join(", ")}`,
+      );
+    }
+    return hits;
+  });
+  return [...new Set(picked.flat())].sort();
+}

@@ -23,22 +23,12 @@ import {
   FASHION_MNIST_SHA256,
   FASHION_MNIST_SYSTEM_DIR,
   parseIDX,
+  sha256Hex,
   writeIDX,
 } from "../lib/data.ts";
 
 const COMMAND =
   "deno run --allow-read --allow-write=data --allow-env tasks/make_subset.ts";
-
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    bytes as Uint8Array<ArrayBuffer>,
-  );
-  return Array.from(
-    new Uint8Array(digest),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-}
 
 async function exists(path: string): Promise<boolean> {
   try {

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { listIpynb } from "./ipynb.ts";
 import { setup } from "./setup.ts";
 
 const root = new URL("../", import.meta.url).pathname;
@@ -60,23 +61,8 @@ function parseArgs(argv: string[]): Args {
 }
 
 /** The notebooks to run, in order, filtered by the given names. */
-export async function listNotebooks(names: string[] = []): Promise<string[]> {
-  const all: string[] = [];
-  for await (const e of Deno.readDir(notebooksDir)) {
-    if (e.isFile && e.name.endsWith(".ipynb")) all.push(e.name);
-  }
-  all.sort();
-  if (names.length === 0) return all;
-  const picked = names.map((n) => {
-    const hits = all.filter((f) => f.startsWith(n) || f.includes(n));
-    if (hits.length === 0) {
-      throw new Error(
-        `no notebook matches "${n}"; notebooks are: ${all.join(", ")}`,
-      );
-    }
-    return hits;
-  });
-  return [...new Set(picked.flat())].sort();
+export function listNotebooks(names: string[] = []): Promise<string[]> {
+  return listIpynb(notebooksDir, names);
 }
 
 async function main() {
