@@ -4,15 +4,19 @@
  *
  * tfjs's default `cpu` backend is plain JavaScript and far too slow to train
  * with (a small conv VQ-VAE step takes minutes); the wasm backend with SIMD
- * is hundreds of times faster. The project registers the training kernels
- * wasm lacks (lib/kernels/wasm_kernels.ts).
+ * is hundreds of times faster, and its threaded build with 2 threads faster
+ * still. The project registers the training kernels wasm lacks and faster
+ * versions of its slow ones (lib/kernels/), and starts the threaded build
+ * under Deno (lib/kernels/wasm_threads.ts), falling back to one thread when
+ * that fails. docs/performance.md has the measurements.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { registerWasmKernels } from "./kernels/wasm_kernels.ts";
-import { checkChoice } from "./validate.ts";
+import { startThreadedWasm } from "./kernels/wasm_threads.ts";
+import { ArgumentError, checkChoice } from "./validate.ts";
 
 /** Backends the package can run on. */
 export const BACKENDS = ["wasm", "cpu"] as const;
@@ -23,18 +27,72 @@ export type BackendName = typeof BACKENDS[number];
 export interface InitBackendOptions {
   /** Force a backend; default: env `TFJS_BACKEND`, else `"wasm"`. */
   backend?: BackendName;
+  /**
+   * wasm threads (1 to 8); default: env `TFJS_WASM_THREADS`, else 2 when a
+   * core is idle (load average below CPUs - 1), else 1. Only the first wasm
+   * start of a process uses it.
+   */
+  threads?: number;
   /** Do not print the one-line summary. */
   quiet?: boolean;
 }
 
 let announced = "";
+/** How the wasm backend was started (threads and why), once it was. */
+let wasmStart: { threads: number; why: string } | null = null;
 
-function envBackend(): string | undefined {
+function env(name: string): string | undefined {
   try {
-    return Deno.env.get("TFJS_BACKEND") || undefined;
+    return Deno.env.get(name) || undefined;
   } catch {
     return undefined; // no --allow-env: use the default
   }
+}
+
+function wantedThreads(option: number | undefined): {
+  threads: number;
+  why: string;
+} {
+  const fromEnv = env("TFJS_WASM_THREADS");
+  const given = option ?? (fromEnv !== undefined ? Number(fromEnv) : undefined);
+  if (given !== undefined) {
+    if (!Number.isInteger(given) || given < 1 || given > 8) {
+      throw new ArgumentError(
+        "initBackend",
+        `${
+          option !== undefined ? "threads" : "TFJS_WASM_THREADS (environment)"
+        } must be an integer from 1 to 8, got ${
+          option !== undefined ? given : JSON.stringify(fromEnv)
+        }`,
+      );
+    }
+    return {
+      threads: given,
+      why: option !== undefined ? "asked for" : "TFJS_WASM_THREADS",
+    };
+  }
+  const cores = navigator.hardwareConcurrency ?? 1;
+  if (cores < 2) return { threads: 1, why: "1 CPU" };
+  // A second thread only pays when a core is idle: on a busy machine the
+  // threaded build was measured slower (docs/performance.md). Results are
+  // the same either way.
+  let load: number | null = null;
+  try {
+    load = Deno.loadavg()[0];
+  } catch {
+    // no --allow-sys: assume a spare core
+  }
+  if (load !== null && cores - load < 1) {
+    return {
+      threads: 1,
+      why: `load ${load.toFixed(1)} on ${cores} CPUs, no idle core; ` +
+        "TFJS_WASM_THREADS=2 forces 2",
+    };
+  }
+  return {
+    threads: 2,
+    why: load === null ? "default" : `default, load ${load.toFixed(1)}`,
+  };
 }
 
 /** A one-line description of the active backend (name, SIMD, threads). */
@@ -42,17 +100,39 @@ export function describeBackend(): string {
   const name = tf.getBackend();
   if (name !== "wasm") return `${name}`;
   const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT");
-  const threads = tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT");
+  const threads = wasmStart?.threads ?? 1;
+  const why = wasmStart?.why ? `: ${wasmStart.why}` : "";
   return `wasm (${simd ? "SIMD" : "no SIMD"}, ${
-    threads ? "multi-threaded" : "1 thread"
-  })`;
+    threads > 1 ? `${threads} threads` : "1 thread"
+  }${why})`;
+}
+
+async function startWasm(threads: number, why: string): Promise<boolean> {
+  if (threads > 1) {
+    const started = await startThreadedWasm(threads);
+    if (started.ok) {
+      wasmStart = {
+        threads: started.threads,
+        why: started.threads === threads
+          ? why
+          : `${why} ${threads}, the build gave ${started.threads}`,
+      };
+      return true;
+    }
+    // Back to the single-threaded build for this and every later start.
+    tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
+    wasmStart = { threads: 1, why: `threads failed: ${started.reason}` };
+  } else {
+    wasmStart = { threads: 1, why };
+  }
+  return await tf.setBackend("wasm");
 }
 
 /**
  * Selects and initialises the backend, registers the project's kernels,
- * prints one line saying which backend was chosen (once per process) and
- * returns its name. Loads the .wasm files from the installed npm package:
- * no network.
+ * prints one line saying which backend was chosen and with how many threads
+ * and why (once per process unless it changes) and returns its name. Loads
+ * the .wasm files from the installed npm package: no network.
  */
 export async function initBackend(
   options: InitBackendOptions = {},
@@ -60,16 +140,21 @@ export async function initBackend(
   const wanted = checkChoice(
     "initBackend",
     options.backend !== undefined ? "backend" : "TFJS_BACKEND (environment)",
-    options.backend ?? envBackend() ?? "wasm",
+    options.backend ?? env("TFJS_BACKEND") ?? "wasm",
     BACKENDS,
   );
+  // Validated on every call, used only by the first wasm start.
+  const requested = wantedThreads(options.threads);
+  const threads = wanted === "wasm" && wasmStart === null ? requested : null;
   if (wanted === "wasm") registerWasmKernels();
   // The cpu backend greets Node users with a tfjs-node advert on first use;
   // Deno looks like Node to tfjs, and tests compare against cpu, so mute it.
   const cpu = tf.findBackend("cpu") as { firstUse?: boolean } | null;
   if (cpu) cpu.firstUse = false;
   if (tf.getBackend() !== wanted) {
-    const ok = await tf.setBackend(wanted);
+    const ok = threads
+      ? await startWasm(threads.threads, threads.why)
+      : await tf.setBackend(wanted);
     if (!ok) {
       throw new Error(
         `initBackend: the ${wanted} backend failed to initialise`,

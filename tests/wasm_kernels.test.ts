@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import { WASM_PROJECT_KERNELS } from "../lib/kernels/wasm_kernels.ts";
+import { FAST_KERNELS } from "../lib/kernels/fast_kernels.ts";
 import { randomNormal } from "../lib/random.ts";
 import {
   assert,
@@ -29,6 +30,7 @@ async function assertSameOnCpu(fn: () => tf.Tensor[], tol = 1e-4) {
   const cpu = await on("cpu", fn);
   assertEquals(wasm.length, cpu.length);
   for (let i = 0; i < wasm.length; i++) {
+    assertEquals(wasm[i].length, cpu[i].length, `output ${i} size`);
     assertAllClose(wasm[i], cpu[i], {
       rtol: tol,
       atol: tol,
@@ -190,4 +192,208 @@ Deno.test("project kernels are registered for wasm and do not leak", async () =>
     }
   });
   tf.dispose([x, w]);
+});
+
+// The speed fixes (lib/kernels/fast_kernels.ts): every transpose combination,
+// batched and broadcast shapes, fused bias + activation, and their gradients.
+
+/** Swaps the last two entries of a shape when `t` (the stored layout for transpose = t). */
+function stored(shape: number[], t: boolean): number[] {
+  return t ? [...shape.slice(0, -2), shape.at(-1)!, shape.at(-2)!] : shape;
+}
+
+const matMulShapes: { a: number[]; b: number[]; grads: boolean }[] = [
+  { a: [5, 7], b: [7, 3], grads: true },
+  { a: [33, 17], b: [17, 40], grads: true },
+  { a: [2, 4, 6], b: [2, 6, 5], grads: true },
+  // Broadcast batches: tfjs-core 4.22's matMul gradient does not reduce
+  // broadcast dimensions on any backend, so only values are compared.
+  { a: [1, 4, 6], b: [3, 6, 2], grads: false },
+  { a: [3, 4, 6], b: [6, 2], grads: false },
+];
+
+for (const { a: sa, b: sb, grads } of matMulShapes) {
+  for (const ta of [false, true]) {
+    for (const tb of [false, true]) {
+      Deno.test(`BatchMatMul matches cpu: [${sa}] x [${sb}] transposeA=${ta} transposeB=${tb}`, async () => {
+        await assertSameOnCpu(() => {
+          const a = randomNormal(stored(sa, ta), { seed: 1 });
+          const b = randomNormal(stored(sb, tb), { seed: 2 });
+          const f = (x: tf.Tensor, y: tf.Tensor) => {
+            const p = tf.matMul(x, y, ta, tb);
+            return p.mul(randomNormal(p.shape, { seed: 3 })).sum() as tf.Scalar;
+          };
+          return [
+            tf.matMul(a, b, ta, tb),
+            ...(grads ? tf.grads(f)([a, b]) : []),
+          ];
+        });
+      });
+    }
+  }
+}
+
+const activations = [
+  "linear",
+  "relu",
+  "elu",
+  "sigmoid",
+  "leakyrelu",
+  "relu6",
+] as const;
+for (const [sa, sb] of [[[6, 9], [9, 4]], [[3, 5, 7], [3, 7, 4]]]) {
+  for (const activation of activations) {
+    for (
+      const [ta, tb] of [[false, false], [true, false], [false, true], [
+        true,
+        true,
+      ]]
+    ) {
+      Deno.test(`_FusedMatMul matches cpu: [${sa}] x [${sb}] bias ${activation} transposeA=${ta} transposeB=${tb}`, async () => {
+        await assertSameOnCpu(() => {
+          const a = randomNormal(stored(sa, ta), { seed: 4 });
+          const b = randomNormal(stored(sb, tb), { seed: 5 });
+          const bias = randomNormal([sb.at(-1)!], { seed: 6 });
+          const fused = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
+            tf.fused.matMul({
+              a: x as tf.Tensor3D,
+              b: y as tf.Tensor3D,
+              transposeA: ta,
+              transposeB: tb,
+              bias: z,
+              activation,
+              leakyreluAlpha: 0.1,
+            });
+          const f = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => {
+            const p = fused(x, y, z);
+            return p.mul(randomNormal(p.shape, { seed: 7 })).sum() as tf.Scalar;
+          };
+          // The gradient of a fused matMul is defined for linear and relu only.
+          const withGrads = activation === "linear" || activation === "relu";
+          return [
+            fused(a, b, bias),
+            ...(withGrads ? tf.grads(f)([a, b, bias]) : []),
+          ];
+        });
+      });
+    }
+  }
+}
+
+const transposeCases: {
+  x: [number, number, number, number];
+  w: [number, number, number, number];
+  out: [number, number, number, number];
+  strides: number | [number, number];
+  pad: "same" | "valid";
+}[] = [
+  {
+    x: [2, 7, 7, 4],
+    w: [4, 4, 3, 4],
+    out: [2, 14, 14, 3],
+    strides: 2,
+    pad: "same",
+  },
+  {
+    x: [2, 5, 5, 3],
+    w: [3, 3, 2, 3],
+    out: [2, 11, 11, 2],
+    strides: 2,
+    pad: "valid",
+  },
+  {
+    x: [1, 6, 4, 2],
+    w: [3, 5, 3, 2],
+    out: [1, 6, 4, 3],
+    strides: 1,
+    pad: "same",
+  },
+  {
+    x: [3, 4, 5, 2],
+    w: [3, 2, 4, 2],
+    out: [3, 12, 10, 4],
+    strides: [3, 2],
+    pad: "same",
+  },
+  {
+    x: [2, 7, 7, 5],
+    w: [1, 1, 6, 5],
+    out: [2, 7, 7, 6],
+    strides: 1,
+    pad: "valid",
+  },
+];
+
+for (const c of transposeCases) {
+  Deno.test(`Conv2DBackpropInput matches cpu: conv2dTranspose [${c.x}] -> [${c.out}] filter [${c.w}] strides ${c.strides} ${c.pad}`, async () => {
+    await assertSameOnCpu(() => {
+      const x = randomNormal(c.x, { seed: 8 }) as tf.Tensor4D;
+      const w = randomNormal(c.w, { seed: 9 }) as tf.Tensor4D;
+      const up = (a: tf.Tensor, b: tf.Tensor) =>
+        tf.conv2dTranspose(
+          a as tf.Tensor4D,
+          b as tf.Tensor4D,
+          c.out,
+          c.strides,
+          c.pad,
+        );
+      const f = (a: tf.Tensor, b: tf.Tensor) => {
+        const y = up(a, b);
+        return y.mul(randomNormal(y.shape, { seed: 10 })).sum() as tf.Scalar;
+      };
+      return [up(x, w), ...tf.grads(f)([x, w])];
+    });
+  });
+}
+
+Deno.test("the fast kernels are the registered wasm kernels", () => {
+  for (const [name, fn] of Object.entries(FAST_KERNELS)) {
+    assert(
+      tf.getKernel(name, "wasm")?.kernelFunc === (fn as unknown),
+      `${name} is not the project's kernel`,
+    );
+  }
+});
+
+Deno.test("registering the kernels again keeps them working (no wrapper of a wrapper)", async () => {
+  const { registerWasmKernels } = await import(
+    "../lib/kernels/wasm_kernels.ts"
+  );
+  registerWasmKernels();
+  registerWasmKernels();
+  await assertSameOnCpu(() => {
+    const a = randomNormal([4, 3], { seed: 11 });
+    const b = randomNormal([5, 3], { seed: 12 });
+    return [tf.matMul(a, b, false, true)];
+  });
+});
+
+Deno.test("fast kernels do not leak tensors or backend memory", async () => {
+  const a = randomNormal([2, 8, 6], { seed: 1 });
+  const b = randomNormal([2, 5, 6], { seed: 2 });
+  const x = randomNormal([2, 7, 7, 4], { seed: 3 }) as tf.Tensor4D;
+  const w = randomNormal([4, 4, 3, 4], { seed: 4 }) as tf.Tensor4D;
+  const work = () =>
+    tf.tidy(() => {
+      tf.grads((p: tf.Tensor, q: tf.Tensor) =>
+        tf.matMul(p, q, false, true).sum()
+      )([a, b]);
+      tf.grads((p: tf.Tensor, q: tf.Tensor) =>
+        tf.conv2dTranspose(
+          p as tf.Tensor4D,
+          q as tf.Tensor4D,
+          [2, 14, 14, 3],
+          2,
+          "same",
+        ).sum()
+      )([x, w]);
+    });
+  work(); // warm-up
+  const backend = tf.backend() as unknown as { numDataIds(): number };
+  const ids = backend.numDataIds();
+  await assertNoTensorLeak(() => {
+    for (let i = 0; i < 5; i++) work();
+  });
+  assertEquals(backend.numDataIds(), ids, "wasm data ids");
+  tf.dispose([a, b, x, w]);
 });

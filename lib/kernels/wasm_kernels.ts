@@ -9,26 +9,23 @@
  * - `UnsortedSegmentSum` (the gradient of gather, e.g. of an embedding or a
  *   codebook lookup).
  * - `OneHot`, whose float32 output on wasm holds int32 bit patterns.
+ * - The speed fixes of lib/kernels/fast_kernels.ts: `BatchMatMul` and
+ *   `_FusedMatMul` with transposes (physical transpose, then the plain
+ *   product; also fixes the fused bias for batches > 1) and
+ *   `Conv2DBackpropInput` (matMul + col2im).
  *
  * Each is tested against the `cpu` backend in tests/wasm_kernels.test.ts.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-
-/** The subset of the wasm backend's API these kernels use. */
-interface WasmBackendLike {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
-  write(values: tf.TypedArray, shape: number[], dtype: tf.DataType): tf.DataId;
-  disposeData(dataId: tf.DataId): boolean;
-}
-
-type KernelArgs = {
-  inputs: tf.NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: tf.NamedAttrMap;
-};
+import {
+  captureBuiltins,
+  FAST_KERNELS,
+  type KernelArgs,
+  registerWasmKernel,
+  type WasmBackendLike,
+} from "./fast_kernels.ts";
 
 function conv2DBackpropFilter(
   { inputs, backend, attrs }: KernelArgs,
@@ -178,6 +175,7 @@ const PROJECT_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo> = {
   Conv2DBackpropFilter: conv2DBackpropFilter,
   UnsortedSegmentSum: unsortedSegmentSum,
   OneHot: oneHot,
+  ...FAST_KERNELS,
 };
 
 /** Names of the kernels this module registers for the wasm backend. */
@@ -190,14 +188,9 @@ export const WASM_PROJECT_KERNELS: readonly string[] = Object.keys(
  * needed). Safe to call more than once.
  */
 export function registerWasmKernels(): void {
+  // The fast kernels wrap built-ins: keep the originals before replacing them.
+  captureBuiltins();
   for (const [kernelName, kernelFunc] of Object.entries(PROJECT_KERNELS)) {
-    if (tf.getKernel(kernelName, "wasm")) {
-      tf.unregisterKernel(kernelName, "wasm");
-    }
-    tf.registerKernel({
-      kernelName,
-      backendName: "wasm",
-      kernelFunc: kernelFunc as unknown as tf.KernelFunc,
-    });
+    registerWasmKernel(kernelName, kernelFunc);
   }
 }

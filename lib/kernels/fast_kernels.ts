@@ -1,0 +1,300 @@
+/**
+ * Faster wasm kernels for the training paths tfjs-backend-wasm 4.22 runs
+ * slowly (measured on a 2-core machine, see docs/performance.md):
+ *
+ * - `BatchMatMul` and `_FusedMatMul` with `transposeA`/`transposeB`: the
+ *   backend's transposed path runs at 1-2 GFLOP/s against ~28 for the plain
+ *   one, and every matMul gradient asks for a transpose. A physical transpose
+ *   (the backend's own native `Transpose`) followed by the plain product is
+ *   an order of magnitude faster.
+ * - `Conv2DBackpropInput` (the input gradient of conv2d, and the forward pass
+ *   of conv2dTranspose) runs at ~1 GFLOP/s. Here it is one plain matMul
+ *   `dy @ W^T` followed by col2im (a scatter-add of the patch rows back onto
+ *   the image) in JavaScript.
+ *
+ * The wrapped built-ins are captured once, so registering again never wraps
+ * a wrapper. Each kernel is tested against the `cpu` backend, values and
+ * gradients, in tests/wasm_kernels.test.ts.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** The subset of the wasm backend's API these kernels use. */
+export interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
+  write(values: tf.TypedArray, shape: number[], dtype: tf.DataType): tf.DataId;
+  disposeData(dataId: tf.DataId): boolean;
+}
+
+/** The argument every kernel function receives. */
+export type KernelArgs = {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+};
+
+/** A kernel function as registered with tfjs. */
+export type KernelFn = (args: KernelArgs) => tf.TensorInfo;
+
+// The backend's own kernels, captured before the project replaces any.
+const builtins = new Map<string, KernelFn>();
+const replaced = new WeakSet<KernelFn>();
+
+function builtin(name: string): KernelFn {
+  let fn = builtins.get(name);
+  if (!fn) {
+    const k = tf.getKernel(name, "wasm");
+    if (!k) throw new Error(`wasm backend has no ${name} kernel`);
+    fn = k.kernelFunc as unknown as KernelFn;
+    if (replaced.has(fn)) {
+      throw new Error(`${name}: the built-in kernel was not captured`);
+    }
+    builtins.set(name, fn);
+  }
+  return fn;
+}
+
+/**
+ * Captures the backend's built-in kernels that `FAST_KERNELS` wrap. Call
+ * before registering the replacements (idempotent).
+ */
+export function captureBuiltins(): void {
+  for (const name of ["BatchMatMul", "_FusedMatMul", "Transpose"]) {
+    builtin(name);
+  }
+}
+
+/** A physical transpose of the last two axes (native wasm Transpose). */
+function transposeLast2(x: tf.TensorInfo, backend: unknown): tf.TensorInfo {
+  const r = x.shape.length;
+  const perm = [...Array(r).keys()];
+  perm[r - 2] = r - 1;
+  perm[r - 1] = r - 2;
+  return builtin("Transpose")({ inputs: { x }, backend, attrs: { perm } });
+}
+
+/**
+ * Runs `kernel` with `a` and `b` physically transposed as asked, then with
+ * transposeA/transposeB off; the temporaries are released.
+ */
+function untransposed(
+  name: "BatchMatMul" | "_FusedMatMul",
+  { inputs, backend, attrs }: KernelArgs,
+): tf.TensorInfo {
+  const { transposeA, transposeB } = attrs as unknown as {
+    transposeA: boolean;
+    transposeB: boolean;
+  };
+  const kernel = builtin(name);
+  if (!transposeA && !transposeB) return kernel({ inputs, backend, attrs });
+  const wasm = backend as WasmBackendLike;
+  const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const at = transposeA ? transposeLast2(a, backend) : a;
+  const bt = transposeB ? transposeLast2(b, backend) : b;
+  try {
+    return kernel({
+      inputs: { ...inputs, a: at, b: bt },
+      backend,
+      attrs: { ...attrs, transposeA: false, transposeB: false },
+    });
+  } finally {
+    if (transposeA) wasm.disposeData(at.dataId);
+    if (transposeB) wasm.disposeData(bt.dataId);
+  }
+}
+
+function batchMatMul(args: KernelArgs): tf.TensorInfo {
+  return untransposed("BatchMatMul", args);
+}
+
+const ACTIVATION_KERNELS: Record<string, string> = {
+  relu: "Relu",
+  relu6: "Relu6",
+  elu: "Elu",
+  sigmoid: "Sigmoid",
+  leakyrelu: "LeakyRelu",
+  prelu: "Prelu",
+};
+
+/**
+ * The built-in `_FusedMatMul` adds the bias to the first batch entry only
+ * when the batch is larger than 1 (tfjs-backend-wasm 4.22). That case runs
+ * as three kernels instead: matMul, bias add, activation.
+ */
+function fusedMatMul(args: KernelArgs): tf.TensorInfo {
+  const { a, b, bias, preluActivationWeights } = args.inputs as {
+    a: tf.TensorInfo;
+    b: tf.TensorInfo;
+    bias?: tf.TensorInfo;
+    preluActivationWeights?: tf.TensorInfo;
+  };
+  const batch = Math.max(
+    a.shape.slice(0, -2).reduce((p, s) => p * s, 1),
+    b.shape.slice(0, -2).reduce((p, s) => p * s, 1),
+  );
+  if (bias == null || batch === 1) return untransposed("_FusedMatMul", args);
+  const { backend } = args;
+  const wasm = backend as WasmBackendLike;
+  const { activation, leakyreluAlpha } = args.attrs as unknown as {
+    activation: string;
+    leakyreluAlpha?: number;
+  };
+  const run = (
+    name: string,
+    inputs: tf.NamedTensorInfoMap,
+    attrs: tf.NamedAttrMap = {},
+  ) =>
+    (tf.getKernel(name, "wasm")!.kernelFunc as unknown as KernelFn)({
+      inputs,
+      backend,
+      attrs,
+    });
+  const product = batchMatMul({
+    inputs: { a, b },
+    backend,
+    attrs: args.attrs,
+  });
+  const biased = run("Add", { a: product, b: bias });
+  wasm.disposeData(product.dataId);
+  if (activation === "linear") return biased;
+  const kernel = ACTIVATION_KERNELS[activation];
+  if (!kernel) {
+    wasm.disposeData(biased.dataId);
+    throw new Error(`_FusedMatMul (wasm, project kernel): ${activation}?`);
+  }
+  const out = activation === "prelu"
+    ? run("Prelu", { x: biased, alpha: preluActivationWeights! })
+    : run(kernel, { x: biased }, { alpha: leakyreluAlpha ?? 0.2 });
+  wasm.disposeData(biased.dataId);
+  return out;
+}
+
+function conv2DBackpropInput(
+  { inputs, backend, attrs }: KernelArgs,
+): tf.TensorInfo {
+  const wasm = backend as WasmBackendLike;
+  const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
+    attrs as unknown as {
+      strides: [number, number] | number;
+      pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+      dataFormat: "NHWC" | "NCHW";
+      dimRoundingMode?: "floor" | "round" | "ceil";
+      inputShape: [number, number, number, number];
+    };
+  if (dataFormat === "NCHW") {
+    throw new Error(
+      "Conv2DBackpropInput (wasm, project kernel): only NHWC is supported",
+    );
+  }
+  const info = tf.backend_util.computeConv2DInfo(
+    inputShape,
+    filter.shape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    "channelsLast",
+  );
+  const {
+    batchSize,
+    inHeight,
+    inWidth,
+    inChannels,
+    outHeight,
+    outWidth,
+    outChannels,
+    filterHeight,
+    filterWidth,
+    strideHeight,
+    strideWidth,
+  } = info;
+  const padTop = info.padInfo.top;
+  const padLeft = info.padInfo.left;
+  const rows = batchSize * outHeight * outWidth;
+  const patch = filterHeight * filterWidth * inChannels;
+  // cols[(b, oh, ow), (fh, fw, ci)] = dy @ W^T: what each output position
+  // sends back to each input pixel of its receptive field.
+  const cols = batchMatMul({
+    inputs: {
+      a: { dataId: dy.dataId, shape: [1, rows, outChannels], dtype: "float32" },
+      b: {
+        dataId: filter.dataId,
+        shape: [1, patch, outChannels],
+        dtype: "float32",
+      },
+    },
+    backend,
+    attrs: { transposeA: false, transposeB: true },
+  });
+  const out = wasm.makeOutput([...inputShape], "float32");
+  // Views only after the last allocation: a growing heap detaches them.
+  const ov = wasm.typedArrayFromHeap(out) as Float32Array;
+  const cv = wasm.typedArrayFromHeap(cols) as Float32Array;
+  ov.fill(0);
+  for (let b = 0; b < batchSize; b++) {
+    for (let oh = 0; oh < outHeight; oh++) {
+      for (let ow = 0; ow < outWidth; ow++) {
+        const row = ((b * outHeight + oh) * outWidth + ow) * patch;
+        for (let fh = 0; fh < filterHeight; fh++) {
+          const ih = oh * strideHeight + fh - padTop;
+          if (ih < 0 || ih >= inHeight) continue;
+          for (let fw = 0; fw < filterWidth; fw++) {
+            const iw = ow * strideWidth + fw - padLeft;
+            if (iw < 0 || iw >= inWidth) continue;
+            const src = row + (fh * filterWidth + fw) * inChannels;
+            const dst = ((b * inHeight + ih) * inWidth + iw) * inChannels;
+            for (let ci = 0; ci < inChannels; ci++) {
+              ov[dst + ci] += cv[src + ci];
+            }
+          }
+        }
+      }
+    }
+  }
+  wasm.disposeData(cols.dataId);
+  return out;
+}
+
+/** The faster replacements, by kernel name. */
+export const FAST_KERNELS: Readonly<Record<string, KernelFn>> = {
+  BatchMatMul: batchMatMul,
+  _FusedMatMul: fusedMatMul,
+  Conv2DBackpropInput: conv2DBackpropInput,
+};
+for (const fn of Object.values(FAST_KERNELS)) replaced.add(fn);
+
+/**
+ * Registers `kernelFunc` as the wasm kernel `kernelName`, replacing any
+ * registered one but keeping its setup and dispose hooks: the built-ins
+ * bind their native functions in `setupFunc` when the backend starts, and
+ * the wrappers still call them.
+ */
+export function registerWasmKernel(
+  kernelName: string,
+  kernelFunc: KernelFn,
+): void {
+  const previous = tf.getKernel(kernelName, "wasm");
+  if (previous) tf.unregisterKernel(kernelName, "wasm");
+  tf.registerKernel({
+    kernelName,
+    backendName: "wasm",
+    kernelFunc: kernelFunc as unknown as tf.KernelFunc,
+    setupFunc: previous?.setupFunc,
+    disposeFunc: previous?.disposeFunc,
+  });
+}
+
+/**
+ * Registers `FAST_KERNELS` for wasm, replacing the built-ins (their
+ * originals stay reachable for the wrappers). Safe to call more than once.
+ */
+export function registerFastKernels(): void {
+  captureBuiltins();
+  for (const [name, fn] of Object.entries(FAST_KERNELS)) {
+    registerWasmKernel(name, fn);
+  }
+}

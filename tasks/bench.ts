@@ -1,0 +1,657 @@
+/**
+ * `deno task bench`: milliseconds per training step of the course's
+ * workloads on every tfjs backend, side by side with PyTorch (when
+ * /usr/bin/python3 can import torch; tasks/reference/bench_torch.py).
+ *
+ * Rounds are interleaved (round 1 of every workload on every backend, then
+ * round 2, ...) and the median is reported, so a burst of load from other
+ * processes on a shared machine hits every entry alike. Writes the table to
+ * build/bench.json as well.
+ *
+ * Flags:
+ *   --quick            2 rounds, shorter timings (CI smoke run)
+ *   --rounds=N         rounds (default 3)
+ *   --filter=REGEX     only workloads whose name matches
+ *   --backends=a,b     tfjs backends (default wasm,cpu; cpu only runs the
+ *                      workloads whose first step fits --cpu-cap-ms)
+ *   --cpu-cap-ms=N     skip a cpu workload whose first step is slower (default 10000)
+ *   --cpu-all          also run the conv workloads on cpu (minutes per step)
+ *   --threads=N        wasm threads (default: initBackend's choice, which
+ *                      is 1 on a busy machine); compare runs with 1 and 2
+ *   --no-torch         skip PyTorch
+ *   --leak             also check tf.memory().numTensors after 10 and after
+ *                      --leak-steps steps (default 1000) of every cheap workload
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { describeBackend, initBackend } from "../lib/backend.ts";
+import {
+  convDecoder28,
+  convEncoder28,
+  mlp,
+  trainableVariables,
+} from "../lib/nn.ts";
+import { stopGradient, straightThrough } from "../lib/autodiff.ts";
+import { randomNormal, randomUniform } from "../lib/random.ts";
+
+/** One training workload: `step()` runs one step, `dispose()` frees it. */
+interface Instance {
+  step(): void;
+  dispose(): void;
+}
+
+/** A named workload, its PyTorch counterpart and how to build it. */
+interface Workload {
+  name: string;
+  /** What one step is, for the table. */
+  what: string;
+  /** Name in tasks/reference/bench_torch.py, if it has a counterpart. */
+  torch?: string;
+  /** FLOPs per step, for a GFLOP/s column. */
+  flops?: number;
+  /** Too slow for the cpu backend (minutes per step): skipped there unless --cpu-all. */
+  slowOnCpu?: boolean;
+  make(): Promise<Instance> | Instance;
+}
+
+type CustomGradientFunc = Parameters<typeof tf.customGrad>[0];
+
+function matMulWorkload(n: number): Workload {
+  return {
+    name: `matMul ${n}x${n}`,
+    what: `one ${n}x${n} @ ${n}x${n} product`,
+    torch: `matmul${n}`,
+    flops: 2 * n ** 3,
+    make() {
+      const a = randomNormal([n, n], { seed: 1 });
+      const b = randomNormal([n, n], { seed: 2 });
+      return {
+        step: () => tf.matMul(a, b).dispose(),
+        dispose: () => tf.dispose([a, b]),
+      };
+    },
+  };
+}
+
+/**
+ * The reference conv VQ-VAE: convEncoder28 -> nearest of K codes on the 7x7
+ * grid (straight-through) -> convDecoder28, MSE + codebook + 0.25
+ * commitment, one Adam. Mirrored exactly in bench_torch.py.
+ */
+function convVQVAEWorkload(batch = 64, d = 16, K = 128): Workload {
+  return {
+    name: `conv VQ-VAE b${batch}`,
+    what: `train step, 28x28, 7x7 grid, d=${d}, K=${K}`,
+    torch: "vqvae",
+    slowOnCpu: true,
+    make() {
+      const enc = convEncoder28({ outChannels: d, seed: 1 });
+      const dec = convDecoder28({ inChannels: d, seed: 2 });
+      const codebook = tf.tidy(() =>
+        tf.variable(randomNormal([K, d], { seed: 3 }).mul(0.1))
+      );
+      const x = randomUniform([batch, 28, 28, 1], { seed: 4 });
+      const opt = tf.train.adam(1e-3);
+      const vars = [...trainableVariables(enc, dec), codebook];
+      // The lookup as a one-hot matMul inside customGrad: argMin has no
+      // gradient, the codebook gets onehot^T @ dy.
+      const lookup = tf.customGrad(
+        ((h: tf.Tensor, cb: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
+          const oneHot = tf.tidy(() => {
+            const scores = tf.matMul(h, cb, false, true).mul(-2)
+              .add(cb.square().sum(1));
+            return tf.oneHot(tf.argMin(scores, 1), K).toFloat();
+          });
+          save([oneHot]);
+          return {
+            value: tf.matMul(oneHot, cb),
+            gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+              tf.zerosLike(h),
+              tf.matMul(saved[0], dy, true, false),
+            ],
+          };
+        }) as unknown as CustomGradientFunc,
+      );
+      return {
+        step() {
+          tf.tidy(() => {
+            opt.minimize(
+              () => {
+                const h = enc.apply(x) as tf.Tensor4D;
+                const flat = h.reshape([-1, d]);
+                const q = lookup(flat, codebook) as tf.Tensor2D;
+                const xr = dec.apply(
+                  straightThrough(flat, q).reshape(h.shape),
+                ) as tf.Tensor;
+                const rec = tf.losses.meanSquaredError(x, xr);
+                const cb = tf.mean(tf.squaredDifference(q, stopGradient(flat)));
+                const commit = tf.mean(
+                  tf.squaredDifference(flat, stopGradient(q)),
+                );
+                return rec.add(cb).add(commit.mul(0.25)) as tf.Scalar;
+              },
+              false,
+              vars,
+            );
+          });
+        },
+        dispose() {
+          enc.dispose();
+          dec.dispose();
+          tf.dispose([codebook, x]);
+          opt.dispose();
+        },
+      };
+    },
+  };
+}
+
+/**
+ * The reference MLP GAN on flat 28x28 images: G 64-256-256-784 (leaky ReLU,
+ * sigmoid), D 784-256-256-1; one D step (real + fake) and one G step
+ * (non-saturating), Adam(2e-4, 0.5). Mirrored in bench_torch.py.
+ */
+function mlpGANWorkload(batch = 128, z = 64, hidden = 256): Workload {
+  return {
+    name: `MLP GAN b${batch}`,
+    what: `D + G step, ${z}-${hidden}-${hidden}-784`,
+    torch: "gan",
+    make() {
+      const G = mlp([z, hidden, hidden, 784], {
+        activation: "leakyRelu",
+        outputActivation: "sigmoid",
+        seed: 1,
+        name: "g",
+      });
+      const D = mlp([784, hidden, hidden, 1], {
+        activation: "leakyRelu",
+        seed: 2,
+        name: "d",
+      });
+      const real = randomUniform([batch, 784], { seed: 3 });
+      const noise = randomNormal([batch, z], { seed: 4 });
+      const optD = tf.train.adam(2e-4, 0.5);
+      const optG = tf.train.adam(2e-4, 0.5);
+      const vD = trainableVariables(D);
+      const vG = trainableVariables(G);
+      const ones = tf.ones([batch, 1]);
+      const zeros = tf.zeros([batch, 1]);
+      const bce = (labels: tf.Tensor, logits: tf.Tensor) =>
+        tf.losses.sigmoidCrossEntropy(labels, logits);
+      return {
+        step() {
+          tf.tidy(() => {
+            optD.minimize(
+              () => {
+                const fake = G.apply(noise) as tf.Tensor;
+                return bce(ones, D.apply(real) as tf.Tensor)
+                  .add(bce(zeros, D.apply(fake) as tf.Tensor)) as tf.Scalar;
+              },
+              false,
+              vD,
+            );
+            optG.minimize(
+              () =>
+                bce(
+                  ones,
+                  D.apply(G.apply(noise) as tf.Tensor) as tf.Tensor,
+                ) as tf.Scalar,
+              false,
+              vG,
+            );
+          });
+        },
+        dispose() {
+          G.dispose();
+          D.dispose();
+          tf.dispose([real, noise, ones, zeros]);
+          optD.dispose();
+          optG.dispose();
+        },
+      };
+    },
+  };
+}
+
+// The notebooks' own training steps, through their lib/ modules. Imported
+// lazily: a module still being written must not stop the other rows.
+
+function vqvaeModuleWorkload(batch = 64): Workload {
+  return {
+    name: `lib/vqvae VQVAE b${batch}`,
+    what: "VQVAE.trainStep (K=64, d=16, Adam)",
+    torch: "vqvae_lib",
+    slowOnCpu: true,
+    async make() {
+      const { VQVAE } = await import("../lib/vqvae.ts");
+      const model = new VQVAE({ seed: 0 });
+      const x = randomUniform([batch, 28, 28, 1], { seed: 4 }) as tf.Tensor4D;
+      return {
+        step: () => void model.trainStep(x),
+        dispose() {
+          model.dispose();
+          x.dispose();
+        },
+      };
+    },
+  };
+}
+
+function dvaeModuleWorkload(batch = 128): Workload {
+  return {
+    name: `lib/dvae DVAE b${batch}`,
+    what: "mlp dVAE, 30x10 Gumbel-softmax (tau 1), Adam",
+    torch: "dvae",
+    async make() {
+      const { createDVAE } = await import("../lib/dvae.ts");
+      const model = createDVAE({ seed: 0 });
+      const x = randomUniform([batch, 28, 28, 1], { seed: 4 });
+      const opt = tf.train.adam(1e-3);
+      let seed = 0;
+      return {
+        step() {
+          tf.tidy(() => {
+            opt.minimize(
+              () => {
+                const terms = model.loss(x, { tau: 1, seed: seed++ });
+                return terms.loss;
+              },
+              false,
+              model.variables(),
+            );
+          });
+        },
+        dispose() {
+          model.dispose();
+          x.dispose();
+          opt.dispose();
+        },
+      };
+    },
+  };
+}
+
+function ganModuleWorkload(batch = 128): Workload {
+  return {
+    name: `lib/gan GANTrainer b${batch}`,
+    what: "GANTrainer.step, MLP 64-256-256-784",
+    torch: "gan_lib",
+    async make() {
+      const { GANTrainer, mlpDiscriminator, mlpGenerator } = await import(
+        "../lib/gan.ts"
+      );
+      const generator = mlpGenerator({
+        noiseDim: 64,
+        outputDim: 784,
+        hidden: [256, 256],
+        outputActivation: "sigmoid",
+        seed: 1,
+      });
+      const discriminator = mlpDiscriminator({
+        inputDim: 784,
+        hidden: [256, 256],
+        seed: 2,
+      });
+      const data = randomUniform([1024, 784], { seed: 3 });
+      const trainer = new GANTrainer({
+        generator,
+        discriminator,
+        data,
+        noiseDim: 64,
+        batchSize: batch,
+        seed: 0,
+      });
+      return {
+        step: () => void trainer.step(),
+        dispose() {
+          trainer.dispose();
+          generator.dispose();
+          discriminator.dispose();
+          data.dispose();
+        },
+      };
+    },
+  };
+}
+
+function odeModuleWorkload(batch = 20, segLen = 10): Workload {
+  return {
+    name: `lib/ode spiral b${batch}`,
+    what: `neural ODE 2-50-2 tanh, RK4 over ${segLen} times`,
+    torch: "ode",
+    async make() {
+      const { neuralVectorField, odeint } = await import("../lib/ode.ts");
+      const net = mlp([2, 50, 2], { activation: "tanh", seed: 0 });
+      const field = neuralVectorField(net, { features: (y) => tf.pow(y, 3) });
+      const times = Array.from({ length: segLen }, (_, i) => i * 0.025);
+      const target = randomNormal([segLen, batch, 2], { seed: 5 });
+      const y0 = tf.tidy(() => tf.gather(target, 0));
+      const opt = tf.train.adam(1e-2);
+      return {
+        step() {
+          tf.tidy(() => {
+            opt.minimize(
+              () =>
+                tf.mean(
+                  tf.abs(
+                    tf.sub(
+                      odeint(field, y0, times, { method: "rk4" }),
+                      target,
+                    ),
+                  ),
+                ) as tf.Scalar,
+            );
+          });
+        },
+        dispose() {
+          net.dispose();
+          tf.dispose([target, y0]);
+          opt.dispose();
+        },
+      };
+    },
+  };
+}
+
+const WORKLOADS: Workload[] = [
+  matMulWorkload(1024),
+  convVQVAEWorkload(),
+  mlpGANWorkload(),
+  vqvaeModuleWorkload(),
+  dvaeModuleWorkload(),
+  ganModuleWorkload(),
+  odeModuleWorkload(),
+];
+
+// ---------------------------------------------------------------------------
+
+function flag(name: string): string | undefined {
+  const hit = Deno.args.find((a) =>
+    a === `--${name}` || a.startsWith(`--${name}=`)
+  );
+  if (hit === undefined) return undefined;
+  return hit.includes("=") ? hit.slice(hit.indexOf("=") + 1) : "";
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function loadAverage(): string {
+  try {
+    return Deno.loadavg().map((v) => v.toFixed(2)).join(" ");
+  } catch {
+    return "?";
+  }
+}
+
+/** Runs the PyTorch counterparts once (one round); null when torch is missing. */
+async function torchRound(
+  names: string[],
+  budgetMs: number,
+): Promise<
+  { info: Record<string, unknown>; ms: Record<string, number> } | null
+> {
+  const script = new URL("./reference/bench_torch.py", import.meta.url)
+    .pathname;
+  try {
+    const out = await new Deno.Command("/usr/bin/python3", {
+      args: [
+        script,
+        "--json",
+        `--only=${names.join(",")}`,
+        `--budget-ms=${budgetMs}`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      const err = new TextDecoder().decode(out.stderr).trim().split("\n").at(
+        -1,
+      );
+      console.log(`PyTorch: skipped (${err})`);
+      return null;
+    }
+    const parsed = JSON.parse(new TextDecoder().decode(out.stdout));
+    return { info: parsed.info, ms: parsed.ms };
+  } catch (e) {
+    console.log(`PyTorch: skipped (${(e as Error).message})`);
+    return null;
+  }
+}
+
+interface Entry {
+  workload: Workload;
+  backend: string;
+  instance: Instance | null;
+  samples: number[];
+  skipped?: string;
+}
+
+/** Times `instance.step` for about `budgetMs` (at least one step); ms/step. */
+function timeSteps(
+  instance: Instance,
+  estimate: number,
+  budgetMs: number,
+): number {
+  const reps = Math.max(
+    1,
+    Math.min(20, Math.round(budgetMs / Math.max(estimate, 1e-3))),
+  );
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) instance.step();
+  // Steps read back nothing; one tiny read makes sure queued work finished.
+  tf.tidy(() => tf.scalar(0).dataSync());
+  return (performance.now() - t0) / reps;
+}
+
+async function leakCheck(
+  entries: Entry[],
+  steps: number,
+): Promise<
+  {
+    workload: string;
+    backend: string;
+    steps: number;
+    after10: number;
+    after: number;
+  }[]
+> {
+  const out = [];
+  for (const e of entries) {
+    if (!e.instance || e.samples.length === 0) continue;
+    const ms = median(e.samples);
+    // Cap the check at ~10 s per entry; report the steps actually run.
+    const n = Math.max(20, Math.min(steps, Math.floor(10000 / ms)));
+    await tf.setBackend(e.backend);
+    for (let i = 0; i < 10; i++) e.instance.step();
+    const after10 = tf.memory().numTensors;
+    for (let i = 10; i < n; i++) e.instance.step();
+    const after = tf.memory().numTensors;
+    out.push({
+      workload: e.workload.name,
+      backend: e.backend,
+      steps: n,
+      after10,
+      after,
+    });
+    console.log(
+      `leak check ${e.workload.name} on ${e.backend}: ${after10} tensors after 10 steps, ${after} after ${n}${
+        after === after10 ? "" : "  <-- LEAK"
+      }`,
+    );
+  }
+  return out;
+}
+
+async function main() {
+  const quick = flag("quick") !== undefined;
+  const rounds = Number(flag("rounds") ?? (quick ? 2 : 3));
+  const budgetMs = quick ? 300 : 1000;
+  const filter = new RegExp(flag("filter") ?? ".", "i");
+  const backends = (flag("backends") ?? "wasm,cpu").split(",").filter(Boolean);
+  const cpuCapMs = Number(flag("cpu-cap-ms") ?? 10000);
+  const cpuAll = flag("cpu-all") !== undefined;
+  const useTorch = flag("no-torch") === undefined;
+  const workloads = WORKLOADS.filter((w) => filter.test(w.name));
+
+  const threadsFlag = flag("threads");
+  const wasmName = await initBackend(
+    threadsFlag ? { threads: Number(threadsFlag) } : {},
+  );
+  const descriptions: Record<string, string> = {};
+  const entries: Entry[] = [];
+  console.log(`load average at start: ${loadAverage()}`);
+  for (const backend of backends) {
+    if (!(await tf.setBackend(backend))) {
+      console.log(`backend ${backend}: not available, skipped`);
+      continue;
+    }
+    descriptions[backend] = describeBackend();
+    for (const workload of workloads) {
+      const entry: Entry = { workload, backend, instance: null, samples: [] };
+      entries.push(entry);
+      if (backend === "cpu" && workload.slowOnCpu && !cpuAll) {
+        entry.skipped = "minutes per step on cpu (--cpu-all runs it)";
+        continue;
+      }
+      try {
+        entry.instance = await workload.make();
+        const t0 = performance.now();
+        entry.instance.step(); // first step: compiles, allocates, inits
+        const first = performance.now() - t0;
+        if (backend === "cpu" && first > cpuCapMs) {
+          entry.skipped = `first step ${Math.round(first)} ms > --cpu-cap-ms`;
+          entry.instance.dispose();
+          entry.instance = null;
+          continue;
+        }
+        entry.instance.step();
+      } catch (e) {
+        entry.skipped = (e as Error).message.split("\n")[0].slice(0, 100);
+        entry.instance?.dispose();
+        entry.instance = null;
+      }
+    }
+  }
+  await tf.setBackend(wasmName);
+
+  const torchNames = [
+    ...new Set(workloads.map((w) => w.torch).filter((t): t is string => !!t)),
+  ];
+  const torchSamples: Record<string, number[]> = {};
+  let torchInfo: Record<string, unknown> | null = null;
+  let torchOk = useTorch && torchNames.length > 0;
+  for (let r = 0; r < rounds; r++) {
+    for (const backend of backends) {
+      if (!(await tf.setBackend(backend))) continue;
+      for (const e of entries) {
+        if (e.backend !== backend || !e.instance) continue;
+        const estimate = e.samples.length ? median(e.samples) : 50;
+        e.samples.push(timeSteps(e.instance, estimate, budgetMs));
+      }
+    }
+    if (torchOk) {
+      const res = await torchRound(torchNames, budgetMs);
+      if (!res) torchOk = false;
+      else {
+        torchInfo = res.info;
+        for (const [k, v] of Object.entries(res.ms)) {
+          (torchSamples[k] ??= []).push(v);
+        }
+      }
+    }
+    console.log(`round ${r + 1}/${rounds} done (load ${loadAverage()})`);
+  }
+  await tf.setBackend(wasmName);
+
+  let leaks: Awaited<ReturnType<typeof leakCheck>> = [];
+  if (flag("leak") !== undefined) {
+    leaks = await leakCheck(entries, Number(flag("leak-steps") ?? 1000));
+    await tf.setBackend(wasmName);
+  }
+
+  // The table.
+  const rows = entries.map((e) => {
+    const ms = e.samples.length ? median(e.samples) : null;
+    const torchMs = e.workload.torch && torchSamples[e.workload.torch]
+      ? median(torchSamples[e.workload.torch])
+      : null;
+    return {
+      workload: e.workload.name,
+      what: e.workload.what,
+      backend: e.backend,
+      msPerStep: ms,
+      samples: e.samples,
+      gflops: ms && e.workload.flops ? e.workload.flops / ms / 1e6 : null,
+      torchMs,
+      ratioToTorch: ms && torchMs ? ms / torchMs : null,
+      skipped: e.skipped ?? null,
+    };
+  });
+  const fmt = (v: number | null, d = 1) => v === null ? "-" : v.toFixed(d);
+  console.log(
+    `\nbackends: ${
+      Object.entries(descriptions).map(([k, v]) => `${k} = ${v}`).join("; ")
+    }`,
+  );
+  if (torchInfo) {
+    console.log(
+      `PyTorch ${torchInfo.version}, ${torchInfo.threads} threads, BLAS: ${torchInfo.blas}`,
+    );
+  }
+  const header = [
+    "workload",
+    "backend",
+    "ms/step",
+    "GFLOP/s",
+    "PyTorch ms",
+    "x PyTorch",
+  ];
+  const lines = rows.map((r) => [
+    r.workload,
+    r.backend,
+    r.skipped ? `skipped: ${r.skipped}` : fmt(r.msPerStep),
+    fmt(r.gflops),
+    fmt(r.torchMs),
+    r.ratioToTorch === null ? "-" : `${r.ratioToTorch.toFixed(2)}x`,
+  ]);
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...lines.map((l) => l[i].length))
+  );
+  const show = (l: string[]) =>
+    "| " + l.map((c, i) => c.padEnd(widths[i])).join(" | ") + " |";
+  console.log(show(header));
+  console.log("| " + widths.map((w) => "-".repeat(w)).join(" | ") + " |");
+  for (const l of lines) console.log(show(l));
+  console.log(
+    `(median of ${rounds} interleaved rounds; load average at end: ${loadAverage()})`,
+  );
+
+  for (const e of entries) e.instance?.dispose();
+  const report = {
+    date: new Date().toISOString(),
+    command: `deno task bench ${Deno.args.join(" ")}`.trim(),
+    tfjs: tf.version.tfjs,
+    backends: descriptions,
+    cpus: navigator.hardwareConcurrency,
+    loadAverageAtEnd: loadAverage(),
+    rounds,
+    torch: torchInfo,
+    rows,
+    leaks,
+  };
+  await Deno.mkdir(new URL("../build/", import.meta.url), { recursive: true });
+  const path = new URL("../build/bench.json", import.meta.url);
+  await Deno.writeTextFile(path, JSON.stringify(report, null, 2) + "\n");
+  console.log(`wrote ${path.pathname}`);
+}
+
+if (import.meta.main) {
+  await main();
+  // Worker threads of a threaded wasm build would keep the process alive.
+  Deno.exit(0);
+}
