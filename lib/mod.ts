@@ -33,3 +33,4 @@ export * from "./gan.ts";
 export * from "./linalg.ts";
 export * from "./metrics.ts";
 export * from "./classifier.ts";
+export * from "./figures/vq.ts";

@@ -3,7 +3,13 @@ import { initBackend } from "../lib/backend.ts";
 import { ArgumentError } from "../lib/validate.ts";
 import { makeBlobs } from "../lib/datasets2d.ts";
 import { Rng } from "../lib/random.ts";
-import { kmeans, quantize } from "../lib/vq.ts";
+import {
+  kmeans,
+  kmeansDistortion,
+  lloydSnapshots,
+  quantize,
+  seedInertias,
+} from "../lib/vq.ts";
 import {
   assert,
   assertAllClose,
@@ -272,4 +278,128 @@ Deno.test("kmeans rejects bad input with clear errors", () => {
     "maxIter",
   );
   assertThrows(() => kmeans(data, 2, { tol: NaN }), ArgumentError, "tol");
+});
+
+// ---------------------------------------------------------------------------
+// Notebook 01 experiments: lloydSnapshots, seedInertias, kmeansDistortion
+
+Deno.test("lloydSnapshots: hand-computed first two steps, then k-means' own runs", async () => {
+  const pts = [[0, 0], [0, 2], [10, 0], [10, 2]];
+  const start = [[1, 1], [9, 3]];
+  const snaps = await assertNoTensorLeak(() =>
+    lloydSnapshots(pts, start, [1, 2])
+  );
+  // Step 1 assigns to the start: squared distances 2 + 2 + 10 + 2.
+  assertEquals(snaps[0].steps, 1);
+  assertAllClose(snaps[0].centroids, start);
+  assertEquals(snaps[0].assignments, [0, 0, 1, 1]);
+  assertAllClose(snaps[0].inertia, 16);
+  // Step 2 uses the cluster means (0, 1) and (10, 1): every point at distance 1.
+  assertAllClose(snaps[1].centroids, [[0, 1], [10, 1]]);
+  assertAllClose(snaps[1].inertia, 4);
+
+  const data = makeBlobs(120, { centers: 3, std: 1.5, seed: 4 });
+  const bad = [[-6, 5], [-5, 4.5], [-4, 5.5]];
+  const steps = [1, 2, 3, 6];
+  const many = lloydSnapshots(data.points, bad, steps);
+  many.forEach((s, i) => {
+    const r = kmeans(data.points, 3, { init: bad, maxIter: steps[i], tol: 0 });
+    assertEquals(s.steps, steps[i]);
+    assertEquals(s.inertia, r.inertia);
+    assertEquals(s.assignments, Array.from(r.assignments.dataSync()));
+    assertAllClose(s.centroids, r.centroids.arraySync());
+    tf.dispose([r.centroids, r.assignments]);
+    if (i > 0) assert(s.inertia <= many[i - 1].inertia, "inertia went up");
+  });
+  tf.dispose([data.points, data.labels]);
+});
+
+Deno.test("lloydSnapshots rejects bad steps and init", () => {
+  const pts = [[0, 0], [1, 1], [2, 0]];
+  assertThrows(
+    () => lloydSnapshots(pts, [[0, 0]], []),
+    ArgumentError,
+    "lloydSnapshots",
+    "steps",
+  );
+  assertThrows(
+    () => lloydSnapshots(pts, [[0, 0]], [1, 0.5]),
+    ArgumentError,
+    "lloydSnapshots",
+    "steps[1]",
+  );
+  assertThrows(
+    () => lloydSnapshots(pts, [], [1]),
+    ArgumentError,
+    "lloydSnapshots",
+    "init",
+  );
+});
+
+Deno.test("seedInertias equals one single-run kmeans per seed", async () => {
+  const data = makeBlobs(200, { centers: 5, std: 0.8, seed: 2 });
+  const seeds = [0, 1, 2];
+  for (const init of ["kmeans++", "random"] as const) {
+    const got = await assertNoTensorLeak(() =>
+      seedInertias(data.points, 5, seeds, init)
+    );
+    assertEquals(got.length, 3);
+    seeds.forEach((seed, i) => {
+      const r = kmeans(data.points, 5, { init, nInit: 1, seed });
+      assertEquals(got[i], r.inertia);
+      tf.dispose([r.centroids, r.assignments]);
+    });
+  }
+  assertThrows(
+    () => seedInertias(data.points, 5, [], "random"),
+    ArgumentError,
+    "seedInertias",
+    "seeds",
+  );
+  assertThrows(
+    () => seedInertias(data.points, 5, [-1], "random"),
+    ArgumentError,
+    "seeds[0]",
+  );
+  assertThrows(
+    () => seedInertias(data.points, 5, [0], "farthest" as "random"),
+    ArgumentError,
+    "seedInertias",
+    "init",
+  );
+  assertThrows(
+    () => seedInertias(data.points, 0, [0], "random"),
+    ArgumentError,
+    "seedInertias",
+    "k",
+  );
+  tf.dispose([data.points, data.labels]);
+});
+
+Deno.test("kmeansDistortion: K = 1 gives the total variance, K = n gives 0", async () => {
+  const pts = [[0, 0], [2, 0], [0, 4], [2, 4]];
+  // Mean (1, 2): squared distances 1 + 4 = 5 for every point.
+  const d = await assertNoTensorLeak(() =>
+    kmeansDistortion(pts, [1, 2, 4], { seed: 0 })
+  );
+  assertAllClose(d, [5, 1, 0], { atol: 1e-5 });
+  const data = makeBlobs(150, { centers: 4, std: 1, seed: 9 });
+  const r = kmeans(data.points, 4, { seed: 0, nInit: 2 });
+  assertEquals(
+    kmeansDistortion(data.points, [4], { seed: 0, nInit: 2 })[0],
+    r.inertia / 150,
+  );
+  tf.dispose([r.centroids, r.assignments, data.points, data.labels]);
+  assertThrows(
+    () => kmeansDistortion(pts, []),
+    ArgumentError,
+    "kmeansDistortion",
+    "ks",
+  );
+  assertThrows(
+    () => kmeansDistortion(pts, [2, 0]),
+    ArgumentError,
+    "kmeansDistortion",
+    "ks[1]",
+  );
 });

@@ -1,6 +1,6 @@
 // Dev-only: fitGMM (diagonal, K = 10) on the first 10k Fashion-MNIST training images for seeds 0-4.
 // Compare with tasks/reference/gmm_seeds.py (sklearn). Run: deno run -A tasks/reference/gmm_seeds.ts
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import {
   disposeGMM,
   fitGMM,
