@@ -34,3 +34,4 @@ export * from "./linalg.ts";
 export * from "./metrics.ts";
 export * from "./classifier.ts";
 export * from "./figures/vq.ts";
+export * from "./figures/vqvae.ts";

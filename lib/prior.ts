@@ -26,6 +26,7 @@ import {
 } from "./validate.ts";
 import { glorotUniform, randomNormal, rngFrom, type Seed } from "./random.ts";
 import { loadTensors, saveTensors } from "./nn.ts";
+import { codeUsage } from "./vqvae.ts";
 
 /** The rate bound of a code grid under the uniform prior: H W log2 K bits per image. */
 export function rateBoundBits(numCodes: number, height = 7, width = 7): number {
@@ -398,4 +399,32 @@ export class PixelCNNPrior {
     }
     this.#optimizer.dispose();
   }
+}
+
+/** What `independentCodeBits` returns: plain numbers. */
+export interface IndependentCodeBits {
+  /** Perplexity of the pooled code histogram (an effective number of codes). */
+  perplexity: number;
+  /** Bits per grid if every position were coded independently with that histogram: H W log2(perplexity). */
+  bits: number;
+}
+
+/**
+ * The code length of a grid when its positions are coded independently
+ * with the empirical code distribution of `codes` (int32 [n, H, W]):
+ * H W times the entropy in bits, i.e. H W log2(perplexity). Between a
+ * learned prior's NLL (which also uses the dependencies) and the rate
+ * bound H W log2 K (which uses neither).
+ */
+export function independentCodeBits(
+  codes: tf.Tensor3D,
+  numCodes: number,
+): IndependentCodeBits {
+  const where = "independentCodeBits";
+  checkTensor(where, "codes", codes, { rank: 3, dtype: "int32" });
+  const { perplexity } = codeUsage(codes, numCodes);
+  return {
+    perplexity,
+    bits: codes.shape[1] * codes.shape[2] * Math.log2(perplexity),
+  };
 }

@@ -33,6 +33,7 @@ import { kmeans } from "./vq.ts";
 import {
   convDecoder28,
   convEncoder28,
+  countParameters,
   loadTensors,
   modelWeights,
   saveTensors,
@@ -988,4 +989,317 @@ export function batchSampler(
       return epoch;
     },
   };
+}
+
+// ---------------------------------------------------------------------------
+// Notebook 03 helpers: plain-data summaries and experiment loops.
+
+/** What `vqvaeSizes` returns: plain numbers. */
+export interface VQVAESizes {
+  /** Shape of the encoder output h for one image: [1, 7, 7, d]. */
+  latentShape: number[];
+  /** Number of code positions l = 7 * 7. */
+  positions: number;
+  /** Code width d. */
+  dim: number;
+  /** Codebook size K. */
+  numCodes: number;
+  /** Trainable parameters of the encoder. */
+  encoderParameters: number;
+  /** Trainable parameters of the decoder. */
+  decoderParameters: number;
+  /** Entries of the codebook, K * d. */
+  codebookParameters: number;
+}
+
+/**
+ * The shape of h for one image and the parameter counts of a VQ-VAE's
+ * parts. Encodes one blank image to read the shape (no tensor is left).
+ */
+export function vqvaeSizes(model: VQVAE): VQVAESizes {
+  if (!(model instanceof VQVAE)) {
+    throw new ArgumentError("vqvaeSizes", "model must be a VQVAE");
+  }
+  const latentShape = tf.tidy(() =>
+    model.encode(tf.zeros([1, 28, 28, 1]) as tf.Tensor4D).shape
+  );
+  const { numCodes, dim } = model.config;
+  return {
+    latentShape,
+    positions: latentShape[1] * latentShape[2],
+    dim,
+    numCodes,
+    encoderParameters: countParameters(model.encoder),
+    decoderParameters: countParameters(model.decoder),
+    codebookParameters: numCodes * dim,
+  };
+}
+
+/** One row of `straightThroughTable`, keyed by the printed column names. */
+export interface StraightThroughRow {
+  /** The name of the form. */
+  form: string;
+  /** Largest |form(h) - q(h)|: 0 when the form has the quantizer's value. */
+  "max |value - q|": number;
+  /** Largest |d<up, form(h)>/dh - up|: 0 when the gradient is passed straight through. */
+  "max |grad - upstream|": number;
+  /** Largest |d<up, q(h)>/dh|: the true derivative of the quantizer (0). */
+  "max |grad of q itself|": number;
+}
+
+/**
+ * Checks written forms of the straight-through estimator against the
+ * quantizer `quantize`: for each form, the largest deviation of its value
+ * from q(h), of its gradient (with upstream gradient `upstream`) from
+ * `upstream` itself, and the largest entry of the quantizer's own gradient.
+ * Plain numbers, one row per form (ready for `console.table`).
+ *
+ * @throws ArgumentError when `forms` is empty or h and upstream differ in shape
+ */
+export function straightThroughTable(
+  forms: Record<string, (h: tf.Tensor) => tf.Tensor>,
+  quantize: (h: tf.Tensor) => tf.Tensor,
+  h: tf.Tensor,
+  upstream: tf.Tensor,
+): StraightThroughRow[] {
+  const where = "straightThroughTable";
+  if (forms === null || typeof forms !== "object") {
+    throw new ArgumentError(where, "forms must be a record of functions");
+  }
+  const entries = Object.entries(forms);
+  if (
+    entries.length === 0 || entries.some(([, f]) => typeof f !== "function")
+  ) {
+    throw new ArgumentError(
+      where,
+      "forms must be a non-empty record of functions",
+    );
+  }
+  if (typeof quantize !== "function") {
+    throw new ArgumentError(where, "quantize must be a function");
+  }
+  checkTensor(where, "h", h, { dtype: "float32" });
+  checkTensor(where, "upstream", upstream, {
+    shape: h.shape,
+    dtype: "float32",
+  });
+  const maxAbs = (t: tf.Tensor) => t.abs().max().dataSync()[0];
+  return tf.tidy(() => {
+    const q = quantize(h);
+    const qGrad = maxAbs(
+      tf.grad((a: tf.Tensor) => quantize(a).mul(upstream).sum())(h),
+    );
+    return entries.map(([form, fn]) => ({
+      form,
+      "max |value - q|": maxAbs(fn(h).sub(q)),
+      "max |grad - upstream|": maxAbs(
+        tf.grad((a: tf.Tensor) => fn(a).mul(upstream).sum())(h).sub(upstream),
+      ),
+      "max |grad of q itself|": qGrad,
+    }));
+  });
+}
+
+/**
+ * The mean of the rows of `h` [n, d] assigned to each code of `codebook`
+ * [K, d] (nearest code): the k-means update. A code with no vector gets
+ * NaN (0 / 0). Returns a [K, d] tensor the caller disposes.
+ */
+export function assignedMeans(
+  h: tf.Tensor2D,
+  codebook: tf.Tensor2D,
+): tf.Tensor2D {
+  const where = "assignedMeans";
+  checkTensor(where, "h", h, { rank: 2, dtype: "float32" });
+  checkTensor(where, "codebook", codebook, { rank: 2, dtype: "float32" });
+  const out = vectorQuantize(h, codebook);
+  tf.dispose([out.quantized, out.codebookLoss, out.commitmentLoss, out.loss]);
+  const k = codebook.shape[0];
+  const means = tf.tidy(() =>
+    tf.unsortedSegmentSum(h, out.indices as tf.Tensor1D, k).div(
+      tf.unsortedSegmentSum(
+        tf.ones([h.shape[0], 1]),
+        out.indices as tf.Tensor1D,
+        k,
+      ),
+    ) as tf.Tensor2D
+  );
+  out.indices.dispose();
+  return means;
+}
+
+/** A matrix as JSON with every entry rounded to `digits` decimals, e.g. "[[0.5,0.467]]". */
+export function roundedJSON(t: tf.Tensor | number[][], digits = 3): string {
+  const where = "roundedJSON";
+  checkInteger(where, "digits", digits, { min: 0, max: 15 });
+  const rows = t instanceof tf.Tensor
+    ? (checkTensor(where, "t", t, { rank: 2 }).arraySync() as number[][])
+    : t;
+  if (!Array.isArray(rows) || rows.some((r) => !Array.isArray(r))) {
+    throw new ArgumentError(where, "t must be a rank-2 tensor or a number[][]");
+  }
+  return JSON.stringify(rows.map((r) => r.map((v) => +v.toFixed(digits))));
+}
+
+/** A trained VQ-VAE and its training history, as saved by `saveVQVAERun`. */
+export interface VQVAERun {
+  /** The model (the caller disposes it). */
+  model: VQVAE;
+  /** Metrics per recorded step, as `trainLoop` returns them. */
+  history: Record<string, number[]>;
+}
+
+/**
+ * Loads a model saved by `saveVQVAERun` from `<path>.json`/`.bin` and its
+ * history from `<path>.history.json`; null when `<path>.json` does not exist.
+ */
+export async function loadVQVAERun(path: string): Promise<VQVAERun | null> {
+  if (typeof path !== "string" || path === "") {
+    throw new ArgumentError("loadVQVAERun", "path must be a non-empty string");
+  }
+  const exists = await Deno.stat(`${path}.json`).then(() => true, () => false);
+  if (!exists) return null;
+  const model = await VQVAE.load(path);
+  try {
+    const history = JSON.parse(
+      await Deno.readTextFile(`${path}.history.json`),
+    ) as Record<string, number[]>;
+    return { model, history };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+/**
+ * Saves a model (`VQVAE.save`) and its history to `<path>.history.json`.
+ * Never overwrites: an existing file is an error.
+ */
+export async function saveVQVAERun(
+  model: VQVAE,
+  history: Record<string, number[]>,
+  path: string,
+): Promise<void> {
+  const where = "saveVQVAERun";
+  if (!(model instanceof VQVAE)) {
+    throw new ArgumentError(where, "model must be a VQVAE");
+  }
+  if (history === null || typeof history !== "object") {
+    throw new ArgumentError(where, "history must be a record of number arrays");
+  }
+  await model.save(path);
+  await Deno.writeTextFile(`${path}.history.json`, JSON.stringify(history), {
+    createNew: true,
+  });
+}
+
+/**
+ * Runs `steps` calls of `step` and returns the history; `trainLoop` has
+ * this shape (pass it to get live progress).
+ */
+export type VQVAEStepRunner = (
+  step: () => Record<string, number>,
+  options: { steps: number; label: string },
+) => Promise<Record<string, number[]>>;
+
+/** A quiet `VQVAEStepRunner`: records every step's metrics, no progress shown. */
+function quietRunner(
+  step: () => Record<string, number>,
+  { steps }: { steps: number; label: string },
+): Promise<Record<string, number[]>> {
+  const history: Record<string, number[]> = { step: [] };
+  for (let i = 0; i < steps; i++) {
+    const metrics = step();
+    history.step.push(i);
+    for (const [name, value] of Object.entries(metrics)) {
+      (history[name] ??= []).push(value);
+    }
+  }
+  return Promise.resolve(history);
+}
+
+/**
+ * Trains one fresh VQ-VAE per variant, each `{ ...base, ...variant }`, for
+ * `steps` steps on the same seeded batches of `images`, and returns each
+ * run's history by name (plain numbers). Each model is disposed after its
+ * run. `run` drives the steps (default: quiet; pass `trainLoop` for live
+ * progress).
+ */
+export async function trainVQVAEVariants(
+  images: tf.Tensor4D,
+  base: VQVAEOptions,
+  variants: Record<string, VQVAEOptions>,
+  { steps, batchSize, seed = 0, run = quietRunner }: {
+    steps: number;
+    batchSize: number;
+    seed?: number;
+    run?: VQVAEStepRunner;
+  },
+): Promise<Record<string, Record<string, number[]>>> {
+  const where = "trainVQVAEVariants";
+  checkImages(where, images);
+  if (variants === null || typeof variants !== "object") {
+    throw new ArgumentError(
+      where,
+      "variants must be a record of VQVAE options",
+    );
+  }
+  checkInteger(where, "steps", steps, { min: 1 });
+  checkInteger(where, "batchSize", batchSize, {
+    min: 1,
+    max: Math.max(images.shape[0], 1),
+  });
+  if (typeof run !== "function") {
+    throw new ArgumentError(where, "run must be a function like trainLoop");
+  }
+  const histories: Record<string, Record<string, number[]>> = {};
+  for (const [name, change] of Object.entries(variants)) {
+    const model = new VQVAE({ ...base, ...change });
+    try {
+      const sampler = batchSampler(images, batchSize, { seed });
+      histories[name] = await run(
+        () => tf.tidy(() => model.trainStep(sampler.next() as tf.Tensor4D)),
+        { steps, label: name },
+      );
+    } finally {
+      model.dispose();
+    }
+  }
+  return histories;
+}
+
+/**
+ * Code grids int32 [limit, 7, 7] of the first `limit` images (default all),
+ * encoded `batchSize` (default 1000) at a time to bound memory. The caller
+ * disposes the result.
+ */
+export function codesInBatches(
+  model: VQVAE,
+  images: tf.Tensor4D,
+  { limit, batchSize = 1000 }: { limit?: number; batchSize?: number } = {},
+): tf.Tensor3D {
+  const where = "codesInBatches";
+  if (!(model instanceof VQVAE)) {
+    throw new ArgumentError(where, "model must be a VQVAE");
+  }
+  checkImages(where, images);
+  const n = checkInteger(where, "limit", limit ?? images.shape[0], {
+    min: 1,
+    max: images.shape[0],
+  });
+  checkInteger(where, "batchSize", batchSize, { min: 1 });
+  const parts: tf.Tensor3D[] = [];
+  try {
+    for (let start = 0; start < n; start += batchSize) {
+      const size = Math.min(batchSize, n - start);
+      parts.push(tf.tidy(() =>
+        model.codes(
+          images.slice([start, 0, 0, 0], [size, 28, 28, 1]) as tf.Tensor4D,
+        )
+      ));
+    }
+    return tf.concat(parts) as tf.Tensor3D;
+  } finally {
+    tf.dispose(parts);
+  }
 }

@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import {
   causalMask,
+  independentCodeBits,
   PixelCNNPrior,
   rateBoundBits,
   uniformCodes,
@@ -224,4 +225,29 @@ Deno.test("prior save/load round trip; saving never overwrites", async () => {
     codes.dispose();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("independentCodeBits: 0 bits for one code, the rate bound for uniform use", () => {
+  const one = tf.fill([3, 7, 7], 5, "int32") as tf.Tensor3D;
+  const r1 = independentCodeBits(one, 8);
+  assertEquals(r1.perplexity, 1);
+  assertEquals(r1.bits, 0);
+  // Every code equally often: entropy log2 K per position.
+  const even = tf.tensor3d(
+    Array.from({ length: 4 * 2 * 4 }, (_, i) => i % 8),
+    [4, 2, 4],
+    "int32",
+  );
+  const r2 = independentCodeBits(even, 8);
+  assertAllClose([r2.perplexity, r2.bits], [8, rateBoundBits(8, 2, 4)], {
+    atol: 1e-9,
+  });
+  // Two codes with probabilities 1/4, 3/4: H = 0.8113 bits per position.
+  const skew = tf.tensor3d([0, 1, 1, 1], [1, 2, 2], "int32");
+  const h = -(0.25 * Math.log2(0.25) + 0.75 * Math.log2(0.75));
+  assertAllClose([independentCodeBits(skew, 2).bits], [4 * h], { atol: 1e-9 });
+  const float = tf.zeros([1, 7, 7]) as tf.Tensor3D;
+  assertThrows(() => independentCodeBits(float, 8), ArgumentError, "codes");
+  assertThrows(() => independentCodeBits(even, 4), ArgumentError, "indices");
+  tf.dispose([one, even, skew, float]);
 });

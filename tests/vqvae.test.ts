@@ -5,12 +5,22 @@ import { randomNormal, randomUniform } from "../lib/random.ts";
 import { ArgumentError } from "../lib/validate.ts";
 import { quantize } from "../lib/vq.ts";
 import {
+  assignedMeans,
   batchSampler,
+  codesInBatches,
   codeUsage,
+  loadVQVAERun,
+  roundedJSON,
+  saveVQVAERun,
+  straightThroughTable,
+  trainVQVAEVariants,
   vectorQuantize,
   VectorQuantizer,
   VQVAE,
+  vqvaeSizes,
 } from "../lib/vqvae.ts";
+import { countParameters } from "../lib/nn.ts";
+import { makeTestDir } from "./temp.ts";
 import {
   assert,
   assertAllClose,
@@ -443,4 +453,228 @@ Deno.test("batchSampler: seeded epochs that cover every example once", () => {
   assertEquals(a.epoch, 1);
   assertThrows(() => batchSampler(data, 11), ArgumentError, "batchSize");
   data.dispose();
+});
+
+// ---------------------------------------------------------------------------
+// Notebook 03 helpers
+
+const tiny = { channels: [4, 8] as [number, number], dim: 4, numCodes: 8 };
+
+Deno.test("vqvaeSizes: the 7x7 grid of d-vectors and the parameter counts", async () => {
+  const model = new VQVAE({ ...tiny, seed: 1 });
+  try {
+    let sizes = vqvaeSizes(model);
+    await assertNoTensorLeak(() => {
+      sizes = vqvaeSizes(model);
+    });
+    assertEquals(sizes.latentShape, [1, 7, 7, 4]);
+    assertEquals(sizes.positions, 49);
+    assertEquals(sizes.dim, 4);
+    assertEquals(sizes.numCodes, 8);
+    assertEquals(sizes.codebookParameters, 32);
+    assertEquals(sizes.encoderParameters, countParameters(model.encoder));
+    assertEquals(sizes.decoderParameters, countParameters(model.decoder));
+    // Encoder: 4x4 convs 1->4, 4->8 and a 1x1 conv 8->4, each with biases.
+    assertEquals(
+      sizes.encoderParameters,
+      (16 * 1 * 4 + 4) + (16 * 4 * 8 + 8) + (8 * 4 + 4),
+    );
+    assertThrows(
+      () => vqvaeSizes({} as unknown as VQVAE),
+      ArgumentError,
+      "model",
+    );
+  } finally {
+    model.dispose();
+  }
+});
+
+Deno.test("straightThroughTable: zero for straight-through forms, not for the plain quantizer", async () => {
+  const h = randomNormal([6, 3], { seed: 21 });
+  const cb = randomNormal([4, 3], { seed: 22 }) as tf.Tensor2D;
+  const up = randomNormal([6, 3], { seed: 23 });
+  const q = (a: tf.Tensor) => vectorQuantize(stopGradient(a), cb).quantized;
+  const forms = {
+    "straightThrough(h, q)": (a: tf.Tensor) => straightThrough(a, q(a)),
+    "q alone": q,
+    "identity": (a: tf.Tensor) => a.clone(),
+  };
+  let rows = straightThroughTable(forms, q, h, up);
+  await assertNoTensorLeak(() => {
+    rows = straightThroughTable(forms, q, h, up);
+  });
+  const maxUp = Math.max(...Array.from(up.abs().dataSync()));
+  const maxMove = tf.tidy(() => q(h).sub(h).abs().max().dataSync()[0]);
+  assertEquals(rows.map((r) => r.form), Object.keys(forms));
+  assertEquals(rows[0]["max |value - q|"], 0);
+  assertEquals(rows[0]["max |grad - upstream|"], 0);
+  // The quantizer alone: the right value, but a zero gradient (error = |up|).
+  assertEquals(rows[1]["max |value - q|"], 0);
+  assertAllClose([rows[1]["max |grad - upstream|"]], [maxUp]);
+  // The identity: the right gradient, but the value of h.
+  assertAllClose([rows[2]["max |value - q|"]], [maxMove]);
+  assertEquals(rows[2]["max |grad - upstream|"], 0);
+  for (const r of rows) assertEquals(r["max |grad of q itself|"], 0);
+  assertThrows(
+    () => straightThroughTable({}, q, h, up),
+    ArgumentError,
+    "forms",
+  );
+  const wrong = tf.zeros([2, 3]);
+  assertThrows(
+    () => straightThroughTable(forms, q, h, wrong),
+    ArgumentError,
+    "upstream",
+  );
+  tf.dispose([h, cb, up, wrong]);
+});
+
+Deno.test("assignedMeans: the k-means update of the notebook's 2-D example", () => {
+  const h = tf.tensor2d([[0, 0], [1, 0.4], [0.5, 1], [3, 3], [4, 2.6], [
+    3.4,
+    3.6,
+  ]]);
+  const e = tf.tensor2d([[1.5, 1.6], [2.2, 2.2]]);
+  const means = assignedMeans(h, e);
+  assertAllClose(means, [[0.5, 1.4 / 3], [10.4 / 3, 9.2 / 3]], {
+    atol: 1e-6,
+  });
+  // A code far from every vector gets no vector: 0 / 0.
+  const far = tf.tensor2d([[0, 0], [100, 100]]);
+  const lonely = assignedMeans(tf.tensor2d([[1, 1], [2, 2]]), far);
+  const v = Array.from(lonely.dataSync());
+  assertAllClose(v.slice(0, 2), [1.5, 1.5]);
+  assert(v.slice(2).every(Number.isNaN), `empty code: ${v}`);
+  const flat = tf.zeros([3]);
+  assertThrows(
+    () => assignedMeans(flat as unknown as tf.Tensor2D, e),
+    ArgumentError,
+    "h",
+  );
+  tf.dispose([h, e, means, far, lonely, flat]);
+});
+
+Deno.test("roundedJSON: rounded rows as JSON", () => {
+  const t = tf.tensor2d([[0.5, 1.4 / 3], [-2 / 3, 0]]);
+  assertEquals(roundedJSON(t), "[[0.5,0.467],[-0.667,0]]");
+  assertEquals(roundedJSON([[1.25, 2]], 1), "[[1.3,2]]");
+  assertThrows(() => roundedJSON(t, -1), ArgumentError, "digits");
+  const v = tf.zeros([2]);
+  assertThrows(() => roundedJSON(v), ArgumentError, "t");
+  tf.dispose([t, v]);
+});
+
+Deno.test("saveVQVAERun / loadVQVAERun: round trip, null when absent, never overwrites", async () => {
+  const dir = await makeTestDir("vqvae-run-");
+  const x = randomUniform([4, 28, 28, 1], { seed: 3 }) as tf.Tensor4D;
+  const model = new VQVAE({ ...tiny, seed: 2 });
+  try {
+    assertEquals(await loadVQVAERun(`${dir}/none`), null);
+    const history = { step: [0, 1], recon: [0.5, 0.25] };
+    for (let i = 0; i < 2; i++) model.trainStep(x);
+    await saveVQVAERun(model, history, `${dir}/run`);
+    await assertRejects(
+      () => saveVQVAERun(model, history, `${dir}/run`),
+      ArgumentError,
+      "already exists",
+    );
+    const run = await loadVQVAERun(`${dir}/run`);
+    assert(run !== null, "saved run not found");
+    try {
+      assertEquals(run.history, history);
+      assertEquals(run.model.steps, 2);
+      const [a, b] = [model.codes(x), run.model.codes(x)];
+      assertEquals(Array.from(b.dataSync()), Array.from(a.dataSync()));
+      tf.dispose([a, b]);
+    } finally {
+      run.model.dispose();
+    }
+    await assertRejects(() => loadVQVAERun(""), ArgumentError, "path");
+  } finally {
+    model.dispose();
+    x.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("trainVQVAEVariants: each variant equals a hand-written run on the same batches", async () => {
+  const images = randomUniform([12, 28, 28, 1], { seed: 4 }) as tf.Tensor4D;
+  const base = { ...tiny, deadAfter: 2, seed: 3 };
+  const labels: string[] = [];
+  let runs: Record<string, Record<string, number[]>> = {};
+  await assertNoTensorLeak(async () => {
+    runs = await trainVQVAEVariants(
+      images,
+      base,
+      { ema: { update: "ema" }, "no restart": { deadAfter: 0 } },
+      {
+        steps: 3,
+        batchSize: 4,
+        run: (step, { steps, label }) => {
+          labels.push(label);
+          const h: Record<string, number[]> = {};
+          for (let i = 0; i < steps; i++) {
+            for (const [k, v] of Object.entries(step())) (h[k] ??= []).push(v);
+          }
+          return Promise.resolve(h);
+        },
+      },
+    );
+  });
+  assertEquals(labels, ["ema", "no restart"]);
+  const quiet = await trainVQVAEVariants(images, base, {
+    ema: { update: "ema" },
+  }, { steps: 3, batchSize: 4 });
+  assertEquals(quiet.ema.step, [0, 1, 2]);
+  // By hand: the same options, the same seeded batches.
+  const model = new VQVAE({ ...base, update: "ema" });
+  const sampler = batchSampler(images, 4, { seed: 0 });
+  const recon: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const batch = sampler.next() as tf.Tensor4D;
+    recon.push(model.trainStep(batch).recon);
+    batch.dispose();
+  }
+  model.dispose();
+  assertEquals(runs.ema.recon, recon);
+  assertEquals(quiet.ema.recon, recon);
+  assertEquals(runs["no restart"].restarted, [0, 0, 0]);
+  await assertRejects(
+    () => trainVQVAEVariants(images, base, {}, { steps: 0, batchSize: 4 }),
+    ArgumentError,
+    "steps",
+  );
+  await assertRejects(
+    () => trainVQVAEVariants(images, base, {}, { steps: 1, batchSize: 13 }),
+    ArgumentError,
+    "batchSize",
+  );
+  images.dispose();
+});
+
+Deno.test("codesInBatches: the same codes as one big batch", async () => {
+  const images = randomUniform([7, 28, 28, 1], { seed: 5 }) as tf.Tensor4D;
+  const model = new VQVAE({ ...tiny, init: "random", seed: 4 });
+  try {
+    const first5 = images.slice([0, 0, 0, 0], [5, 28, 28, 1]) as tf.Tensor4D;
+    const whole = model.codes(first5);
+    let parts = codesInBatches(model, images, { limit: 5, batchSize: 2 });
+    parts.dispose();
+    await assertNoTensorLeak(() => {
+      parts = codesInBatches(model, images, { limit: 5, batchSize: 2 });
+    }, { allowed: 1 });
+    assertEquals(parts.shape, [5, 7, 7]);
+    assertEquals(Array.from(parts.dataSync()), Array.from(whole.dataSync()));
+    const all = codesInBatches(model, images);
+    assertEquals(all.shape, [7, 7, 7]);
+    assertThrows(
+      () => codesInBatches(model, images, { limit: 8 }),
+      ArgumentError,
+      "limit",
+    );
+    tf.dispose([first5, whole, parts, all]);
+  } finally {
+    model.dispose();
+    images.dispose();
+  }
 });
