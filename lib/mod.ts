@@ -35,3 +35,4 @@ export * from "./metrics.ts";
 export * from "./classifier.ts";
 export * from "./figures/vq.ts";
 export * from "./figures/vqvae.ts";
+export * from "./figures/vae.ts";

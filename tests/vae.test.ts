@@ -3,17 +3,30 @@ import { initBackend } from "../lib/backend.ts";
 import {
   addNoise,
   Autoencoder,
+  betaSweep,
+  betaSweepTable,
+  centreRows,
+  codeVariance,
+  compareGradientEstimators,
   denoisingError,
+  downsampleImages,
+  endlessImageBatches,
   gaussianGradientEstimates,
   gaussianKL,
   GaussianVAE,
+  GRADIENT_ESTIMATORS,
+  gradientVarianceBySamples,
+  interpolateCodes,
   LinearAutoencoder,
   pca,
+  pcaResidualVariance,
   principalAngles,
+  reconstructionMSE,
   reparameterize,
   symmetricEigen,
 } from "../lib/vae.ts";
 import { randomNormal, Rng } from "../lib/random.ts";
+import { batches } from "../lib/data.ts";
 import { ArgumentError } from "../lib/validate.ts";
 import {
   assert,
@@ -21,6 +34,7 @@ import {
   assertEquals,
   assertGradientMatches,
   assertNoTensorLeak,
+  assertRejects,
   assertThrows,
 } from "./assert.ts";
 
@@ -616,4 +630,205 @@ Deno.test("reparameterized and score-function estimators are unbiased; the repar
     ArgumentError,
     "trials",
   );
+});
+
+// ---------------------------------------------------------------------------
+// Notebook 02 helpers
+
+Deno.test("downsampleImages averages 2x2 blocks and flattens; centreRows subtracts the mean", async () => {
+  // Image k has the constant value k in every pixel but (0, 0) = k + 4.
+  const imgs = tf.tidy(() =>
+    tf.stack([0, 1, 2].map((k) =>
+      tf.fill([4, 4, 1], k).add(
+        tf.tensor3d([[[4], [0], [0], [0]], [[0], [0], [0], [0]], [
+          [0],
+          [0],
+          [0],
+          [0],
+        ], [[0], [0], [0], [0]]]),
+      )
+    ))
+  );
+  const small = await assertNoTensorLeak(
+    () => downsampleImages(imgs, { count: 2 }),
+    { allowed: 1 },
+  );
+  assertEquals(small.shape, [2, 4]);
+  assertAllClose(small, [[1, 0, 0, 0], [2, 1, 1, 1]]);
+  const centred = centreRows(small, [1.5, 0.5, 0.5, 0.5]);
+  assertAllClose(centred, [[-0.5, -0.5, -0.5, -0.5], [0.5, 0.5, 0.5, 0.5]]);
+  assertEquals(downsampleImages(imgs).shape, [3, 4]);
+  assertThrows(
+    () => downsampleImages(imgs, { count: 4 }),
+    ArgumentError,
+    "count",
+  );
+  assertThrows(
+    () => downsampleImages(tf.zeros([1, 3, 4, 1])),
+    ArgumentError,
+    "even",
+  );
+  assertThrows(() => centreRows(small, [1, 2]), ArgumentError, "mean");
+  tf.dispose([imgs, small, centred]);
+});
+
+Deno.test("pcaResidualVariance is the sum of the dropped eigenvalues (the rank-k optimum)", () => {
+  const result = pca(
+    [[2, 0, 0], [-2, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 0.5], [0, 0, -0.5]],
+    1,
+  );
+  // Covariance diag(8, 2, 0.5) / 5: drop the last two.
+  assertAllClose(pcaResidualVariance(result), (2 + 0.5) / 5, { atol: 1e-6 });
+  assertAllClose(
+    pcaResidualVariance({ ...result, components: [] }),
+    (8 + 2 + 0.5) / 5,
+    { atol: 1e-6 },
+  );
+  assertThrows(
+    () => pcaResidualVariance({} as never),
+    ArgumentError,
+    "pcaResidualVariance",
+  );
+});
+
+Deno.test("compareGradientEstimators and gradientVarianceBySamples match gaussianGradientEstimates; variance falls like 1/S", () => {
+  const toy = {
+    f: (z: number) => (z - 2) ** 2,
+    df: (z: number) => 2 * (z - 2),
+  };
+  const at = { mu: 0.5, logSigma: Math.log(0.8), trials: 2000, seed: 1 };
+  const all = compareGradientEstimators(toy, at);
+  assertEquals(Object.keys(all), [...GRADIENT_ESTIMATORS]);
+  for (const e of GRADIENT_ESTIMATORS) {
+    assertEquals(all[e].dMu, gaussianGradientEstimates(e, toy, at).dMu);
+  }
+  const counts = [1, 16];
+  const bySamples = gradientVarianceBySamples(toy, at, counts);
+  for (const e of GRADIENT_ESTIMATORS) {
+    assertEquals(
+      bySamples[e][1],
+      gaussianGradientEstimates(e, toy, { ...at, samples: 16 }).variance.dMu,
+    );
+    const ratio = bySamples[e][0] / bySamples[e][1];
+    assert(ratio > 10 && ratio < 24, `${e}: variance ratio ${ratio}, want ~16`);
+  }
+  // Reparameterized: f'(z) = 2(z - 2), variance 4 sigma^2 per sample.
+  assertAllClose(bySamples.reparameterization[0], 4 * 0.64, { rtol: 0.1 });
+  assertThrows(
+    () => gradientVarianceBySamples(toy, at, []),
+    ArgumentError,
+    "sampleCounts",
+  );
+});
+
+Deno.test("endlessImageBatches walks seeded epochs (seed + e), keeping the short last batch", async () => {
+  const images = tf.range(0, 10).reshape([10, 1]);
+  const stream = endlessImageBatches(images, 4, { seed: 3 });
+  const expected = [
+    ...batches(10, 4, { seed: 3 }),
+    ...batches(10, 4, { seed: 4 }),
+  ].map((b) => Array.from(b));
+  const got: number[][] = [];
+  await assertNoTensorLeak(() => {
+    for (let i = 0; i < expected.length; i++) {
+      const b = stream.next();
+      got.push(Array.from(b.dataSync()));
+      b.dispose();
+    }
+  });
+  assertEquals(got, expected);
+  assertEquals(got.map((b) => b.length), [4, 4, 2, 4, 4, 2]);
+  assertThrows(
+    () => endlessImageBatches(images, 0),
+    ArgumentError,
+    "batchSize",
+  );
+  assertThrows(
+    () => endlessImageBatches(tf.zeros([0, 2]), 1),
+    ArgumentError,
+    "empty",
+  );
+  images.dispose();
+});
+
+Deno.test("codeVariance and interpolateCodes: known values, endpoints and midpoint", async () => {
+  const codes = tf.tensor2d([[0, 1], [2, 1], [4, 1]]);
+  assertAllClose(codeVariance(codes), [8 / 3, 0], { atol: 1e-6 });
+  const path = await assertNoTensorLeak(
+    () => interpolateCodes(codes, 0, 2, { steps: 5 }),
+    { allowed: 1 },
+  );
+  assertEquals(path.shape, [5, 2]);
+  assertAllClose(path, [[0, 1], [1, 1], [2, 1], [3, 1], [4, 1]], {
+    atol: 1e-6,
+  });
+  assertEquals(interpolateCodes(codes, 1, 0).shape, [10, 2]);
+  assertThrows(() => interpolateCodes(codes, 0, 3), ArgumentError, "j");
+  assertThrows(
+    () => interpolateCodes(codes, 0, 1, { steps: 1 }),
+    ArgumentError,
+    "steps",
+  );
+  tf.dispose([codes, path]);
+});
+
+Deno.test("reconstructionMSE and betaSweep evaluate models in order; the sweep disposes its models", async () => {
+  const images = randomNormal([16, 784], { seed: 4 }).sigmoid();
+  const ae = new Autoencoder({ latentDim: 2, hidden: 8, seed: 1 });
+  const mse = reconstructionMSE({ a: ae, b: ae }, images);
+  assertEquals(Object.keys(mse), ["a", "b"]);
+  assertEquals(mse.a, ae.evaluate(images).mse);
+  assertThrows(
+    () => reconstructionMSE({ bad: {} as never }, images),
+    ArgumentError,
+    "bad",
+  );
+  ae.dispose();
+  const fitted: number[] = [];
+  const before = tf.memory().numTensors;
+  const sweep = await betaSweep([0.5, 2], {
+    fit: (model, beta) => {
+      fitted.push(beta);
+      model.trainStep(images);
+      return Promise.resolve();
+    },
+    images,
+    latentDim: 3,
+    reconstruct: images.slice(0, 2),
+  });
+  assertEquals(fitted, [0.5, 2]);
+  assertEquals(sweep.map((p) => p.beta), [0.5, 2]);
+  for (const p of sweep) {
+    assertEquals(p.rateByDim.length, 3);
+    assertAllClose(p.rate, p.rateByDim.reduce((a, b) => a + b, 0), {
+      rtol: 1e-4,
+    });
+    assertEquals(p.reconstruction!.shape, [2, 784]);
+  }
+  // The same seed and beta give the same model: the result is reproducible.
+  const again = await betaSweep([0.5], {
+    fit: (model) => Promise.resolve(model.trainStep(images)),
+    images,
+    latentDim: 3,
+  });
+  assertEquals(again[0].mse, sweep[0].mse);
+  assertEquals(again[0].reconstruction, undefined);
+  tf.dispose(sweep.map((p) => p.reconstruction!));
+  // The models are gone; the slice of `images` given to reconstruct is the only new tensor.
+  assertEquals(tf.memory().numTensors - before, 1);
+  assertEquals(
+    betaSweepTable(sweep)[0]["rate (nats)"],
+    sweep[0].rate.toFixed(2),
+  );
+  await assertRejects(
+    () => betaSweep([], { fit: () => Promise.resolve(), images }),
+    ArgumentError,
+    "betas",
+  );
+  await assertRejects(
+    () => betaSweep([1], { images } as never),
+    ArgumentError,
+    "fit",
+  );
+  images.dispose();
 });

@@ -1,0 +1,394 @@
+/**
+ * Figures of notebook 02 (the Gaussian VAE refresher): the charts and image
+ * grids, built with the lib/plot.ts helpers from the plain data that
+ * lib/vae.ts returns. Every function returns a `Chart` (show it as the last
+ * expression of a cell); tensors it creates are freed before it returns.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import * as Plot from "@observablehq/plot";
+import {
+  bars,
+  type Chart,
+  heatmap,
+  histogram,
+  imageGrid,
+  type ImageGridOptions,
+  type LabelsLike,
+  lineChart,
+  type MatrixLike,
+  plot,
+  row,
+  scatter,
+} from "../plot.ts";
+import { ArgumentError, checkTensor } from "../validate.ts";
+import type {
+  BetaSweepPoint,
+  GradientEstimates,
+  GradientEstimator,
+} from "../vae.ts";
+
+/** Runs `f` in an engine scope, so every tensor it creates is freed on return. */
+function freeing<T>(f: () => T): T {
+  tf.engine().startScope();
+  try {
+    return f();
+  } finally {
+    tf.engine().endScope();
+  }
+}
+
+function checkNumbers(where: string, name: string, values: unknown): number[] {
+  if (
+    !Array.isArray(values) || values.length === 0 ||
+    values.some((v) => typeof v !== "number" || !Number.isFinite(v))
+  ) {
+    throw new ArgumentError(
+      where,
+      `${name} must be a non-empty array of finite numbers`,
+    );
+  }
+  return values;
+}
+
+function checkRecord<T>(
+  where: string,
+  name: string,
+  value: unknown,
+): [string, T][] {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new ArgumentError(where, `${name} must be an object keyed by name`);
+  }
+  const entries = Object.entries(value as Record<string, T>);
+  if (entries.length === 0) {
+    throw new ArgumentError(where, `${name} must have at least one entry`);
+  }
+  return entries;
+}
+
+function checkSweep(where: string, points: unknown): BetaSweepPoint[] {
+  if (
+    !Array.isArray(points) || points.length === 0 ||
+    points.some((p) =>
+      !p || !Number.isFinite(p.beta) || !Number.isFinite(p.rate) ||
+      !Number.isFinite(p.mse) || !Array.isArray(p.rateByDim)
+    )
+  ) {
+    throw new ArgumentError(
+      where,
+      "points must be a non-empty array of betaSweep() results",
+    );
+  }
+  return points;
+}
+
+/**
+ * Bars of the principal angles between two subspaces, in degrees (0° = the
+ * same direction is in both).
+ *
+ * @param angles radians, as `principalAngles` returns them
+ */
+export function principalAnglesChart(angles: number[]): Chart {
+  const rad = checkNumbers("principalAnglesChart", "angles", angles);
+  const deg = rad.map((a) => a * 180 / Math.PI);
+  return bars(deg.map((_, i) => `θ${i + 1}`), deg, {
+    title:
+      `Principal angles: linear autoencoder vs top-${deg.length} PCA subspace`,
+    subtitle: "0° = the same direction is in both subspaces",
+    xLabel: "principal angle",
+    yLabel: "degrees",
+  });
+}
+
+/**
+ * Two bases of a subspace side by side as image grids: the PCA components
+ * and the linear autoencoder's decoder rows (flat [k][h*w] arrays).
+ */
+export function subspaceBasesFigure(
+  pcaComponents: number[][],
+  aeBasis: number[][],
+  { imageShape = [14, 14] }: { imageShape?: [number, number] } = {},
+): Chart {
+  const where = "subspaceBasesFigure";
+  for (
+    const [name, v] of [["pcaComponents", pcaComponents], [
+      "aeBasis",
+      aeBasis,
+    ]] as const
+  ) {
+    if (!Array.isArray(v) || v.length === 0 || !Array.isArray(v[0])) {
+      throw new ArgumentError(where, `${name} must be a non-empty number[][]`);
+    }
+  }
+  return freeing(() =>
+    row([
+      imageGrid(tf.tensor(pcaComponents), {
+        title: "PCA components",
+        imageShape,
+        range: "auto",
+        cols: 8,
+      }),
+      imageGrid(tf.tensor(aeBasis), {
+        title: "Linear AE decoder rows",
+        imageShape,
+        range: "auto",
+        cols: 8,
+      }),
+    ], { title: "Same subspace, different bases" })
+  );
+}
+
+/**
+ * Histograms of the one-sample d/dmu estimates of some estimators (default
+ * the reparameterized and the plain score-function one), side by side.
+ */
+export function estimatorHistograms(
+  estimates: Partial<Record<GradientEstimator, GradientEstimates>>,
+  { title, estimators = ["reparameterization", "score-function"] }: {
+    title: string;
+    estimators?: GradientEstimator[];
+  },
+): Chart {
+  const where = "estimatorHistograms";
+  checkRecord(where, "estimates", estimates);
+  return row(
+    estimators.map((e) => {
+      if (!estimates[e]) {
+        throw new ArgumentError(where, `estimates has no entry "${e}"`);
+      }
+      return histogram(estimates[e].dMu, {
+        title: e,
+        xLabel: "one-sample estimate of ∂/∂μ",
+        width: 320,
+        height: 220,
+      });
+    }),
+    { title },
+  );
+}
+
+/**
+ * Log-log lines of the variance of the d/dmu estimate against the number of
+ * samples per estimate, one line per estimator
+ * (`gradientVarianceBySamples` output).
+ */
+export function estimatorVarianceChart(
+  varianceBySamples: Partial<Record<GradientEstimator, number[]>>,
+  sampleCounts: number[],
+): Chart {
+  const where = "estimatorVarianceChart";
+  checkRecord(where, "varianceBySamples", varianceBySamples);
+  checkNumbers(where, "sampleCounts", sampleCounts);
+  return lineChart(varianceBySamples as Record<string, number[]>, {
+    title: "Variance of the ∂/∂μ estimate vs samples per estimate",
+    x: sampleCounts,
+    logX: true,
+    logY: true,
+    xLabel: "samples S",
+    yLabel: "variance",
+    legendLabel: "estimator",
+  });
+}
+
+/**
+ * One scatter of 2-D codes per model, side by side, coloured by class
+ * (`codes` maps a panel title to an [n, 2] matrix).
+ */
+export function latentSpacesFigure(
+  codes: Record<string, MatrixLike>,
+  { labels, classNames, title = "2-D latent spaces of the test set" }: {
+    labels: LabelsLike;
+    classNames?: string[];
+    title?: string;
+  },
+): Chart {
+  const entries = checkRecord<MatrixLike>(
+    "latentSpacesFigure",
+    "codes",
+    codes,
+  );
+  const plain = labels instanceof tf.Tensor
+    ? Array.from(labels.dataSync())
+    : labels;
+  return row(
+    entries.map(([name, points]) =>
+      scatter(points, {
+        title: name,
+        labels: plain,
+        classNames,
+        r: 1.5,
+        width: 380,
+        height: 340,
+        xLabel: "z₁",
+        yLabel: "z₂",
+        legendLabel: "class",
+      })
+    ),
+    { title },
+  );
+}
+
+/**
+ * One image grid of several image batches stacked as rows (e.g. originals,
+ * then each model's reconstructions). `build` returns the batches; it runs
+ * in a scope, so the tensors it creates (reconstructions, decodings) are
+ * freed when the chart is drawn. Tensors created before are left alone.
+ */
+export function stackedImageGrid(
+  build: () => tf.Tensor[],
+  options: ImageGridOptions,
+): Chart {
+  const where = "stackedImageGrid";
+  if (typeof build !== "function") {
+    throw new ArgumentError(
+      where,
+      "build must be a function returning the image batches",
+    );
+  }
+  return freeing(() => {
+    const parts = build();
+    if (!Array.isArray(parts) || parts.length === 0) {
+      throw new ArgumentError(
+        where,
+        "build must return a non-empty tf.Tensor[]",
+      );
+    }
+    parts.forEach((p, i) => checkTensor(where, `build()[${i}]`, p));
+    return imageGrid(tf.concat(parts), options);
+  });
+}
+
+/** Anything with `decode(z)` (an `Autoencoder` or a `GaussianVAE`). */
+export interface Decoder {
+  /** Images [n, 28, 28, 1] for latents z [n, latentDim]. */
+  decode(z: tf.Tensor): tf.Tensor;
+}
+
+/**
+ * Each model's decoder applied to the same prior samples `z`, one image
+ * grid per model side by side ("<name> decoder on z ~ N(0, I)").
+ */
+export function priorSamplesFigure(
+  decoders: Record<string, Decoder>,
+  z: tf.Tensor,
+  { cols = 5 }: { cols?: number } = {},
+): Chart {
+  const where = "priorSamplesFigure";
+  const entries = checkRecord<Decoder>(where, "decoders", decoders);
+  checkTensor(where, "z", z, { rank: 2 });
+  return freeing(() =>
+    row(
+      entries.map(([name, m]) =>
+        imageGrid(m.decode(z), {
+          title: `${name} decoder on z ~ N(0, I)`,
+          cols,
+        })
+      ),
+      { title: "Samples from the prior" },
+    )
+  );
+}
+
+/** Bars of the test reconstruction MSE per model (`reconstructionMSE` output). */
+export function testMSEChart(testMSE: Record<string, number>): Chart {
+  const entries = checkRecord<number>("testMSEChart", "testMSE", testMSE);
+  return bars(entries.map(([k]) => k), entries.map(([, v]) => v), {
+    title: "Test reconstruction MSE",
+    xLabel: "model",
+    yLabel: "MSE per pixel",
+  });
+}
+
+/**
+ * The rate-distortion curve of a beta sweep: one labelled point per model;
+ * the collapsed models (rate < 0.05 nats) share one label.
+ *
+ * @param options.steps training steps per model (for the subtitle)
+ */
+export function rateDistortionChart(
+  points: BetaSweepPoint[],
+  { steps }: { steps: number },
+): Chart {
+  const sweep = checkSweep("rateDistortionChart", points);
+  // Collapsed models all sit at rate 0: give them one label.
+  const collapsedBetas = sweep.filter((d) => d.rate < 0.05).map((d) => d.beta);
+  const labelled = sweep.filter((d) =>
+    d.rate >= 0.05 || d.beta === collapsedBetas[0]
+  ).map((d) => ({
+    ...d,
+    label: d.rate < 0.05
+      ? `β=${collapsedBetas.join(", ")}: collapsed`
+      : `β=${d.beta}`,
+  }));
+  return plot({
+    title: "Rate–distortion curve of the β-VAE (16-D code, test set)",
+    subtitle:
+      `each point is one model trained for ${steps} steps; labels are β`,
+    marginRight: 60,
+    x: { label: "rate: KL(q(z|x) ‖ p(z)) in nats", grid: true },
+    y: { label: "distortion: MSE per pixel", grid: true, nice: true },
+    marks: [
+      Plot.line(sweep, { x: "rate", y: "mse", stroke: "steelblue" }),
+      Plot.dot(sweep, { x: "rate", y: "mse", fill: "steelblue", r: 4 }),
+      Plot.text(labelled, {
+        x: "rate",
+        y: "mse",
+        text: "label",
+        dx: 8,
+        dy: -8,
+        textAnchor: "start",
+      }),
+    ],
+  });
+}
+
+/** Heatmap of the KL per latent dimension (columns) for each beta (rows). */
+export function rateByDimHeatmap(points: BetaSweepPoint[]): Chart {
+  const sweep = checkSweep("rateByDimHeatmap", points);
+  return heatmap(sweep.map((s) => s.rateByDim), {
+    title: "KL per latent dimension (nats) for each β",
+    xLabel: "latent dimension",
+    yLabel: "β",
+    yTicks: sweep.map((s) => `β=${s.beta}`),
+    annotate: false,
+    legendLabel: "nats",
+  });
+}
+
+/** What `denoisingError` returns for the AE and the VAE at one noise level. */
+export interface DenoisingPair {
+  /** The autoencoder's errors (its `noisyMse` is the noisy-input baseline). */
+  ae: { mse: number; noisyMse: number };
+  /** The VAE's errors. */
+  vae: { mse: number; noisyMse: number };
+}
+
+/**
+ * Error against the clean images as the noise grows: the noisy input, the
+ * AE's and the VAE's reconstructions (one entry of `denoise` per level).
+ */
+export function denoisingChart(
+  noiseLevels: number[],
+  denoise: DenoisingPair[],
+): Chart {
+  const where = "denoisingChart";
+  checkNumbers(where, "noiseLevels", noiseLevels);
+  if (!Array.isArray(denoise) || denoise.length !== noiseLevels.length) {
+    throw new ArgumentError(
+      where,
+      `denoise must have one entry per noise level (${noiseLevels.length})`,
+    );
+  }
+  return lineChart({
+    "noisy input": denoise.map((d) => d.ae.noisyMse),
+    AE: denoise.map((d) => d.ae.mse),
+    VAE: denoise.map((d) => d.vae.mse),
+  }, {
+    title: "Error against the clean test images",
+    x: noiseLevels,
+    xLabel: "noise standard deviation",
+    yLabel: "MSE per pixel",
+    legendLabel: "output",
+  });
+}
