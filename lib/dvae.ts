@@ -563,3 +563,105 @@ export function encoderGradientStats(
     snr: meanNormSquared / totalVariance,
   };
 }
+
+// ---------------------------------------------------------------------------
+// Summaries used by notebook 04
+
+/**
+ * Summary of a code-usage table ([N][K] fractions, rows summing to 1, as
+ * from `DVAE.codeUsage`): the perplexity exp(H) of each row (the number of
+ * effectively used classes, between 1 and K), their mean, and how many of
+ * the N*K (variable, class) cells are never chosen. Plain numbers.
+ */
+export function dvaeCodeUsageStats(usage: number[][]): {
+  perplexity: number[];
+  meanPerplexity: number;
+  unused: number;
+} {
+  const where = "dvaeCodeUsageStats";
+  if (!Array.isArray(usage) || usage.length === 0) {
+    throw new ArgumentError(
+      where,
+      "usage must be a non-empty [N][K] array of fractions",
+    );
+  }
+  usage.forEach((r, n) => {
+    if (!Array.isArray(r) || r.length !== usage[0].length || r.length < 1) {
+      throw new ArgumentError(
+        where,
+        `usage must be a rectangular [N][K] array, but row ${n} is not an array of ${
+          usage[0].length
+        } numbers`,
+      );
+    }
+    r.forEach((p, k) =>
+      checkNumber(where, `usage[${n}][${k}]`, p, { min: 0, max: 1 })
+    );
+  });
+  const perplexity = usage.map((r) =>
+    Math.exp(-r.reduce((a, p) => a + (p > 0 ? p * Math.log(p) : 0), 0))
+  );
+  return {
+    perplexity,
+    meanPerplexity: perplexity.reduce((a, b) => a + b) / usage.length,
+    unused: usage.flat().filter((p) => p === 0).length,
+  };
+}
+
+/** One row of `compareEncoderEstimators`: an estimator and its statistics. */
+export interface EstimatorStatsRow {
+  /** "Gumbel-softmax", "REINFORCE" or "REINFORCE + baseline". */
+  name: string;
+  /** Squared norm of the mean encoder gradient. */
+  meanNormSquared: number;
+  /** Sum of the per-parameter variances. */
+  totalVariance: number;
+  /** meanNormSquared / totalVariance. */
+  snr: number;
+}
+
+/**
+ * `encoderGradientStats` of the three estimators on the same batch, all
+ * with seed `seed` and `draws` draws: Gumbel-softmax at temperature `tau`,
+ * REINFORCE, and REINFORCE with the constant `baseline` (e.g. the mean
+ * reconstruction cost). Plain numbers, one row per estimator in that order.
+ */
+export function compareEncoderEstimators(
+  model: DVAE,
+  x: tf.Tensor,
+  { draws, tau, baseline, seed = 0 }: {
+    draws: number;
+    tau: number;
+    baseline: number;
+    seed?: number;
+  },
+): EstimatorStatsRow[] {
+  checkNumber("compareEncoderEstimators", "baseline", baseline);
+  const runs = [
+    ["Gumbel-softmax", { estimator: "gumbel", tau, draws, seed }],
+    ["REINFORCE", { estimator: "reinforce", draws, seed }],
+    ["REINFORCE + baseline", { estimator: "reinforce", draws, seed, baseline }],
+  ] as const;
+  return runs.map(([name, options]) => ({
+    name,
+    ...encoderGradientStats(model, x, options),
+  }));
+}
+
+/**
+ * Mean squared pixel error between `x` and its reconstruction by `model`
+ * (`DVAE.reconstruct`: through its most likely code with `mode: "argmax"`,
+ * the default here, or through an exact sample). A plain number.
+ */
+export function dvaeReconstructionMSE(
+  model: DVAE,
+  x: tf.Tensor,
+  { mode = "argmax", seed }: { mode?: "sample" | "argmax"; seed?: Seed } = {},
+): number {
+  if (!(model instanceof DVAE)) {
+    throw new ArgumentError("dvaeReconstructionMSE", "model must be a DVAE");
+  }
+  return tf.tidy(() =>
+    model.reconstruct(x, { mode, seed }).sub(x).square().mean().dataSync()[0]
+  );
+}

@@ -441,3 +441,151 @@ export function quadraticToy(target: number[]): {
   };
   return { f, exactGradient, valueAt };
 }
+
+// ---------------------------------------------------------------------------
+// Experiments of notebook 04, as plain-number summaries
+
+/**
+ * Pearson's chi-square test of categorical samples against probabilities
+ * `pi`: the counts of each class among `classes` (int32 indices in
+ * [0, K), any shape, e.g. from `gumbelMax`), their frequencies and
+ * chi2 = sum_k (O_k - n pi_k)^2 / (n pi_k), which has K - 1 degrees of
+ * freedom when the samples follow `pi`. Plain numbers; `classes` is not
+ * disposed.
+ */
+export function categoricalChiSquare(
+  classes: tf.Tensor,
+  pi: number[],
+): { counts: number[]; frequencies: number[]; chi2: number } {
+  const where = "categoricalChiSquare";
+  checkTensor(where, "classes", classes, { dtype: "int32" });
+  checkProbabilities(where, pi);
+  const n = classes.size;
+  if (n === 0) {
+    throw new ArgumentError(where, "classes must hold at least one sample");
+  }
+  const counts = new Array(pi.length).fill(0);
+  for (const k of classes.dataSync()) {
+    if (!(k >= 0 && k < pi.length)) {
+      throw new ArgumentError(
+        where,
+        `classes must be indices in [0, ${pi.length}), got ${k}`,
+      );
+    }
+    counts[k]++;
+  }
+  const chi2 = counts.reduce(
+    (a, o, k) => a + (o - n * pi[k]) ** 2 / (n * pi[k]),
+    0,
+  );
+  return { counts, frequencies: counts.map((c) => c / n), chi2 };
+}
+
+/**
+ * What the temperature does to relaxed samples of one categorical with
+ * probabilities `pi` ([K], summing to 1): for each tau, `samples`
+ * Gumbel-softmax draws from logits log(pi) (seed `seed`, so the same noise
+ * for every tau) and two numbers, `meanGap` = || E[c] - pi ||_1 (the bias
+ * of the relaxed sample) and `maxCoord` = E[max_k c_k] (1 for one-hots).
+ * Plain numbers.
+ */
+export function relaxationStats(
+  pi: number[],
+  taus: number[],
+  { samples, seed }: { samples: number; seed?: Seed },
+): { tau: number; meanGap: number; maxCoord: number }[] {
+  const where = "relaxationStats";
+  checkProbabilities(where, pi);
+  checkTaus(where, taus);
+  checkInteger(where, "samples", samples, { min: 1 });
+  return tf.tidy(() => {
+    const logits = tf.log(tf.tensor1d(pi));
+    return taus.map((tau) =>
+      tf.tidy(() => {
+        const tiled = tf.broadcastTo(logits, [samples, pi.length]);
+        const z = gumbelSoftmax(tiled, { tau, seed });
+        const gap = z.mean(0).sub(tf.exp(logits)).abs().sum();
+        return {
+          tau,
+          meanGap: gap.dataSync()[0],
+          maxCoord: z.max(1).mean().dataSync()[0],
+        };
+      })
+    );
+  });
+}
+
+/** Throws unless `pi` is an array of >= 2 positive numbers summing to 1. */
+function checkProbabilities(where: string, pi: unknown): number[] {
+  if (!Array.isArray(pi) || pi.length < 2) {
+    throw new ArgumentError(
+      where,
+      `pi must be an array of at least 2 probabilities, got ${String(pi)}`,
+    );
+  }
+  pi.forEach((p, k) =>
+    checkNumber(where, `pi[${k}]`, p, { min: 0, minExclusive: true })
+  );
+  const total = pi.reduce((a: number, p: number) => a + p, 0);
+  if (Math.abs(total - 1) > 1e-6) {
+    throw new ArgumentError(where, `pi must sum to 1, got ${total}`);
+  }
+  return pi;
+}
+
+function checkTaus(where: string, taus: unknown): number[] {
+  if (!Array.isArray(taus) || taus.length === 0) {
+    throw new ArgumentError(
+      where,
+      `taus must be a non-empty array of temperatures, got ${String(taus)}`,
+    );
+  }
+  taus.forEach((t, i) =>
+    checkNumber(where, `taus[${i}]`, t, { min: 0, minExclusive: true })
+  );
+  return taus;
+}
+
+/** Moments of single-sample gradient estimates, as from `estimatorMoments`. */
+export type EstimatorMoments = ReturnType<typeof estimatorMoments>;
+
+/**
+ * `estimatorMoments` of `samples` Gumbel-softmax gradient estimates
+ * (`gumbelSoftmaxEstimates`, seed `seed` for every tau) at each
+ * temperature of `taus`: one bias/variance point per tau. Plain numbers;
+ * the estimate tensors are disposed here.
+ */
+export function gumbelSoftmaxMomentsByTau(
+  logits: tf.Tensor,
+  f: SampleObjective,
+  { taus, samples, seed }: { taus: number[]; samples: number; seed?: Seed },
+): EstimatorMoments[] {
+  checkTaus("gumbelSoftmaxMomentsByTau", taus);
+  return taus.map((tau) => {
+    const e = gumbelSoftmaxEstimates(logits, f, { samples, tau, seed });
+    const m = estimatorMoments(e);
+    e.dispose();
+    return m;
+  });
+}
+
+/**
+ * Squared bias ||mean - exact||^2 of an estimator whose sample mean is
+ * `mean`, against the exact gradient `exact` (same length). A plain number.
+ */
+export function estimatorSquaredBias(mean: number[], exact: number[]): number {
+  const where = "estimatorSquaredBias";
+  for (const [name, v] of [["mean", mean], ["exact", exact]] as const) {
+    if (!Array.isArray(v) || v.length === 0) {
+      throw new ArgumentError(where, `${name} must be a non-empty array`);
+    }
+    v.forEach((x, i) => checkNumber(where, `${name}[${i}]`, x));
+  }
+  if (mean.length !== exact.length) {
+    throw new ArgumentError(
+      where,
+      `mean and exact must have the same length, got ${mean.length} and ${exact.length}`,
+    );
+  }
+  return mean.reduce((a, v, i) => a + (v - exact[i]) ** 2, 0);
+}

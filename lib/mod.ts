@@ -34,5 +34,6 @@ export * from "./linalg.ts";
 export * from "./metrics.ts";
 export * from "./classifier.ts";
 export * from "./figures/vq.ts";
+export * from "./figures/dvae.ts";
 export * from "./figures/vqvae.ts";
 export * from "./figures/vae.ts";

@@ -1,7 +1,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import { loadFashionMNIST } from "../lib/data.ts";
-import { bernoulliNLL, createDVAE, encoderGradientStats } from "../lib/dvae.ts";
+import {
+  bernoulliNLL,
+  compareEncoderEstimators,
+  createDVAE,
+  dvaeCodeUsageStats,
+  dvaeReconstructionMSE,
+  encoderGradientStats,
+} from "../lib/dvae.ts";
 import { klToUniform } from "../lib/gumbel.ts";
 import { randomNormal, randomUniform } from "../lib/random.ts";
 import { ArgumentError } from "../lib/validate.ts";
@@ -312,5 +319,106 @@ Deno.test("DVAE rejects bad arguments with clear errors", () => {
       "estimator",
     );
   });
+  model.dispose();
+});
+
+Deno.test("dvaeCodeUsageStats: perplexity K for a uniform row, 1 for a one-hot row", () => {
+  const stats = dvaeCodeUsageStats([
+    [0.25, 0.25, 0.25, 0.25],
+    [1, 0, 0, 0],
+    [0.5, 0.5, 0, 0],
+  ]);
+  assertAllClose(stats.perplexity, [4, 1, 2], { rtol: 1e-12 });
+  assertAllClose(stats.meanPerplexity, 7 / 3, { rtol: 1e-12 });
+  assertEquals(stats.unused, 5);
+  assertThrows(
+    () => dvaeCodeUsageStats([]),
+    ArgumentError,
+    "dvaeCodeUsageStats",
+    "usage",
+  );
+  assertThrows(
+    () => dvaeCodeUsageStats([[0.5, 0.5], [1]]),
+    ArgumentError,
+    "row 1",
+  );
+  assertThrows(
+    () => dvaeCodeUsageStats([[0.5, NaN]]),
+    ArgumentError,
+    "usage[0][1]",
+  );
+});
+
+Deno.test("compareEncoderEstimators: the three encoderGradientStats runs, in order", async () => {
+  const model = createDVAE({ latents: 4, classes: 3, hidden: [16], seed: 2 });
+  const x = batch(8);
+  const rows = await assertNoTensorLeak(() =>
+    compareEncoderEstimators(model, x, {
+      draws: 3,
+      tau: 0.5,
+      baseline: 300,
+      seed: 4,
+    })
+  );
+  assertEquals(rows.map((r) => r.name), [
+    "Gumbel-softmax",
+    "REINFORCE",
+    "REINFORCE + baseline",
+  ]);
+  const expected = [
+    { estimator: "gumbel", tau: 0.5, draws: 3, seed: 4 },
+    { estimator: "reinforce", draws: 3, seed: 4 },
+    { estimator: "reinforce", draws: 3, seed: 4, baseline: 300 },
+  ] as const;
+  expected.forEach((options, i) => {
+    const s = encoderGradientStats(model, x, options);
+    assertAllClose(rows[i].totalVariance, s.totalVariance, { rtol: 1e-12 });
+    assertAllClose(rows[i].snr, s.snr, { rtol: 1e-12 });
+  });
+  assertThrows(
+    () =>
+      compareEncoderEstimators(model, x, { draws: 3, tau: 0.5, baseline: NaN }),
+    ArgumentError,
+    "baseline",
+  );
+  assertThrows(
+    () =>
+      compareEncoderEstimators(model, x, { draws: 1, tau: 0.5, baseline: 0 }),
+    ArgumentError,
+    "draws",
+  );
+  x.dispose();
+  model.dispose();
+});
+
+Deno.test("dvaeReconstructionMSE: the mean squared error of reconstruct", async () => {
+  const model = createDVAE({ latents: 4, classes: 3, hidden: [16], seed: 3 });
+  const x = batch(6);
+  const mse = await assertNoTensorLeak(() => dvaeReconstructionMSE(model, x));
+  const direct = tf.tidy(() => {
+    const r = model.reconstruct(x, { mode: "argmax" });
+    const d = Array.from(r.sub(x).dataSync());
+    return d.reduce((a, v) => a + v * v, 0) / d.length;
+  });
+  assertAllClose(mse, direct, { rtol: 1e-4 });
+  assert(mse > 0 && mse < 1, `MSE of probabilities in [0, 1]: ${mse}`);
+  const sampled = dvaeReconstructionMSE(model, x, { mode: "sample", seed: 1 });
+  assertAllClose(
+    sampled,
+    dvaeReconstructionMSE(model, x, { mode: "sample", seed: 1 }),
+    { rtol: 0 },
+  );
+  assertThrows(
+    () => dvaeReconstructionMSE({} as never, x),
+    ArgumentError,
+    "dvaeReconstructionMSE",
+    "DVAE",
+  );
+  assertThrows(
+    () => dvaeReconstructionMSE(model, x, { mode: "mean" as never }),
+    ArgumentError,
+    "mode",
+  );
+  x.dispose();
   model.dispose();
 });

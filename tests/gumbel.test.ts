@@ -1,13 +1,17 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import {
+  categoricalChiSquare,
   categoricalEntropy,
   estimatorMoments,
+  estimatorSquaredBias,
   gumbelMax,
   gumbelSoftmax,
   gumbelSoftmaxEstimates,
+  gumbelSoftmaxMomentsByTau,
   klToUniform,
   quadraticToy,
+  relaxationStats,
   sampleGumbel,
   scoreFunctionEstimates,
   temperatureSchedule,
@@ -398,4 +402,136 @@ Deno.test("gumbel functions leak no tensors", async () => {
     }
   });
   logits.dispose();
+});
+
+Deno.test("categoricalChiSquare: counts, frequencies and Pearson's statistic by hand", () => {
+  tf.tidy(() => {
+    // 10 draws of K = 3: counts [2, 3, 5] against pi = [0.5, 0.25, 0.25].
+    const classes = tf.tensor1d([0, 1, 2, 2, 1, 2, 0, 2, 1, 2], "int32");
+    const { counts, frequencies, chi2 } = categoricalChiSquare(classes, [
+      0.5,
+      0.25,
+      0.25,
+    ]);
+    assertEquals(counts, [2, 3, 5]);
+    assertAllClose(frequencies, [0.2, 0.3, 0.5], { atol: 1e-12 });
+    // (2-5)^2/5 + (3-2.5)^2/2.5 + (5-2.5)^2/2.5 = 1.8 + 0.1 + 2.5
+    assertAllClose(chi2, 4.4, { rtol: 1e-12 });
+    // Exact frequencies give 0; any 2-d shape of indices is accepted.
+    const exact = tf.tensor2d([[0, 1], [0, 1]], [2, 2], "int32");
+    assertAllClose(categoricalChiSquare(exact, [0.5, 0.5]).chi2, 0);
+  });
+  const ok = tf.tensor1d([0, 1], "int32");
+  assertThrows(
+    () => categoricalChiSquare(ok, [0.5, 0.6]),
+    ArgumentError,
+    "categoricalChiSquare",
+    "sum to 1",
+  );
+  assertThrows(() => categoricalChiSquare(ok, [1]), ArgumentError, "pi");
+  assertThrows(
+    () => categoricalChiSquare(ok, [1, 0]),
+    ArgumentError,
+    "pi[1]",
+  );
+  assertThrows(
+    () => categoricalChiSquare(tf.tensor1d([0, 3], "int32"), [0.5, 0.5]),
+    ArgumentError,
+    "[0, 2)",
+  );
+  assertThrows(
+    () => categoricalChiSquare(tf.tensor1d([0, 1]), [0.5, 0.5]),
+    ArgumentError,
+    "int32",
+  );
+  ok.dispose();
+});
+
+Deno.test("relaxationStats: one-hot and unbiased as tau -> 0, the simplex centre for large tau", async () => {
+  const pi = [0.2, 0.3, 0.5];
+  const taus = [0.05, 1, 1000];
+  const stats = await assertNoTensorLeak(() =>
+    relaxationStats(pi, taus, { samples: 4000, seed: 3 })
+  );
+  assertEquals(stats.map((s) => s.tau), taus);
+  // Near tau = 0: almost one-hot, mean close to pi (Gumbel-max is exact).
+  assert(stats[0].maxCoord > 0.95, `maxCoord ${stats[0].maxCoord}`);
+  assert(stats[0].meanGap < 0.05, `meanGap ${stats[0].meanGap}`);
+  // Large tau: the centre of the simplex, so max = 1/3 and the gap is
+  // ||(1/3, 1/3, 1/3) - pi||_1 = 0.1333 + 0.0333 + 0.1667.
+  assertAllClose(stats[2].maxCoord, 1 / 3, { atol: 1e-3 });
+  assertAllClose(stats[2].meanGap, 1 / 3, { atol: 1e-3 });
+  assert(stats[0].maxCoord > stats[1].maxCoord, "colder is more one-hot");
+  // The same numbers as computing them directly from gumbelSoftmax.
+  tf.tidy(() => {
+    const logits = tf.broadcastTo(tf.log(tf.tensor1d(pi)), [4000, 3]);
+    const z = gumbelSoftmax(logits, { tau: 1, seed: 3 });
+    assertAllClose(stats[1].maxCoord, z.max(1).mean().dataSync()[0], {
+      rtol: 1e-6,
+    });
+  });
+  assertThrows(
+    () => relaxationStats(pi, [], { samples: 10 }),
+    ArgumentError,
+    "relaxationStats",
+    "taus",
+  );
+  assertThrows(
+    () => relaxationStats(pi, [0], { samples: 10 }),
+    ArgumentError,
+    "taus[0]",
+  );
+  assertThrows(
+    () => relaxationStats([0.5, 0.6], [1], { samples: 10 }),
+    ArgumentError,
+    "sum to 1",
+  );
+  assertThrows(
+    () => relaxationStats(pi, [1], { samples: 0 }),
+    ArgumentError,
+    "samples",
+  );
+});
+
+Deno.test("gumbelSoftmaxMomentsByTau: one estimatorMoments per tau, without leaks", async () => {
+  const toy = quadraticToy([0.45, 0.55, 0.1]);
+  const logits = tf.tensor1d([0.3, -0.2, 0.5]);
+  const byTau = await assertNoTensorLeak(() =>
+    gumbelSoftmaxMomentsByTau(logits, toy.f, {
+      taus: [0.5, 2],
+      samples: 500,
+      seed: 6,
+    })
+  );
+  assertEquals(byTau.length, 2);
+  const direct = tf.tidy(() =>
+    estimatorMoments(
+      gumbelSoftmaxEstimates(logits, toy.f, { samples: 500, tau: 2, seed: 6 }),
+    )
+  );
+  assertAllClose(byTau[1].mean, direct.mean, { atol: 0, rtol: 0 });
+  assertAllClose(byTau[1].totalVariance, direct.totalVariance, { rtol: 0 });
+  assertThrows(
+    () => gumbelSoftmaxMomentsByTau(logits, toy.f, { taus: [], samples: 5 }),
+    ArgumentError,
+    "taus",
+  );
+  logits.dispose();
+});
+
+Deno.test("estimatorSquaredBias: squared distance to the exact gradient", () => {
+  assertAllClose(estimatorSquaredBias([1, 2, 3], [1, 0, 1]), 8);
+  assertAllClose(estimatorSquaredBias([0.5, -0.5], [0.5, -0.5]), 0);
+  assertThrows(
+    () => estimatorSquaredBias([1, 2], [1]),
+    ArgumentError,
+    "estimatorSquaredBias",
+    "same length",
+  );
+  assertThrows(
+    () => estimatorSquaredBias([1, NaN], [1, 2]),
+    ArgumentError,
+    "mean[1]",
+  );
+  assertThrows(() => estimatorSquaredBias([], []), ArgumentError, "mean");
 });
