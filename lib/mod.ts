@@ -37,3 +37,4 @@ export * from "./figures/vq.ts";
 export * from "./figures/dvae.ts";
 export * from "./figures/vqvae.ts";
 export * from "./figures/vae.ts";
+export * from "./figures/ode.ts";

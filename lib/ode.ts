@@ -25,7 +25,9 @@ import {
   checkInteger,
   checkNumber,
   checkTensor,
+  toMatrix,
 } from "./validate.ts";
+import { rngFrom, type Seed } from "./random.ts";
 
 /** A vector field f(t, y): a JS number time and a tensor state; returns dy/dt with y's shape. */
 export type VectorField = (t: number, y: tf.Tensor) => tf.Tensor;
@@ -916,4 +918,425 @@ export function neuralVectorField(
       const out = model.apply(input) as tf.Tensor;
       return y.rank === 1 ? tf.squeeze(out, [0]) : out;
     });
+}
+
+// ---------------------------------------------------------------------------
+// Experiments of notebook 06, returning plain numbers
+
+/** An initial state given as a tensor (read, not disposed) or as numbers. */
+export type InitialState = tf.Tensor | number | number[] | number[][];
+
+function toInitial(where: string, y0: unknown): tf.Tensor {
+  if (y0 instanceof tf.Tensor) return y0.clone();
+  const ok = typeof y0 === "number" ||
+    (Array.isArray(y0) && y0.length > 0 &&
+      (y0.every((v) => typeof v === "number") ||
+        y0.every((r) =>
+          Array.isArray(r) && r.length > 0 &&
+          r.every((v) => typeof v === "number")
+        )));
+  if (!ok) {
+    throw new ArgumentError(
+      where,
+      `y0 must be a tf.Tensor, a number, a number[] or a number[][], got ${
+        Array.isArray(y0) ? "an unsupported array" : String(y0)
+      }`,
+    );
+  }
+  if (typeof y0 === "number") return tf.scalar(y0);
+  return Array.isArray((y0 as unknown[])[0])
+    ? tf.tensor2d(y0 as number[][])
+    : tf.tensor1d(y0 as number[]);
+}
+
+/**
+ * `odeint` as plain numbers: row i is the state at `ts[i]`, flattened
+ * (a scalar state gives rows of length 1). No tensor is left behind; a
+ * tensor `y0` is only read.
+ *
+ * @example
+ * odeintArray((t, y) => tf.neg(y), 1, [0, 1], { method: "rk4" }) // [[1], [0.3679]]
+ */
+export function odeintArray(
+  f: VectorField,
+  y0: InitialState,
+  ts: number[] | ArrayLike<number>,
+  options?: OdeintOptions,
+): number[][] {
+  const where = "odeintArray";
+  return tf.tidy(() => {
+    const states = odeint(f, toInitial(where, y0), ts, options);
+    const flat = states.reshape([states.shape[0], -1]);
+    return flat.arraySync() as number[][];
+  });
+}
+
+/**
+ * Solves the same problem with each method of `methods` (sharing `options`,
+ * e.g. `{ step: 0.5 }`) and returns, per method, the rows of `odeintArray`.
+ * Plain arrays; no tensor is left behind.
+ */
+export function odeintMethods<M extends OdeMethod>(
+  f: VectorField,
+  y0: InitialState,
+  ts: number[] | ArrayLike<number>,
+  methods: readonly M[],
+  options: Omit<OdeintOptions, "method"> = {},
+): Record<M, number[][]> {
+  const where = "odeintMethods";
+  if (!Array.isArray(methods) || methods.length === 0) {
+    throw new ArgumentError(
+      where,
+      `methods must be a non-empty array of ${ODE_METHODS.join(", ")}`,
+    );
+  }
+  methods.forEach((m, i) =>
+    checkChoice(where, `methods[${i}]`, m, ODE_METHODS)
+  );
+  const out = {} as Record<M, number[][]>;
+  for (const method of methods as readonly M[]) {
+    out[method] = odeintArray(f, y0, ts, { ...options, method });
+  }
+  return out;
+}
+
+/**
+ * Least-squares slope of log(ys) against log(xs): the order p of a method
+ * whose error behaves like C h^p. Needs at least two positive points with
+ * distinct xs.
+ */
+export function logLogSlope(
+  xs: readonly number[],
+  ys: readonly number[],
+): number {
+  const where = "logLogSlope";
+  if (!Array.isArray(xs) || !Array.isArray(ys) || xs.length !== ys.length) {
+    throw new ArgumentError(where, "xs and ys must be arrays of equal length");
+  }
+  checkInteger(where, "xs.length", xs.length, { min: 2 });
+  xs.forEach((x, i) =>
+    checkNumber(where, `xs[${i}]`, x, { min: 0, minExclusive: true })
+  );
+  ys.forEach((y, i) =>
+    checkNumber(where, `ys[${i}]`, y, { min: 0, minExclusive: true })
+  );
+  const pts = xs.map((x, i) => [Math.log(x), Math.log(ys[i])]);
+  const mx = pts.reduce((s, p) => s + p[0], 0) / pts.length;
+  const my = pts.reduce((s, p) => s + p[1], 0) / pts.length;
+  const sxx = pts.reduce((s, p) => s + (p[0] - mx) ** 2, 0);
+  if (sxx === 0) throw new ArgumentError(where, "xs must not all be equal");
+  return pts.reduce((s, p) => s + (p[0] - mx) * (p[1] - my), 0) / sxx;
+}
+
+/** One measurement of `convergenceStudy`. */
+export interface ConvergenceRow {
+  /** The solver. */
+  method: OdeMethod;
+  /** The step size. */
+  h: number;
+  /** Euclidean norm of (final state - exact final state). */
+  error: number;
+}
+
+/**
+ * Convergence order by experiment: for each method and each step size of
+ * `stepRanges` (e.g. `{ euler: [0.02, 0.01], rk4: [0.4, 0.2] }`), solves
+ * from `span[0]` to `span[1]`, measures the Euclidean error of the final
+ * state against `exact` (the flattened exact final state) and fits the
+ * log-log slope per method. Plain numbers; no tensor is left behind.
+ */
+export function convergenceStudy(
+  f: VectorField,
+  y0: InitialState,
+  span: [number, number],
+  exact: readonly number[],
+  stepRanges: Partial<Record<OdeMethod, readonly number[]>>,
+): { rows: ConvergenceRow[]; slopes: Record<string, number> } {
+  const where = "convergenceStudy";
+  if (!Array.isArray(exact) || exact.length === 0) {
+    throw new ArgumentError(where, "exact must be a non-empty number[]");
+  }
+  exact.forEach((v, i) => checkNumber(where, `exact[${i}]`, v));
+  if (stepRanges === null || typeof stepRanges !== "object") {
+    throw new ArgumentError(
+      where,
+      "stepRanges must map methods to arrays of step sizes",
+    );
+  }
+  const rows: ConvergenceRow[] = [];
+  const slopes: Record<string, number> = {};
+  for (const [m, hs] of Object.entries(stepRanges)) {
+    const method = checkChoice(where, "stepRanges key", m, ODE_METHODS);
+    if (!Array.isArray(hs) || hs.length < 2) {
+      throw new ArgumentError(
+        where,
+        `stepRanges.${method} must hold at least two step sizes`,
+      );
+    }
+    const errors = hs.map((h, i) => {
+      checkNumber(where, `stepRanges.${method}[${i}]`, h, {
+        min: 0,
+        minExclusive: true,
+      });
+      const states = odeintArray(f, y0, span, { method, step: h });
+      const last = states[states.length - 1];
+      if (last.length !== exact.length) {
+        throw new ArgumentError(
+          where,
+          `exact has ${exact.length} values but the state has ${last.length}`,
+        );
+      }
+      const error = Math.hypot(...last.map((v, j) => v - exact[j]));
+      rows.push({ method, h, error });
+      return error;
+    });
+    slopes[method] = logLogSlope(hs, errors);
+  }
+  return { rows, slopes };
+}
+
+/** Largest |a[i][j] - b[i][j]| of two equally shaped number[][]. */
+export function maxAbsDifference(a: number[][], b: number[][]): number {
+  const where = "maxAbsDifference";
+  checkSameRows(where, a, b);
+  return Math.max(
+    ...a.flatMap((r, i) => r.map((v, j) => Math.abs(v - b[i][j]))),
+  );
+}
+
+/**
+ * Mean squared difference over every entry of two equally shaped number[][]
+ * (e.g. a learned and a true trajectory, one row per time).
+ */
+export function trajectoryMSE(a: number[][], b: number[][]): number {
+  const where = "trajectoryMSE";
+  checkSameRows(where, a, b);
+  let sum = 0;
+  let count = 0;
+  a.forEach((r, i) =>
+    r.forEach((v, j) => {
+      sum += (v - b[i][j]) ** 2;
+      count++;
+    })
+  );
+  return sum / count;
+}
+
+function checkSameRows(where: string, a: unknown, b: unknown): void {
+  const ok = (m: unknown): m is number[][] =>
+    Array.isArray(m) && m.length > 0 && m.every((r) => Array.isArray(r));
+  if (!ok(a) || !ok(b)) {
+    throw new ArgumentError(where, "a and b must be non-empty number[][]");
+  }
+  if (
+    a.length !== b.length || a.some((r, i) => r.length !== b[i].length)
+  ) {
+    throw new ArgumentError(where, "a and b must have the same shape");
+  }
+}
+
+/** One tolerance of `toleranceStudy`. */
+export interface ToleranceRow {
+  /** Relative tolerance. */
+  rtol: number;
+  /** Absolute tolerance used (rtol * atolFactor). */
+  atol: number;
+  /** Evaluations of f. */
+  nfe: number;
+  /** Largest absolute deviation from `reference` over all output times. */
+  err: number;
+}
+
+/**
+ * Cost and accuracy of dopri5 per relative tolerance: for each `rtol` of
+ * `tols` (atol = rtol * atolFactor) solves on `ts` and compares with
+ * `reference` (rows of `odeintArray` on the same `ts`, from a much tighter
+ * solve). Plain numbers; no tensor is left behind.
+ */
+export function toleranceStudy(
+  f: VectorField,
+  y0: InitialState,
+  ts: number[],
+  tols: readonly number[],
+  reference: number[][],
+  { atolFactor = 1e-2 }: { atolFactor?: number } = {},
+): ToleranceRow[] {
+  const where = "toleranceStudy";
+  checkNumber(where, "atolFactor", atolFactor, { min: 0, minExclusive: true });
+  if (!Array.isArray(tols) || tols.length === 0) {
+    throw new ArgumentError(where, "tols must be a non-empty number[]");
+  }
+  return tols.map((rtol, i) => {
+    checkNumber(where, `tols[${i}]`, rtol, { min: 0, minExclusive: true });
+    const atol = rtol * atolFactor;
+    return tf.tidy(() => {
+      const r = odeintWithStats(f, toInitial(where, y0), ts, { rtol, atol });
+      const rows = r.states.reshape([ts.length, -1]).arraySync() as number[][];
+      return {
+        rtol,
+        atol,
+        nfe: r.stats.nfe,
+        err: maxAbsDifference(rows, reference),
+      };
+    });
+  });
+}
+
+/**
+ * A batch of random windows of `length` consecutive rows of `states`
+ * ([n, ...]): returns a new tensor [length, batch, ...] (time first, ready
+ * for `odeint`; caller disposes). Window starts are
+ * floor(u * (n - length)) with u drawn from `seed` (pass the same `Rng` to
+ * continue one stream across calls).
+ */
+export function randomSegments(
+  states: tf.Tensor,
+  { length, batch, seed }: { length: number; batch: number; seed?: Seed },
+): tf.Tensor {
+  const where = "randomSegments";
+  checkTensor(where, "states", states, { minRank: 1 });
+  const n = states.shape[0];
+  checkInteger(where, "length", length, { min: 1, max: n - 1 });
+  checkInteger(where, "batch", batch, { min: 1 });
+  const rng = rngFrom(seed);
+  return tf.tidy(() => {
+    const starts = Array.from(
+      { length: batch },
+      () => Math.floor(rng.uniform() * (n - length)),
+    );
+    const idx = tf.tensor2d(
+      starts.flatMap((s) => Array.from({ length }, (_, k) => s + k)),
+      [batch, length],
+      "int32",
+    );
+    const perm = [1, 0, ...states.shape.slice(1).map((_, i) => i + 2)];
+    return tf.transpose(tf.gather(states, idx), perm);
+  });
+}
+
+/**
+ * The points of an n x n grid, [x, y] with x = start + step * (i mod n) and
+ * y = start + step * floor(i / n), i = 0..n²-1 (x varies fastest).
+ */
+export function squareGrid(
+  { start, step, n }: { start: number; step: number; n: number },
+): number[][] {
+  const where = "squareGrid";
+  checkNumber(where, "start", start);
+  checkNumber(where, "step", step, { min: 0, minExclusive: true });
+  checkInteger(where, "n", n, { min: 1 });
+  return Array.from(
+    { length: n * n },
+    (_, i) => [start + step * (i % n), start + step * Math.floor(i / n)],
+  );
+}
+
+/** f(t, points) for a batch of points ([n, d] numbers) as number[][]; no tensor left behind. */
+export function fieldValues(
+  f: VectorField,
+  points: number[][],
+  t = 0,
+): number[][] {
+  const where = "fieldValues";
+  checkNumber(where, "t", t);
+  return tf.tidy(() => {
+    const { matrix } = toMatrix(where, "points", points);
+    return f(t, matrix).arraySync() as number[][];
+  });
+}
+
+/**
+ * ||a[i] - b[i]|| / ||b[i]|| (Frobenius norms) for two lists of tensors of
+ * matching shapes, e.g. adjoint gradients against backprop ones. Reads the
+ * tensors, disposes nothing of the caller's.
+ */
+export function relativeErrors(a: tf.Tensor[], b: tf.Tensor[]): number[] {
+  const where = "relativeErrors";
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) {
+    throw new ArgumentError(
+      where,
+      "a and b must be tensor lists of equal length",
+    );
+  }
+  return a.map((x, i) => {
+    checkTensor(where, `a[${i}]`, x);
+    checkTensor(where, `b[${i}]`, b[i], { shape: x.shape });
+    return tf.tidy(() =>
+      tf.norm(tf.sub(x, b[i])).dataSync()[0] / tf.norm(b[i]).dataSync()[0]
+    );
+  });
+}
+
+/** Memory and time of one gradient computation, per number of steps (`gradientCost`). */
+export interface GradientCostRow {
+  /** Number of RK4 steps over [0, t1]. */
+  n: number;
+  /** Peak extra memory of backprop through the solver (KB), tape included. */
+  tapeKB: number;
+  /** Peak extra memory of the adjoint method (KB): the larger of its two solves. */
+  adjointKB: number;
+  /** Best wall time of backprop through the solver (ms). */
+  backpropMs: number;
+  /** Best wall time of the adjoint method (ms). */
+  adjointMs: number;
+}
+
+/**
+ * Backprop through the solver against the adjoint method, for the gradient
+ * of sum(z(t1)) with respect to `params`: for each n of `stepCounts`,
+ * RK4 with step t1 / n from z(0) = y0, best time of `repeats` runs (the
+ * machine may be shared). Plain numbers; every tensor made is disposed.
+ */
+export function gradientCost(
+  f: VectorField,
+  y0: tf.Tensor,
+  params: tf.Tensor[],
+  stepCounts: readonly number[],
+  { repeats = 2, t1 = 1 }: { repeats?: number; t1?: number } = {},
+): GradientCostRow[] {
+  const where = "gradientCost";
+  checkTensor(where, "y0", y0, { dtype: "float32" });
+  checkParams(where, params);
+  checkInteger(where, "repeats", repeats, { min: 1 });
+  checkNumber(where, "t1", t1, { min: 0, minExclusive: true });
+  if (!Array.isArray(stepCounts) || stepCounts.length === 0) {
+    throw new ArgumentError(where, "stepCounts must be a non-empty number[]");
+  }
+  stepCounts.forEach((n, i) =>
+    checkInteger(where, `stepCounts[${i}]`, n, { min: 1 })
+  );
+  const total = (s: tf.Tensor) => tf.sum(s) as tf.Scalar;
+  return stepCounts.map((n) => {
+    const opts = { method: "rk4" as const, step: t1 / n };
+    let tapeBytes = 0,
+      adjointBytes = 0,
+      backpropMs = Infinity,
+      adjointMs = Infinity;
+    for (let repeat = 0; repeat < repeats; repeat++) {
+      let t0 = performance.now();
+      tf.dispose(tf.tidy(() =>
+        tf.engine().gradients(() => {
+          const r = odeintWithStats(f, y0, [0, t1], opts);
+          tapeBytes = r.stats.peakBytes;
+          return total(r.states);
+        }, params).grads
+      ));
+      backpropMs = Math.min(backpropMs, performance.now() - t0);
+      t0 = performance.now();
+      const adj = odeintAdjoint(f, y0, [0, t1], params, total, opts);
+      adjointMs = Math.min(adjointMs, performance.now() - t0);
+      adjointBytes = Math.max(
+        adj.stats.forward.peakBytes,
+        adj.stats.backward.peakBytes,
+      );
+      tf.dispose([adj.states, adj.gradY0, ...adj.gradParams]);
+    }
+    return {
+      n,
+      tapeKB: tapeBytes / 1024,
+      adjointKB: adjointBytes / 1024,
+      backpropMs,
+      adjointMs,
+    };
+  });
 }

@@ -3,17 +3,30 @@ import { initBackend } from "../lib/backend.ts";
 import { mlp, trainableVariables } from "../lib/nn.ts";
 import {
   adjointDynamics,
+  convergenceStudy,
+  fieldValues,
+  gradientCost,
+  logLogSlope,
+  maxAbsDifference,
   neuralVectorField,
   ODE_ORDERS,
   odeint,
   odeintAdjoint,
+  odeintArray,
+  odeintMethods,
   type OdeintOptions,
   odeintWithStats,
   OdeSolverError,
   type OdeStats,
+  randomSegments,
+  relativeErrors,
   residualNetwork,
+  squareGrid,
+  toleranceStudy,
+  trajectoryMSE,
   type VectorField,
 } from "../lib/ode.ts";
+import { Rng } from "../lib/random.ts";
 import { ArgumentError } from "../lib/validate.ts";
 import {
   assert,
@@ -533,4 +546,229 @@ Deno.test("neuralVectorField handles [d] and [batch, d], time features and bad m
     );
     net.dispose();
   });
+});
+
+// ---------------------------------------------------------------------------
+// Notebook experiments returning plain numbers
+
+Deno.test("odeintArray and odeintMethods: plain rows, closed forms, no leaks", async () => {
+  const decay: VectorField = (_t, y) => tf.neg(y);
+  const ts = [0, 0.5, 1, 1.5];
+  const rows = await assertNoTensorLeak(() =>
+    odeintArray(decay, 1, ts, { method: "rk4", step: 0.05 })
+  );
+  assertEquals(rows.length, 4);
+  assert(rows.every((r) => r.length === 1), "a scalar state gives rows of 1");
+  assertAllClose(rows.map((r) => r[0]), ts.map((t) => Math.exp(-t)), {
+    rtol: 1e-5,
+  });
+  // Euler with step h multiplies y by (1 - h) per step: exactly (1 - h)^k.
+  const paths = await assertNoTensorLeak(() =>
+    odeintMethods(decay, [2, -1], ts, ["euler", "midpoint"], { step: 0.5 })
+  );
+  assertEquals(Object.keys(paths), ["euler", "midpoint"]);
+  assertAllClose(paths.euler.map((r) => r[0]), [2, 1, 0.5, 0.25], {
+    rtol: 1e-6,
+  });
+  assertAllClose(paths.euler.map((r) => r[1]), [-1, -0.5, -0.25, -0.125], {
+    rtol: 1e-6,
+  });
+  // A tensor y0 is read, not disposed; a [1, 2] state is flattened per row.
+  const y0 = tf.tensor2d([[1, 0]]);
+  const osc = odeintArray(oscillator2d, y0, [0, Math.PI / 2], {
+    method: "rk4",
+    step: 0.01,
+  });
+  assert(!y0.isDisposed);
+  assertAllClose(osc[1], [0, -1], { atol: 1e-5 });
+  y0.dispose();
+  assertThrows(
+    () => odeintArray(decay, "1" as unknown as number, ts),
+    ArgumentError,
+    "odeintArray",
+    "y0",
+  );
+  assertThrows(
+    () => odeintMethods(decay, 1, ts, ["rk5" as "rk4"]),
+    ArgumentError,
+    "methods[0]",
+  );
+});
+
+/** The oscillator on a [1, 2] row state. */
+const oscillator2d: VectorField = (_t, y) =>
+  tf.matMul(y, tf.tensor2d([[0, -1], [1, 0]]));
+
+Deno.test("logLogSlope recovers the exponent of a power law", () => {
+  const hs = [0.5, 0.25, 0.1, 0.01];
+  assertAllClose(logLogSlope(hs, hs.map((h) => 7 * h ** 3)), 3, {
+    rtol: 1e-12,
+  });
+  assertAllClose(logLogSlope(hs, hs.map((h) => 2 / h)), -1, { rtol: 1e-12 });
+  assertThrows(() => logLogSlope([1, 2], [1, 0]), ArgumentError, "ys[1]");
+  assertThrows(() => logLogSlope([1], [1]), ArgumentError, "xs.length");
+  assertThrows(() => logLogSlope([1, 2], [1]), ArgumentError, "equal length");
+  assertThrows(() => logLogSlope([2, 2], [1, 3]), ArgumentError, "equal");
+});
+
+Deno.test("convergenceStudy measures the theoretical orders", async () => {
+  const { rows, slopes } = await assertNoTensorLeak(() =>
+    convergenceStudy(oscillator, [1, 0], [0, 10], [
+      Math.cos(10),
+      -Math.sin(10),
+    ], { euler: [0.02, 0.01], rk4: [0.4, 0.2] })
+  );
+  assertEquals(rows.map((r) => r.method), ["euler", "euler", "rk4", "rk4"]);
+  assertEquals(rows.map((r) => r.h), [0.02, 0.01, 0.4, 0.2]);
+  assertEquals(Object.keys(slopes), ["euler", "rk4"]);
+  assert(Math.abs(slopes.euler - 1) < 0.2, `euler slope ${slopes.euler}`);
+  assert(Math.abs(slopes.rk4 - 4) < 0.2, `rk4 slope ${slopes.rk4}`);
+  // The error is the Euclidean norm of the final-state difference.
+  const v = odeintArray(oscillator, [1, 0], [0, 10], {
+    method: "euler",
+    step: 0.02,
+  })[1];
+  assertAllClose(
+    rows[0].error,
+    Math.hypot(v[0] - Math.cos(10), v[1] + Math.sin(10)),
+    { rtol: 1e-12 },
+  );
+  assertThrows(
+    () =>
+      convergenceStudy(oscillator, [1, 0], [0, 1], [1], { rk4: [0.1, 0.05] }),
+    ArgumentError,
+    "exact has 1 values",
+  );
+  assertThrows(
+    () => convergenceStudy(oscillator, [1, 0], [0, 1], [1, 0], { rk4: [0.1] }),
+    ArgumentError,
+    "stepRanges.rk4",
+  );
+});
+
+Deno.test("trajectoryMSE and maxAbsDifference on known arrays", () => {
+  const a = [[1, 2], [3, 4]];
+  const b = [[1, 0], [0, 4]];
+  assertEquals(trajectoryMSE(a, b), (4 + 9) / 4);
+  assertEquals(maxAbsDifference(a, b), 3);
+  assertEquals(trajectoryMSE(a, a), 0);
+  assertThrows(() => trajectoryMSE(a, [[1, 2]]), ArgumentError, "same shape");
+  assertThrows(
+    () => maxAbsDifference(a, [[1, 2], [3]]),
+    ArgumentError,
+    "maxAbsDifference",
+  );
+});
+
+Deno.test("toleranceStudy: tighter rtol costs evaluations and reduces the error", async () => {
+  const ts = [0, 1, 2, 3];
+  const exact = ts.map((t) => [3 * Math.exp(-0.7 * t)]);
+  const rows = await assertNoTensorLeak(() =>
+    toleranceStudy((_t, y) => tf.mul(y, -0.7), 3, ts, [1e-3, 1e-5], exact)
+  );
+  assertEquals(rows.map((r) => r.rtol), [1e-3, 1e-5]);
+  assertEquals(rows.map((r) => r.atol), [1e-3 * 1e-2, 1e-5 * 1e-2]);
+  assert(rows[1].nfe > rows[0].nfe, "tighter rtol, more evaluations");
+  assert(rows[1].err < rows[0].err, "tighter rtol, smaller error");
+  assert(rows[0].err < 3e-2, `error ${rows[0].err} far above 10 * rtol * |y|`);
+  assertThrows(
+    () => toleranceStudy((_t, y) => y, 1, ts, [0], exact),
+    ArgumentError,
+    "tols[0]",
+  );
+});
+
+Deno.test("randomSegments returns seeded windows of consecutive rows, time first", async () => {
+  const states = tf.tensor2d(
+    Array.from({ length: 30 }, (_, i) => [i, -i]),
+  );
+  const seg = await assertNoTensorLeak(
+    () => randomSegments(states, { length: 5, batch: 4, seed: 3 }),
+    { allowed: 1 },
+  );
+  assertEquals(seg.shape, [5, 4, 2]);
+  const v = seg.arraySync() as number[][][];
+  for (let b = 0; b < 4; b++) {
+    const start = v[0][b][0];
+    assert(start >= 0 && start < 25, `start ${start}`);
+    for (let k = 0; k < 5; k++) assertEquals(v[k][b], [start + k, -start - k]);
+  }
+  const again = randomSegments(states, { length: 5, batch: 4, seed: 3 });
+  assertEquals(again.arraySync(), v);
+  // One Rng continues its stream: two draws from it differ from a restart.
+  const rng = new Rng(3);
+  const first = randomSegments(states, { length: 5, batch: 4, seed: rng });
+  const second = randomSegments(states, { length: 5, batch: 4, seed: rng });
+  assertEquals(first.arraySync(), v);
+  assert(JSON.stringify(second.arraySync()) !== JSON.stringify(v));
+  assertThrows(
+    () => randomSegments(states, { length: 30, batch: 1 }),
+    ArgumentError,
+    "length",
+  );
+  tf.dispose([states, seg, again, first, second]);
+});
+
+Deno.test("squareGrid and fieldValues", async () => {
+  const grid = squareGrid({ start: -1, step: 0.5, n: 5 });
+  assertEquals(grid.length, 25);
+  assertEquals(grid[0], [-1, -1]);
+  assertEquals(grid[1], [-0.5, -1]);
+  assertEquals(grid[5], [-1, -0.5]);
+  assertEquals(grid[24], [1, 1]);
+  const vals = await assertNoTensorLeak(() =>
+    fieldValues((t, y) => tf.add(tf.mul(y, 2), t), grid, 1)
+  );
+  assertAllClose(vals.flat(), grid.flat().map((x) => 2 * x + 1), {
+    rtol: 1e-6,
+  });
+  assertThrows(
+    () => squareGrid({ start: 0, step: 0, n: 3 }),
+    ArgumentError,
+    "step",
+  );
+  assertThrows(
+    () => fieldValues((_t, y) => y, [[1, NaN]]),
+    ArgumentError,
+    "points",
+  );
+});
+
+Deno.test("relativeErrors: ||a - b|| / ||b|| per pair", async () => {
+  const a = [tf.tensor1d([3, 4]), tf.tensor2d([[1, 1]])];
+  const b = [tf.tensor1d([0, 4]), tf.tensor2d([[1, 1]])];
+  const errs = await assertNoTensorLeak(() => relativeErrors(a, b));
+  assertAllClose(errs, [3 / 4, 0], { rtol: 1e-6 });
+  assertThrows(
+    () => relativeErrors(a, [b[1], b[0]]),
+    ArgumentError,
+    "b[0]",
+  );
+  assertThrows(() => relativeErrors(a, [b[0]]), ArgumentError, "equal length");
+  tf.dispose([...a, ...b]);
+});
+
+Deno.test("gradientCost: the tape grows with the steps, the adjoint does not", async () => {
+  const net = mlp([2, 8, 2], { activation: "tanh", seed: 0 });
+  const f = neuralVectorField(net);
+  const y0 = tf.tensor2d([[0.5, -0.3], [1, 0.2]]);
+  const params = trainableVariables(net);
+  const rows = await assertNoTensorLeak(() =>
+    gradientCost(f, y0, params, [4, 16], { repeats: 1 })
+  );
+  assertEquals(rows.map((r) => r.n), [4, 16]);
+  assert(rows[1].tapeKB > 3 * rows[0].tapeKB, "tape ~ linear in steps");
+  assert(
+    rows[1].adjointKB < 1.5 * rows[0].adjointKB + 1,
+    `adjoint memory grew: ${rows[0].adjointKB} -> ${rows[1].adjointKB}`,
+  );
+  assert(rows[1].adjointKB < rows[1].tapeKB);
+  assert(rows.every((r) => r.backpropMs >= 0 && r.adjointMs >= 0));
+  assertThrows(
+    () => gradientCost(f, y0, params, [0]),
+    ArgumentError,
+    "stepCounts[0]",
+  );
+  y0.dispose();
+  net.dispose();
 });

@@ -1,0 +1,386 @@
+/**
+ * Figures of notebook 06 (ODE solvers, neural ODEs, the adjoint method):
+ * each function turns the plain results of lib/ode.ts into one titled,
+ * labelled `Chart`, so the notebook cells show the solver calls and not the
+ * plot options. Inputs are plain numbers; nothing is disposed.
+ *
+ * @module
+ */
+import * as Plot from "@observablehq/plot";
+import { type Chart, lineChart, plot, row, vectorField } from "../plot.ts";
+import { ArgumentError } from "../validate.ts";
+import type {
+  ConvergenceRow,
+  GradientCostRow,
+  OdeStats,
+  ToleranceRow,
+} from "../ode.ts";
+
+/** Throws unless `rows` is a non-empty number[][] with `want` rows of at least `width` values. */
+function checkRows(
+  where: string,
+  name: string,
+  rows: unknown,
+  want: number | undefined,
+  width: number,
+): number[][] {
+  if (
+    !Array.isArray(rows) || rows.length === 0 ||
+    rows.some((r) =>
+      !Array.isArray(r) || r.length < width ||
+      r.some((v) => typeof v !== "number")
+    )
+  ) {
+    throw new ArgumentError(
+      where,
+      `${name} must be a non-empty number[][] with rows of ${width}+ numbers`,
+    );
+  }
+  if (want !== undefined && rows.length !== want) {
+    throw new ArgumentError(
+      where,
+      `${name} has ${rows.length} rows but the times have ${want}`,
+    );
+  }
+  return rows as number[][];
+}
+
+function checkTimes(where: string, ts: unknown): number[] {
+  if (
+    !Array.isArray(ts) || ts.length === 0 ||
+    ts.some((t) => typeof t !== "number" || !Number.isFinite(t))
+  ) {
+    throw new ArgumentError(where, "ts must be a non-empty number[]");
+  }
+  return ts;
+}
+
+function checkPaths(
+  where: string,
+  paths: unknown,
+  n: number,
+  width: number,
+): [string, number[][]][] {
+  if (paths === null || typeof paths !== "object" || Array.isArray(paths)) {
+    throw new ArgumentError(
+      where,
+      "paths must map solver names to number[][] (from odeintMethods)",
+    );
+  }
+  const entries = Object.entries(paths as Record<string, unknown>);
+  if (entries.length === 0) {
+    throw new ArgumentError(where, "paths must hold at least one solver");
+  }
+  return entries.map((
+    [name, p],
+  ) => [name, checkRows(where, `paths.${name}`, p, n, width)]);
+}
+
+const short = (v: number) => String(+v.toPrecision(6));
+
+/**
+ * Scalar solutions of several solvers against the exact curve:
+ * `paths` from `odeintMethods` (rows of length 1), `exact[i]` at `ts[i]`.
+ */
+export function odeDecayFigure(
+  ts: number[],
+  exact: number[],
+  paths: Record<string, number[][]>,
+  { step }: { step: number },
+): Chart {
+  const where = "odeDecayFigure";
+  checkTimes(where, ts);
+  const lines = checkPaths(where, paths, ts.length, 1);
+  return lineChart({
+    exact,
+    ...Object.fromEntries(lines.map(([m, p]) => [m, p.map((r) => r[0])])),
+  }, {
+    title: `Exponential decay y' = -y with step h = ${short(step)}`,
+    x: ts,
+    xLabel: "t",
+    yLabel: "y(t)",
+    legendLabel: "solver",
+  });
+}
+
+/**
+ * Harmonic oscillator runs ([x, v] rows per solver, from `odeintMethods`):
+ * the orbits in the phase plane next to the energy ½(x² + v²) over time.
+ */
+export function odeOscillatorFigure(
+  ts: number[],
+  paths: Record<string, number[][]>,
+  { step }: { step: number },
+): Chart {
+  const where = "odeOscillatorFigure";
+  checkTimes(where, ts);
+  const lines = checkPaths(where, paths, ts.length, 2);
+  const phaseRows = lines.flatMap(([method, path]) =>
+    path.map(([x, v], i) => ({ method, x, v, i }))
+  );
+  const energy = Object.fromEntries(
+    lines.map(([m, p]) => [m, p.map(([x, v]) => 0.5 * (x * x + v * v))]),
+  );
+  const span = `[${short(ts[0])}, ${short(ts[ts.length - 1])}]`;
+  return row([
+    plot({
+      title: `Phase plane, h = ${short(step)}, t ∈ ${span}`,
+      width: 360,
+      height: 360,
+      grid: true,
+      x: { label: "x" },
+      y: { label: "v" },
+      color: { legend: true },
+      marks: [
+        Plot.line(phaseRows, {
+          x: "x",
+          y: "v",
+          z: "method",
+          stroke: "method",
+          sort: "i",
+        }),
+      ],
+    }),
+    lineChart(energy, {
+      title: "Energy ½(x² + v²) (exact: 0.5)",
+      x: ts,
+      xLabel: "t",
+      yLabel: "energy",
+      width: 420,
+      height: 360,
+      legendLabel: "solver",
+    }),
+  ], { title: "Euler gains energy on the oscillator, RK4 conserves it" });
+}
+
+/** Log-log error against step size per solver, with the fitted slopes as subtitle (`convergenceStudy`). */
+export function odeConvergenceFigure(
+  { rows, slopes }: {
+    rows: ConvergenceRow[];
+    slopes: Record<string, number>;
+  },
+): Chart {
+  const where = "odeConvergenceFigure";
+  if (!Array.isArray(rows) || rows.length === 0) {
+    throw new ArgumentError(where, "rows must be a non-empty array");
+  }
+  return plot({
+    title: "Global error at t = 10 vs step size (oscillator)",
+    grid: true,
+    width: 560,
+    height: 380,
+    subtitle: Object.entries(slopes).map(([m, s]) =>
+      `${m}: slope ${s.toFixed(2)}`
+    ).join(" · "),
+    x: { type: "log", label: "step size h", tickFormat: "~g" },
+    y: { type: "log", label: "|error|", tickFormat: "~e" },
+    color: { legend: true, label: "solver" },
+    marks: [
+      Plot.line(rows, { x: "h", y: "error", stroke: "method" }),
+      Plot.dot(rows, { x: "h", y: "error", fill: "method" }),
+    ],
+  });
+}
+
+/**
+ * A Van der Pol solution x(t) (rows [x, v] at `ts`) next to the accepted
+ * and rejected dopri5 step sizes of `stats`.
+ */
+export function vanDerPolFigure(
+  ts: number[],
+  states: number[][],
+  stats: OdeStats,
+  { mu, rtol }: { mu: number; rtol: number },
+): Chart {
+  const where = "vanDerPolFigure";
+  checkTimes(where, ts);
+  checkRows(where, "states", states, ts.length, 1);
+  if (!stats || !Array.isArray(stats.stepTimes)) {
+    throw new ArgumentError(
+      where,
+      "stats must be the OdeStats of odeintWithStats",
+    );
+  }
+  const steps = [
+    ...stats.stepTimes.map((t, i) => ({
+      t,
+      h: stats.stepSizes[i],
+      kind: "accepted",
+    })),
+    ...stats.rejectedTimes.map((t, i) => ({
+      t,
+      h: stats.rejectedSizes[i],
+      kind: "rejected",
+    })),
+  ];
+  return row([
+    lineChart({ "x(t)": states.map((s) => s[0]) }, {
+      title: `Van der Pol, μ = ${short(mu)}`,
+      x: ts,
+      xLabel: "t",
+      yLabel: "x",
+      width: 360,
+      height: 300,
+    }),
+    plot({
+      title: `dopri5 step sizes (rtol ${rtol.toExponential()})`,
+      width: 360,
+      height: 300,
+      grid: true,
+      x: { label: "t" },
+      y: { type: "log", label: "step size", tickFormat: "~g" },
+      color: { legend: true },
+      marks: [Plot.dot(steps, { x: "t", y: "h", fill: "kind", r: 2.5 })],
+    }),
+  ], { title: "Adaptive steps follow the difficulty of the trajectory" });
+}
+
+/** Evaluations and achieved error of dopri5 against rtol (`toleranceStudy`). */
+export function odeToleranceFigure(
+  rows: ToleranceRow[],
+  { problem }: { problem: string },
+): Chart {
+  const where = "odeToleranceFigure";
+  if (!Array.isArray(rows) || rows.length === 0) {
+    throw new ArgumentError(where, "rows must be a non-empty array");
+  }
+  const tols = rows.map((r) => r.rtol);
+  const common = { x: tols, logX: true, logY: true, width: 340, height: 280 };
+  return row([
+    lineChart({ "dopri5": rows.map((r) => r.nfe) }, {
+      title: "Evaluations of f vs rtol",
+      xLabel: "rtol (atol = rtol / 100)",
+      yLabel: "nfe",
+      ...common,
+    }),
+    lineChart({ "max |error|": rows.map((r) => r.err), "rtol": tols }, {
+      title: "Achieved error vs rtol",
+      xLabel: "rtol",
+      yLabel: "error",
+      ...common,
+    }),
+  ], { title: `${problem}: cost and accuracy of dopri5` });
+}
+
+/** The L1 segment loss of the neural ODE, log scale (a `trainLoop` history). */
+export function spiralLossFigure(
+  history: { step: number[]; loss: number[] },
+): Chart {
+  if (!history || !Array.isArray(history.step)) {
+    throw new ArgumentError(
+      "spiralLossFigure",
+      "history must be a trainLoop history { step, loss }",
+    );
+  }
+  return lineChart({ "L1 segment loss": history.loss }, {
+    title: "Training loss",
+    x: history.step,
+    xLabel: "step",
+    yLabel: "mean |prediction - data|",
+    logY: true,
+  });
+}
+
+/**
+ * True against learned trajectory (rows [y₁, y₂] at `ts`): the phase
+ * portrait and both components over time; `mse` goes into the title.
+ */
+export function spiralFitFigure(
+  ts: number[],
+  trueStates: number[][],
+  learnedStates: number[][],
+  mse: number,
+): Chart {
+  const where = "spiralFitFigure";
+  checkTimes(where, ts);
+  checkRows(where, "trueStates", trueStates, ts.length, 2);
+  checkRows(where, "learnedStates", learnedStates, ts.length, 2);
+  const trajRows = [
+    ...trueStates.map(([x, y], i) => ({ x, y, i, which: "true" })),
+    ...learnedStates.map(([x, y], i) => ({ x, y, i, which: "learned" })),
+  ];
+  return row([
+    plot({
+      title: "Phase portrait",
+      width: 360,
+      height: 360,
+      grid: true,
+      x: { label: "y₁" },
+      y: { label: "y₂" },
+      color: { legend: true },
+      marks: [
+        Plot.line(trajRows, {
+          x: "x",
+          y: "y",
+          z: "which",
+          stroke: "which",
+          sort: "i",
+        }),
+      ],
+    }),
+    lineChart({
+      "true y₁": trueStates.map((p) => p[0]),
+      "learned y₁": learnedStates.map((p) => p[0]),
+      "true y₂": trueStates.map((p) => p[1]),
+      "learned y₂": learnedStates.map((p) => p[1]),
+    }, {
+      title: "Components over time",
+      x: ts,
+      xLabel: "t",
+      yLabel: "state",
+      width: 460,
+      height: 360,
+    }),
+  ], {
+    title: `True vs learned spiral (trajectory MSE ${mse.toExponential(2)})`,
+  });
+}
+
+/** The true and the learned vector field side by side on the same grid points. */
+export function spiralFieldsFigure(
+  grid: number[][],
+  trueField: number[][],
+  learnedField: number[][],
+): Chart {
+  const size = { width: 380, height: 360 };
+  return row([
+    vectorField(grid, trueField, { title: "True field y³A", ...size }),
+    vectorField(grid, learnedField, {
+      title: "Learned field MLP(y³)",
+      ...size,
+    }),
+  ], { title: "Vector fields (arrow length ∝ speed)" });
+}
+
+/** Memory and time of backprop through the solver against the adjoint (`gradientCost`). */
+export function adjointCostFigure(rows: GradientCostRow[]): Chart {
+  if (!Array.isArray(rows) || rows.length === 0) {
+    throw new ArgumentError(
+      "adjointCostFigure",
+      "rows must be a non-empty array (from gradientCost)",
+    );
+  }
+  const common = {
+    x: rows.map((r) => r.n),
+    logX: true,
+    logY: true,
+    xLabel: "RK4 steps",
+    width: 360,
+    height: 300,
+    legendLabel: "gradient",
+  };
+  return row([
+    lineChart({
+      backprop: rows.map((r) => r.tapeKB),
+      adjoint: rows.map((r) => r.adjointKB),
+    }, {
+      title: "Memory vs steps",
+      yLabel: "peak extra memory (KB)",
+      ...common,
+    }),
+    lineChart({
+      backprop: rows.map((r) => r.backpropMs),
+      adjoint: rows.map((r) => r.adjointMs),
+    }, { title: "Time vs steps", yLabel: "milliseconds", ...common }),
+  ], { title: "Backprop through the solver vs the adjoint method" });
+}

@@ -1,0 +1,227 @@
+import { initBackend } from "../lib/backend.ts";
+import { ArgumentError } from "../lib/validate.ts";
+import type { OdeStats } from "../lib/ode.ts";
+import {
+  adjointCostFigure,
+  odeConvergenceFigure,
+  odeDecayFigure,
+  odeOscillatorFigure,
+  odeToleranceFigure,
+  spiralFieldsFigure,
+  spiralFitFigure,
+  spiralLossFigure,
+  vanDerPolFigure,
+} from "../lib/figures/ode.ts";
+import { assert, assertEquals, assertThrows } from "./assert.ts";
+
+await initBackend({ quiet: true });
+
+const count = (svg: string, re: RegExp) => (svg.match(re) ?? []).length;
+
+/** The markup of every `<g aria-label="...">` group of one mark, joined. */
+function markGroups(svg: string, label: string): string {
+  const parts = svg.split(`aria-label="${label}"`).slice(1);
+  assert(parts.length > 0, `no <g aria-label="${label}"> in the SVG`);
+  return parts.map((p) => p.split("aria-label=")[0]).join("");
+}
+
+/** Titles as whole <text> elements; axis labels anywhere. */
+function assertTitled(svg: string, titles: string[], labels: string[] = []) {
+  assert(svg.startsWith("<svg"), "not an SVG document");
+  for (const t of titles) {
+    assert(svg.includes(`>${t}</text>`), `missing text ${JSON.stringify(t)}`);
+  }
+  for (const l of labels) {
+    assert(svg.includes(l), `missing axis label ${JSON.stringify(l)}`);
+  }
+}
+
+const ts = [0, 0.5, 1, 1.5];
+
+Deno.test("odeDecayFigure: one line per solver plus the exact curve", () => {
+  const paths = { euler: ts.map((t) => [1 - t / 2]), rk4: ts.map(() => [1]) };
+  const svg = odeDecayFigure(ts, ts.map((t) => Math.exp(-t)), paths, {
+    step: 0.5,
+  }).svg();
+  assertTitled(svg, ["Exponential decay y' = -y with step h = 0.5"], [
+    "y(t)",
+  ]);
+  assertEquals(count(markGroups(svg, "line"), /<path\b/g), 3);
+  for (const name of ["exact", "euler", "rk4"]) {
+    assert(svg.includes(`>${name}</text>`), `legend entry ${name}`);
+  }
+  assertThrows(
+    () => odeDecayFigure(ts, [1, 1, 1, 1], { euler: [[1]] }, { step: 0.5 }),
+    ArgumentError,
+    "paths.euler",
+  );
+  assertThrows(
+    () => odeDecayFigure([], [], {}, { step: 0.5 }),
+    ArgumentError,
+    "ts",
+  );
+});
+
+Deno.test("odeOscillatorFigure: phase orbits and energy, two lines each", () => {
+  const path = (r: number) =>
+    ts.map((t) => [r * Math.cos(t), -r * Math.sin(t)]);
+  const svg = odeOscillatorFigure(ts, { euler: path(1.1), rk4: path(1) }, {
+    step: 0.5,
+  }).svg();
+  assertTitled(svg, [
+    "Euler gains energy on the oscillator, RK4 conserves it",
+    "Phase plane, h = 0.5, t ∈ [0, 1.5]",
+    "Energy ½(x² + v²) (exact: 0.5)",
+  ], ["energy"]);
+  // 2 orbits + 2 energy curves.
+  assertEquals(count(markGroups(svg, "line"), /<path\b/g), 4);
+  assertThrows(
+    () => odeOscillatorFigure(ts, { rk4: ts.map(() => [1]) }, { step: 0.5 }),
+    ArgumentError,
+    "paths.rk4",
+  );
+});
+
+Deno.test("odeConvergenceFigure: a dot per measurement, slopes in the subtitle", () => {
+  const rows = [
+    { method: "euler" as const, h: 0.1, error: 0.1 },
+    { method: "euler" as const, h: 0.05, error: 0.05 },
+    { method: "rk4" as const, h: 0.4, error: 1e-3 },
+    { method: "rk4" as const, h: 0.2, error: 6e-5 },
+  ];
+  const svg = odeConvergenceFigure({ rows, slopes: { euler: 1, rk4: 4.06 } })
+    .svg();
+  assertTitled(svg, [
+    "Global error at t = 10 vs step size (oscillator)",
+    "euler: slope 1.00 · rk4: slope 4.06",
+  ], ["step size h", "|error|"]);
+  assertEquals(count(markGroups(svg, "dot"), /<circle\b/g), 4);
+  assertEquals(count(markGroups(svg, "line"), /<path\b/g), 2);
+  assertThrows(
+    () => odeConvergenceFigure({ rows: [], slopes: {} }),
+    ArgumentError,
+    "rows",
+  );
+});
+
+const stats: OdeStats = {
+  method: "dopri5",
+  nfe: 20,
+  accepted: 3,
+  rejected: 1,
+  stepTimes: [0, 0.5, 1],
+  stepSizes: [0.5, 0.5, 0.5],
+  rejectedTimes: [0.5],
+  rejectedSizes: [1],
+  peakBytes: 0,
+};
+
+Deno.test("vanDerPolFigure: the solution and one dot per attempted step", () => {
+  const svg = vanDerPolFigure(ts, ts.map((t) => [Math.cos(t), 0]), stats, {
+    mu: 3,
+    rtol: 1e-5,
+  }).svg();
+  assertTitled(svg, [
+    "Adaptive steps follow the difficulty of the trajectory",
+    "Van der Pol, μ = 3",
+    "dopri5 step sizes (rtol 1e-5)",
+  ], ["step size"]);
+  assertEquals(count(markGroups(svg, "dot"), /<circle\b/g), 4);
+  assertEquals(count(markGroups(svg, "line"), /<path\b/g), 1);
+  assertThrows(
+    () => vanDerPolFigure(ts, [[1]], stats, { mu: 3, rtol: 1e-5 }),
+    ArgumentError,
+    "states",
+  );
+});
+
+Deno.test("odeToleranceFigure: nfe and error against rtol", () => {
+  const rows = [1e-2, 1e-3, 1e-4].map((rtol, i) => ({
+    rtol,
+    atol: rtol / 100,
+    nfe: 50 * (i + 1),
+    err: rtol / 3,
+  }));
+  const svg = odeToleranceFigure(rows, { problem: "Decay" }).svg();
+  assertTitled(svg, [
+    "Decay: cost and accuracy of dopri5",
+    "Evaluations of f vs rtol",
+    "Achieved error vs rtol",
+  ], ["nfe", "error"]);
+  // nfe; max |error| and the rtol reference line.
+  assertEquals(count(markGroups(svg, "line"), /<path\b/g), 3);
+  assertThrows(
+    () => odeToleranceFigure([], { problem: "x" }),
+    ArgumentError,
+    "rows",
+  );
+});
+
+Deno.test("spiralLossFigure, spiralFitFigure and spiralFieldsFigure", () => {
+  const loss = spiralLossFigure({ step: [0, 10, 20], loss: [1, 0.5, 0.1] })
+    .svg();
+  assertTitled(loss, ["Training loss"], ["mean |prediction - data|"]);
+  assertEquals(count(markGroups(loss, "line"), /<path\b/g), 1);
+  assertThrows(
+    () => spiralLossFigure(null as never),
+    ArgumentError,
+    "history",
+  );
+
+  const truth = ts.map((t) => [Math.cos(t), Math.sin(t)]);
+  const fit = spiralFitFigure(
+    ts,
+    truth,
+    truth.map(([a, b]) => [a, b * 0.9]),
+    0.0123,
+  )
+    .svg();
+  assertTitled(fit, [
+    "True vs learned spiral (trajectory MSE 1.23e-2)",
+    "Phase portrait",
+    "Components over time",
+  ], ["y₁", "state"]);
+  // 2 phase curves + 4 component curves.
+  assertEquals(count(markGroups(fit, "line"), /<path\b/g), 6);
+  assertThrows(
+    () => spiralFitFigure(ts, truth, truth.slice(1), 0),
+    ArgumentError,
+    "learnedStates",
+  );
+
+  const grid = [[0, 0], [1, 0], [0, 1]];
+  const fields = spiralFieldsFigure(grid, [[1, 0], [0, 1], [1, 1]], [
+    [1, 0],
+    [0, 1],
+    [0.5, 1],
+  ]).svg();
+  assertTitled(fields, [
+    "Vector fields (arrow length ∝ speed)",
+    "True field y³A",
+    "Learned field MLP(y³)",
+  ]);
+  assertEquals(count(markGroups(fields, "vector"), /<path\b/g), 6);
+  assertThrows(
+    () => spiralFieldsFigure(grid, [[1, 0]], grid),
+    ArgumentError,
+    "vectors",
+  );
+});
+
+Deno.test("adjointCostFigure: memory and time, backprop and adjoint", () => {
+  const rows = [10, 40].map((n) => ({
+    n,
+    tapeKB: 76 * n,
+    adjointKB: 3,
+    backpropMs: 2 * n,
+    adjointMs: 2.2 * n,
+  }));
+  const svg = adjointCostFigure(rows).svg();
+  assertTitled(svg, [
+    "Backprop through the solver vs the adjoint method",
+    "Memory vs steps",
+    "Time vs steps",
+  ], ["RK4 steps", "peak extra memory (KB)", "milliseconds"]);
+  assertEquals(count(markGroups(svg, "line"), /<path\b/g), 4);
+  assertThrows(() => adjointCostFigure([]), ArgumentError, "rows");
+});
