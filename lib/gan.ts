@@ -1022,3 +1022,166 @@ export function ringQuality(
   const modesCovered = counts.filter((c) => c > 0 && c >= minShare * n).length;
   return { modesCovered, highQualityShare: good / n, counts };
 }
+
+// ---------------------------------------------------------------------------
+// Notebook helpers: the optimal discriminator, MLP GANs, snapshots
+
+/**
+ * The best discriminator for a fixed generator,
+ * D*(x) = p_data(x) / (p_data(x) + p_g(x)), evaluated pointwise from the two
+ * densities at the same points (plain arrays of equal length, values >= 0,
+ * not both 0). Equals 1/2 wherever p_g = p_data. Returns a plain array.
+ */
+export function optimalDiscriminator(
+  pData: readonly number[],
+  pG: readonly number[],
+): number[] {
+  const where = "optimalDiscriminator";
+  for (const [name, p] of [["pData", pData], ["pG", pG]] as const) {
+    if (!Array.isArray(p) || p.length === 0) {
+      throw new ArgumentError(
+        where,
+        `${name} must be a non-empty number[] of densities, got ${String(p)}`,
+      );
+    }
+    p.forEach((v, i) => checkNumber(where, `${name}[${i}]`, v, { min: 0 }));
+  }
+  if (pData.length !== pG.length) {
+    throw new ArgumentError(
+      where,
+      `pData and pG must have the same length, got ${pData.length} and ${pG.length}`,
+    );
+  }
+  return pData.map((p, i) => {
+    if (p + pG[i] === 0) {
+      throw new ArgumentError(
+        where,
+        `D* is undefined where both densities are 0 (index ${i})`,
+      );
+    }
+    return p / (p + pG[i]);
+  });
+}
+
+/** Options of `mlpGAN`: the trainer's options plus the two MLPs' shapes and seeds. */
+export interface MLPGANOptions extends
+  Omit<
+    GANTrainerOptions,
+    "generator" | "discriminator" | "data" | "seed"
+  > {
+  /** G's hidden layer sizes; D uses them in reverse order (default [128, 128]). */
+  hidden?: number[];
+  /** Batch normalisation on G's hidden layers (default false). */
+  batchNorm?: boolean;
+  /** G's output activation (default "linear"; "sigmoid" for images in [0, 1]). */
+  outputActivation?: "linear" | "sigmoid" | "tanh";
+  /** Seeds of G's initial weights, D's initial weights and the trainer's batches and noise (default [0, 1, 2]). */
+  seeds?: [number, number, number];
+}
+
+/**
+ * A `GANTrainer` on `data` ([N, ...], flattened for the networks) with an
+ * `mlpGenerator` (noiseDim + numClasses -> hidden -> data size) and an
+ * `mlpDiscriminator` (data size + numClasses -> reversed hidden -> 1 logit).
+ * Every other option goes to the trainer unchanged. The caller owns the
+ * result: `gan.dispose()` frees the trainer, `gan.generator.dispose()` and
+ * `gan.discriminator.dispose()` the networks; `data` stays the caller's.
+ *
+ * @example
+ * const gan = mlpGAN(ring.points, { noiseDim: 2, hidden: [128, 128], learningRate: 1e-3 });
+ */
+export function mlpGAN(data: tf.Tensor, options: MLPGANOptions): GANTrainer {
+  const where = "mlpGAN";
+  checkTensor(where, "data", data, { minRank: 2 });
+  if (options === null || typeof options !== "object") {
+    throw new ArgumentError(
+      where,
+      "options must be an object with at least noiseDim",
+    );
+  }
+  const {
+    hidden = [128, 128],
+    batchNorm = false,
+    outputActivation = "linear",
+    seeds = [0, 1, 2],
+    ...trainerOptions
+  } = options;
+  if (!Array.isArray(hidden) || hidden.length === 0) {
+    throw new ArgumentError(
+      where,
+      `hidden must be a non-empty array of layer sizes, got ${String(hidden)}`,
+    );
+  }
+  hidden.forEach((h, i) => checkInteger(where, `hidden[${i}]`, h, { min: 1 }));
+  if (!Array.isArray(seeds) || seeds.length !== 3) {
+    throw new ArgumentError(
+      where,
+      `seeds must be [generator, discriminator, trainer], got ${String(seeds)}`,
+    );
+  }
+  seeds.forEach((s, i) => checkNumber(where, `seeds[${i}]`, s));
+  checkInteger(where, "noiseDim", options.noiseDim, { min: 1 });
+  const numClasses = checkInteger(
+    where,
+    "numClasses",
+    options.numClasses ?? 0,
+    { min: 0 },
+  );
+  const dataSize = data.shape.slice(1).reduce((a, b) => a * b, 1);
+  const generator = mlpGenerator({
+    noiseDim: options.noiseDim,
+    outputDim: dataSize,
+    hidden,
+    numClasses,
+    batchNorm,
+    outputActivation,
+    seed: seeds[0],
+  });
+  const discriminator = mlpDiscriminator({
+    inputDim: dataSize,
+    hidden: [...hidden].reverse(),
+    numClasses,
+    seed: seeds[1],
+  });
+  try {
+    return new GANTrainer({
+      ...trainerOptions,
+      generator,
+      discriminator,
+      data,
+      seed: seeds[2],
+    });
+  } catch (e) {
+    generator.dispose();
+    discriminator.dispose();
+    throw e;
+  }
+}
+
+/**
+ * An `onRecord` callback for `trainLoop` that calls `fn(round)` after every
+ * `steps / parts` rounds (round counted from 1), e.g. to keep four snapshots
+ * of a run: `onRecord: atFractions(steps, 4, (round) => ...)`. `steps` must
+ * be a multiple of `parts`.
+ */
+export function atFractions(
+  steps: number,
+  parts: number,
+  fn: (round: number) => void,
+): (i: number) => void {
+  const where = "atFractions";
+  checkInteger(where, "steps", steps, { min: 1 });
+  checkInteger(where, "parts", parts, { min: 1, max: steps });
+  if (steps % parts !== 0) {
+    throw new ArgumentError(
+      where,
+      `steps (${steps}) must be a multiple of parts (${parts})`,
+    );
+  }
+  if (typeof fn !== "function") {
+    throw new ArgumentError(where, "fn must be a function (round) => void");
+  }
+  return (i: number) => {
+    if ((i + 1) % (steps / parts) === 0) fn(i + 1);
+  };
+}

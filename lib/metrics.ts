@@ -417,3 +417,100 @@ export function inceptionScore(probs: Features): number {
   }
   return Math.exp(kl / n);
 }
+
+// ---------------------------------------------------------------------------
+// Reports
+
+/** The sample-quality numbers of one set of generated samples. */
+export interface SampleScores {
+  /** Frechet distance of the Gaussians fitted to the two feature sets (lower is better). */
+  frechet: number;
+  /** Share of generated samples inside the real k-NN manifold. */
+  precision: number;
+  /** Share of real samples inside the generated k-NN manifold. */
+  recall: number;
+  /** Inception Score of the generated samples' class probabilities. */
+  inceptionScore: number;
+}
+
+/**
+ * All sample-quality numbers at once: `frechetDistance(real, fake)`,
+ * `precisionRecall(real, fake, { k })` and `inceptionScore(fakeProbs)`, for
+ * real features [n, d], generated features [m, d] and the generated samples'
+ * class probabilities [m, C]. Returns plain numbers (the inputs stay the
+ * caller's).
+ */
+export function sampleScores(
+  realFeatures: Features,
+  fakeFeatures: Features,
+  fakeProbs: Features,
+  { k = 3 }: { k?: number } = {},
+): SampleScores {
+  const where = "sampleScores";
+  const m = readRows(where, "fakeFeatures", fakeFeatures, 1).n;
+  const mp = readRows(where, "fakeProbs", fakeProbs, 1).n;
+  if (m !== mp) {
+    throw new ArgumentError(
+      where,
+      `fakeFeatures and fakeProbs must describe the same samples, got ${m} and ${mp} rows`,
+    );
+  }
+  const pr = precisionRecall(realFeatures, fakeFeatures, { k });
+  return {
+    frechet: frechetDistance(realFeatures, fakeFeatures),
+    precision: pr.precision,
+    recall: pr.recall,
+    inceptionScore: inceptionScore(fakeProbs),
+  };
+}
+
+/**
+ * A `console.table`-ready view of named score rows: `{ [name]: { score:
+ * value rounded to `digits` decimals } }`, keeping the order of the rows and
+ * of their keys. Returns plain data.
+ */
+export function scoreTable(
+  rows: readonly ({ name: string } & Record<string, number | string>)[],
+  { digits = 3 }: { digits?: number } = {},
+): Record<string, Record<string, number>> {
+  const where = "scoreTable";
+  checkInteger(where, "digits", digits, { min: 0, max: 20 });
+  if (!Array.isArray(rows) || rows.length === 0) {
+    throw new ArgumentError(where, "rows must be a non-empty array");
+  }
+  const table: Record<string, Record<string, number>> = {};
+  rows.forEach((row, i) => {
+    const { name, ...scores } = row ?? {};
+    if (typeof name !== "string") {
+      throw new ArgumentError(where, `rows[${i}].name must be a string`);
+    }
+    table[name] = Object.fromEntries(
+      Object.entries(scores).map(([key, v]) => {
+        checkNumber(where, `rows[${i}].${key}`, v);
+        return [key, Number((v as number).toFixed(digits))];
+      }),
+    );
+  });
+  return table;
+}
+
+/**
+ * The `count` largest k-NN radii (e.g. from `knnRadii`) with their row
+ * indices, largest first (ties keep the lower index first). Returns plain
+ * data.
+ */
+export function largestRadii(
+  radii: readonly number[],
+  count: number,
+): { index: number; radius: number }[] {
+  const where = "largestRadii";
+  if (!Array.isArray(radii) || radii.length === 0) {
+    throw new ArgumentError(where, "radii must be a non-empty number[]");
+  }
+  radii.forEach((r, i) => checkNumber(where, `radii[${i}]`, r, { min: 0 }));
+  checkInteger(where, "count", count, { min: 1, max: radii.length });
+  return radii
+    .map((radius, index) => ({ index, radius }))
+    .sort((a, b) => b.radius - a.radius)
+    .slice(0, count);
+}

@@ -38,3 +38,4 @@ export * from "./figures/dvae.ts";
 export * from "./figures/vqvae.ts";
 export * from "./figures/vae.ts";
 export * from "./figures/ode.ts";
+export * from "./figures/gan.ts";

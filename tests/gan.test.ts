@@ -1,14 +1,17 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import {
+  atFractions,
   convDiscriminator28,
   convGenerator28,
   discriminatorLoss,
   GANTrainer,
   generatorLossGradients,
   mlpDiscriminator,
+  mlpGAN,
   mlpGenerator,
   nonSaturatingGeneratorLoss,
+  optimalDiscriminator,
   ringQuality,
   saturatingGeneratorLoss,
 } from "../lib/gan.ts";
@@ -474,4 +477,173 @@ Deno.test("mlpGenerator with batch norm: shapes, seeded weights, frozen during D
   gan.dispose();
   [a, b, discriminator].forEach((m) => m.dispose());
   data.dispose();
+});
+
+Deno.test("optimalDiscriminator: sigmoid of the log density ratio; 1/2 where the densities agree", () => {
+  // N(0, 1) data against N(1, 1) fakes: log p_data - log p_g = 1/2 - x.
+  const xs = Array.from({ length: 41 }, (_, i) => -4 + i / 5);
+  const gauss = (x: number, m: number) =>
+    Math.exp(-0.5 * (x - m) ** 2) / Math.sqrt(2 * Math.PI);
+  const dStar = optimalDiscriminator(
+    xs.map((x) => gauss(x, 0)),
+    xs.map((x) => gauss(x, 1)),
+  );
+  assertAllClose(dStar, xs.map((x) => sigmoid(0.5 - x)), { rtol: 1e-12 });
+  assertAllClose(optimalDiscriminator([0.3, 2], [0.3, 2]), [0.5, 0.5]);
+  assertEquals(optimalDiscriminator([1, 0], [0, 1]), [1, 0]);
+  assertThrows(
+    () => optimalDiscriminator([1, 2], [1]),
+    ArgumentError,
+    "same length",
+  );
+  assertThrows(
+    () => optimalDiscriminator([1, -1], [1, 1]),
+    ArgumentError,
+    "pData[1]",
+  );
+  assertThrows(
+    () => optimalDiscriminator([1, 1], [NaN, 1]),
+    ArgumentError,
+    "pG[0]",
+  );
+  assertThrows(() => optimalDiscriminator([0], [0]), ArgumentError, "both");
+  assertThrows(() => optimalDiscriminator([], []), ArgumentError, "pData");
+});
+
+Deno.test("mlpGAN builds the same trainer as mlpGenerator + mlpDiscriminator + GANTrainer", () => {
+  const { points, labels } = makeRing({ n: 256, seed: 3 });
+  const settings = {
+    noiseDim: 2,
+    batchSize: 32,
+    learningRate: 1e-2,
+    dSteps: 2,
+  };
+  const manual = new GANTrainer({
+    ...settings,
+    generator: mlpGenerator({
+      noiseDim: 2,
+      outputDim: 2,
+      hidden: [16, 8],
+      seed: 3,
+    }),
+    discriminator: mlpDiscriminator({ inputDim: 2, hidden: [8, 16], seed: 4 }),
+    data: points,
+    seed: 5,
+  });
+  const built = mlpGAN(points, {
+    ...settings,
+    hidden: [16, 8],
+    seeds: [3, 4, 5],
+  });
+  for (let i = 0; i < 3; i++) {
+    manual.step();
+    built.step();
+  }
+  assertEquals(built.history, manual.history);
+  // D's hidden layers are G's in reverse order.
+  const units = (m: tf.LayersModel) =>
+    m.layers.map((l) => (l.getConfig() as { units?: number }).units)
+      .filter((u) => u !== undefined);
+  assertEquals(units(built.generator), [16, 8, 2]);
+  assertEquals(units(built.discriminator), [8, 16, 1]);
+  for (const gan of [manual, built]) {
+    gan.dispose();
+    gan.generator.dispose();
+    gan.discriminator.dispose();
+  }
+  tf.dispose([points, labels]);
+});
+
+Deno.test("mlpGAN: conditional image GAN with batch norm; no leak; bad options rejected", async () => {
+  const images = randomUniformImages(40);
+  const labels = tf.tensor1d(
+    Array.from({ length: 40 }, (_, i) => i % 4),
+    "int32",
+  );
+  await assertNoTensorLeak(() => {
+    const gan = mlpGAN(images, {
+      labels,
+      numClasses: 4,
+      noiseDim: 5,
+      hidden: [12],
+      batchNorm: true,
+      outputActivation: "sigmoid",
+      batchSize: 8,
+      fixedNoiseCount: 8,
+    });
+    assertEquals(gan.generator.inputs[0].shape, [null, 9]);
+    assertEquals(gan.discriminator.inputs[0].shape, [null, 6 * 6 + 4]);
+    gan.step();
+    const s = gan.sample(3, { labels: 2 });
+    assertEquals(s.shape, [3, 6, 6, 1]);
+    const v = s.dataSync();
+    assert(v.every((x) => x >= 0 && x <= 1), "sigmoid output in [0, 1]");
+    s.dispose();
+    gan.dispose();
+    gan.generator.dispose();
+    gan.discriminator.dispose();
+  });
+  assertThrows(
+    () => mlpGAN(images, { noiseDim: 2, hidden: [] }),
+    ArgumentError,
+    "mlpGAN",
+    "hidden",
+  );
+  assertThrows(
+    () => mlpGAN(images, { noiseDim: 2, hidden: [4, 0] }),
+    ArgumentError,
+    "hidden[1]",
+  );
+  assertThrows(
+    () =>
+      mlpGAN(images, {
+        noiseDim: 2,
+        seeds: [1, 2] as unknown as [number, number, number],
+      }),
+    ArgumentError,
+    "seeds",
+  );
+  assertThrows(
+    () => mlpGAN(images, { noiseDim: 0 }),
+    ArgumentError,
+    "noiseDim",
+  );
+  const flat = tf.zeros([4]);
+  assertThrows(() => mlpGAN(flat, { noiseDim: 2 }), ArgumentError, "data");
+  flat.dispose();
+  // The trainer's own checks still apply, and no network is left behind.
+  const before = tf.memory().numTensors;
+  assertThrows(
+    () => mlpGAN(images, { noiseDim: 2, numClasses: 4 }),
+    ArgumentError,
+    "labels",
+  );
+  assertEquals(tf.memory().numTensors, before);
+  tf.dispose([images, labels]);
+});
+
+function randomUniformImages(n: number): tf.Tensor4D {
+  return tf.tensor4d(
+    Float32Array.from({ length: n * 36 }, (_, i) => (i * 0.37) % 1),
+    [n, 6, 6, 1],
+  );
+}
+
+Deno.test("atFractions calls back after each equal part of a run", () => {
+  const rounds: number[] = [];
+  const onRecord = atFractions(100, 4, (round) => rounds.push(round));
+  for (let i = 0; i < 100; i++) onRecord(i);
+  assertEquals(rounds, [25, 50, 75, 100]);
+  const once: number[] = [];
+  const last = atFractions(7, 1, (r) => once.push(r));
+  for (let i = 0; i < 7; i++) last(i);
+  assertEquals(once, [7]);
+  assertThrows(() => atFractions(10, 4, () => {}), ArgumentError, "multiple");
+  assertThrows(() => atFractions(10, 0, () => {}), ArgumentError, "parts");
+  assertThrows(() => atFractions(0, 1, () => {}), ArgumentError, "steps");
+  assertThrows(
+    () => atFractions(8, 2, "x" as unknown as () => void),
+    ArgumentError,
+    "fn",
+  );
 });
