@@ -15,36 +15,9 @@ import {
   assertNoTensorLeak,
   assertThrows,
 } from "./assert.ts";
+import { assertTitled, count, markGroups } from "./svg.ts";
 
 await initBackend({ quiet: true });
-
-const count = (svg: string, re: RegExp) => (svg.match(re) ?? []).length;
-
-/**
- * The markup of every `<g aria-label="...">` group of one mark (facets nest
- * groups, so each runs to the next labelled group), joined.
- */
-function markGroups(svg: string, label: string): string {
-  const parts = svg.split(`aria-label="${label}"`).slice(1);
-  assert(parts.length > 0, `no <g aria-label="${label}"> in the SVG`);
-  return parts.map((p) => p.split("aria-label=")[0]).join("");
-}
-
-/** The title (and subtitle, panel titles) as whole <text> elements; axis labels anywhere. */
-function assertTitled(
-  svg: string,
-  titles: string[],
-  labels: string[] = [],
-): void {
-  assert(svg.startsWith("<svg"), "not an SVG document");
-  assert(svg.includes('class="chart-title"'), "no title element");
-  for (const t of titles) {
-    assert(svg.includes(`>${t}</text>`), `missing text ${JSON.stringify(t)}`);
-  }
-  for (const l of labels) {
-    assert(svg.includes(l), `missing axis label ${JSON.stringify(l)}`);
-  }
-}
 
 Deno.test("gumbelMaxFigure: two bars per class, draws and chi-square in the titles", () => {
   const svg = gumbelMaxFigure([0.1, 0.2, 0.7], [0.2, 0.2, 0.6], {

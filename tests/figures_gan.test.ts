@@ -20,38 +20,12 @@ import {
   assertNoTensorLeak,
   assertThrows,
 } from "./assert.ts";
+import { assertTitled, count, markGroup } from "./svg.ts";
 
 await initBackend({ quiet: true });
 
-const count = (svg: string, re: RegExp) => (svg.match(re) ?? []).length;
-
-/** The markup of the first `<g aria-label="...">` group (the marks of one kind). */
-function markGroup(svg: string, label: string): string {
-  const m = svg.match(
-    new RegExp(`<g[^>]*aria-label="${label}"[^>]*>([\\s\\S]*?)</g>`),
-  );
-  assert(m, `no <g aria-label="${label}"> in the SVG`);
-  return m[1];
-}
-
 /** Bars: positioned <rect>s (not the chart backgrounds or legend swatches). */
 const barCount = (svg: string) => count(svg, /<rect (?!class)[^>]*\by="/g);
-
-/** The title and panel titles as whole <text> elements; axis labels anywhere. */
-function assertTitled(
-  svg: string,
-  titles: string[],
-  labels: string[] = [],
-): void {
-  assert(svg.startsWith("<svg"), "not an SVG document");
-  assert(svg.includes('class="chart-title"'), "no title element");
-  for (const t of titles) {
-    assert(svg.includes(`>${t}</text>`), `missing text ${JSON.stringify(t)}`);
-  }
-  for (const l of labels) {
-    assert(svg.includes(l), `missing axis label ${JSON.stringify(l)}`);
-  }
-}
 
 /** n points spread around (cx, cy). */
 function cloud(n: number, cx = 0, cy = 0, spread = 0.01): number[][] {

@@ -13,28 +13,9 @@ import {
   vanDerPolFigure,
 } from "../lib/figures/ode.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
+import { assertTitled, count, markGroups } from "./svg.ts";
 
 await initBackend({ quiet: true });
-
-const count = (svg: string, re: RegExp) => (svg.match(re) ?? []).length;
-
-/** The markup of every `<g aria-label="...">` group of one mark, joined. */
-function markGroups(svg: string, label: string): string {
-  const parts = svg.split(`aria-label="${label}"`).slice(1);
-  assert(parts.length > 0, `no <g aria-label="${label}"> in the SVG`);
-  return parts.map((p) => p.split("aria-label=")[0]).join("");
-}
-
-/** Titles as whole <text> elements; axis labels anywhere. */
-function assertTitled(svg: string, titles: string[], labels: string[] = []) {
-  assert(svg.startsWith("<svg"), "not an SVG document");
-  for (const t of titles) {
-    assert(svg.includes(`>${t}</text>`), `missing text ${JSON.stringify(t)}`);
-  }
-  for (const l of labels) {
-    assert(svg.includes(l), `missing axis label ${JSON.stringify(l)}`);
-  }
-}
 
 const ts = [0, 0.5, 1, 1.5];
 

@@ -25,10 +25,9 @@ import {
   assertNoTensorLeak,
   assertThrows,
 } from "./assert.ts";
+import { count } from "./svg.ts";
 
 await initBackend({ quiet: true });
-
-const count = (svg: string, re: RegExp) => (svg.match(re) ?? []).length;
 
 /** The title, and each label, appear as SVG text. */
 function assertTexts(svg: string, title: string, labels: string[] = []): void {

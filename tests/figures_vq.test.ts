@@ -17,35 +17,9 @@ import {
   assertNoTensorLeak,
   assertThrows,
 } from "./assert.ts";
+import { assertTitled, count, markGroup } from "./svg.ts";
 
 await initBackend({ quiet: true });
-
-const count = (svg: string, re: RegExp) => (svg.match(re) ?? []).length;
-
-/** The markup of the first `<g aria-label="...">` group (the marks of one kind). */
-function markGroup(svg: string, label: string): string {
-  const m = svg.match(
-    new RegExp(`<g[^>]*aria-label="${label}"[^>]*>([\\s\\S]*?)</g>`),
-  );
-  assert(m, `no <g aria-label="${label}"> in the SVG`);
-  return m[1];
-}
-
-/** The title and panel titles as whole <text> elements; axis labels anywhere. */
-function assertTitled(
-  svg: string,
-  titles: string[],
-  labels: string[] = [],
-): void {
-  assert(svg.startsWith("<svg"), "not an SVG document");
-  assert(svg.includes('class="chart-title"'), "no title element");
-  for (const t of titles) {
-    assert(svg.includes(`>${t}</text>`), `missing text ${JSON.stringify(t)}`);
-  }
-  for (const l of labels) {
-    assert(svg.includes(l), `missing axis label ${JSON.stringify(l)}`);
-  }
-}
 
 const points = [[0, 0], [0, 1], [1, 0], [5, 5], [5, 6], [6, 5], [9, 0]];
 const codes = [0, 0, 0, 1, 1, 1, 2];

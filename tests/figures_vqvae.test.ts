@@ -9,16 +9,10 @@ import {
   vqvaeTrainingFigure,
   vqvaeVariantsFigure,
 } from "../lib/figures/vqvae.ts";
-import {
-  assert,
-  assertEquals,
-  assertNoTensorLeak,
-  assertThrows,
-} from "./assert.ts";
+import { assertEquals, assertNoTensorLeak, assertThrows } from "./assert.ts";
+import { assertTitled, count } from "./svg.ts";
 
 await initBackend({ quiet: true });
-
-const count = (svg: string, re: RegExp) => (svg.match(re) ?? []).length;
 
 /** The inner markup of every `<g aria-label="...">` group (the marks of one kind). */
 function markGroups(svg: string, label: string): string[] {
@@ -27,17 +21,6 @@ function markGroups(svg: string, label: string): string[] {
       new RegExp(`<g[^>]*aria-label="${label}"[^>]*>([\\s\\S]*?)</g>`, "g"),
     ),
   ].map((m) => m[1]);
-}
-
-/** The titles as whole <text> elements; axis labels anywhere. */
-function assertTitled(svg: string, titles: string[], labels: string[]): void {
-  assert(svg.startsWith("<svg"), "not an SVG document");
-  for (const t of titles) {
-    assert(svg.includes(`>${t}</text>`), `missing text ${JSON.stringify(t)}`);
-  }
-  for (const l of labels) {
-    assert(svg.includes(l), `missing axis label ${JSON.stringify(l)}`);
-  }
 }
 
 const history = {

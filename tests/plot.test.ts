@@ -26,22 +26,12 @@ import {
   assertNoTensorLeak,
   assertThrows,
 } from "./assert.ts";
+import { count, markGroup } from "./svg.ts";
 
 await initBackend({ quiet: true });
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-const count = (svg: string, re: RegExp) => (svg.match(re) ?? []).length;
-
-/** The inner markup of Plot's `<g aria-label="...">` group for one mark. */
-function markGroup(svg: string, label: string): string {
-  const m = svg.match(
-    new RegExp(`<g[^>]*aria-label="${label}"[^>]*>([\\s\\S]*?)</g>`),
-  );
-  assert(m, `no <g aria-label="${label}"> in the SVG`);
-  return m[1];
-}
 
 /**
  * A small XML well-formedness check: balanced tags, no stray "<" or "&".
