@@ -35,24 +35,15 @@ export function assertNotEquals<T>(
   nodeAssert.notDeepStrictEqual(actual, expected, message);
 }
 
-/**
- * Asserts that `fn` throws an error of class `ErrorClass` (default Error)
- * whose message includes every string in `includes`.
- */
-export function assertThrows(
-  fn: () => unknown,
-  ErrorClass: abstract new (...args: never[]) => Error = Error,
-  ...includes: string[]
+function checkCaught(
+  caught: unknown,
+  ErrorClass: abstract new (...args: never[]) => Error,
+  includes: string[],
+  what: string,
 ): Error {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
   assert(
     caught !== undefined,
-    `expected ${ErrorClass.name} to be thrown, nothing was`,
+    `expected ${ErrorClass.name} to be ${what}, nothing was`,
   );
   assert(
     caught instanceof ErrorClass,
@@ -71,6 +62,24 @@ export function assertThrows(
   return caught as Error;
 }
 
+/**
+ * Asserts that `fn` throws an error of class `ErrorClass` (default Error)
+ * whose message includes every string in `includes`.
+ */
+export function assertThrows(
+  fn: () => unknown,
+  ErrorClass: abstract new (...args: never[]) => Error = Error,
+  ...includes: string[]
+): Error {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  return checkCaught(caught, ErrorClass, includes, "thrown");
+}
+
 /** Like `assertThrows` for an async function. */
 export async function assertRejects(
   fn: () => Promise<unknown>,
@@ -83,25 +92,7 @@ export async function assertRejects(
   } catch (e) {
     caught = e;
   }
-  assert(
-    caught !== undefined,
-    `expected ${ErrorClass.name} to be rejected, nothing was`,
-  );
-  assert(
-    caught instanceof ErrorClass,
-    `expected ${ErrorClass.name}, got ${(caught as Error)?.name}: ${
-      (caught as Error)?.message
-    }`,
-  );
-  for (const part of includes) {
-    assert(
-      (caught as Error).message.includes(part),
-      `expected the message to include ${JSON.stringify(part)}, got ${
-        JSON.stringify((caught as Error).message)
-      }`,
-    );
-  }
-  return caught as Error;
+  return checkCaught(caught, ErrorClass, includes, "rejected");
 }
 
 type Numeric =
