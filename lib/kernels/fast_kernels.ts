@@ -56,6 +56,27 @@ function builtin(name: string): KernelFn {
   return fn;
 }
 
+/** NHWC convolution geometry: tfjs's conv info plus the top/left padding. */
+export function nhwcConvGeometry(
+  inputShape: [number, number, number, number],
+  filterShape: [number, number, number, number],
+  strides: [number, number] | number,
+  pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding,
+  dimRoundingMode?: "floor" | "round" | "ceil",
+): tf.backend_util.Conv2DInfo & { padTop: number; padLeft: number } {
+  const info = tf.backend_util.computeConv2DInfo(
+    inputShape,
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    "channelsLast",
+  );
+  return { ...info, padTop: info.padInfo.top, padLeft: info.padInfo.left };
+}
+
 /**
  * Captures the backend's built-in kernels that `FAST_KERNELS` wrap. Call
  * before registering the replacements (idempotent).
@@ -189,16 +210,6 @@ function conv2DBackpropInput(
       "Conv2DBackpropInput (wasm, project kernel): only NHWC is supported",
     );
   }
-  const info = tf.backend_util.computeConv2DInfo(
-    inputShape,
-    filter.shape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    "channelsLast",
-  );
   const {
     batchSize,
     inHeight,
@@ -211,9 +222,15 @@ function conv2DBackpropInput(
     filterWidth,
     strideHeight,
     strideWidth,
-  } = info;
-  const padTop = info.padInfo.top;
-  const padLeft = info.padInfo.left;
+    padTop,
+    padLeft,
+  } = nhwcConvGeometry(
+    inputShape,
+    filter.shape as [number, number, number, number],
+    strides,
+    pad,
+    dimRoundingMode,
+  );
   const rows = batchSize * outHeight * outWidth;
   const patch = filterHeight * filterWidth * inChannels;
   // cols[(b, oh, ow), (fh, fw, ci)] = dy @ W^T: what each output position

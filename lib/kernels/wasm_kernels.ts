@@ -23,6 +23,7 @@ import {
   captureBuiltins,
   FAST_KERNELS,
   type KernelArgs,
+  nhwcConvGeometry,
   registerWasmKernel,
   type WasmBackendLike,
 } from "./fast_kernels.ts";
@@ -45,16 +46,6 @@ function conv2DBackpropFilter(
       "Conv2DBackpropFilter (wasm, project kernel): only NHWC is supported",
     );
   }
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    "channelsLast",
-  );
   const {
     batchSize,
     inHeight,
@@ -67,9 +58,15 @@ function conv2DBackpropFilter(
     filterWidth,
     strideHeight,
     strideWidth,
-  } = info;
-  const padTop = info.padInfo.top;
-  const padLeft = info.padInfo.left;
+    padTop,
+    padLeft,
+  } = nhwcConvGeometry(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    pad,
+    dimRoundingMode,
+  );
   const xv = wasm.typedArrayFromHeap(x) as Float32Array;
   const rows = filterHeight * filterWidth * inChannels;
   const cols = batchSize * outHeight * outWidth;
