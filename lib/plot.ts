@@ -577,13 +577,17 @@ function rampLegend(
     return String(Number(v.toPrecision(3)));
   };
   const top = label ? 14 : 0;
+  // The end labels are anchored inward so they never stick out of the legend.
+  const anchor = (t: number) => t === 0 ? "start" : t === 1 ? "end" : "middle";
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((t) => {
     const x = t * width;
     return `<line x1="${x}" x2="${x}" y1="${top}" y2="${
       top + 14
     }" stroke="#111"/><text x="${x}" y="${
       top + 26
-    }" font-size="10" text-anchor="middle" fill="#111">${fmt(at(t))}</text>`;
+    }" font-size="10" text-anchor="${anchor(t)}" fill="#111">${
+      fmt(at(t))
+    }</text>`;
   }).join("");
   const height = top + 30;
   return {
