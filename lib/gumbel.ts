@@ -262,6 +262,22 @@ function checkObjectiveOutput(where: string, value: unknown, s: number) {
   checkTensor(where, "f(samples)", value, { shape: [s] });
 }
 
+function checkEstimatorArguments(
+  where: string,
+  logits: tf.Tensor,
+  f: SampleObjective,
+  samples: number,
+): void {
+  checkLogits(where, logits);
+  if (typeof f !== "function") {
+    throw new ArgumentError(
+      where,
+      "f must be a function of [S, ...] samples returning [S]",
+    );
+  }
+  checkInteger(where, "samples", samples, { min: 1 });
+}
+
 /**
  * Single-sample score-function (REINFORCE) estimates of the gradient of
  * E_{c ~ q}[f(c)] with respect to `logits`, q = softmax(logits) on the last
@@ -281,14 +297,7 @@ export function scoreFunctionEstimates(
   },
 ): tf.Tensor {
   const where = "scoreFunctionEstimates";
-  checkLogits(where, logits);
-  if (typeof f !== "function") {
-    throw new ArgumentError(
-      where,
-      "f must be a function of [S, ...] samples returning [S]",
-    );
-  }
-  checkInteger(where, "samples", samples, { min: 1 });
+  checkEstimatorArguments(where, logits, f, samples);
   checkNumber(where, "baseline", baseline);
   const k = logits.shape[logits.rank - 1];
   return tf.tidy(() => {
@@ -323,14 +332,7 @@ export function gumbelSoftmaxEstimates(
   },
 ): tf.Tensor {
   const where = "gumbelSoftmaxEstimates";
-  checkLogits(where, logits);
-  if (typeof f !== "function") {
-    throw new ArgumentError(
-      where,
-      "f must be a function of [S, ...] samples returning [S]",
-    );
-  }
-  checkInteger(where, "samples", samples, { min: 1 });
+  checkEstimatorArguments(where, logits, f, samples);
   checkNumber(where, "tau", tau, { min: 0, minExclusive: true });
   return tf.tidy(() => {
     // One copy of the logits per sample: the gradient of the sum of f over

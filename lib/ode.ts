@@ -311,33 +311,14 @@ function emptyStats(method: OdeMethod): OdeStats {
   };
 }
 
-/** RMS of err / (atol + rtol * max(|y0|, |y1|)) over every element, in float64. */
-function errorNorm(
-  err: State,
-  y0: State,
-  y1: State,
-  rtol: number,
-  atol: number,
-): number {
-  let sum = 0;
-  let n = 0;
-  for (let j = 0; j < err.length; j++) {
-    const e = err[j].dataSync();
-    const a = y0[j].dataSync();
-    const b = y1[j].dataSync();
-    for (let i = 0; i < e.length; i++) {
-      const scale = atol + rtol * Math.max(Math.abs(a[i]), Math.abs(b[i]));
-      const r = e[i] / scale;
-      sum += r * r;
-    }
-    n += e.length;
-  }
-  return Math.sqrt(sum / Math.max(n, 1));
-}
-
+/**
+ * RMS of xs / (atol + rtol * max_k |scaleFrom_k|) over every element, in
+ * float64: the step-size controller's error norm (scaled by the states
+ * before and after the step) and the starting-step heuristic's (one state).
+ */
 function rmsNorm(
   xs: State,
-  scaleFrom: State,
+  scaleFrom: State[],
   rtol: number,
   atol: number,
 ): number {
@@ -345,9 +326,11 @@ function rmsNorm(
   let n = 0;
   for (let j = 0; j < xs.length; j++) {
     const v = xs[j].dataSync();
-    const s = scaleFrom[j].dataSync();
+    const scales = scaleFrom.map((state) => state[j].dataSync());
     for (let i = 0; i < v.length; i++) {
-      const r = v[i] / (atol + rtol * Math.abs(s[i]));
+      let size = 0;
+      for (const s of scales) size = Math.max(size, Math.abs(s[i]));
+      const r = v[i] / (atol + rtol * size);
       sum += r * r;
     }
     n += v.length;
@@ -369,14 +352,14 @@ function initialStep(
   span: number,
   o: Resolved,
 ): number {
-  const d0 = rmsNorm(y0, y0, o.rtol, o.atol);
-  const d1 = rmsNorm(f0, y0, o.rtol, o.atol);
+  const d0 = rmsNorm(y0, [y0], o.rtol, o.atol);
+  const d1 = rmsNorm(f0, [y0], o.rtol, o.atol);
   const h0 = d0 < 1e-5 || d1 < 1e-5 ? 1e-6 : 0.01 * d0 / d1;
   const d2 = tf.tidy(() => {
     const y1 = combine(y0, [f0], [1], dir * h0);
     const f1 = f(t0 + dir * h0, y1);
     const diff = f1.map((v, j) => tf.sub(v, f0[j]));
-    return rmsNorm(diff, y0, o.rtol, o.atol) / h0;
+    return rmsNorm(diff, [y0], o.rtol, o.atol) / h0;
   });
   const m = Math.max(d1, d2);
   const h1 = m <= 1e-15 ? Math.max(1e-6, h0 * 1e-3) : Math.pow(0.01 / m, 1 / 5);
@@ -492,7 +475,7 @@ function solve(
           );
           return { y1, err, k7: ks[ks.length - 1] };
         });
-        const norm = errorNorm(attempt.err, y, attempt.y1, o.rtol, o.atol);
+        const norm = rmsNorm(attempt.err, [y, attempt.y1], o.rtol, o.atol);
         tf.dispose(attempt.err);
         const finite = Number.isFinite(norm);
         if (finite && norm <= 1) {
