@@ -424,6 +424,7 @@ export class Autoencoder extends ImageModel {
     super("Autoencoder", 1, options);
   }
 
+  /** The code of flattened images: the encoder's output. */
   protected codeOf(x: tf.Tensor2D): tf.Tensor2D {
     return this.encoder.apply(x) as tf.Tensor2D;
   }
@@ -529,6 +530,7 @@ export class GaussianVAE extends ImageModel {
     };
   }
 
+  /** The code of flattened images: the posterior mean mu (no sampling). */
   protected codeOf(x: tf.Tensor2D): tf.Tensor2D {
     return this.#split(x).mu;
   }
