@@ -8,12 +8,16 @@
  * still. The project registers the training kernels wasm lacks and faster
  * versions of its slow ones (lib/kernels/), and starts the threaded build
  * under Deno (lib/kernels/wasm_threads.ts), falling back to one thread when
- * that fails. docs/performance.md has the measurements.
+ * that fails. When Deno may use FFI and an OpenBLAS library is installed,
+ * float32 matMuls run on OpenBLAS instead (lib/kernels/blas_kernels.ts),
+ * with the threads going to OpenBLAS and wasm on one thread: the fastest
+ * combination measured. docs/performance.md has the measurements.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+import { type Blas, openBlas, useBlas } from "./kernels/blas_kernels.ts";
 import { registerWasmKernels } from "./kernels/wasm_kernels.ts";
 import { startThreadedWasm } from "./kernels/wasm_threads.ts";
 import { ArgumentError, checkChoice } from "./validate.ts";
@@ -33,6 +37,12 @@ export interface InitBackendOptions {
    * start of a process uses it.
    */
   threads?: number;
+  /**
+   * Run float32 matMuls on a system OpenBLAS when one can be loaded
+   * (default: true, unless env `TFJS_BLAS=0`). Only the first wasm start
+   * of a process uses it.
+   */
+  blas?: boolean;
   /** Do not print the one-line summary. */
   quiet?: boolean;
 }
@@ -40,6 +50,9 @@ export interface InitBackendOptions {
 let announced = "";
 /** How the wasm backend was started (threads and why), once it was. */
 let wasmStart: { threads: number; why: string } | null = null;
+/** OpenBLAS, when the matMuls run on it, and why it is or is not used. */
+let blasStart: { blas: Blas | null; threads: number; why: string } | null =
+  null;
 
 function env(name: string): string | undefined {
   try {
@@ -102,9 +115,21 @@ export function describeBackend(): string {
   const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT");
   const threads = wasmStart?.threads ?? 1;
   const why = wasmStart?.why ? `: ${wasmStart.why}` : "";
-  return `wasm (${simd ? "SIMD" : "no SIMD"}, ${
-    threads > 1 ? `${threads} threads` : "1 thread"
-  }${why})`;
+  const plural = (n: number) => n > 1 ? `${n} threads` : "1 thread";
+  const blas = blasStart?.blas;
+  if (blas) {
+    const version = blas.config.match(/OpenBLAS [\d.]+/)?.[0] ?? "OpenBLAS";
+    return `wasm (${
+      simd ? "SIMD" : "no SIMD"
+    }, 1 thread) + matMul on ${version} (${plural(blas.threads)}: ${
+      blasStart!.why
+    })`;
+  }
+  // Say why OpenBLAS is off unless the user turned it off.
+  const off = blasStart && !/^(blas: false|TFJS_BLAS=0)$/.test(blasStart.why)
+    ? `; OpenBLAS not used: ${blasStart.why}`
+    : "";
+  return `wasm (${simd ? "SIMD" : "no SIMD"}, ${plural(threads)}${why}${off})`;
 }
 
 async function startWasm(threads: number, why: string): Promise<boolean> {
@@ -145,8 +170,29 @@ export async function initBackend(
   );
   // Validated on every call, used only by the first wasm start.
   const requested = wantedThreads(options.threads);
-  const threads = wanted === "wasm" && wasmStart === null ? requested : null;
+  let threads = wanted === "wasm" && wasmStart === null ? requested : null;
   if (wanted === "wasm") registerWasmKernels();
+  if (threads && blasStart === null) {
+    const blasWanted = options.blas ?? true;
+    const opened = blasWanted ? openBlas({ threads: threads.threads }) : null;
+    if (opened?.ok) {
+      useBlas(opened.blas);
+      blasStart = {
+        blas: opened.blas,
+        threads: opened.blas.threads,
+        why: threads.why,
+      };
+      // OpenBLAS takes the threads; a threaded wasm build beside it was
+      // measured slower (docs/performance.md).
+      threads = { threads: 1, why: "OpenBLAS has the threads" };
+    } else {
+      blasStart = {
+        blas: null,
+        threads: 0,
+        why: opened ? opened.reason : "blas: false",
+      };
+    }
+  }
   // The cpu backend greets Node users with a tfjs-node advert on first use;
   // Deno looks like Node to tfjs, and tests compare against cpu, so mute it.
   const cpu = tf.findBackend("cpu") as { firstUse?: boolean } | null;

@@ -12,12 +12,15 @@
  *   --quick            2 rounds, shorter timings (CI smoke run)
  *   --rounds=N         rounds (default 3)
  *   --filter=REGEX     only workloads whose name matches
- *   --backends=a,b     tfjs backends (default wasm,cpu; cpu only runs the
+ *   --backends=a,b     backends: wasm+openblas (wasm with its matMuls on
+ *                      OpenBLAS, when initBackend loaded it), wasm (its
+ *                      own matMul), cpu (default: all three; cpu only runs the
  *                      workloads whose first step fits --cpu-cap-ms)
  *   --cpu-cap-ms=N     skip a cpu workload whose first step is slower (default 10000)
  *   --cpu-all          also run the conv workloads on cpu (minutes per step)
  *   --threads=N        wasm threads (default: initBackend's choice, which
  *                      is 1 on a busy machine); compare runs with 1 and 2
+ *   --no-blas          do not load OpenBLAS (then wasm may use 2 threads)
  *   --no-torch         skip PyTorch
  *   --leak             also check tf.memory().numTensors after 10 and after
  *                      --leak-steps steps (default 1000) of every cheap workload
@@ -26,6 +29,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { describeBackend, initBackend } from "../lib/backend.ts";
+import { activeBlas, type Blas, useBlas } from "../lib/kernels/blas_kernels.ts";
 import {
   convDecoder28,
   convEncoder28,
@@ -466,7 +470,7 @@ async function leakCheck(
     const ms = median(e.samples);
     // Cap the check at ~10 s per entry; report the steps actually run.
     const n = Math.max(20, Math.min(steps, Math.floor(10000 / ms)));
-    await tf.setBackend(e.backend);
+    await selectBackend(e.backend);
     for (let i = 0; i < 10; i++) e.instance.step();
     const after10 = tf.memory().numTensors;
     for (let i = 10; i < n; i++) e.instance.step();
@@ -487,30 +491,54 @@ async function leakCheck(
   return out;
 }
 
+/** The OpenBLAS initBackend loaded, if any ("wasm+openblas" uses it). */
+let loadedBlas: Blas | null = null;
+
+/** Makes `name` the active backend: wasm+openblas, wasm or cpu. */
+async function selectBackend(name: string): Promise<boolean> {
+  if (name === "wasm+openblas") {
+    if (!loadedBlas || !(await tf.setBackend("wasm"))) return false;
+    useBlas(loadedBlas);
+    return true;
+  }
+  useBlas(null);
+  return await tf.setBackend(name);
+}
+
+function describe(name: string): string {
+  const line = describeBackend();
+  if (name !== "wasm" || !loadedBlas) return line;
+  return line.replace(/ \+ matMul on .*$/, ", its own matMul");
+}
+
 async function main() {
   const quick = flag("quick") !== undefined;
   const rounds = Number(flag("rounds") ?? (quick ? 2 : 3));
   const budgetMs = quick ? 300 : 1000;
   const filter = new RegExp(flag("filter") ?? ".", "i");
-  const backends = (flag("backends") ?? "wasm,cpu").split(",").filter(Boolean);
+  const backends = (flag("backends") ?? "wasm+openblas,wasm,cpu").split(",")
+    .filter(Boolean);
   const cpuCapMs = Number(flag("cpu-cap-ms") ?? 10000);
   const cpuAll = flag("cpu-all") !== undefined;
   const useTorch = flag("no-torch") === undefined;
   const workloads = WORKLOADS.filter((w) => filter.test(w.name));
 
   const threadsFlag = flag("threads");
-  const wasmName = await initBackend(
-    threadsFlag ? { threads: Number(threadsFlag) } : {},
-  );
+  const wasmName = await initBackend({
+    ...(threadsFlag ? { threads: Number(threadsFlag) } : {}),
+    blas: flag("no-blas") === undefined,
+  });
+  loadedBlas = activeBlas();
+  const home = loadedBlas ? "wasm+openblas" : wasmName;
   const descriptions: Record<string, string> = {};
   const entries: Entry[] = [];
   console.log(`load average at start: ${loadAverage()}`);
   for (const backend of backends) {
-    if (!(await tf.setBackend(backend))) {
+    if (!(await selectBackend(backend))) {
       console.log(`backend ${backend}: not available, skipped`);
       continue;
     }
-    descriptions[backend] = describeBackend();
+    descriptions[backend] = describe(backend);
     for (const workload of workloads) {
       const entry: Entry = { workload, backend, instance: null, samples: [] };
       entries.push(entry);
@@ -537,7 +565,7 @@ async function main() {
       }
     }
   }
-  await tf.setBackend(wasmName);
+  await selectBackend(home);
 
   const torchNames = [
     ...new Set(workloads.map((w) => w.torch).filter((t): t is string => !!t)),
@@ -547,7 +575,7 @@ async function main() {
   let torchOk = useTorch && torchNames.length > 0;
   for (let r = 0; r < rounds; r++) {
     for (const backend of backends) {
-      if (!(await tf.setBackend(backend))) continue;
+      if (!(await selectBackend(backend))) continue;
       for (const e of entries) {
         if (e.backend !== backend || !e.instance) continue;
         const estimate = e.samples.length ? median(e.samples) : 50;
@@ -566,12 +594,12 @@ async function main() {
     }
     console.log(`round ${r + 1}/${rounds} done (load ${loadAverage()})`);
   }
-  await tf.setBackend(wasmName);
+  await selectBackend(home);
 
   let leaks: Awaited<ReturnType<typeof leakCheck>> = [];
   if (flag("leak") !== undefined) {
     leaks = await leakCheck(entries, Number(flag("leak-steps") ?? 1000));
-    await tf.setBackend(wasmName);
+    await selectBackend(home);
   }
 
   // The table.

@@ -10,8 +10,10 @@ import {
 } from "./assert.ts";
 
 // This file asks for the threaded build explicitly, so the threaded start is
-// tested whatever the machine's load (the default picks 1 thread when busy).
-const chosen = await initBackend({ threads: 2, quiet: true });
+// tested whatever the machine's load (the default picks 1 thread when busy)
+// and whether OpenBLAS is installed (which would take the threads; its own
+// tests are in blas_kernels.test.ts).
+const chosen = await initBackend({ threads: 2, blas: false, quiet: true });
 
 Deno.test("initBackend starts wasm with SIMD and 2 threads when asked", () => {
   assertEquals(chosen, "wasm");

@@ -2,15 +2,39 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import { WASM_PROJECT_KERNELS } from "../lib/kernels/wasm_kernels.ts";
 import { FAST_KERNELS } from "../lib/kernels/fast_kernels.ts";
+import { activeBlas, type Blas, useBlas } from "../lib/kernels/blas_kernels.ts";
 import { randomNormal } from "../lib/random.ts";
 import {
   assert,
   assertAllClose,
   assertEquals,
   assertNoTensorLeak,
+  assertThrows,
 } from "./assert.ts";
 
 await initBackend({ quiet: true });
+
+// The matMul kernels run on wasm's own product, or on OpenBLAS when
+// initBackend loaded it (lib/kernels/blas_kernels.ts): both are tested.
+const DEFAULT_BLAS = activeBlas();
+const MATMUL_PATHS: { label: string; blas: Blas | null }[] = [
+  { label: "wasm matMul", blas: null },
+  ...(DEFAULT_BLAS ? [{ label: "OpenBLAS matMul", blas: DEFAULT_BLAS }] : []),
+];
+
+/** Registers `fn` as a test once per matMul path. */
+function matMulPathTest(name: string, fn: () => Promise<void> | void) {
+  for (const path of MATMUL_PATHS) {
+    Deno.test(`${name} [${path.label}]`, async () => {
+      useBlas(path.blas);
+      try {
+        await fn();
+      } finally {
+        useBlas(DEFAULT_BLAS);
+      }
+    });
+  }
+}
 
 /** Runs `fn` on a backend and returns its outputs as plain arrays. */
 async function on(
@@ -93,44 +117,50 @@ const convCases: {
 ];
 
 for (const c of convCases) {
-  Deno.test(`Conv2DBackpropFilter matches cpu: conv2d ${c.name}`, async () => {
-    await assertSameOnCpu(() => {
-      const x = randomNormal(c.x, { seed: 1 }) as tf.Tensor4D;
-      const w = randomNormal(c.w, { seed: 2 }) as tf.Tensor4D;
-      const f = (xx: tf.Tensor, ww: tf.Tensor) => {
-        const y = tf.conv2d(
-          xx as tf.Tensor4D,
-          ww as tf.Tensor4D,
-          c.strides,
-          c.pad,
-        );
-        // A random upstream gradient, so every output position matters.
-        return y.mul(randomNormal(y.shape, { seed: 3 })).sum() as tf.Scalar;
-      };
-      const [dx, dw] = tf.grads(f)([x, w]);
-      return [tf.conv2d(x, w, c.strides, c.pad), dx, dw];
-    });
-  });
+  matMulPathTest(
+    `Conv2DBackpropFilter matches cpu: conv2d ${c.name}`,
+    async () => {
+      await assertSameOnCpu(() => {
+        const x = randomNormal(c.x, { seed: 1 }) as tf.Tensor4D;
+        const w = randomNormal(c.w, { seed: 2 }) as tf.Tensor4D;
+        const f = (xx: tf.Tensor, ww: tf.Tensor) => {
+          const y = tf.conv2d(
+            xx as tf.Tensor4D,
+            ww as tf.Tensor4D,
+            c.strides,
+            c.pad,
+          );
+          // A random upstream gradient, so every output position matters.
+          return y.mul(randomNormal(y.shape, { seed: 3 })).sum() as tf.Scalar;
+        };
+        const [dx, dw] = tf.grads(f)([x, w]);
+        return [tf.conv2d(x, w, c.strides, c.pad), dx, dw];
+      });
+    },
+  );
 }
 
-Deno.test("Conv2DBackpropFilter matches cpu: conv2dTranspose stride 2", async () => {
-  await assertSameOnCpu(() => {
-    const x = randomNormal([2, 7, 7, 4], { seed: 4 }) as tf.Tensor4D;
-    const w = randomNormal([4, 4, 3, 4], { seed: 5 }) as tf.Tensor4D; // [h, w, out, in]
-    const f = (xx: tf.Tensor, ww: tf.Tensor) => {
-      const y = tf.conv2dTranspose(
-        xx as tf.Tensor4D,
-        ww as tf.Tensor4D,
-        [2, 14, 14, 3],
-        2,
-        "same",
-      );
-      return y.mul(randomNormal(y.shape, { seed: 6 })).sum() as tf.Scalar;
-    };
-    const [dx, dw] = tf.grads(f)([x, w]);
-    return [dx, dw];
-  });
-});
+matMulPathTest(
+  "Conv2DBackpropFilter matches cpu: conv2dTranspose stride 2",
+  async () => {
+    await assertSameOnCpu(() => {
+      const x = randomNormal([2, 7, 7, 4], { seed: 4 }) as tf.Tensor4D;
+      const w = randomNormal([4, 4, 3, 4], { seed: 5 }) as tf.Tensor4D; // [h, w, out, in]
+      const f = (xx: tf.Tensor, ww: tf.Tensor) => {
+        const y = tf.conv2dTranspose(
+          xx as tf.Tensor4D,
+          ww as tf.Tensor4D,
+          [2, 14, 14, 3],
+          2,
+          "same",
+        );
+        return y.mul(randomNormal(y.shape, { seed: 6 })).sum() as tf.Scalar;
+      };
+      const [dx, dw] = tf.grads(f)([x, w]);
+      return [dx, dw];
+    });
+  },
+);
 
 Deno.test("UnsortedSegmentSum matches cpu: gather gradient with repeated indices", async () => {
   await assertSameOnCpu(() => {
@@ -215,20 +245,24 @@ const matMulShapes: { a: number[]; b: number[]; grads: boolean }[] = [
 for (const { a: sa, b: sb, grads } of matMulShapes) {
   for (const ta of [false, true]) {
     for (const tb of [false, true]) {
-      Deno.test(`BatchMatMul matches cpu: [${sa}] x [${sb}] transposeA=${ta} transposeB=${tb}`, async () => {
-        await assertSameOnCpu(() => {
-          const a = randomNormal(stored(sa, ta), { seed: 1 });
-          const b = randomNormal(stored(sb, tb), { seed: 2 });
-          const f = (x: tf.Tensor, y: tf.Tensor) => {
-            const p = tf.matMul(x, y, ta, tb);
-            return p.mul(randomNormal(p.shape, { seed: 3 })).sum() as tf.Scalar;
-          };
-          return [
-            tf.matMul(a, b, ta, tb),
-            ...(grads ? tf.grads(f)([a, b]) : []),
-          ];
-        });
-      });
+      matMulPathTest(
+        `BatchMatMul matches cpu: [${sa}] x [${sb}] transposeA=${ta} transposeB=${tb}`,
+        async () => {
+          await assertSameOnCpu(() => {
+            const a = randomNormal(stored(sa, ta), { seed: 1 });
+            const b = randomNormal(stored(sb, tb), { seed: 2 });
+            const f = (x: tf.Tensor, y: tf.Tensor) => {
+              const p = tf.matMul(x, y, ta, tb);
+              return p.mul(randomNormal(p.shape, { seed: 3 }))
+                .sum() as tf.Scalar;
+            };
+            return [
+              tf.matMul(a, b, ta, tb),
+              ...(grads ? tf.grads(f)([a, b]) : []),
+            ];
+          });
+        },
+      );
     }
   }
 }
@@ -249,33 +283,37 @@ for (const [sa, sb] of [[[6, 9], [9, 4]], [[3, 5, 7], [3, 7, 4]]]) {
         true,
       ]]
     ) {
-      Deno.test(`_FusedMatMul matches cpu: [${sa}] x [${sb}] bias ${activation} transposeA=${ta} transposeB=${tb}`, async () => {
-        await assertSameOnCpu(() => {
-          const a = randomNormal(stored(sa, ta), { seed: 4 });
-          const b = randomNormal(stored(sb, tb), { seed: 5 });
-          const bias = randomNormal([sb.at(-1)!], { seed: 6 });
-          const fused = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
-            tf.fused.matMul({
-              a: x as tf.Tensor3D,
-              b: y as tf.Tensor3D,
-              transposeA: ta,
-              transposeB: tb,
-              bias: z,
-              activation,
-              leakyreluAlpha: 0.1,
-            });
-          const f = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => {
-            const p = fused(x, y, z);
-            return p.mul(randomNormal(p.shape, { seed: 7 })).sum() as tf.Scalar;
-          };
-          // The gradient of a fused matMul is defined for linear and relu only.
-          const withGrads = activation === "linear" || activation === "relu";
-          return [
-            fused(a, b, bias),
-            ...(withGrads ? tf.grads(f)([a, b, bias]) : []),
-          ];
-        });
-      });
+      matMulPathTest(
+        `_FusedMatMul matches cpu: [${sa}] x [${sb}] bias ${activation} transposeA=${ta} transposeB=${tb}`,
+        async () => {
+          await assertSameOnCpu(() => {
+            const a = randomNormal(stored(sa, ta), { seed: 4 });
+            const b = randomNormal(stored(sb, tb), { seed: 5 });
+            const bias = randomNormal([sb.at(-1)!], { seed: 6 });
+            const fused = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
+              tf.fused.matMul({
+                a: x as tf.Tensor3D,
+                b: y as tf.Tensor3D,
+                transposeA: ta,
+                transposeB: tb,
+                bias: z,
+                activation,
+                leakyreluAlpha: 0.1,
+              });
+            const f = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => {
+              const p = fused(x, y, z);
+              return p.mul(randomNormal(p.shape, { seed: 7 }))
+                .sum() as tf.Scalar;
+            };
+            // The gradient of a fused matMul is defined for linear and relu only.
+            const withGrads = activation === "linear" || activation === "relu";
+            return [
+              fused(a, b, bias),
+              ...(withGrads ? tf.grads(f)([a, b, bias]) : []),
+            ];
+          });
+        },
+      );
     }
   }
 }
@@ -325,25 +363,28 @@ const transposeCases: {
 ];
 
 for (const c of transposeCases) {
-  Deno.test(`Conv2DBackpropInput matches cpu: conv2dTranspose [${c.x}] -> [${c.out}] filter [${c.w}] strides ${c.strides} ${c.pad}`, async () => {
-    await assertSameOnCpu(() => {
-      const x = randomNormal(c.x, { seed: 8 }) as tf.Tensor4D;
-      const w = randomNormal(c.w, { seed: 9 }) as tf.Tensor4D;
-      const up = (a: tf.Tensor, b: tf.Tensor) =>
-        tf.conv2dTranspose(
-          a as tf.Tensor4D,
-          b as tf.Tensor4D,
-          c.out,
-          c.strides,
-          c.pad,
-        );
-      const f = (a: tf.Tensor, b: tf.Tensor) => {
-        const y = up(a, b);
-        return y.mul(randomNormal(y.shape, { seed: 10 })).sum() as tf.Scalar;
-      };
-      return [up(x, w), ...tf.grads(f)([x, w])];
-    });
-  });
+  matMulPathTest(
+    `Conv2DBackpropInput matches cpu: conv2dTranspose [${c.x}] -> [${c.out}] filter [${c.w}] strides ${c.strides} ${c.pad}`,
+    async () => {
+      await assertSameOnCpu(() => {
+        const x = randomNormal(c.x, { seed: 8 }) as tf.Tensor4D;
+        const w = randomNormal(c.w, { seed: 9 }) as tf.Tensor4D;
+        const up = (a: tf.Tensor, b: tf.Tensor) =>
+          tf.conv2dTranspose(
+            a as tf.Tensor4D,
+            b as tf.Tensor4D,
+            c.out,
+            c.strides,
+            c.pad,
+          );
+        const f = (a: tf.Tensor, b: tf.Tensor) => {
+          const y = up(a, b);
+          return y.mul(randomNormal(y.shape, { seed: 10 })).sum() as tf.Scalar;
+        };
+        return [up(x, w), ...tf.grads(f)([x, w])];
+      });
+    },
+  );
 }
 
 Deno.test("the fast kernels are the registered wasm kernels", () => {
@@ -368,32 +409,82 @@ Deno.test("registering the kernels again keeps them working (no wrapper of a wra
   });
 });
 
-Deno.test("fast kernels do not leak tensors or backend memory", async () => {
-  const a = randomNormal([2, 8, 6], { seed: 1 });
-  const b = randomNormal([2, 5, 6], { seed: 2 });
-  const x = randomNormal([2, 7, 7, 4], { seed: 3 }) as tf.Tensor4D;
-  const w = randomNormal([4, 4, 3, 4], { seed: 4 }) as tf.Tensor4D;
-  const work = () =>
-    tf.tidy(() => {
-      tf.grads((p: tf.Tensor, q: tf.Tensor) =>
-        tf.matMul(p, q, false, true).sum()
-      )([a, b]);
-      tf.grads((p: tf.Tensor, q: tf.Tensor) =>
-        tf.conv2dTranspose(
-          p as tf.Tensor4D,
-          q as tf.Tensor4D,
-          [2, 14, 14, 3],
-          2,
-          "same",
-        ).sum()
-      )([x, w]);
+matMulPathTest(
+  "fast kernels do not leak tensors or backend memory",
+  async () => {
+    const a = randomNormal([2, 8, 6], { seed: 1 });
+    const b = randomNormal([2, 5, 6], { seed: 2 });
+    const x = randomNormal([2, 7, 7, 4], { seed: 3 }) as tf.Tensor4D;
+    const w = randomNormal([4, 4, 3, 4], { seed: 4 }) as tf.Tensor4D;
+    const work = () =>
+      tf.tidy(() => {
+        tf.grads((p: tf.Tensor, q: tf.Tensor) =>
+          tf.matMul(p, q, false, true).sum()
+        )([a, b]);
+        tf.grads((p: tf.Tensor, q: tf.Tensor) =>
+          tf.conv2dTranspose(
+            p as tf.Tensor4D,
+            q as tf.Tensor4D,
+            [2, 14, 14, 3],
+            2,
+            "same",
+          ).sum()
+        )([x, w]);
+      });
+    work(); // warm-up
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const ids = backend.numDataIds();
+    await assertNoTensorLeak(() => {
+      for (let i = 0; i < 5; i++) work();
     });
-  work(); // warm-up
+    assertEquals(backend.numDataIds(), ids, "wasm data ids");
+    tf.dispose([a, b, x, w]);
+  },
+);
+
+// GatherV2 as block copies (lib/kernels/fast_kernels.ts).
+const gatherCases: {
+  x: number[];
+  indices: number[][] | number[];
+  axis: number;
+}[] = [
+  { x: [10, 7], indices: [3, 0, 9, 3], axis: 0 },
+  { x: [4, 6, 5], indices: [5, 1], axis: 1 },
+  { x: [4, 6, 5], indices: [[4, 0], [2, 2]], axis: -1 },
+  { x: [6], indices: [], axis: 0 },
+];
+for (const c of gatherCases) {
+  Deno.test(`GatherV2 matches cpu: x [${c.x}] indices ${JSON.stringify(c.indices)} axis ${c.axis}`, async () => {
+    await assertSameOnCpu(() => {
+      const x = randomNormal(c.x, { seed: 13 });
+      const idx = tf.tensor(c.indices, undefined, "int32");
+      const f = (v: tf.Tensor) => {
+        const y = tf.gather(v, idx, c.axis);
+        return y.mul(randomNormal(y.shape, { seed: 14 })).sum() as tf.Scalar;
+      };
+      return [tf.gather(x, idx, c.axis), tf.grad(f)(x)];
+    });
+  });
+}
+
+Deno.test("GatherV2 keeps int32 and bool values exact", () => {
+  tf.tidy(() => {
+    const ints = tf.tensor2d([[1, 2], [3, 4], [5, 6]], undefined, "int32");
+    const got = tf.gather(ints, [2, 0]);
+    assertEquals(got.dtype, "int32");
+    assertEquals(Array.from(got.dataSync()), [5, 6, 1, 2]);
+    const flags = tf.tensor1d([true, false, true], "bool");
+    assertEquals(Array.from(tf.gather(flags, [1, 2]).dataSync()), [0, 1]);
+  });
+});
+
+Deno.test("GatherV2 rejects an out-of-range index and frees its output", () => {
+  const x = tf.zeros([3, 2]);
+  const before = tf.memory().numTensors;
   const backend = tf.backend() as unknown as { numDataIds(): number };
   const ids = backend.numDataIds();
-  await assertNoTensorLeak(() => {
-    for (let i = 0; i < 5; i++) work();
-  });
+  assertThrows(() => tf.gather(x, [0, 3]), Error, "index value 3", "[0, 2]");
+  assertEquals(tf.memory().numTensors, before);
   assertEquals(backend.numDataIds(), ids, "wasm data ids");
-  tf.dispose([a, b, x, w]);
+  x.dispose();
 });
