@@ -11,6 +11,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { adam } from "./optim.ts";
 import { fileURLToPath } from "node:url";
 import {
   ArgumentError,
@@ -126,7 +127,7 @@ export async function trainClassifier(
     minExclusive: true,
   });
   const rng = rngFrom(seed);
-  const optimizer: tf.Optimizer = tf.train.adam(learningRate);
+  const optimizer: tf.Optimizer = adam(learningRate);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const losses: number[] = [];
   try {

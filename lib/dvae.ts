@@ -355,7 +355,7 @@ export class DVAE {
     if (!(optimizer instanceof tf.Optimizer)) {
       throw new ArgumentError(
         "DVAE.trainStep",
-        "optimizer must be a tf.Optimizer, e.g. tf.train.adam(1e-3)",
+        "optimizer must be a tf.Optimizer, e.g. adam(1e-3) from lib/optim.ts",
       );
     }
     let recon = NaN;

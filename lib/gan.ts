@@ -14,6 +14,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { adam } from "./optim.ts";
 import {
   ArgumentError,
   checkChoice,
@@ -682,7 +683,7 @@ export class GANTrainer {
       "sgd",
     ]);
     const make = (lr: number) =>
-      kind === "adam" ? tf.train.adam(lr, beta1, 0.999) : tf.train.sgd(lr);
+      kind === "adam" ? adam(lr, beta1, 0.999) : tf.train.sgd(lr);
     this.#dOpt = make(lrD);
     this.#gOpt = make(lrG);
     this.fixedNoise = randomNormal([fixedCount, this.noiseDim], {

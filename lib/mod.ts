@@ -20,6 +20,7 @@ export * from "./plot.ts";
 export * from "./train.ts";
 export * from "./exercise.ts";
 export * from "./nn.ts";
+export * from "./optim.ts";
 export * from "./autodiff.ts";
 export * from "./ode.ts";
 export * from "./vae.ts";

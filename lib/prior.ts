@@ -18,6 +18,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { adam } from "./optim.ts";
 import {
   ArgumentError,
   checkInteger,
@@ -185,7 +186,7 @@ export class PixelCNNPrior {
     for (let i = 0; i < layers; i++) add(3, c, c, "B");
     add(1, c, c, null);
     add(1, c, k, null);
-    this.#optimizer = tf.train.adam(this.config.learningRate);
+    this.#optimizer = adam(this.config.learningRate);
   }
 
   /** The trainable variables (kernels and biases). */

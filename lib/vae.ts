@@ -18,6 +18,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { adam } from "./optim.ts";
 import {
   ArgumentError,
   checkChoice,
@@ -304,7 +305,7 @@ abstract class ImageModel {
       outputActivation: "sigmoid",
       name: `${name}_dec`,
     });
-    this.optimizer = tf.train.adam(learningRate);
+    this.optimizer = adam(learningRate);
     this.rng = rngFrom(seed + 12345);
   }
 
@@ -956,7 +957,7 @@ export class LinearAutoencoder {
       tf.variable(randomNormal([d, k], { std, seed: rng })),
       tf.variable(randomNormal([k, d], { std, seed: rng })),
     ]);
-    this.#optimizer = tf.train.adam(learningRate);
+    this.#optimizer = adam(learningRate);
   }
 
   /** One Adam step on the mean over rows of ||x - x W_e W_d||^2 for centred data [n, d]; returns that loss. */

@@ -19,6 +19,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { adam } from "./optim.ts";
 import {
   ArgumentError,
   checkChoice,
@@ -689,8 +690,8 @@ export class VQVAE {
       this.quantizer.dispose();
       throw e;
     }
-    this.#optimizer = tf.train.adam(c.learningRate);
-    this.#codebookOptimizer = tf.train.adam(c.codebookLearningRate);
+    this.#optimizer = adam(c.learningRate);
+    this.#codebookOptimizer = adam(c.codebookLearningRate);
   }
 
   /** Encoder outputs h [n, 7, 7, d] (caller disposes). */

@@ -1,6 +1,7 @@
 /**
  * First-run set-up, automatic and idempotent: finds or installs Jupyter,
- * registers the Deno kernel, and finds (or installs) Fashion-MNIST. Used by
+ * registers the Deno kernel, and finds (or installs) Fashion-MNIST and
+ * OpenBLAS (optional: it makes training 2-3x faster). Used by
  * the `notebooks`, `test` and `lab` tasks, so a fresh machine needs no manual
  * set-up; `deno task setup` runs it alone.
  *
@@ -200,11 +201,37 @@ export async function ensureFashionMNIST(): Promise<string> {
   return "data/fashion-mnist-subset/";
 }
 
+/**
+ * Makes OpenBLAS available when it can (Debian's `libopenblas0` as root):
+ * the matMuls then run on it (lib/kernels/blas_kernels.ts). Without it
+ * everything works on wasm's own kernels, 2-3x slower to train; this says
+ * so. Returns whether the library is there.
+ */
+export async function ensureOpenBlas(): Promise<boolean> {
+  const present = async () =>
+    (await run("sh", ["-c", "ldconfig -p 2>/dev/null"])).out.includes(
+      "libopenblas.so.0",
+    );
+  if (Deno.build.os !== "linux" || await present()) return true;
+  if (
+    isRoot() && await which("apt-get") && await aptInstall(["libopenblas0"]) &&
+    await present()
+  ) {
+    return true;
+  }
+  console.log(
+    "setup: OpenBLAS not found; training runs on wasm's own matMul, 2-3x " +
+      "slower (install it with: apt-get install libopenblas0)",
+  );
+  return false;
+}
+
 /** Full set-up for the notebook tasks. Fast (a few probes) when everything is there. */
 export async function setup(): Promise<JupyterSetup> {
   const found = await ensureJupyter();
   await ensureDenoKernel(found.jupyter);
   await ensureFashionMNIST();
+  await ensureOpenBlas();
   return found;
 }
 
