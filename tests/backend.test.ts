@@ -108,3 +108,24 @@ for (const backend of ["wasm", "cpu"]) {
     }
   });
 }
+
+Deno.test("adam's fused update runs on the threaded build's shared memory, same bits as tfjs", async () => {
+  const { adam } = await import("../lib/optim.ts");
+  const run = async (opt: tf.Optimizer, tag: string) => {
+    const w = tf.variable(randomNormal([37, 11], { seed: 7 }), true, tag);
+    const step = () =>
+      tf.tidy(() => {
+        opt.minimize(() => tf.sum(tf.square(tf.sin(w))), false, [w]);
+      });
+    const kernels = (await tf.profile(step)).kernels.map((k) => k.name);
+    for (let i = 0; i < 20; i++) step();
+    const values = Array.from(w.dataSync());
+    w.dispose();
+    opt.dispose();
+    return { kernels, values };
+  };
+  const fused = await run(adam(0.01), "w_threads_fused");
+  const tfjs = await run(tf.train.adam(0.01), "w_threads_tfjs");
+  assert(fused.kernels.includes("ProjectFusedAdam"), fused.kernels.join());
+  assertEquals(fused.values, tfjs.values);
+});
