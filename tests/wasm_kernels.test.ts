@@ -488,3 +488,41 @@ Deno.test("GatherV2 rejects an out-of-range index and frees its output", () => {
   assertEquals(backend.numDataIds(), ids, "wasm data ids");
   x.dispose();
 });
+
+// Sum over leading axes as row additions (lib/kernels/fast_kernels.ts); the
+// other reductions stay on the built-in and are checked alongside.
+const sumCases: {
+  shape: number[];
+  axis: number | number[];
+  keepDims: boolean;
+}[] = [
+  { shape: [128, 37], axis: 0, keepDims: false },
+  { shape: [128, 37], axis: 0, keepDims: true },
+  { shape: [4, 5, 6], axis: [1, 0], keepDims: false },
+  { shape: [4, 5, 6], axis: [0, 1], keepDims: true },
+  { shape: [4, 5, 6], axis: -1, keepDims: false },
+  { shape: [4, 5, 6], axis: [0, 2], keepDims: false },
+  { shape: [4, 5, 6], axis: [0, 1, 2], keepDims: false },
+  { shape: [0, 3], axis: 0, keepDims: false },
+];
+for (const c of sumCases) {
+  Deno.test(`Sum matches cpu: [${c.shape}] axis ${JSON.stringify(c.axis)} keepDims ${c.keepDims}`, async () => {
+    await assertSameOnCpu(() => {
+      const x = randomNormal(c.shape, { seed: 15 });
+      const f = (v: tf.Tensor) => {
+        const y = tf.sum(v, c.axis, c.keepDims);
+        return y.mul(randomNormal(y.shape, { seed: 16 })).sum() as tf.Scalar;
+      };
+      return [tf.sum(x, c.axis, c.keepDims), tf.grad(f)(x)];
+    });
+  });
+}
+
+Deno.test("Sum of int32 over a leading axis stays exact", () => {
+  tf.tidy(() => {
+    const x = tf.tensor2d([[1, 2], [3, 4], [5, 6]], undefined, "int32");
+    const s = tf.sum(x, 0);
+    assertEquals(s.dtype, "int32");
+    assertEquals(Array.from(s.dataSync()), [9, 12]);
+  });
+});

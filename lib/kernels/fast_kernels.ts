@@ -11,6 +11,12 @@
  *   of conv2dTranspose) runs at ~1 GFLOP/s. Here it is one plain matMul
  *   `dy @ W^T` followed by col2im (a scatter-add of the patch rows back onto
  *   the image) in JavaScript.
+ * - `GatherV2`: element-by-element copies (2 ms for 128 rows of 784).
+ *   Here: one block copy per gathered slice.
+ * - `Sum` over leading axes (bias gradients): a transpose first. Here: row
+ *   additions.
+ * - With OpenBLAS loaded (lib/kernels/blas_kernels.ts), `BatchMatMul` and
+ *   `_FusedMatMul` call its `cblas_sgemm`, transposes included.
  *
  * The wrapped built-ins are captured once, so registering again never wraps
  * a wrapper. Each kernel is tested against the `cpu` backend, values and
@@ -83,7 +89,15 @@ export function nhwcConvGeometry(
  * before registering the replacements (idempotent).
  */
 export function captureBuiltins(): void {
-  for (const name of ["BatchMatMul", "_FusedMatMul", "Transpose", "GatherV2"]) {
+  for (
+    const name of [
+      "BatchMatMul",
+      "_FusedMatMul",
+      "Transpose",
+      "GatherV2",
+      "Sum",
+    ]
+  ) {
     builtin(name);
   }
 }
@@ -353,12 +367,49 @@ function gatherV2(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+/**
+ * Sum over leading axes (e.g. a dense layer's bias gradient, summing a
+ * batch) as one pass of row additions. The built-in first transposes the
+ * reduced axes to the end: 13 such sums took 3.2 ms of a 21 ms dVAE step.
+ * Other reductions go to the built-in.
+ */
+function sum(args: KernelArgs): tf.TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { x } = inputs as { x: tf.TensorInfo };
+  const { axis, keepDims } = attrs as unknown as {
+    axis: number | number[];
+    keepDims: boolean;
+  };
+  const rank = x.shape.length;
+  const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
+  const k = axes.length;
+  const leading = k > 0 && k < rank && axes.every((a, i) => a === i);
+  if (x.dtype !== "float32" || !leading) return builtin("Sum")(args);
+  const wasm = backend as WasmBackendLike;
+  const rows = x.shape.slice(0, k).reduce((p, d) => p * d, 1);
+  const kept = x.shape.slice(k);
+  const cols = kept.reduce((p, d) => p * d, 1);
+  const out = wasm.makeOutput(
+    keepDims ? [...new Array(k).fill(1), ...kept] : kept,
+    "float32",
+  );
+  const xv = wasm.typedArrayFromHeap(x) as Float32Array;
+  const ov = wasm.typedArrayFromHeap(out) as Float32Array;
+  ov.fill(0);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    for (let j = 0; j < cols; j++) ov[j] += xv[base + j];
+  }
+  return out;
+}
+
 /** The faster replacements, by kernel name. */
 export const FAST_KERNELS: Readonly<Record<string, KernelFn>> = {
   BatchMatMul: batchMatMul,
   _FusedMatMul: fusedMatMul,
   Conv2DBackpropInput: conv2DBackpropInput,
   GatherV2: gatherV2,
+  Sum: sum,
 };
 for (const fn of Object.values(FAST_KERNELS)) replaced.add(fn);
 

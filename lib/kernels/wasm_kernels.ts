@@ -11,8 +11,10 @@
  * - `OneHot`, whose float32 output on wasm holds int32 bit patterns.
  * - The speed fixes of lib/kernels/fast_kernels.ts: `BatchMatMul` and
  *   `_FusedMatMul` with transposes (physical transpose, then the plain
- *   product; also fixes the fused bias for batches > 1) and
- *   `Conv2DBackpropInput` (matMul + col2im).
+ *   product; also fixes the fused bias for batches > 1),
+ *   `Conv2DBackpropInput` (matMul + col2im), `GatherV2` (block copies) and
+ *   `Sum` over leading axes (row additions); with OpenBLAS present the
+ *   matMuls run on it (lib/kernels/blas_kernels.ts).
  *
  * Each is tested against the `cpu` backend in tests/wasm_kernels.test.ts.
  *
