@@ -209,9 +209,10 @@ export async function ensureFashionMNIST(): Promise<string> {
  */
 export async function ensureOpenBlas(): Promise<boolean> {
   const present = async () =>
-    (await run("sh", ["-c", "ldconfig -p 2>/dev/null"])).out.includes(
-      "libopenblas.so.0",
-    );
+    (await run("sh", ["-c", "ldconfig -p 2>/dev/null || /sbin/ldconfig -p"]))
+      .out.includes(
+        "libopenblas.so.0",
+      );
   if (Deno.build.os !== "linux" || await present()) return true;
   if (
     isRoot() && await which("apt-get") && await aptInstall(["libopenblas0"]) &&
