@@ -5,6 +5,8 @@ import {
   adjointCostFigure,
   odeConvergenceFigure,
   odeDecayFigure,
+  odeDecisionFigure,
+  odeFlowFigure,
   odeOscillatorFigure,
   odeToleranceFigure,
   spiralFieldsFigure,
@@ -205,4 +207,96 @@ Deno.test("adjointCostFigure: memory and time, backprop and adjoint", () => {
   ], ["RK4 steps", "peak extra memory (KB)", "milliseconds"]);
   assertEquals(count(markGroups(svg, "line"), /<path\b/g), 4);
   assertThrows(() => adjointCostFigure([]), ArgumentError, "rows");
+});
+
+Deno.test("odeFlowFigure: one panel per time, every point in each, the readout line last", () => {
+  const times = [0, 0.5, 1];
+  const base = [[0, 0], [1, 0.5], [2, -1], [0.5, 0.5]];
+  const positions = times.map((t) => base.map(([x, y]) => [x * (1 + t), y]));
+  const labels = [0, 1, 1, 0];
+  const readout = { weights: [[1, -1], [0, 0.5]], bias: [0, 0.2] };
+  const svg = odeFlowFigure(times, positions, labels, { readout }).svg();
+  assertTitled(svg, [
+    "The flow carries the two classes apart",
+    "red: class 0, blue: class 1; each panel on its own scale; black line: the readout's decision boundary",
+    "t = 0",
+    "t = 0.5",
+    "t = 1",
+  ], ["z₁", "z₂"]);
+  assertEquals(count(markGroups(svg, "dot"), /<circle\b/g), 12);
+  // Class colours: the red and blue ends of the probability scale.
+  assertEquals(count(svg, /fill="#b2182b"/g), 6);
+  assertEquals(count(svg, /fill="#2166ac"/g), 6);
+  assertEquals(count(markGroups(svg, "line"), /<path\b/g), 1);
+  // Without a readout: no line.
+  const plain = odeFlowFigure(times, positions, labels).svg();
+  assert(!plain.includes('aria-label="line"'), "no decision line");
+  assertThrows(
+    () => odeFlowFigure(times, positions.slice(1), labels),
+    ArgumentError,
+    "positions",
+  );
+  assertThrows(
+    () => odeFlowFigure(times, positions, [0, 1]),
+    ArgumentError,
+    "labels",
+  );
+  assertThrows(
+    () =>
+      odeFlowFigure(times, positions, labels, {
+        readout: { weights: [[1, 2, 3], [4, 5, 6]], bias: [0, 0, 0] },
+      }),
+    ArgumentError,
+    "readout",
+  );
+});
+
+Deno.test("odeDecisionFigure: probability contours, the 0.5 curve and the points", () => {
+  const n = 5;
+  const grid = Array.from(
+    { length: n * n },
+    (_, i) => [i % n, Math.floor(i / n)],
+  );
+  // P(class 1) rises from left to right: the 0.5 level is the line x = 2.
+  const probs = grid.map(([x]) => x / (n - 1));
+  const points = [[0.5, 1], [3.5, 2], [3, 3]];
+  const svg = odeDecisionFigure(grid, probs, points, [0, 1, 1], {
+    accuracy: 1,
+    testAccuracy: 0.9876,
+  }).svg();
+  assertTitled(svg, [
+    "Decision regions of the neural ODE classifier",
+    "training accuracy 100.0% · test accuracy 98.8%",
+  ], ["x₁", "x₂", "P(class 1)"]);
+  // Filled bands and the one 0.5 contour.
+  const contours = markGroups(svg, "contour");
+  assert(count(contours, /<path\b/g) >= 3, "several probability bands");
+  assertEquals(count(svg, /stroke="black"/g), 1);
+  assertEquals(count(markGroups(svg, "dot"), /<circle\b/g), 3);
+  assertThrows(
+    () =>
+      odeDecisionFigure(grid.slice(1), probs.slice(1), points, [0, 1, 1], {
+        accuracy: 1,
+      }),
+    ArgumentError,
+    "square grid",
+  );
+  assertThrows(
+    () =>
+      odeDecisionFigure(grid, probs.map((p) => 2 * p), points, [0, 1, 1], {
+        accuracy: 1,
+      }),
+    ArgumentError,
+    "probabilities",
+  );
+  assertThrows(
+    () => odeDecisionFigure(grid, probs, points, [0, 1, 1], { accuracy: 2 }),
+    ArgumentError,
+    "accuracy",
+  );
+  assertThrows(
+    () => odeDecisionFigure(grid, probs, points, [0, 1], { accuracy: 1 }),
+    ArgumentError,
+    "labels",
+  );
 });

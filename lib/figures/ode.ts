@@ -384,3 +384,217 @@ export function adjointCostFigure(rows: GradientCostRow[]): Chart {
     }, { title: "Time vs steps", yLabel: "milliseconds", ...common }),
   ], { title: "Backprop through the solver vs the adjoint method" });
 }
+
+// ---------------------------------------------------------------------------
+// Neural ODE classifier
+
+/** Class colours: red and blue, the two ends of the "RdBu" probability scale. */
+const CLASS_COLORS = ["#b2182b", "#2166ac", "#1b9e77", "#d95f02", "#7570b3"];
+
+function classColor(where: string, labels: unknown, n: number): string[] {
+  if (
+    !Array.isArray(labels) || labels.length !== n ||
+    labels.some((c) =>
+      !Number.isInteger(c) || c < 0 || c >= CLASS_COLORS.length
+    )
+  ) {
+    throw new ArgumentError(
+      where,
+      `labels must hold one class 0..${
+        CLASS_COLORS.length - 1
+      } per point (${n})`,
+    );
+  }
+  return labels.map((c) => CLASS_COLORS[c]);
+}
+
+function paddedExtent(values: number[]): [number, number] {
+  let lo = Math.min(...values);
+  let hi = Math.max(...values);
+  if (hi === lo) [lo, hi] = [lo - 1, hi + 1];
+  const pad = 0.06 * (hi - lo);
+  return [lo - pad, hi + pad];
+}
+
+/**
+ * Snapshots of points flowing through a neural ODE classifier: one panel per
+ * time (`positions[i]` from `OdeClassifier.flow` at `times[i]`, first two
+ * coordinates), points coloured by `labels`. With `readout` (two classes)
+ * the last panel also draws the linear decision line of the readout,
+ * z (w₁ - w₀) + b₁ - b₀ = 0, which the flow has made separating.
+ */
+export function odeFlowFigure(
+  times: number[],
+  positions: number[][][],
+  labels: number[],
+  { readout }: { readout?: { weights: number[][]; bias: number[] } } = {},
+): Chart {
+  const where = "odeFlowFigure";
+  checkTimes(where, times);
+  if (!Array.isArray(positions) || positions.length !== times.length) {
+    throw new ArgumentError(
+      where,
+      `positions must hold one snapshot per time (${times.length})`,
+    );
+  }
+  const n = Array.isArray(positions[0]) ? positions[0].length : 0;
+  positions.forEach((p, i) => checkRows(where, `positions[${i}]`, p, n, 2));
+  classColor(where, labels, n);
+  const classes = [...new Set(labels)].sort((a, b) => a - b);
+  // One legend for the row goes in the subtitle: a legend in one panel
+  // would push that panel down out of line with the others.
+  const color = {
+    type: "categorical" as const,
+    domain: classes.map((c) => `class ${c}`),
+    range: classes.map((c) => CLASS_COLORS[c]),
+  };
+  const names = ["red", "blue", "green", "orange", "purple"];
+  const key = classes.map((c) => `${names[c]}: class ${c}`).join(", ");
+  const panels = positions.map((snap, i) => {
+    const rows = snap.map(([x, y], j) => ({ x, y, c: `class ${labels[j]}` }));
+    const xd = paddedExtent(snap.map((p) => p[0]));
+    const yd = paddedExtent(snap.map((p) => p[1]));
+    const marks: Plot.Markish[] = [
+      Plot.dot(rows, { x: "x", y: "y", fill: "c", r: 2, fillOpacity: 0.8 }),
+    ];
+    const last = i === positions.length - 1;
+    if (last && readout) {
+      const { weights: w, bias: b } = readout;
+      if (
+        !Array.isArray(w) || w.length < 2 || w.some((r) => r.length !== 2) ||
+        !Array.isArray(b) || b.length !== 2
+      ) {
+        throw new ArgumentError(
+          where,
+          "readout must be a two-class readout { weights: [dim][2], bias: [2] }",
+        );
+      }
+      // Where the two logits are equal: a z₁ + c z₂ + d = 0.
+      const [a, c, d] = [w[0][1] - w[0][0], w[1][1] - w[1][0], b[1] - b[0]];
+      const line = Math.abs(c) >= Math.abs(a)
+        ? xd.map((x) => ({ x, y: -(a * x + d) / c }))
+        : yd.map((y) => ({ x: -(c * y + d) / a, y }));
+      marks.push(
+        Plot.line(line, { x: "x", y: "y", stroke: "black", clip: true }),
+      );
+    }
+    return plot({
+      title: `t = ${short(times[i])}`,
+      width: 210,
+      height: 210,
+      marginLeft: 36,
+      grid: true,
+      x: { domain: xd, label: "z₁", ticks: 4 },
+      y: { domain: yd, label: "z₂", ticks: 4 },
+      color,
+      marks,
+    });
+  });
+  return row(panels, {
+    title: "The flow carries the two classes apart",
+    subtitle: `${key}; each panel on its own scale` +
+      (readout ? "; black line: the readout's decision boundary" : ""),
+    gap: 8,
+  });
+}
+
+/**
+ * The classifier's decision in input space: P(class 1) on a square grid
+ * (`grid` from `squareGrid`, x fastest; `probabilities[i]` at `grid[i]`)
+ * as filled contours, the 0.5 level as a black curve, and the training
+ * points coloured by class; `accuracy` (and `testAccuracy`, on held-out
+ * points) go into the subtitle.
+ */
+export function odeDecisionFigure(
+  grid: number[][],
+  probabilities: number[],
+  points: number[][],
+  labels: number[],
+  { accuracy, testAccuracy }: { accuracy: number; testAccuracy?: number },
+): Chart {
+  const where = "odeDecisionFigure";
+  checkRows(where, "grid", grid, undefined, 2);
+  const side = Math.round(Math.sqrt(grid.length));
+  if (side < 2 || side * side !== grid.length) {
+    throw new ArgumentError(
+      where,
+      `grid must be a square grid of n² points (squareGrid), got ${grid.length}`,
+    );
+  }
+  if (
+    !Array.isArray(probabilities) || probabilities.length !== grid.length ||
+    probabilities.some((p) => typeof p !== "number" || !(p >= 0 && p <= 1))
+  ) {
+    throw new ArgumentError(
+      where,
+      `probabilities must hold one value in [0, 1] per grid point (${grid.length})`,
+    );
+  }
+  checkRows(where, "points", points, undefined, 2);
+  const colors = classColor(where, labels, points.length);
+  const fraction = (name: string, v: unknown) => {
+    if (typeof v !== "number" || !(v >= 0 && v <= 1)) {
+      throw new ArgumentError(where, `${name} must be a number in [0, 1]`);
+    }
+    return `${name === "accuracy" ? "training" : "test"} accuracy ${
+      (100 * v).toFixed(1)
+    }%`;
+  };
+  const subtitle = [
+    fraction("accuracy", accuracy),
+    ...(testAccuracy === undefined
+      ? []
+      : [fraction("testAccuracy", testAccuracy)]),
+  ].join(" · ");
+  const step = grid[1][0] - grid[0][0];
+  const [x0, y0] = grid[0];
+  const [xn, yn] = grid[grid.length - 1];
+  const extent = {
+    width: side,
+    height: side,
+    x1: x0 - step / 2,
+    x2: xn + step / 2,
+    y1: y0 - step / 2,
+    y2: yn + step / 2,
+  };
+  const dots = points.map(([x, y], i) => ({ x, y, fill: colors[i] }));
+  return plot({
+    title: "Decision regions of the neural ODE classifier",
+    subtitle,
+    width: 460,
+    height: 420,
+    x: { domain: [extent.x1, extent.x2], label: "x₁" },
+    y: { domain: [extent.y1, extent.y2], label: "x₂" },
+    color: {
+      type: "linear",
+      scheme: "RdBu",
+      domain: [0, 1],
+      legend: true,
+      label: "P(class 1)",
+    },
+    marks: [
+      Plot.contour(probabilities, {
+        ...extent,
+        fill: Plot.identity,
+        thresholds: 10,
+        fillOpacity: 0.6,
+        stroke: null,
+      } as Plot.ContourOptions),
+      Plot.contour(probabilities, {
+        ...extent,
+        thresholds: [0.5],
+        stroke: "black",
+        strokeWidth: 1.5,
+        fill: null,
+      } as Plot.ContourOptions),
+      Plot.dot(dots, {
+        x: "x",
+        y: "y",
+        fill: "fill",
+        stroke: "white",
+        strokeWidth: 0.5,
+        r: 2.5,
+      }),
+    ],
+  });
+}
