@@ -32,9 +32,11 @@ export interface InitBackendOptions {
   /** Force a backend; default: env `TFJS_BACKEND`, else `"wasm"`. */
   backend?: BackendName;
   /**
-   * wasm threads (1 to 8); default: env `TFJS_WASM_THREADS`, else 2 when a
-   * core is idle (load average below CPUs - 1), else 1. Only the first wasm
-   * start of a process uses it.
+   * Threads (1 to 8): OpenBLAS's when it is loaded, else wasm's. Default:
+   * env `TFJS_WASM_THREADS`, else 2 when at least 1.5 CPUs were idle over
+   * the 100 ms before the start (Linux; elsewhere when the load average
+   * leaves a core idle), else 1. Only the first wasm start of a process
+   * uses it.
    */
   threads?: number;
   /**
@@ -62,10 +64,13 @@ function env(name: string): string | undefined {
   }
 }
 
-function wantedThreads(option: number | undefined): {
+async function wantedThreads(
+  option: number | undefined,
+  sample: boolean,
+): Promise<{
   threads: number;
   why: string;
-} {
+}> {
   const fromEnv = env("TFJS_WASM_THREADS");
   const given = option ?? (fromEnv !== undefined ? Number(fromEnv) : undefined);
   if (given !== undefined) {
@@ -86,9 +91,19 @@ function wantedThreads(option: number | undefined): {
   }
   const cores = navigator.hardwareConcurrency ?? 1;
   if (cores < 2) return { threads: 1, why: "1 CPU" };
-  // A second thread only pays when a core is idle: on a busy machine the
-  // threaded build was measured slower (docs/performance.md). Results are
-  // the same either way.
+  if (!sample) return { threads: 1, why: "not started here" };
+  // A second thread only pays when a core is idle: on a busy machine it was
+  // measured slower (docs/performance.md). Results are the same either way.
+  const idle = await idleCpus(cores);
+  if (idle !== null) {
+    const state = `${idle.toFixed(1)} of ${cores} CPUs idle`;
+    return idle >= 1.5 ? { threads: 2, why: `default, ${state}` } : {
+      threads: 1,
+      why: `${state}; TFJS_WASM_THREADS=2 forces 2`,
+    };
+  }
+  // No /proc/stat (not Linux, or no read permission): the load average,
+  // which also counts this course's own previous work.
   let load: number | null = null;
   try {
     load = Deno.loadavg()[0];
@@ -106,6 +121,30 @@ function wantedThreads(option: number | undefined): {
     threads: 2,
     why: load === null ? "default" : `default, load ${load.toFixed(1)}`,
   };
+}
+
+/**
+ * How many CPUs were idle over the last ~100 ms (Linux's /proc/stat), or
+ * null when that cannot be read. Sampled now, unlike the load average,
+ * which still counts the previous notebook of the same course run.
+ */
+async function idleCpus(cores: number, ms = 100): Promise<number | null> {
+  const sample = async () => {
+    const line = (await Deno.readTextFile("/proc/stat")).split("\n")[0];
+    // cpu user nice system idle iowait irq softirq steal ...
+    return line.trim().split(/\s+/).slice(1, 9).map(Number);
+  };
+  try {
+    const before = await sample();
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    const after = await sample();
+    const delta = after.map((v, i) => v - before[i]);
+    const total = delta.reduce((p, v) => p + v, 0);
+    if (!(total > 0) || delta.some((v) => !Number.isFinite(v))) return null;
+    return (cores * (delta[3] + delta[4])) / total;
+  } catch {
+    return null;
+  }
 }
 
 /** A one-line description of the active backend (name, SIMD, threads). */
@@ -168,9 +207,11 @@ export async function initBackend(
     options.backend ?? env("TFJS_BACKEND") ?? "wasm",
     BACKENDS,
   );
-  // Validated on every call, used only by the first wasm start.
-  const requested = wantedThreads(options.threads);
-  let threads = wanted === "wasm" && wasmStart === null ? requested : null;
+  // Validated on every call; the CPUs are sampled only for the first wasm
+  // start, the one that uses the answer.
+  const starting = wanted === "wasm" && wasmStart === null;
+  const requested = await wantedThreads(options.threads, starting);
+  let threads = starting ? requested : null;
   if (wanted === "wasm") registerWasmKernels();
   if (threads && blasStart === null) {
     const blasWanted = options.blas ?? true;
