@@ -17,6 +17,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+import { cpus } from "node:os";
 import { type Blas, openBlas, useBlas } from "./kernels/blas_kernels.ts";
 import { registerWasmKernels } from "./kernels/wasm_kernels.ts";
 import { startThreadedWasm } from "./kernels/wasm_threads.ts";
@@ -34,7 +35,7 @@ export interface InitBackendOptions {
   /**
    * Threads (1 to 8): OpenBLAS's when it is loaded, else wasm's. Default:
    * env `TFJS_WASM_THREADS`, else 2 when at least 1.5 CPUs were idle over
-   * the 100 ms before the start (Linux; elsewhere when the load average
+   * 100 ms before the start (without --allow-sys: when the load average
    * leaves a core idle), else 1. Only the first wasm start of a process
    * uses it.
    */
@@ -94,7 +95,7 @@ async function wantedThreads(
   if (!sample) return { threads: 1, why: "not started here" };
   // A second thread only pays when a core is idle: on a busy machine it was
   // measured slower (docs/performance.md). Results are the same either way.
-  const idle = await idleCpus(cores);
+  const idle = await idleCpus();
   if (idle !== null) {
     const state = `${idle.toFixed(1)} of ${cores} CPUs idle`;
     return idle >= 1.5 ? { threads: 2, why: `default, ${state}` } : {
@@ -102,8 +103,8 @@ async function wantedThreads(
       why: `${state}; TFJS_WASM_THREADS=2 forces 2`,
     };
   }
-  // No /proc/stat (not Linux, or no read permission): the load average,
-  // which also counts this course's own previous work.
+  // No CPU times (no --allow-sys): the load average, which also counts
+  // this course's own previous work.
   let load: number | null = null;
   try {
     load = Deno.loadavg()[0];
@@ -124,24 +125,28 @@ async function wantedThreads(
 }
 
 /**
- * How many CPUs were idle over the last ~100 ms (Linux's /proc/stat), or
- * null when that cannot be read. Sampled now, unlike the load average,
- * which still counts the previous notebook of the same course run.
+ * How many CPUs were idle over the next ~100 ms (`os.cpus()` times, which
+ * need --allow-sys), or null when that cannot be read. Sampled now, unlike
+ * the load average, which still counts the previous notebook of the same
+ * course run.
  */
-async function idleCpus(cores: number, ms = 100): Promise<number | null> {
-  const sample = async () => {
-    const line = (await Deno.readTextFile("/proc/stat")).split("\n")[0];
-    // cpu user nice system idle iowait irq softirq steal ...
-    return line.trim().split(/\s+/).slice(1, 9).map(Number);
+async function idleCpus(ms = 100): Promise<number | null> {
+  const sample = () => {
+    let idle = 0;
+    let total = 0;
+    for (const { times } of cpus()) {
+      idle += times.idle;
+      total += times.user + times.nice + times.sys + times.idle + times.irq;
+    }
+    return { idle, total, n: cpus().length };
   };
   try {
-    const before = await sample();
+    const before = sample();
     await new Promise((resolve) => setTimeout(resolve, ms));
-    const after = await sample();
-    const delta = after.map((v, i) => v - before[i]);
-    const total = delta.reduce((p, v) => p + v, 0);
-    if (!(total > 0) || delta.some((v) => !Number.isFinite(v))) return null;
-    return (cores * (delta[3] + delta[4])) / total;
+    const after = sample();
+    const total = after.total - before.total;
+    if (!(total > 0)) return null;
+    return (after.n * (after.idle - before.idle)) / total;
   } catch {
     return null;
   }
