@@ -38,6 +38,7 @@ import {
 } from "../lib/nn.ts";
 import { stopGradient, straightThrough } from "../lib/autodiff.ts";
 import { randomNormal, randomUniform } from "../lib/random.ts";
+import { adam } from "../lib/optim.ts";
 
 /** One training workload: `step()` runs one step, `dispose()` frees it. */
 interface Instance {
@@ -81,7 +82,8 @@ function matMulWorkload(n: number): Workload {
 /**
  * The reference conv VQ-VAE: convEncoder28 -> nearest of K codes on the 7x7
  * grid (straight-through) -> convDecoder28, MSE + codebook + 0.25
- * commitment, one Adam. Mirrored exactly in bench_torch.py.
+ * commitment, one Adam (lib/optim.ts: tf.train.adam fused, same bits).
+ * Mirrored exactly in bench_torch.py.
  */
 function convVQVAEWorkload(batch = 64, d = 16, K = 128): Workload {
   return {
@@ -96,7 +98,7 @@ function convVQVAEWorkload(batch = 64, d = 16, K = 128): Workload {
         tf.variable(randomNormal([K, d], { seed: 3 }).mul(0.1))
       );
       const x = randomUniform([batch, 28, 28, 1], { seed: 4 });
-      const opt = tf.train.adam(1e-3);
+      const opt = adam(1e-3);
       const vars = [...trainableVariables(enc, dec), codebook];
       // The lookup as a one-hot matMul inside customGrad: argMin has no
       // gradient, the codebook gets onehot^T @ dy.
@@ -175,8 +177,8 @@ function mlpGANWorkload(batch = 128, z = 64, hidden = 256): Workload {
       });
       const real = randomUniform([batch, 784], { seed: 3 });
       const noise = randomNormal([batch, z], { seed: 4 });
-      const optD = tf.train.adam(2e-4, 0.5);
-      const optG = tf.train.adam(2e-4, 0.5);
+      const optD = adam(2e-4, 0.5);
+      const optG = adam(2e-4, 0.5);
       const vD = trainableVariables(D);
       const vG = trainableVariables(G);
       const ones = tf.ones([batch, 1]);
@@ -251,7 +253,7 @@ function dvaeModuleWorkload(batch = 128): Workload {
       const { createDVAE } = await import("../lib/dvae.ts");
       const model = createDVAE({ seed: 0 });
       const x = randomUniform([batch, 28, 28, 1], { seed: 4 });
-      const opt = tf.train.adam(1e-3);
+      const opt = adam(1e-3);
       let seed = 0;
       return {
         step() {
@@ -331,7 +333,7 @@ function odeModuleWorkload(batch = 20, segLen = 10): Workload {
       const times = Array.from({ length: segLen }, (_, i) => i * 0.025);
       const target = randomNormal([segLen, batch, 2], { seed: 5 });
       const y0 = tf.tidy(() => tf.gather(target, 0));
-      const opt = tf.train.adam(1e-2);
+      const opt = adam(1e-2);
       return {
         step() {
           tf.tidy(() => {
