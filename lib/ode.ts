@@ -41,6 +41,12 @@ export const ODE_METHODS = ["euler", "midpoint", "rk4", "dopri5"] as const;
 /** One of `ODE_METHODS`. */
 export type OdeMethod = typeof ODE_METHODS[number];
 
+/** What dopri5's rtol/atol bound: the error of one step, or of the answer (`OdeintOptions.tolerance`). */
+export type OdeTolerance = "local" | "global";
+
+/** The values of `OdeintOptions.tolerance`. */
+export const ODE_TOLERANCES = ["local", "global"] as const;
+
 /** Options of `odeint`, `odeintWithStats` and `odeintAdjoint`. */
 export interface OdeintOptions {
   /** Solver (default "dopri5"). */
@@ -71,11 +77,36 @@ export interface OdeintOptions {
    * ~ atol); scaled by the whole state's size, atol + rtol max_j |y_j|, they
    * are 1.3-2.7x, 1.7-4.3x and 13-95x. What holds is proportionality: the
    * global error shrinks like rtol. When the answer itself must be accurate
-   * to a tolerance, tighten rtol until the result stops changing.
+   * to a tolerance, tighten rtol until the result stops changing, or pass
+   * `tolerance: "global"`, which does that for you.
    */
   rtol?: number;
-  /** dopri5 absolute tolerance (default 1e-7); a local bound like rtol. */
+  /**
+   * dopri5 absolute tolerance (default 1e-7); a local bound like rtol (see
+   * `rtol` and `tolerance`).
+   */
   atol?: number;
+  /**
+   * What rtol/atol bound (dopri5 only; default "local").
+   *
+   * - "local": the error of each step (see `rtol`); one solve.
+   * - "global": the error of the returned states at the output times,
+   *   estimated by tolerance proportionality. Solves at (rtol, atol) and at
+   *   (rtol / 10, atol / 10) and takes the difference as the error of the
+   *   coarser solution; when max over output times and components of
+   *   |Y1 - Y2| / (atol + rtol |Y2|) is <= 1 (the requested rtol/atol)
+   *   returns the finer Y2 (whose error is then ~10x inside the
+   *   tolerance); otherwise divides both tolerances by 10 again and
+   *   compares the new solve with the previous one. Throws OdeSolverError
+   *   when the next rtol would fall below the float32 floor 1e-7 (so rtol
+   *   must be >= 1e-6) or a trial solve fails (maxSteps, applied per
+   *   solve). Costs 2 or more solves (`OdeStats.nfe` counts them all,
+   *   `OdeStats.refinements` says how many followed the first). Under a
+   *   gradient tape every trial solve is recorded (memory), but only the
+   *   returned one carries the gradient. `odeint` and `odeintWithStats`
+   *   only: `odeintAdjoint` rejects it.
+   */
+  tolerance?: OdeTolerance;
   /** Largest number of steps (dopri5: attempted steps, rejected ones included). Default 10000. */
   maxSteps?: number;
   /** dopri5 first step size (default: Hairer's automatic choice, 1 extra evaluation). */
@@ -112,6 +143,15 @@ export interface OdeStats {
    * includes what the tape keeps for the backward pass.
    */
   peakBytes: number;
+  /**
+   * `tolerance: "global"`: how many solves followed the first, each at
+   * tolerances 10x tighter than the one before (>= 1; the returned states
+   * come from the last, at rtol / 10^refinements). The other fields then
+   * cover all the solves: nfe and the step counts add up, the step lists
+   * are concatenated in solve order, peakBytes is the largest of any solve.
+   * 0 with `tolerance: "local"`.
+   */
+  refinements: number;
 }
 
 /** A solver failure that is not a bad argument: step limit reached, step underflow, non-finite state. */
@@ -318,6 +358,7 @@ interface Resolved {
   rtol: number;
   atol: number;
   maxSteps: number;
+  tolerance: OdeTolerance;
   firstStep?: number;
   safety: number;
   minFactor: number;
@@ -353,6 +394,12 @@ function resolveOptions(
     maxSteps: checkInteger(where, "options.maxSteps", o.maxSteps ?? 10000, {
       min: 1,
     }),
+    tolerance: checkChoice(
+      where,
+      "options.tolerance",
+      o.tolerance ?? "local",
+      ODE_TOLERANCES,
+    ),
     safety: checkNumber(where, "options.safety", o.safety ?? 0.9, {
       min: 0,
       max: 1,
@@ -367,6 +414,13 @@ function resolveOptions(
       min: 1,
     }),
   };
+  if (r.tolerance === "global" && TABLEAUS[method].e === undefined) {
+    throw new ArgumentError(
+      where,
+      `options.tolerance "global" needs an adaptive method ("dopri5"), got ` +
+        `method "${method}" (fixed-step methods have no rtol/atol)`,
+    );
+  }
   if (o.step !== undefined) {
     r.step = checkNumber(where, "options.step", o.step, {
       min: 0,
@@ -393,6 +447,7 @@ function emptyStats(method: OdeMethod): OdeStats {
     rejectedTimes: [],
     rejectedSizes: [],
     peakBytes: 0,
+    refinements: 0,
   };
 }
 
@@ -679,11 +734,112 @@ export function odeintWithStats(
   const times = validateTimes(where, ts);
   const o = resolveOptions(where, options);
   const stats = emptyStats(o.method);
+  if (o.tolerance === "global") {
+    return { states: solveGlobal(where, f, y, times, o, stats), stats };
+  }
   const field = checkedField(where, f, y, stats);
   const outs = solve(where, field, [y], times, o, stats);
   const states = tf.tidy(() => tf.stack(outs.map((s) => s[0])));
   outs.forEach((s) => tf.dispose(s));
   return { states, stats };
+}
+
+/** The smallest rtol resolveOptions accepts (float32). */
+const RTOL_FLOOR = 1e-7;
+
+/**
+ * `tolerance: "global"`: solves at rtol/atol divided by 1, 10, 100, ...
+ * until two consecutive solves differ by at most the requested tolerance
+ * (see `OdeintOptions.tolerance`), and returns the last one stacked. All
+ * solves add to `stats`; the discarded ones are disposed.
+ */
+function solveGlobal(
+  where: string,
+  f: VectorField,
+  y: tf.Tensor,
+  times: number[],
+  o: Resolved,
+  stats: OdeStats,
+): tf.Tensor {
+  const num = (x: number) => Number(x.toPrecision(6)).toString();
+  const requested = `rtol = ${num(o.rtol)}, atol = ${num(o.atol)}`;
+  const trial = (k: number): tf.Tensor => {
+    const scale = Math.pow(10, -k);
+    const ok: Resolved = { ...o, rtol: o.rtol * scale, atol: o.atol * scale };
+    const s = emptyStats(o.method);
+    const field = checkedField(where, f, y, s);
+    try {
+      const outs = solve(where, field, [y], times, ok, s);
+      const states = tf.tidy(() => tf.stack(outs.map((x) => x[0])));
+      outs.forEach((x) => tf.dispose(x));
+      return states;
+    } catch (e) {
+      if (e instanceof OdeSolverError) {
+        throw new OdeSolverError(
+          where,
+          `tolerance "global" (${requested}): the solve at rtol = ` +
+            `${num(ok.rtol)}, atol = ${num(ok.atol)} (each trial solve has ` +
+            `its own maxSteps) failed: ${e.message.replace(`${where}: `, "")}`,
+        );
+      }
+      throw e;
+    } finally {
+      stats.nfe += s.nfe;
+      stats.accepted += s.accepted;
+      stats.rejected += s.rejected;
+      stats.stepTimes.push(...s.stepTimes);
+      stats.stepSizes.push(...s.stepSizes);
+      stats.rejectedTimes.push(...s.rejectedTimes);
+      stats.rejectedSizes.push(...s.rejectedSizes);
+      stats.peakBytes = Math.max(stats.peakBytes, s.peakBytes);
+    }
+  };
+  const belowFloor = (k: number) =>
+    o.rtol * Math.pow(10, -k) < RTOL_FLOOR * (1 - 1e-9);
+  if (belowFloor(1)) {
+    throw new OdeSolverError(
+      where,
+      `tolerance "global" (${requested}) cannot be checked: that needs a ` +
+        `solve at rtol / 10 = ${num(o.rtol / 10)}, below the float32 floor ` +
+        `${RTOL_FLOOR}; use rtol >= ${RTOL_FLOOR * 10}`,
+    );
+  }
+  let prev = trial(0);
+  let worst = Infinity;
+  for (let k = 1;; k++) {
+    if (belowFloor(k)) {
+      prev.dispose();
+      throw new OdeSolverError(
+        where,
+        `tolerance "global" (${requested}) not reached: after ${k - 1} ` +
+          `refinement(s) the last two solves still differ by ` +
+          `${worst.toPrecision(3)} x the tolerance, and rtol = ` +
+          `${
+            num(o.rtol * Math.pow(10, -k))
+          } would be below the float32 floor ` +
+          `${RTOL_FLOOR} (float32 round-off may dominate); loosen rtol/atol`,
+      );
+    }
+    let cur: tf.Tensor;
+    try {
+      cur = trial(k);
+    } catch (e) {
+      prev.dispose();
+      throw e;
+    }
+    stats.refinements = k;
+    const a = prev.dataSync();
+    const b = cur.dataSync();
+    worst = 0;
+    for (let i = 0; i < a.length; i++) {
+      const d = Math.abs(a[i] - b[i]);
+      if (d === 0) continue;
+      worst = Math.max(worst, d / (o.atol + o.rtol * Math.abs(b[i])));
+    }
+    prev.dispose();
+    if (worst <= 1) return cur; // NaN or Infinity: refine
+    prev = cur;
+  }
 }
 
 /**
@@ -836,6 +992,13 @@ export function odeintAdjoint(
     );
   }
   const o = resolveOptions(where, options);
+  if (o.tolerance === "global") {
+    throw new ArgumentError(
+      where,
+      `options.tolerance "global" is supported by odeint and ` +
+        `odeintWithStats only; use "local" (the default) with a tighter rtol`,
+    );
+  }
   const forward = emptyStats(o.method);
   const backward = emptyStats(o.method);
   const field = checkedField(where, f, y, forward);

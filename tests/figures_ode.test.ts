@@ -97,6 +97,7 @@ const stats: OdeStats = {
   rejectedTimes: [0.5],
   rejectedSizes: [1],
   peakBytes: 0,
+  refinements: 0,
 };
 
 Deno.test("vanDerPolFigure: the solution and one dot per attempted step", () => {

@@ -214,6 +214,215 @@ Deno.test("dopri5 global error shrinks in proportion to rtol and stays a few tol
   }
 });
 
+/** y' = -0.7 y from [3, -1]: y = [3, -1] exp(-0.7 t). */
+const decay: VectorField = (_t, y) => tf.mul(y, -0.7);
+
+/**
+ * max over t = 0, 1, ..., 10 and components of |y - exact| / (atol + rtol
+ * |exact|) for dopri5 with the given `tolerance`, and the solve's stats.
+ */
+function toleranceRatio(
+  f: VectorField,
+  y0: number[],
+  exact: (t: number) => number[],
+  rtol: number,
+  atol: number,
+  tolerance?: "local" | "global",
+): { ratio: number; stats: OdeStats } {
+  const ts = Array.from({ length: 11 }, (_, i) => i);
+  const y = tf.tensor1d(y0);
+  const { states, stats } = odeintWithStats(f, y, ts, {
+    rtol,
+    atol,
+    tolerance,
+  });
+  const rows = states.arraySync() as number[][];
+  tf.dispose([y, states]);
+  let ratio = 0;
+  rows.forEach((row, i) =>
+    row.forEach((v, j) => {
+      const want = exact(ts[i])[j];
+      ratio = Math.max(
+        ratio,
+        Math.abs(v - want) / (atol + rtol * Math.abs(want)),
+      );
+    })
+  );
+  return { ratio, stats };
+}
+
+const toleranceProblems: [
+  string,
+  VectorField,
+  number[],
+  (t: number) => number[],
+][] = [
+  ["oscillator", oscillator, [1, 0], (t) => [Math.cos(t), -Math.sin(t)]],
+  [
+    "decay",
+    decay,
+    [3, -1],
+    (t) => [3 * Math.exp(-0.7 * t), -Math.exp(-0.7 * t)],
+  ],
+];
+
+Deno.test('tolerance "global" keeps the error at the outputs within rtol/atol, "local" does not', () => {
+  // Measured (atol = rtol / 100): "local" 13.2, 4.8, 2.8 x the tolerance on
+  // the oscillator and 0.43, 1.4, 0.91 on the decay; "global" <= 0.15.
+  let localWorst = 0;
+  for (const [name, f, y0, exact] of toleranceProblems) {
+    for (const rtol of [1e-3, 1e-4, 1e-5]) {
+      const atol = rtol / 100;
+      const local = toleranceRatio(f, y0, exact, rtol, atol, "local");
+      const global = toleranceRatio(f, y0, exact, rtol, atol, "global");
+      const at = `${name}, rtol ${rtol}`;
+      assert(
+        global.ratio <= 1,
+        `${at}: "global" error ${global.ratio.toFixed(3)} x the tolerance`,
+      );
+      localWorst = Math.max(localWorst, local.ratio);
+      assertEquals(local.stats.refinements, 0, at);
+      const r = global.stats.refinements ?? 0;
+      assert(r >= 1 && r <= 3, `${at}: ${r} refinements`);
+      // Every trial solve is counted: the first alone costs what "local" does.
+      assert(global.stats.nfe > 2 * local.stats.nfe, `${at}: nfe`);
+      assertEquals(
+        global.stats.nfe,
+        6 * (global.stats.accepted + global.stats.rejected) + 2 * (r + 1),
+        `${at}: nfe = 6 attempts + 2 per solve`,
+      );
+    }
+  }
+  assert(localWorst > 2, `"local" worst ${localWorst.toFixed(2)}: option moot`);
+});
+
+Deno.test('tolerance "local" is the default, bit for bit', () => {
+  const ts = [0, 1, 2.5, 10];
+  for (const options of [{}, { rtol: 1e-3, atol: 1e-6 }] as OdeintOptions[]) {
+    const y = tf.tensor1d([1, 0]);
+    const a = odeintWithStats(oscillator, y, ts, options);
+    const b = odeintWithStats(oscillator, y, ts, {
+      ...options,
+      tolerance: "local",
+    });
+    assertEquals(
+      Array.from(a.states.dataSync()),
+      Array.from(b.states.dataSync()),
+    );
+    assertEquals(a.stats.nfe, b.stats.nfe);
+    assertEquals(a.stats.stepSizes, b.stats.stepSizes);
+    assertEquals(a.stats.refinements, 0);
+    tf.dispose([y, a.states, b.states]);
+  }
+});
+
+Deno.test('tolerance "global": bad combinations and unreachable tolerances give clear errors', () => {
+  const y0 = tf.tensor1d([1, 0]);
+  const ts = [0, 10];
+  assertThrows(
+    () => odeint(oscillator, y0, ts, { method: "rk4", tolerance: "global" }),
+    ArgumentError,
+    "tolerance",
+  );
+  assertThrows(
+    () =>
+      odeint(oscillator, y0, ts, {
+        tolerance: "exact" as unknown as "global",
+      }),
+    ArgumentError,
+    "tolerance",
+  );
+  assertThrows(
+    () =>
+      odeintAdjoint(oscillator, y0, ts, [], (s) => tf.sum(s), {
+        tolerance: "global",
+      }),
+    ArgumentError,
+    "tolerance",
+  );
+  // rtol / 10 would be below the float32 floor 1e-7: nothing to compare with.
+  assertThrows(
+    () => odeint(oscillator, y0, ts, { rtol: 5e-7, tolerance: "global" }),
+    OdeSolverError,
+    "rtol = 5e-7",
+  );
+  // rtol 1e-6: the solves at 1e-6 and 1e-7 still differ by ~2.7 tolerances
+  // (measured) and 1e-8 is out of reach.
+  assertThrows(
+    () =>
+      odeint(oscillator, y0, [0, 5, 10], {
+        rtol: 1e-6,
+        atol: 1e-8,
+        tolerance: "global",
+      }),
+    OdeSolverError,
+    "float32 floor",
+  );
+  assertThrows(
+    () =>
+      odeint(oscillator, y0, [0, 100], {
+        rtol: 1e-4,
+        atol: 1e-6,
+        maxSteps: 150,
+        tolerance: "global",
+      }),
+    OdeSolverError,
+    'tolerance "global" (rtol = 0.0001, atol = 0.000001)',
+  );
+  y0.dispose();
+});
+
+Deno.test('tolerance "global" leaks no tensors, also when it throws', async () => {
+  const y0 = tf.tensor1d([1, 0]);
+  await assertNoTensorLeak(() => {
+    odeint(oscillator, y0, [0, 1, 5], { rtol: 1e-3, tolerance: "global" })
+      .dispose();
+    const { states } = odeintWithStats(decay, y0, [0, 2], {
+      rtol: 1e-4,
+      atol: 1e-6,
+      tolerance: "global",
+    });
+    states.dispose();
+    for (
+      const options of [
+        { rtol: 1e-6, atol: 1e-8 },
+        { rtol: 1e-4, maxSteps: 150 },
+      ]
+    ) {
+      try {
+        odeint(oscillator, y0, [0, 5, 10, 100], {
+          ...options,
+          tolerance: "global",
+        });
+      } catch { /* expected */ }
+    }
+  });
+  y0.dispose();
+});
+
+Deno.test('autodiff through a tolerance "global" solve matches finite differences', () => {
+  const theta = tf.tensor1d([0.7, -1.3]);
+  const field = (th: tf.Tensor): VectorField => (t, y) =>
+    tf.add(
+      tf.mul(tf.tanh(tf.mul(y, th)), Math.cos(t)),
+      tf.mul(tf.square(y), 0.1),
+    );
+  const weights = tf.tensor2d([[0, 0], [0.5, -1], [2, 1]]);
+  const options: OdeintOptions = {
+    rtol: 1e-4,
+    atol: 1e-6,
+    tolerance: "global",
+  };
+  const loss = (y0: tf.Tensor, th: tf.Tensor) =>
+    tf.sum(
+      tf.mul(odeint(field(th), y0, [0, 0.4, 1], options), weights),
+    ) as tf.Scalar;
+  const y0 = tf.tensor1d([0.3, -0.8]);
+  assertGradientMatches((y) => loss(y, theta), y0, { atol: 2e-3 });
+  assertGradientMatches((th) => loss(y0, th), theta, { atol: 2e-3 });
+  tf.dispose([theta, weights, y0]);
+});
+
 function statsOf(
   f: VectorField,
   y0: number[],

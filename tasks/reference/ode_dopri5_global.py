@@ -22,7 +22,11 @@ negligible, so what is left is round-off over many tiny steps, an upper
 bound on the round-off at the looser tolerances). A second table gives the
 absolute errors and the errors scaled by the whole state's size,
 max_t ||err||_inf / (atol + rtol ||y_ref||_inf), and the log-log slope of the
-absolute error against rtol (tolerance proportionality).
+absolute error against rtol (tolerance proportionality). A third table
+compares odeint's tolerance "local" (the default) with tolerance "global"
+(solve at rtol and rtol / 10, refine until two consecutive solves agree to
+the requested tolerance), both read from the JSON: the same normalized error,
+the number of refinements and the function evaluations.
 
 usage:
   deno run -A tasks/reference/ode_dopri5_ours.ts build/ode_helper/dopri5_ours.json
@@ -187,8 +191,37 @@ def main() -> None:
         if None not in abs_errs:
             slope = np.polyfit(np.log(RTOLS), np.log(abs_errs), 1)[0]
             print(f"{name}: log-log slope of ours' max abs error vs rtol = {slope:.2f}")
+    if ours:
+        print()
+        print(global_table(ours))
     if len(sys.argv) > 2:
         json.dump(rows, open(sys.argv[2], "w"), indent=1)
+
+
+def global_table(ours) -> str:
+    """Markdown table: tolerance "local" vs "global" against DOP853 at rtol 1e-12."""
+    lines = [
+        "| problem | rtol | atol | local ratio | global ratio | refinements | nfe local | nfe global | cost | f32 floor |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, (f, y0, ts) in PROBLEMS.items():
+        ref = solve_ivp(f, (ts[0], ts[-1]), y0, method="DOP853", t_eval=ts, rtol=1e-12, atol=1e-14).y.T
+        floor, _ = dopri5_port(f, y0, ts, 1e-10, 1e-12, np.float32)
+        for rtol in RTOLS:
+            atol = rtol * 1e-2
+            key = f"{name}:{rtol:.0e}".replace("e-0", "e-")
+            loc, glo = ours.get(key), ours.get(key + ":global")
+            if loc is None or glo is None:
+                continue
+            lr = scaled(loc["states"], ref, rtol, atol)
+            if "error" in glo:
+                gr, refs, gn, cost = "throws", "-", "-", "-"
+            else:
+                gr = f"{scaled(glo['states'], ref, rtol, atol):.3f}"
+                refs, gn, cost = glo["refinements"], glo["nfe"], f"{glo['nfe'] / loc['nfe']:.1f}x"
+            lines.append(f"| {name} | {rtol:.0e} | {atol:.0e} | {lr:.2f} | {gr} | {refs} | {loc['nfe']} | {gn} | {cost} | "
+                         f"{scaled(floor, ref, rtol, atol):.2f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
