@@ -1,20 +1,25 @@
 import { makeTestDir } from "./temp.ts";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
+import type { Activation } from "../lib/nn.ts";
 import {
   convDecoder28,
   convEncoder28,
   countParameters,
+  fastMlpApply,
   loadTensors,
   mlp,
   modelWeights,
   saveTensors,
   setModelWeights,
+  trainableVariables,
 } from "../lib/nn.ts";
 import { ArgumentError } from "../lib/validate.ts";
 import {
+  assert,
   assertAllClose,
   assertEquals,
+  assertNoTensorLeak,
   assertNotEquals,
   assertRejects,
   assertThrows,
@@ -118,4 +123,147 @@ Deno.test("conv encoder/decoder map 28x28x1 <-> 7x7xd and train on wasm", () => 
   opt.dispose();
   enc.dispose();
   dec.dispose();
+});
+
+// ---------------------------------------------------------------------------
+// fastMlpApply
+
+const FAST_CASES: { activation: Activation; output: Activation }[] = [
+  { activation: "tanh", output: "linear" },
+  { activation: "relu", output: "sigmoid" },
+  { activation: "leakyRelu", output: "tanh" },
+  { activation: "sigmoid", output: "relu" },
+  { activation: "linear", output: "leakyRelu" },
+  { activation: "elu", output: "elu" },
+];
+
+for (const { activation, output } of FAST_CASES) {
+  Deno.test(`fastMlpApply matches model.apply and its gradients (${activation} -> ${output})`, async () => {
+    const net = mlp([3, 6, 5, 2], {
+      activation,
+      outputActivation: output,
+      seed: 4,
+    });
+    const fast = fastMlpApply(net);
+    assert(fast !== null, "an mlp() model must be accepted");
+    const vars = trainableVariables(net);
+    for (const batch of [1, 7]) {
+      await assertNoTensorLeak(() =>
+        tf.tidy(() => {
+          const x = tf.randomNormal([batch, 3], 0, 1.5, "float32", batch);
+          // Weights on both sides of 0 for the relu-like activations.
+          const w = tf.randomNormal([batch, 2], 0, 1, "float32", 7);
+          assertAllClose(fast(x), net.apply(x) as tf.Tensor, {
+            rtol: 0,
+            atol: 1e-6,
+          });
+          const loss = (apply: (x: tf.Tensor) => tf.Tensor) =>
+            tf.grads((x: tf.Tensor, ...ws: tf.Tensor[]) => {
+              void ws;
+              return tf.sum(tf.mul(apply(x), w)) as tf.Scalar;
+            })([x, ...vars]);
+          const want = loss((x) => net.apply(x) as tf.Tensor);
+          const got = loss(fast);
+          got.forEach((g, i) =>
+            assertAllClose(g, want[i], {
+              rtol: 1e-5,
+              atol: 1e-5,
+              message: `gradient ${i} (batch ${batch})`,
+            })
+          );
+        })
+      );
+    }
+    net.dispose();
+  });
+}
+
+Deno.test("fastMlpApply: weight gradients reach the model's own variables", async () => {
+  const net = mlp([2, 8, 1], { activation: "tanh", seed: 3 });
+  const fast = fastMlpApply(net)!;
+  const x = tf.tensor2d([[0.5, -1], [1, 2], [-0.3, 0.1]]);
+  const y = tf.tensor2d([[1], [-1], [0.5]]);
+  const before = net.getWeights().map((w) => Array.from(w.dataSync()));
+  const opt = tf.train.adam(1e-2);
+  const loss = () =>
+    tf.tidy(() => tf.mean(tf.square(tf.sub(fast(x), y))).dataSync()[0]);
+  const first = loss();
+  const step = () =>
+    tf.tidy(() => {
+      opt.minimize(() => tf.mean(tf.square(tf.sub(fast(x), y))) as tf.Scalar);
+    });
+  step(); // creates Adam's moment variables
+  await assertNoTensorLeak(() => {
+    for (let i = 0; i < 50; i++) step();
+  });
+  const after = net.getWeights().map((w) => Array.from(w.dataSync()));
+  after.forEach((w, i) => assertNotEquals(w, before[i]));
+  assert(loss() < first / 2, `loss ${first} -> ${loss()}`);
+  tf.dispose([x, y]);
+  opt.dispose();
+  net.dispose();
+});
+
+Deno.test("fastMlpApply returns null for models it cannot run, falls back for other inputs", async () => {
+  const dropout = tf.sequential({
+    layers: [
+      tf.layers.dense({ units: 3, inputShape: [2] }),
+      tf.layers.dropout({ rate: 0.5 }),
+    ],
+  });
+  const ownActivation = tf.sequential({
+    layers: [
+      tf.layers.dense({ units: 3, inputShape: [2], activation: "relu" }),
+    ],
+  });
+  const noBias = tf.sequential({
+    layers: [tf.layers.dense({ units: 3, inputShape: [2], useBias: false })],
+  });
+  const softmax = tf.sequential({
+    layers: [
+      tf.layers.dense({ units: 3, inputShape: [2] }),
+      tf.layers.activation({ activation: "softmax" }),
+    ],
+  });
+  const input = tf.input({ shape: [2] });
+  const functional = tf.model({
+    inputs: input,
+    outputs: tf.layers.dense({ units: 2 }).apply(input) as tf.SymbolicTensor,
+  });
+  for (const m of [dropout, ownActivation, noBias, softmax, functional]) {
+    assertEquals(fastMlpApply(m), null, m.name);
+    m.dispose();
+  }
+  assertEquals(fastMlpApply(convEncoder28({ outChannels: 2 })), null);
+  // A rank-3 input goes through model.apply (Dense maps the last axis).
+  const net = mlp([2, 4, 3], { seed: 1 });
+  const fast = fastMlpApply(net)!;
+  // A [batch, features] input takes the fused path: no reshapes.
+  const x2 = tf.ones([4, 2]);
+  const profile = await tf.profile(() => fast(x2));
+  const names = profile.kernels.map((k) => k.name);
+  assert(!names.includes("Reshape"), names.join());
+  assertEquals(names.filter((k) => k === "BatchMatMul").length, 2);
+  tf.dispose([x2, profile.result as tf.Tensor]);
+  tf.tidy(() => {
+    const x = tf.randomNormal([2, 5, 2], 0, 1, "float32", 1);
+    assertAllClose(fast(x), net.apply(x) as tf.Tensor, { rtol: 0, atol: 0 });
+  });
+  net.dispose();
+});
+
+Deno.test("fastMlpApply inside a nested gradient behaves as model.apply (no silent second order)", () => {
+  const net = mlp([2, 5, 1], { activation: "tanh", seed: 2 });
+  const fast = fastMlpApply(net)!;
+  tf.tidy(() => {
+    const x = tf.tensor2d([[0.3, -0.7], [1.1, 0.4]]);
+    const second = (apply: (x: tf.Tensor) => tf.Tensor) => () =>
+      tf.grad((x: tf.Tensor) =>
+        tf.sum(tf.square(tf.grad((z: tf.Tensor) => tf.sum(apply(z)))(x)))
+      )(x);
+    // tf.layers' fused Dense has no second derivative; neither does this.
+    assertThrows(second((z) => net.apply(z) as tf.Tensor), Error, "gradient");
+    assertThrows(second(fast), Error, "gradient");
+  });
+  net.dispose();
 });
