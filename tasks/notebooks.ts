@@ -4,9 +4,11 @@
  * and prints one line per notebook. A failure names the notebook, the cell
  * index and the error, and the task exits non-zero.
  *
- * usage: deno task notebooks [--quick] [--timeout=SECONDS] [--no-html] [--dir=PATH] [NAME...]
+ * usage: deno task notebooks [--quick] [--timeout=SECONDS] [--no-html] [--dir=PATH] [--out=PATH] [NAME...]
  *   NAME matches a notebook file by prefix or substring (e.g. 01, gan).
  *   --quick (or QUICK=1) shrinks data and epochs so the course runs in minutes.
+ *   --dir: where the notebooks are (default notebooks/); --out: where the
+ *   executed copies (notebooks/) and HTML (html/) go (default build/).
  *
  * @module
  */
@@ -15,7 +17,7 @@ import { setup } from "./setup.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 let notebooksDir = `${root}notebooks`;
-const buildDir = `${root}build`;
+let buildDir = `${root}build`;
 
 interface Args {
   quick: boolean;
@@ -44,13 +46,16 @@ function parseArgs(argv: string[]): Args {
           `--timeout must be a positive whole number of seconds, got ${a}`,
         );
       }
+    } else if (a.startsWith("--out=")) {
+      buildDir = a.slice("--out=".length).replace(/\/+$/, "");
+      if (!buildDir) throw new Error("--out needs a directory");
     } else if (a.startsWith("--dir=")) {
       // Another folder of notebooks (tests use fixtures); it must be inside
       // the repo so the kernel finds deno.json and lib/.
       notebooksDir = Deno.realPathSync(a.slice("--dir=".length));
     } else if (a === "-h" || a === "--help") {
       console.log(
-        "usage: deno task notebooks [--quick|--full] [--timeout=SECONDS] [--no-html] [--dir=PATH] [NAME...]",
+        "usage: deno task notebooks [--quick|--full] [--timeout=SECONDS] [--no-html] [--dir=PATH] [--out=PATH] [NAME...]",
       );
       Deno.exit(0);
     } else if (a.startsWith("-")) {
@@ -77,7 +82,9 @@ async function main() {
     `running ${files.length} notebook(s) in ${
       args.quick ? "quick" : "full"
     } mode ` +
-      `(per-cell timeout ${args.timeout}s); outputs in build/`,
+      `(per-cell timeout ${args.timeout}s); outputs in ${
+        buildDir === `${root}build` ? "build/" : buildDir
+      }`,
   );
   const failures: string[] = [];
   const total = performance.now();

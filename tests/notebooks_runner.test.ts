@@ -19,6 +19,7 @@ async function runNotebooks(dir: string, ...extra: string[]) {
       "--allow-sys",
       `${root}tasks/notebooks.ts`,
       `--dir=${dir}`,
+      `--out=${dir}/out`,
       "--no-html",
       "--timeout=60",
       ...extra,
@@ -51,7 +52,7 @@ Deno.test({
       assert(/b_bad\.ipynb\s+[\d.]+s\s+FAILED/.test(text), text);
       assert(text.includes("b_bad.ipynb at cell 2: Error: boom 1"), text);
       const executed = JSON.parse(
-        await Deno.readTextFile(`${root}build/notebooks/a_good.ipynb`),
+        await Deno.readTextFile(`${dir}/out/notebooks/a_good.ipynb`),
       );
       // The cell's value, not console.log: the Deno kernel may deliver stdout
       // after it reports the cell finished, and nbclient then drops it.
