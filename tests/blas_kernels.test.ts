@@ -117,3 +117,19 @@ for (const label of ["wasm matMul", ...(blas ? ["OpenBLAS matMul"] : [])]) {
     }
   });
 }
+
+Deno.test("TFJS_BLAS=0 turns the automatic choice off, not explicit paths", () => {
+  const before = Deno.env.get("TFJS_BLAS");
+  Deno.env.set("TFJS_BLAS", "0");
+  try {
+    const automatic = openBlas();
+    assertEquals(automatic.ok, false);
+    if (!automatic.ok) assertEquals(automatic.reason, "TFJS_BLAS=0");
+    const explicit = openBlas({ paths: ["/nonexistent/libopenblas.so.0"] });
+    assertEquals(explicit.ok, false);
+    if (!explicit.ok) assert(explicit.reason.includes("/nonexistent/"));
+  } finally {
+    if (before === undefined) Deno.env.delete("TFJS_BLAS");
+    else Deno.env.set("TFJS_BLAS", before);
+  }
+});

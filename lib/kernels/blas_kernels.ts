@@ -149,7 +149,8 @@ export interface OpenBlasOptions {
   threads?: number;
   /**
    * Library files to try, in order (default: env `TFJS_BLAS` when it is a
-   * path, else `OPENBLAS_CANDIDATES`).
+   * path, else `OPENBLAS_CANDIDATES`). Given paths are tried even when
+   * `TFJS_BLAS=0`, which turns off the automatic choice only.
    */
   paths?: readonly string[];
 }
@@ -168,18 +169,20 @@ export function openBlas(options: OpenBlasOptions = {}): OpenBlasResult {
       `threads must be an integer from 1 to 64, got ${threads}`,
     );
   }
+  if (options.paths !== undefined && options.paths.length === 0) {
+    throw new ArgumentError("openBlas", "paths must name at least one file");
+  }
   if (typeof Deno === "undefined" || typeof Deno.dlopen !== "function") {
     return { ok: false, reason: "no Deno FFI in this runtime" };
   }
-  const choice = env("TFJS_BLAS");
+  // The environment switch applies to the automatic choice only: paths
+  // given by the caller are an explicit request.
+  const choice = options.paths ? undefined : env("TFJS_BLAS");
   if (choice !== undefined && /^(0|off|false|no)$/i.test(choice)) {
     return { ok: false, reason: "TFJS_BLAS=0" };
   }
   const fromEnv = choice !== undefined && !/^(1|on|true|yes)$/i.test(choice);
   const paths = options.paths ?? (fromEnv ? [choice] : OPENBLAS_CANDIDATES);
-  if (paths.length === 0) {
-    throw new ArgumentError("openBlas", "paths must name at least one file");
-  }
   const found = load(paths);
   if ("error" in found) return { ok: false, reason: found.error };
   const s: BlasSymbols = found.lib.symbols;
