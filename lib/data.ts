@@ -285,7 +285,7 @@ export function writeIDX(
   shape.forEach((d, i) =>
     checkInteger(where, `shape[${i}]`, d, { min: 0, max: 0xffffffff })
   );
-  const size = shape.reduce((a, b) => a * b, 1);
+  const size = tf.util.sizeFromShape(shape);
   if (
     array === null || typeof array !== "object" ||
     typeof array.length !== "number"

@@ -613,7 +613,7 @@ export class GANTrainer {
     }
 
     this.dataShape = data.shape.slice(1);
-    const dataSize = this.dataShape.reduce((a, b) => a * b, 1);
+    const dataSize = tf.util.sizeFromShape(this.dataShape);
     // The networks must fit the data: check with the declared input shapes
     // now, rather than fail inside tfjs on the first step.
     const gIn = o.generator.inputs[0].shape;
@@ -626,7 +626,7 @@ export class GANTrainer {
       );
     }
     const gOut = o.generator.outputs[0].shape.slice(1) as number[];
-    if (gOut.reduce((a, b) => a * b, 1) !== dataSize) {
+    if (tf.util.sizeFromShape(gOut) !== dataSize) {
       throw new ArgumentError(
         where,
         `generator outputs [${gOut}] per sample, which does not match one data example of shape [${this.dataShape}]`,
@@ -1128,7 +1128,7 @@ export function mlpGAN(data: tf.Tensor, options: MLPGANOptions): GANTrainer {
     options.numClasses ?? 0,
     { min: 0 },
   );
-  const dataSize = data.shape.slice(1).reduce((a, b) => a * b, 1);
+  const dataSize = tf.util.sizeFromShape(data.shape.slice(1));
   const generator = mlpGenerator({
     noiseDim: options.noiseDim,
     outputDim: dataSize,

@@ -78,7 +78,7 @@ export function sampleGumbel(
   shape.forEach((s, i) =>
     checkInteger("sampleGumbel", `shape[${i}]`, s, { min: 0 })
   );
-  const size = shape.reduce((a, b) => a * b, 1);
+  const size = tf.util.sizeFromShape(shape);
   return tf.tensor(gumbelValues(size, seed), shape, "float32");
 }
 

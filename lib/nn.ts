@@ -83,7 +83,7 @@ export function mlp(sizes: number[], options: MLPOptions = {}): tf.Sequential {
 /** The number of trainable scalars of a model. */
 export function countParameters(model: tf.LayersModel): number {
   return model.trainableWeights.reduce(
-    (n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1),
+    (n, w) => n + tf.util.sizeFromShape(w.shape as number[]),
     0,
   );
 }
@@ -391,7 +391,7 @@ export async function loadTensors(
   const expected = meta.specs.reduce(
     (n, s) =>
       n +
-      s.shape.reduce((a, b) => a * b, 1) *
+      tf.util.sizeFromShape(s.shape) *
         (s.dtype === "float32" || s.dtype === "int32" ? 4 : 1),
     0,
   );

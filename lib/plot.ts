@@ -1542,8 +1542,8 @@ function buildMosaic(
         }`,
       );
     }
-    const per = s.reduce((a, b) => a * b, 1);
-    const have = tileShape.reduce((a, b) => a * b, 1);
+    const per = tf.util.sizeFromShape(s);
+    const have = tf.util.sizeFromShape(tileShape);
     if (per !== have) {
       throw new ArgumentError(
         where,

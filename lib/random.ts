@@ -156,7 +156,7 @@ function fill(
   for (const [i, s] of shape.entries()) {
     checkInteger(where, `shape[${i}]`, s, { min: 0 });
   }
-  const size = shape.reduce((a, b) => a * b, 1);
+  const size = tf.util.sizeFromShape(shape);
   const values = new Float32Array(size);
   for (let i = 0; i < size; i++) values[i] = sample();
   return values;
@@ -199,7 +199,7 @@ export function glorotUniform(
   { fanIn, fanOut, seed }: { fanIn?: number; fanOut?: number; seed?: Seed } =
     {},
 ): tf.Tensor {
-  const receptive = shape.slice(0, -2).reduce((a, b) => a * b, 1);
+  const receptive = tf.util.sizeFromShape(shape.slice(0, -2));
   const inn = fanIn ?? receptive * (shape.at(-2) ?? 1);
   const out = fanOut ?? receptive * (shape.at(-1) ?? 1);
   const limit = Math.sqrt(6 / (inn + out));

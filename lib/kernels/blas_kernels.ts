@@ -228,10 +228,6 @@ export function activeBlas(): Blas | null {
   return active;
 }
 
-function size(shape: readonly number[]): number {
-  return shape.reduce((p, s) => p * s, 1);
-}
-
 /**
  * BatchMatMul on OpenBLAS into a new output, or null when OpenBLAS is not
  * in use or the inputs are not float32 (the caller then runs the wasm
@@ -257,8 +253,8 @@ export function blasBatchMatMul(
     a.shape.slice(0, -2),
     b.shape.slice(0, -2),
   );
-  const batchA = size(a.shape.slice(0, -2));
-  const batchB = size(b.shape.slice(0, -2));
+  const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2));
+  const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2));
   const batch = Math.max(batchA, batchB);
   const out = backend.makeOutput([...outer, m, n], "float32");
   // Views only after the last allocation: a growing heap detaches them.

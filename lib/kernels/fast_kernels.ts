@@ -189,8 +189,8 @@ function fusedMatMul(args: KernelArgs): tf.TensorInfo {
     preluActivationWeights?: tf.TensorInfo;
   };
   const batch = Math.max(
-    a.shape.slice(0, -2).reduce((p, s) => p * s, 1),
-    b.shape.slice(0, -2).reduce((p, s) => p * s, 1),
+    tf.util.sizeFromShape(a.shape.slice(0, -2)),
+    tf.util.sizeFromShape(b.shape.slice(0, -2)),
   );
   // With OpenBLAS the product is its sgemm; bias and activation follow.
   const viaBlas = activeBlas() !== null && a.dtype === "float32";
@@ -335,7 +335,7 @@ function gatherV2(args: KernelArgs): tf.TensorInfo {
   if (batchDims) return builtin("GatherV2")(args);
   const wasm = backend as WasmBackendLike;
   const ax = tf.util.parseAxisParam(axis, x.shape)[0];
-  const size = (s: number[]) => s.reduce((p, d) => p * d, 1);
+  const size = tf.util.sizeFromShape;
   const outer = size(x.shape.slice(0, ax));
   const dim = x.shape[ax];
   const inner = size(x.shape.slice(ax + 1));
@@ -386,9 +386,9 @@ function sum(args: KernelArgs): tf.TensorInfo {
   const leading = k > 0 && k < rank && axes.every((a, i) => a === i);
   if (x.dtype !== "float32" || !leading) return builtin("Sum")(args);
   const wasm = backend as WasmBackendLike;
-  const rows = x.shape.slice(0, k).reduce((p, d) => p * d, 1);
+  const rows = tf.util.sizeFromShape(x.shape.slice(0, k));
   const kept = x.shape.slice(k);
-  const cols = kept.reduce((p, d) => p * d, 1);
+  const cols = tf.util.sizeFromShape(kept);
   const out = wasm.makeOutput(
     keepDims ? [...new Array(k).fill(1), ...kept] : kept,
     "float32",

@@ -129,9 +129,8 @@ function unsortedSegmentSum(
     segmentIds: tf.TensorInfo;
   };
   const { numSegments } = attrs as unknown as { numSegments: number };
-  const inner = x.shape.slice(segmentIds.shape.length).reduce(
-    (p, s) => p * s,
-    1,
+  const inner = tf.util.sizeFromShape(
+    x.shape.slice(segmentIds.shape.length),
   );
   const outShape = [numSegments, ...x.shape.slice(segmentIds.shape.length)];
   const out = wasm.makeOutput(outShape, x.dtype);
