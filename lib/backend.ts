@@ -22,6 +22,7 @@ import { type Blas, openBlas, useBlas } from "./kernels/blas_kernels.ts";
 import { registerWasmKernels } from "./kernels/wasm_kernels.ts";
 import { startThreadedWasm } from "./kernels/wasm_threads.ts";
 import { ArgumentError, checkChoice } from "./validate.ts";
+import { envVar } from "./config.ts";
 
 /** Backends the package can run on. */
 export const BACKENDS = ["wasm", "cpu"] as const;
@@ -57,14 +58,6 @@ let wasmStart: { threads: number; why: string } | null = null;
 let blasStart: { blas: Blas | null; threads: number; why: string } | null =
   null;
 
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined; // no --allow-env: use the default
-  }
-}
-
 async function wantedThreads(
   option: number | undefined,
   sample: boolean,
@@ -72,7 +65,7 @@ async function wantedThreads(
   threads: number;
   why: string;
 }> {
-  const fromEnv = env("TFJS_WASM_THREADS");
+  const fromEnv = envVar("TFJS_WASM_THREADS");
   const given = option ?? (fromEnv !== undefined ? Number(fromEnv) : undefined);
   if (given !== undefined) {
     if (!Number.isInteger(given) || given < 1 || given > 8) {
@@ -209,7 +202,7 @@ export async function initBackend(
   const wanted = checkChoice(
     "initBackend",
     options.backend !== undefined ? "backend" : "TFJS_BACKEND (environment)",
-    options.backend ?? env("TFJS_BACKEND") ?? "wasm",
+    options.backend ?? envVar("TFJS_BACKEND") ?? "wasm",
     BACKENDS,
   );
   // Validated on every call; the CPUs are sampled only for the first wasm

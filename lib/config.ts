@@ -1,19 +1,28 @@
 /**
- * Quick mode: every notebook shrinks its data and epochs when the
- * environment variable `QUICK` is set (`QUICK=1`), so the whole course runs
- * in minutes for CI; full mode (the default) gives the real results.
+ * Settings from the environment. Quick mode: every notebook shrinks its
+ * data and epochs when the environment variable `QUICK` is set (`QUICK=1`),
+ * so the whole course runs in minutes for CI; full mode (the default) gives
+ * the real results. The backend reads `TFJS_BACKEND`, `TFJS_WASM_THREADS`
+ * and `TFJS_BLAS` through `envVar` too.
  *
  * @module
  */
 
+/**
+ * The environment variable `name`, or undefined when it is unset, empty, or
+ * cannot be read (no --allow-env): callers then use their default.
+ */
+export function envVar(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** True when the environment asks for quick mode (`QUICK=1`, `true` or `yes`). */
 export function isQuick(): boolean {
-  let value: string | undefined;
-  try {
-    value = Deno.env.get("QUICK");
-  } catch {
-    return false; // no --allow-env: full mode
-  }
+  const value = envVar("QUICK");
   return value !== undefined &&
     ["1", "true", "yes"].includes(value.toLowerCase());
 }

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
-import { byMode, isQuick } from "../lib/config.ts";
+import { byMode, envVar, isQuick } from "../lib/config.ts";
 import { NonFiniteLossError, trainLoop } from "../lib/train.ts";
 import { ArgumentError } from "../lib/validate.ts";
 import {
@@ -129,5 +129,19 @@ Deno.test("byMode follows the QUICK environment variable", () => {
   } finally {
     if (before === undefined) Deno.env.delete("QUICK");
     else Deno.env.set("QUICK", before);
+  }
+});
+
+Deno.test("envVar reads a variable, and an empty one counts as unset", () => {
+  const name = "COURSE_ENVVAR_TEST";
+  try {
+    Deno.env.set(name, "abc");
+    assertEquals(envVar(name), "abc");
+    Deno.env.set(name, "");
+    assertEquals(envVar(name), undefined);
+    Deno.env.delete(name);
+    assertEquals(envVar(name), undefined);
+  } finally {
+    Deno.env.delete(name);
   }
 });

@@ -24,6 +24,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { WasmBackendLike } from "./fast_kernels.ts";
 import { ArgumentError } from "../validate.ts";
+import { envVar } from "../config.ts";
 
 const SYMBOLS = {
   cblas_sgemm: {
@@ -103,14 +104,6 @@ const opened = new Map<
   { lib: Deno.DynamicLibrary<typeof SYMBOLS>; path: string }
 >();
 
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function load(paths: readonly string[]): {
   lib: Deno.DynamicLibrary<typeof SYMBOLS>;
   path: string;
@@ -177,7 +170,7 @@ export function openBlas(options: OpenBlasOptions = {}): OpenBlasResult {
   }
   // The environment switch applies to the automatic choice only: paths
   // given by the caller are an explicit request.
-  const choice = options.paths ? undefined : env("TFJS_BLAS");
+  const choice = options.paths ? undefined : envVar("TFJS_BLAS");
   if (choice !== undefined && /^(0|off|false|no)$/i.test(choice)) {
     return { ok: false, reason: "TFJS_BLAS=0" };
   }
