@@ -22,7 +22,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { WasmBackendLike } from "./fast_kernels.ts";
+import type { ProductGeometry, WasmBackendLike } from "./fast_kernels.ts";
 import { ArgumentError } from "../validate.ts";
 import { envVar } from "../config.ts";
 
@@ -221,48 +221,33 @@ export function activeBlas(): Blas | null {
   return active;
 }
 
+/** Whether the product of `a` and `b` runs on OpenBLAS (in use, float32). */
+export function blasHandles(a: tf.TensorInfo, b: tf.TensorInfo): boolean {
+  return active !== null && a.dtype === "float32" && b.dtype === "float32";
+}
+
 /**
- * BatchMatMul on OpenBLAS into a new output, or null when OpenBLAS is not
- * in use or the inputs are not float32 (the caller then runs the wasm
- * kernel). Batch dimensions broadcast as in tfjs's own kernels (batch index
- * modulo each side's batch size); transposes are sgemm's flags, so nothing
- * is copied.
+ * BatchMatMul on OpenBLAS into `out`, for inputs `blasHandles` accepts and
+ * a non-empty product (`g` from `productGeometry`). Batch dimensions
+ * broadcast as in tfjs's own kernels (batch index modulo each side's batch
+ * size); transposes are sgemm's flags, so nothing is copied.
  */
 export function blasBatchMatMul(
   a: tf.TensorInfo,
   b: tf.TensorInfo,
-  transposeA: boolean,
-  transposeB: boolean,
+  out: tf.TensorInfo,
+  g: ProductGeometry,
   backend: WasmBackendLike,
-): tf.TensorInfo | null {
-  const blas = active;
-  if (!blas || a.dtype !== "float32" || b.dtype !== "float32") return null;
-  const ra = a.shape.length;
-  const rb = b.shape.length;
-  const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
-  const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
-  const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
-  const outer = tf.broadcast_util.assertAndGetBroadcastShape(
-    a.shape.slice(0, -2),
-    b.shape.slice(0, -2),
-  );
-  const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2));
-  const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2));
-  const batch = Math.max(batchA, batchB);
-  const out = backend.makeOutput([...outer, m, n], "float32");
-  // Views only after the last allocation: a growing heap detaches them.
+): void {
+  const { m, n, k, batchA, batchB, batch, transposeA, transposeB } = g;
+  // Views only after the caller's last allocation: a growing heap detaches them.
   const av = backend.typedArrayFromHeap(a) as Float32Array;
   const bv = backend.typedArrayFromHeap(b) as Float32Array;
   const ov = backend.typedArrayFromHeap(out) as Float32Array;
-  if (m * n * batch === 0) return out;
-  if (k === 0) {
-    ov.fill(0);
-    return out;
-  }
   for (let i = 0; i < batch; i++) {
     const ai = (i % batchA) * m * k;
     const bi = (i % batchB) * k * n;
-    blas.sgemm(
+    active!.sgemm(
       transposeA,
       transposeB,
       m,
@@ -273,7 +258,6 @@ export function blasBatchMatMul(
       batch === 1 ? ov : ov.subarray(i * m * n, (i + 1) * m * n),
     );
   }
-  return out;
 }
 
 /**

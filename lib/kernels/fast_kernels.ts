@@ -25,7 +25,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { activeBlas, blasBatchMatMul } from "./blas_kernels.ts";
+import { blasBatchMatMul, blasHandles } from "./blas_kernels.ts";
 
 /** The subset of the wasm backend's API these kernels use. */
 export interface WasmBackendLike {
@@ -63,21 +63,37 @@ function builtin(name: string): KernelFn {
   return fn;
 }
 
-/** NHWC convolution geometry: tfjs's conv info plus the top/left padding. */
-export function nhwcConvGeometry(
-  inputShape: [number, number, number, number],
-  filterShape: [number, number, number, number],
-  strides: [number, number] | number,
-  pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding,
-  dimRoundingMode?: "floor" | "round" | "ceil",
+/**
+ * The geometry of a conv2d gradient kernel call (`Conv2DBackpropInput` or
+ * `Conv2DBackpropFilter`) from its attributes: tfjs's conv info plus the
+ * top/left padding. The input shape comes from the attributes when it is
+ * not given (the input gradient's case), the filter shape likewise (the
+ * filter gradient's). Only NHWC, the layout tfjs.layers uses, is supported.
+ */
+export function convBackpropGeometry(
+  kernel: string,
+  attrs: tf.NamedAttrMap | undefined,
+  shapes: { input?: number[]; filter?: number[] },
 ): tf.backend_util.Conv2DInfo & { padTop: number; padLeft: number } {
+  const a = attrs as unknown as {
+    strides: [number, number] | number;
+    pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+    dataFormat: "NHWC" | "NCHW";
+    dimRoundingMode?: "floor" | "round" | "ceil";
+    inputShape?: number[];
+    filterShape?: number[];
+  };
+  if (a.dataFormat === "NCHW") {
+    throw new Error(`${kernel} (wasm, project kernel): only NHWC is supported`);
+  }
+  type Shape4 = [number, number, number, number];
   const info = tf.backend_util.computeConv2DInfo(
-    inputShape,
-    filterShape,
-    strides,
+    (shapes.input ?? a.inputShape) as Shape4,
+    (shapes.filter ?? a.filterShape) as Shape4,
+    a.strides,
     1,
-    pad,
-    dimRoundingMode,
+    a.pad,
+    a.dimRoundingMode,
     false,
     "channelsLast",
   );
@@ -141,6 +157,50 @@ function untransposed(
   }
 }
 
+/** The shapes of a (batched) product op(a) op(b). */
+export interface ProductGeometry {
+  m: number;
+  n: number;
+  k: number;
+  transposeA: boolean;
+  transposeB: boolean;
+  /** Batch sizes of a, of b, and of the output (the larger). */
+  batchA: number;
+  batchB: number;
+  batch: number;
+  /** Broadcast batch dimensions, then [m, n]. */
+  outShape: number[];
+}
+
+/** The geometry of op(a) op(b), batch dimensions broadcast as tfjs does. */
+export function productGeometry(
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+): ProductGeometry {
+  const m = transposeA ? a.shape.at(-1)! : a.shape.at(-2)!;
+  const k = transposeA ? a.shape.at(-2)! : a.shape.at(-1)!;
+  const n = transposeB ? b.shape.at(-2)! : b.shape.at(-1)!;
+  const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2));
+  const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2));
+  const outer = tf.broadcast_util.assertAndGetBroadcastShape(
+    a.shape.slice(0, -2),
+    b.shape.slice(0, -2),
+  );
+  return {
+    m,
+    n,
+    k,
+    transposeA,
+    transposeB,
+    batchA,
+    batchB,
+    batch: Math.max(batchA, batchB),
+    outShape: [...outer, m, n],
+  };
+}
+
 function batchMatMul(args: KernelArgs): tf.TensorInfo {
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = args.attrs as unknown as {
@@ -148,22 +208,17 @@ function batchMatMul(args: KernelArgs): tf.TensorInfo {
     transposeB: boolean;
   };
   const wasm = args.backend as WasmBackendLike;
-  const k = transposeA ? a.shape.at(-2)! : a.shape.at(-1)!;
-  if (k === 0 && a.dtype === "float32") {
+  const g = productGeometry(a, b, transposeA, transposeB);
+  const empty = g.k === 0 || g.m * g.n * g.batch === 0;
+  if (a.dtype === "float32" && (empty || blasHandles(a, b))) {
+    const out = wasm.makeOutput(g.outShape, "float32");
     // The built-in leaves the output uninitialised when the inner
     // dimension is empty; the product of nothing is 0.
-    const m = transposeA ? a.shape.at(-1)! : a.shape.at(-2)!;
-    const n = transposeB ? b.shape.at(-2)! : b.shape.at(-1)!;
-    const outer = tf.broadcast_util.assertAndGetBroadcastShape(
-      a.shape.slice(0, -2),
-      b.shape.slice(0, -2),
-    );
-    const out = wasm.makeOutput([...outer, m, n], "float32");
-    wasm.typedArrayFromHeap(out).fill(0);
+    if (empty) wasm.typedArrayFromHeap(out).fill(0);
+    else blasBatchMatMul(a, b, out, g, wasm);
     return out;
   }
-  return blasBatchMatMul(a, b, transposeA, transposeB, wasm) ??
-    untransposed("BatchMatMul", args);
+  return untransposed("BatchMatMul", args);
 }
 
 const ACTIVATION_KERNELS: Record<string, string> = {
@@ -188,13 +243,13 @@ function fusedMatMul(args: KernelArgs): tf.TensorInfo {
     bias?: tf.TensorInfo;
     preluActivationWeights?: tf.TensorInfo;
   };
-  const batch = Math.max(
-    tf.util.sizeFromShape(a.shape.slice(0, -2)),
-    tf.util.sizeFromShape(b.shape.slice(0, -2)),
-  );
+  const { transposeA, transposeB } = args.attrs as unknown as {
+    transposeA: boolean;
+    transposeB: boolean;
+  };
+  const { batch } = productGeometry(a, b, transposeA, transposeB);
   // With OpenBLAS the product is its sgemm; bias and activation follow.
-  const viaBlas = activeBlas() !== null && a.dtype === "float32";
-  if (!viaBlas && (bias == null || batch === 1)) {
+  if (!blasHandles(a, b) && (bias == null || batch === 1)) {
     return untransposed("_FusedMatMul", args);
   }
   const { backend } = args;
@@ -241,19 +296,6 @@ function conv2DBackpropInput(
 ): tf.TensorInfo {
   const wasm = backend as WasmBackendLike;
   const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
-    attrs as unknown as {
-      strides: [number, number] | number;
-      pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
-      dataFormat: "NHWC" | "NCHW";
-      dimRoundingMode?: "floor" | "round" | "ceil";
-      inputShape: [number, number, number, number];
-    };
-  if (dataFormat === "NCHW") {
-    throw new Error(
-      "Conv2DBackpropInput (wasm, project kernel): only NHWC is supported",
-    );
-  }
   const {
     batchSize,
     inHeight,
@@ -268,13 +310,10 @@ function conv2DBackpropInput(
     strideWidth,
     padTop,
     padLeft,
-  } = nhwcConvGeometry(
-    inputShape,
-    filter.shape as [number, number, number, number],
-    strides,
-    pad,
-    dimRoundingMode,
-  );
+    inShape,
+  } = convBackpropGeometry("Conv2DBackpropInput", attrs, {
+    filter: filter.shape,
+  });
   const rows = batchSize * outHeight * outWidth;
   const patch = filterHeight * filterWidth * inChannels;
   // cols[(b, oh, ow), (fh, fw, ci)] = dy @ W^T: what each output position
@@ -291,7 +330,7 @@ function conv2DBackpropInput(
     backend,
     attrs: { transposeA: false, transposeB: true },
   });
-  const out = wasm.makeOutput([...inputShape], "float32");
+  const out = wasm.makeOutput([...inShape], "float32");
   // Views only after the last allocation: a growing heap detaches them.
   const ov = wasm.typedArrayFromHeap(out) as Float32Array;
   const cv = wasm.typedArrayFromHeap(cols) as Float32Array;

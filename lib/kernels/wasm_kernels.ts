@@ -23,9 +23,9 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   captureBuiltins,
+  convBackpropGeometry,
   FAST_KERNELS,
   type KernelArgs,
-  nhwcConvGeometry,
   registerWasmKernel,
   type WasmBackendLike,
 } from "./fast_kernels.ts";
@@ -35,19 +35,6 @@ function conv2DBackpropFilter(
 ): tf.TensorInfo {
   const wasm = backend as WasmBackendLike;
   const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
-    attrs as unknown as {
-      strides: [number, number] | number;
-      pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
-      dataFormat: "NHWC" | "NCHW";
-      dimRoundingMode?: "floor" | "round" | "ceil";
-      filterShape: [number, number, number, number];
-    };
-  if (dataFormat === "NCHW") {
-    throw new Error(
-      "Conv2DBackpropFilter (wasm, project kernel): only NHWC is supported",
-    );
-  }
   const {
     batchSize,
     inHeight,
@@ -62,13 +49,8 @@ function conv2DBackpropFilter(
     strideWidth,
     padTop,
     padLeft,
-  } = nhwcConvGeometry(
-    x.shape as [number, number, number, number],
     filterShape,
-    strides,
-    pad,
-    dimRoundingMode,
-  );
+  } = convBackpropGeometry("Conv2DBackpropFilter", attrs, { input: x.shape });
   const xv = wasm.typedArrayFromHeap(x) as Float32Array;
   const rows = filterHeight * filterWidth * inChannels;
   const cols = batchSize * outHeight * outWidth;
