@@ -66,15 +66,13 @@ function fusedAdamKernel(
   return [xOut, mOut, vOut];
 }
 
-let registered = false;
 function registerFusedAdam(): void {
-  if (registered || tf.getKernel(ADAM_KERNEL, "wasm")) return;
+  if (tf.getKernel(ADAM_KERNEL, "wasm")) return;
   tf.registerKernel({
     kernelName: ADAM_KERNEL,
     backendName: "wasm",
     kernelFunc: fusedAdamKernel as unknown as tf.KernelFunc,
   });
-  registered = true;
 }
 
 /** The parts of tfjs's AdamOptimizer (private in its typings) reused here. */

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { describeBackend, initBackend } from "../lib/backend.ts";
-import { activeBlas, openBlas, useBlas } from "../lib/kernels/blas_kernels.ts";
+import { openBlas, useBlas } from "../lib/kernels/blas_kernels.ts";
+import { DEFAULT_BLAS, matMulPathTest } from "./matmul_paths.ts";
 import { ArgumentError } from "../lib/validate.ts";
 import { Rng } from "../lib/random.ts";
 import {
@@ -11,7 +12,7 @@ import {
 } from "./assert.ts";
 
 await initBackend({ quiet: true });
-const blas = activeBlas();
+const blas = DEFAULT_BLAS;
 
 Deno.test("openBlas names the file it could not load and does not throw", () => {
   const result = openBlas({ paths: ["/nonexistent/libopenblas.so.0"] });
@@ -101,22 +102,15 @@ if (blas) {
   });
 }
 
-for (const label of ["wasm matMul", ...(blas ? ["OpenBLAS matMul"] : [])]) {
-  Deno.test(`matMul with an empty dimension [${label}]`, () => {
-    useBlas(label === "wasm matMul" ? null : blas);
-    try {
-      tf.tidy(() => {
-        const noInner = tf.matMul(tf.zeros([3, 0]), tf.zeros([0, 4]));
-        assertEquals(noInner.shape, [3, 4]);
-        assertEquals(Array.from(noInner.dataSync()), new Array(12).fill(0));
-        const noRows = tf.matMul(tf.zeros([0, 5]), tf.ones([5, 2]));
-        assertEquals(noRows.shape, [0, 2]);
-      });
-    } finally {
-      useBlas(blas);
-    }
+matMulPathTest("matMul with an empty dimension", () => {
+  tf.tidy(() => {
+    const noInner = tf.matMul(tf.zeros([3, 0]), tf.zeros([0, 4]));
+    assertEquals(noInner.shape, [3, 4]);
+    assertEquals(Array.from(noInner.dataSync()), new Array(12).fill(0));
+    const noRows = tf.matMul(tf.zeros([0, 5]), tf.ones([5, 2]));
+    assertEquals(noRows.shape, [0, 2]);
   });
-}
+});
 
 Deno.test("TFJS_BLAS=0 turns the automatic choice off, not explicit paths", () => {
   const before = Deno.env.get("TFJS_BLAS");

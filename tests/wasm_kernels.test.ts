@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import { WASM_PROJECT_KERNELS } from "../lib/kernels/wasm_kernels.ts";
 import { FAST_KERNELS } from "../lib/kernels/fast_kernels.ts";
-import { activeBlas, type Blas, useBlas } from "../lib/kernels/blas_kernels.ts";
+import { matMulPathTest } from "./matmul_paths.ts";
 import { randomNormal } from "../lib/random.ts";
 import {
   assert,
@@ -13,28 +13,6 @@ import {
 } from "./assert.ts";
 
 await initBackend({ quiet: true });
-
-// The matMul kernels run on wasm's own product, or on OpenBLAS when
-// initBackend loaded it (lib/kernels/blas_kernels.ts): both are tested.
-const DEFAULT_BLAS = activeBlas();
-const MATMUL_PATHS: { label: string; blas: Blas | null }[] = [
-  { label: "wasm matMul", blas: null },
-  ...(DEFAULT_BLAS ? [{ label: "OpenBLAS matMul", blas: DEFAULT_BLAS }] : []),
-];
-
-/** Registers `fn` as a test once per matMul path. */
-function matMulPathTest(name: string, fn: () => Promise<void> | void) {
-  for (const path of MATMUL_PATHS) {
-    Deno.test(`${name} [${path.label}]`, async () => {
-      useBlas(path.blas);
-      try {
-        await fn();
-      } finally {
-        useBlas(DEFAULT_BLAS);
-      }
-    });
-  }
-}
 
 /** Runs `fn` on a backend and returns its outputs as plain arrays. */
 async function on(
