@@ -25,7 +25,7 @@ import {
 } from "./validate.ts";
 import { randomNormal, rngFrom, type Seed } from "./random.ts";
 import type { Rng } from "./random.ts";
-import { mlp } from "./nn.ts";
+import { mlp, upsample7to28Layers } from "./nn.ts";
 
 // ---------------------------------------------------------------------------
 // Losses
@@ -316,23 +316,11 @@ export function convGenerator28(options: ConvGeneratorOptions): tf.Sequential {
         targetShape: [7, 7, channels[0]],
         name: "generator_reshape",
       }),
-      tf.layers.conv2dTranspose({
-        filters: channels[1],
-        kernelSize: 4,
-        strides: 2,
-        padding: "same",
-        activation: "relu",
-        kernelInitializer: init(2),
-        name: "generator_up1",
-      }),
-      tf.layers.conv2dTranspose({
-        filters: 1,
-        kernelSize: 4,
-        strides: 2,
-        padding: "same",
-        activation: "sigmoid",
-        kernelInitializer: init(3),
-        name: "generator_up2",
+      ...upsample7to28Layers({
+        hiddenChannels: channels[1],
+        outputActivation: "sigmoid",
+        init,
+        name: "generator",
       }),
     ],
   });

@@ -507,6 +507,47 @@ export function convEncoder28(options: ConvEncoderOptions = {}): tf.Sequential {
   });
 }
 
+/**
+ * The two 4x4 stride-2 transposed convolutions that take a 7x7 feature map
+ * to a 28x28 image (7 -> 14 -> 28): the last layers of `convDecoder28` and
+ * of the GAN's `convGenerator28`. The first has `hiddenChannels` channels
+ * and ReLU, the second one channel and `outputActivation`; their kernels
+ * are initialised with `init(2)` and `init(3)`, and they are named
+ * `${name}_up1` and `${name}_up2`.
+ */
+export function upsample7to28Layers(
+  { hiddenChannels, outputActivation, init, name }: {
+    hiddenChannels: number;
+    outputActivation: "linear" | "sigmoid";
+    init: (layer: number) => ReturnType<typeof tf.initializers.glorotUniform>;
+    name: string;
+  },
+): tf.layers.Layer[] {
+  checkInteger("upsample7to28Layers", "hiddenChannels", hiddenChannels, {
+    min: 1,
+  });
+  return [
+    tf.layers.conv2dTranspose({
+      filters: hiddenChannels,
+      kernelSize: 4,
+      strides: 2,
+      padding: "same",
+      activation: "relu",
+      kernelInitializer: init(2),
+      name: `${name}_up1`,
+    }),
+    tf.layers.conv2dTranspose({
+      filters: 1,
+      kernelSize: 4,
+      strides: 2,
+      padding: "same",
+      activation: outputActivation,
+      kernelInitializer: init(3),
+      name: `${name}_up2`,
+    }),
+  ];
+}
+
 /** Options for `convDecoder28`. */
 export interface ConvDecoderOptions {
   /** Channels of the 7x7 input grid (default 16). */
@@ -552,23 +593,11 @@ export function convDecoder28(options: ConvDecoderOptions = {}): tf.Sequential {
         kernelInitializer: init(1),
         name: `${name}_conv`,
       }),
-      tf.layers.conv2dTranspose({
-        filters: channels[1],
-        kernelSize: 4,
-        strides: 2,
-        padding: "same",
-        activation: "relu",
-        kernelInitializer: init(2),
-        name: `${name}_up1`,
-      }),
-      tf.layers.conv2dTranspose({
-        filters: 1,
-        kernelSize: 4,
-        strides: 2,
-        padding: "same",
-        activation: outputActivation,
-        kernelInitializer: init(3),
-        name: `${name}_up2`,
+      ...upsample7to28Layers({
+        hiddenChannels: channels[1],
+        outputActivation,
+        init,
+        name,
       }),
     ],
   });

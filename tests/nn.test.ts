@@ -13,6 +13,7 @@ import {
   saveTensors,
   setModelWeights,
   trainableVariables,
+  upsample7to28Layers,
 } from "../lib/nn.ts";
 import { ArgumentError } from "../lib/validate.ts";
 import {
@@ -266,4 +267,35 @@ Deno.test("fastMlpApply inside a nested gradient behaves as model.apply (no sile
     assertThrows(second(fast), Error, "gradient");
   });
   net.dispose();
+});
+
+Deno.test("upsample7to28Layers: 7x7xc -> 28x28x1 with the given names and activation", () => {
+  const init = (i: number) => tf.initializers.glorotUniform({ seed: i });
+  const layers = upsample7to28Layers({
+    hiddenChannels: 5,
+    outputActivation: "sigmoid",
+    init,
+    name: "probe",
+  });
+  assertEquals(layers.map((l) => l.name), ["probe_up1", "probe_up2"]);
+  const model = tf.sequential({
+    layers: [tf.layers.inputLayer({ inputShape: [7, 7, 3] }), ...layers],
+  });
+  const y = model.predict(tf.ones([2, 7, 7, 3])) as tf.Tensor;
+  assertEquals(y.shape, [2, 28, 28, 1]);
+  const values = y.dataSync();
+  assert(values.every((v) => v > 0 && v < 1), "sigmoid output in (0, 1)");
+  tf.dispose(y);
+  model.dispose();
+  assertThrows(
+    () =>
+      upsample7to28Layers({
+        hiddenChannels: 0,
+        outputActivation: "linear",
+        init,
+        name: "bad",
+      }),
+    ArgumentError,
+    "hiddenChannels",
+  );
 });
