@@ -55,16 +55,17 @@ let announced = "";
 /** How the wasm backend was started (threads and why), once it was. */
 let wasmStart: { threads: number; why: string } | null = null;
 /** OpenBLAS, when the matMuls run on it, and why it is or is not used. */
-let blasStart: { blas: Blas | null; threads: number; why: string } | null =
+let blasStart: { blas: Blas | null; why: string; offByUser: boolean } | null =
   null;
 
-async function wantedThreads(
-  option: number | undefined,
-  sample: boolean,
-): Promise<{
-  threads: number;
-  why: string;
-}> {
+/** A thread count and why it was chosen. */
+type ThreadChoice = { threads: number; why: string };
+
+/**
+ * The thread count asked for by the option or `TFJS_WASM_THREADS`,
+ * validated; null when neither is given.
+ */
+function threadsAsked(option: number | undefined): ThreadChoice | null {
   const fromEnv = envVar("TFJS_WASM_THREADS");
   const given = option ?? (fromEnv !== undefined ? Number(fromEnv) : undefined);
   if (given !== undefined) {
@@ -83,9 +84,13 @@ async function wantedThreads(
       why: option !== undefined ? "asked for" : "TFJS_WASM_THREADS",
     };
   }
+  return null;
+}
+
+/** The default thread count: 2 when a core is idle, else 1. */
+async function defaultThreads(): Promise<ThreadChoice> {
   const cores = navigator.hardwareConcurrency ?? 1;
   if (cores < 2) return { threads: 1, why: "1 CPU" };
-  if (!sample) return { threads: 1, why: "not started here" };
   // A second thread only pays when a core is idle: on a busy machine it was
   // measured slower (docs/performance.md). Results are the same either way.
   const idle = await idleCpus();
@@ -127,11 +132,12 @@ async function idleCpus(ms = 100): Promise<number | null> {
   const sample = () => {
     let idle = 0;
     let total = 0;
-    for (const { times } of cpus()) {
+    const list = cpus();
+    for (const { times } of list) {
       idle += times.idle;
       total += times.user + times.nice + times.sys + times.idle + times.irq;
     }
-    return { idle, total, n: cpus().length };
+    return { idle, total, n: list.length };
   };
   try {
     const before = sample();
@@ -163,7 +169,7 @@ export function describeBackend(): string {
     })`;
   }
   // Say why OpenBLAS is off unless the user turned it off.
-  const off = blasStart && !/^(blas: false|TFJS_BLAS=0)$/.test(blasStart.why)
+  const off = blasStart && !blasStart.offByUser
     ? `; OpenBLAS not used: ${blasStart.why}`
     : "";
   return `wasm (${simd ? "SIMD" : "no SIMD"}, ${plural(threads)}${why}${off})`;
@@ -205,30 +211,27 @@ export async function initBackend(
     options.backend ?? envVar("TFJS_BACKEND") ?? "wasm",
     BACKENDS,
   );
-  // Validated on every call; the CPUs are sampled only for the first wasm
-  // start, the one that uses the answer.
-  const starting = wanted === "wasm" && wasmStart === null;
-  const requested = await wantedThreads(options.threads, starting);
-  let threads = starting ? requested : null;
+  // Validated on every call; the default (which samples the CPUs) is
+  // worked out only for the first wasm start, the one that uses it.
+  const asked = threadsAsked(options.threads);
+  let threads = wanted === "wasm" && wasmStart === null
+    ? asked ?? await defaultThreads()
+    : null;
   if (wanted === "wasm") registerWasmKernels();
   if (threads && blasStart === null) {
     const blasWanted = options.blas ?? true;
     const opened = blasWanted ? openBlas({ threads: threads.threads }) : null;
     if (opened?.ok) {
       useBlas(opened.blas);
-      blasStart = {
-        blas: opened.blas,
-        threads: opened.blas.threads,
-        why: threads.why,
-      };
+      blasStart = { blas: opened.blas, why: threads.why, offByUser: false };
       // OpenBLAS takes the threads; a threaded wasm build beside it was
       // measured slower (docs/performance.md).
       threads = { threads: 1, why: "OpenBLAS has the threads" };
     } else {
       blasStart = {
         blas: null,
-        threads: 0,
         why: opened ? opened.reason : "blas: false",
+        offByUser: !opened || opened.reason === "TFJS_BLAS=0",
       };
     }
   }
