@@ -21,7 +21,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import type { ProductGeometry, WasmBackendLike } from "./fast_kernels.ts";
 import { ArgumentError } from "../validate.ts";
 import { envVar } from "../config.ts";
