@@ -18,6 +18,8 @@ import {
   checkChoice,
   checkInteger,
   checkNumber,
+  checkOptions,
+  checkTensor,
 } from "./validate.ts";
 import { Rng, rngFrom } from "./random.ts";
 
@@ -901,4 +903,88 @@ export function* batches(
     if (dropRemainder && end - start < batchSize) return;
     yield order.slice(start, end);
   }
+}
+
+/** What `batchSampler` returns: an endless stream of training batches. */
+export interface BatchSampler<T extends tf.Tensor | tf.Tensor[]> {
+  /** The next batch (new tensors the caller disposes): rows of each input at the same indices. */
+  next(): T;
+  /** The epoch the last batch came from (0-based; -1 before the first). */
+  readonly epoch: number;
+}
+
+/**
+ * The course's one training-batch sampler: an endless stream of batches of
+ * `batchSize` rows of `data` (one tensor, or several with the same first
+ * axis, e.g. `[images, labels]`, sampled at the same indices). Epoch e goes
+ * through `batches(n, batchSize, { seed: seed + e, dropRemainder: true })`:
+ * a seeded random order, reshuffled every epoch, every batch full (the short
+ * last one is dropped, so every step has the same batch size).
+ *
+ * ```ts
+ * const sampler = batchSampler(train.images, 128, { seed: 0 });
+ * const x = sampler.next(); // [128, 28, 28, 1]
+ * ```
+ *
+ * @throws ArgumentError when the tensors' first axes differ or batchSize exceeds them
+ */
+export function batchSampler<T extends tf.Tensor | tf.Tensor[]>(
+  data: T,
+  batchSize: number,
+  options: { seed?: number } = {},
+): BatchSampler<T> {
+  const where = "batchSampler";
+  const { seed = 0 } = checkOptions(where, options, ["seed"]);
+  const tensors = Array.isArray(data) ? data : [data];
+  if (tensors.length === 0) {
+    throw new ArgumentError(
+      where,
+      "data must be a tensor or a non-empty array of tensors",
+    );
+  }
+  tensors.forEach((t, i) =>
+    checkTensor(where, Array.isArray(data) ? `data[${i}]` : "data", t, {
+      minRank: 1,
+    })
+  );
+  const n = tensors[0].shape[0];
+  const mismatch = tensors.findIndex((t) => t.shape[0] !== n);
+  if (mismatch >= 0) {
+    throw new ArgumentError(
+      where,
+      `every tensor needs the same number of rows: data[0] has ${n}, data[${mismatch}] has ${
+        tensors[mismatch].shape[0]
+      }`,
+    );
+  }
+  if (n === 0) throw new ArgumentError(where, "data has no rows");
+  checkInteger(where, "batchSize", batchSize, { min: 1, max: n });
+  checkNumber(where, "options.seed", seed);
+  let epoch = -1;
+  let epochBatches: Iterator<Int32Array> = [][Symbol.iterator]();
+  const nextIndices = (): Int32Array => {
+    let r = epochBatches.next();
+    if (r.done) {
+      epoch++;
+      epochBatches = batches(n, batchSize, {
+        seed: seed + epoch,
+        dropRemainder: true,
+      });
+      r = epochBatches.next();
+    }
+    return r.value as Int32Array;
+  };
+  return {
+    next(): T {
+      const indices = nextIndices();
+      const rows = tf.tidy(() => {
+        const idx = tf.tensor1d(indices, "int32");
+        return tensors.map((t) => tf.gather(t, idx));
+      });
+      return (Array.isArray(data) ? rows : rows[0]) as T;
+    },
+    get epoch() {
+      return epoch;
+    },
+  };
 }

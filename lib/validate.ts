@@ -223,3 +223,83 @@ export function toMatrix(
   }
   return { matrix: tf.tensor2d(flat, [data.length, width]), created: true };
 }
+
+/** Edit distance between two short strings (for "did you mean" hints). */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(
+        row[j] + 1,
+        next[j - 1] + 1,
+        row[j - 1] +
+          (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1),
+      );
+    }
+    row = next;
+  }
+  return row[b.length];
+}
+
+/**
+ * Throws unless `options` is undefined or a plain object whose keys are all
+ * in `known`; an unknown key (a typo) names the closest known key. Returns
+ * the options, `{}` for undefined.
+ *
+ * ```ts
+ * checkOptions("odeint", { stp: 0.1 }, ["method", "step"]);
+ * // ArgumentError: odeint: unknown option "stp" (did you mean "step"?) ...
+ * ```
+ */
+export function checkOptions<T extends object>(
+  where: string,
+  options: T | undefined,
+  known: readonly string[],
+  name = "options",
+): T {
+  if (options === undefined) return {} as T;
+  if (
+    options === null || typeof options !== "object" || Array.isArray(options) ||
+    options instanceof tf.Tensor
+  ) {
+    throw new ArgumentError(
+      where,
+      `${name} must be an object like { ${
+        known.slice(0, 2).join(", ")
+      } }, got ${describe(options)}`,
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const closest = [...known].sort((a, b) =>
+      editDistance(key, a) - editDistance(key, b)
+    )[0];
+    const hint = closest !== undefined &&
+        editDistance(key, closest) <= Math.max(2, key.length / 3)
+      ? ` (did you mean ${JSON.stringify(closest)}?)`
+      : "";
+    throw new ArgumentError(
+      where,
+      `unknown option ${
+        JSON.stringify(key)
+      } in ${name}${hint}; known options: ${known.join(", ") || "none"}`,
+    );
+  }
+  return options;
+}
+
+/** Throws unless `value` is a boolean (so "no" or 0 cannot mean true or false by accident). */
+export function checkBoolean(
+  where: string,
+  name: string,
+  value: unknown,
+): boolean {
+  if (typeof value !== "boolean") {
+    throw new ArgumentError(
+      where,
+      `${name} must be true or false, got ${describe(value)}`,
+    );
+  }
+  return value;
+}

@@ -31,6 +31,7 @@ import {
 import { randomUniform, type Rng, rngFrom, type Seed } from "./random.ts";
 import { stopGradient, straightThrough } from "./autodiff.ts";
 import { kmeans } from "./vq.ts";
+import { batchSampler } from "./data.ts";
 import {
   convDecoder28,
   convEncoder28,
@@ -954,42 +955,6 @@ function unprefixed(
       [k, v],
     ) => [k.slice(prefix.length), v]),
   );
-}
-
-/**
- * An endless stream of training batches: `next()` returns the next batch
- * [batchSize, ...] of `images` (a new tensor the caller disposes), going
- * through the data in a seeded random order, reshuffled every epoch (epoch
- * e uses seed + e), so runs with the same seed see the same batches.
- */
-export function batchSampler(
-  images: tf.Tensor,
-  batchSize: number,
-  { seed = 0 }: { seed?: number } = {},
-): { next(): tf.Tensor; readonly epoch: number } {
-  const where = "batchSampler";
-  checkTensor(where, "images", images, { minRank: 1 });
-  const n = images.shape[0];
-  checkInteger(where, "batchSize", batchSize, { min: 1, max: Math.max(n, 1) });
-  checkNumber(where, "seed", seed);
-  let epoch = -1;
-  let order: Int32Array = new Int32Array(0) as Int32Array;
-  let pos = n;
-  return {
-    next() {
-      if (pos + batchSize > n) {
-        epoch++;
-        order = rngFrom(seed + epoch).permutation(n);
-        pos = 0;
-      }
-      const idx = order.slice(pos, pos + batchSize);
-      pos += batchSize;
-      return tf.tidy(() => tf.gather(images, tf.tensor1d(idx, "int32")));
-    },
-    get epoch() {
-      return epoch;
-    },
-  };
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,7 @@
+/**
+ * Code used only by notebooks/03_vq_vae.ipynb: its experiment helpers and figures.
+ * Reusable ideas live in lib/<idea>.ts and are exported by lib/mod.ts.
+ *
+ * @module
+ */
+export {};

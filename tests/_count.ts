@@ -1,0 +1,2 @@
+const m = await import("../lib/mod.ts");
+console.log(Object.keys(m).length);
