@@ -104,7 +104,7 @@ function stepCore<Batch>(
   kept: tf.Tensor[],
 ): StepResult {
   let out: LossTerms = { total: tf.scalar(0) };
-  const { value, grads } = tf.variableGrads(() => {
+  const { value, grads } = gradientsOf(() => {
     out = model.loss(batch);
     // Terms and saved tensors must outlive the gradient tape's own tidy.
     kept.push(
@@ -125,6 +125,45 @@ function stepCore<Batch>(
     metrics[name] = t.dataSync()[0];
   }
   return { ...metrics, ...model.afterStep?.(batch, out.saved ?? {}) };
+}
+
+/**
+ * `tf.variableGrads`, except that a loss that throws (or returns no scalar)
+ * leaves nothing behind: tfjs keeps copies of the tensors the forward pass
+ * saved for backpropagation and frees them only in a backward pass, so on a
+ * failure a backward pass from a constant runs before the error is rethrown.
+ */
+function gradientsOf(
+  loss: () => tf.Scalar,
+  variables: tf.Variable[],
+): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+  let failure: unknown = null;
+  const guarded = () => {
+    try {
+      const total = loss();
+      if (!(total instanceof tf.Tensor) || total.rank !== 0) {
+        throw new ArgumentError(
+          "trainStep",
+          `model.loss(batch).total must be a scalar tensor, got ${
+            total instanceof tf.Tensor
+              ? `shape [${total.shape}]`
+              : String(total)
+          }`,
+        );
+      }
+      return total;
+    } catch (e) {
+      failure = e;
+      return tf.scalar(0);
+    }
+  };
+  try {
+    const result = tf.variableGrads(guarded, variables);
+    if (failure === null) return result;
+  } catch (e) {
+    if (failure === null) throw e;
+  }
+  throw failure;
 }
 
 function groupsOf(
@@ -154,7 +193,7 @@ function optimizersFor(
   optimizer: Optimizers,
   groups: string[],
 ): Record<string, tf.Optimizer> {
-  if (optimizer instanceof tf.Optimizer) {
+  if (isOptimizer(optimizer)) {
     return Object.fromEntries(groups.map((g) => [g, optimizer]));
   }
   if (optimizer === null || typeof optimizer !== "object") {
@@ -166,7 +205,7 @@ function optimizersFor(
     );
   }
   for (const g of groups) {
-    if (!(optimizer[g] instanceof tf.Optimizer)) {
+    if (!isOptimizer(optimizer[g])) {
       throw new ArgumentError(
         where,
         `no optimizer for the variable group ${JSON.stringify(g)}; pass { ${
@@ -184,5 +223,10 @@ function optimizersFor(
       }; the model's groups are ${groups.join(", ")}`,
     );
   }
-  return optimizer;
+  return optimizer as Record<string, tf.Optimizer>;
+}
+
+// tf.Optimizer's instanceof reads properties of its operand, so guard null first.
+function isOptimizer(x: unknown): x is tf.Optimizer {
+  return x !== null && typeof x === "object" && x instanceof tf.Optimizer;
 }

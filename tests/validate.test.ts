@@ -2,10 +2,12 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import {
   ArgumentError,
+  checkBoolean,
   checkChoice,
   checkFinite,
   checkInteger,
   checkNumber,
+  checkOptions,
   checkTensor,
   toMatrix,
 } from "../lib/validate.ts";
@@ -92,4 +94,55 @@ Deno.test("checkFinite and toMatrix reject NaN and ragged rows", () => {
   assertEquals(created, true);
   assertAllClose(matrix, [[1, 2], [3, 4]]);
   matrix.dispose();
+});
+
+Deno.test("checkOptions: unknown keys name the closest known key; null and non-objects are rejected", () => {
+  const known = ["method", "step", "rtol", "atol"];
+  assertEquals(checkOptions("odeint", undefined, known), {});
+  assertEquals(checkOptions("odeint", { step: 0.1 }, known), { step: 0.1 });
+  assertThrows(
+    () => checkOptions("odeint", { method: "euler", stp: 0.01 }, known),
+    ArgumentError,
+    'odeint: unknown option "stp" in options (did you mean "step"?)',
+  );
+  assertThrows(
+    () => checkOptions("VQVAE", { learningrate: 1 }, ["learningRate", "beta"]),
+    ArgumentError,
+    'did you mean "learningRate"?',
+  );
+  // A key far from every known one gets no misleading hint.
+  assertThrows(
+    () => checkOptions("f", { zzzzzzzz: 1 }, known),
+    ArgumentError,
+    "known options: method, step, rtol, atol",
+  );
+  assertThrows(
+    () => checkOptions("kmeans", null as never, known),
+    ArgumentError,
+    "kmeans: options must be an object",
+  );
+  assertThrows(
+    () => checkOptions("kmeans", 3 as never, known),
+    ArgumentError,
+    "got 3",
+  );
+  assertThrows(
+    () => checkOptions("kmeans", [] as never, known),
+    ArgumentError,
+    "an array",
+  );
+});
+
+Deno.test("checkBoolean accepts only true and false", () => {
+  assertEquals(checkBoolean("save", "overwrite", false), false);
+  assertThrows(
+    () => checkBoolean("save", "overwrite", "no"),
+    ArgumentError,
+    'save: overwrite must be true or false, got "no"',
+  );
+  assertThrows(
+    () => checkBoolean("save", "overwrite", 0),
+    ArgumentError,
+    "got 0",
+  );
 });
