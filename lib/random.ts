@@ -7,7 +7,12 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { ArgumentError, checkInteger, checkNumber } from "./validate.ts";
+import {
+  ArgumentError,
+  checkInteger,
+  checkNumber,
+  checkOptions,
+} from "./validate.ts";
 
 /**
  * A small, fast, seedable generator (sfc32, seeded through splitmix32 so
@@ -145,47 +150,106 @@ export function rngFrom(seed: number | Rng | undefined = 0): Rng {
   return seed instanceof Rng ? seed : new Rng(seed);
 }
 
+// The stream that draws without a seed advance: seeded, so a run is
+// reproducible from a known start, but never the same draw twice.
+let stream = new Rng(0);
+
+/**
+ * Where randomness without a seed comes from: the generator of `seed` as
+ * `rngFrom` makes it, or, when `seed` is undefined, the one shared stream of
+ * the package (which every unseeded call advances, so two unseeded calls
+ * give different numbers). Use it for a `seed` option that is optional.
+ *
+ * ```ts
+ * const a = randomNormal([3]); // from the shared stream
+ * const b = randomNormal([3]); // the next numbers of that stream: not a
+ * ```
+ */
+export function rngOrStream(seed?: Seed): Rng {
+  return seed === undefined ? stream : rngFrom(seed);
+}
+
+/**
+ * Restarts the shared stream of unseeded draws at `seed` (default 0, where
+ * it starts when the package loads), so a run of unseeded calls repeats.
+ */
+export function resetRandomStream(seed = 0): void {
+  checkNumber("resetRandomStream", "seed", seed);
+  stream = new Rng(seed);
+}
+
 /** The `seed` option every random function accepts. */
 export type Seed = number | Rng;
 
-function fill(
-  shape: number[],
-  sample: () => number,
-  where: string,
-): Float32Array {
-  for (const [i, s] of shape.entries()) {
-    checkInteger(where, `shape[${i}]`, s, { min: 0 });
+/** Checks a `seed` option (a number or an `Rng`, optional) and returns its generator. */
+function rngOf(where: string, seed: unknown): Rng {
+  if (seed !== undefined && !(seed instanceof Rng)) {
+    checkNumber(where, "options.seed", seed);
   }
+  return rngOrStream(seed as Seed | undefined);
+}
+
+function fill(shape: number[], sample: () => number): Float32Array {
   const size = tf.util.sizeFromShape(shape);
   const values = new Float32Array(size);
   for (let i = 0; i < size; i++) values[i] = sample();
   return values;
 }
 
-/** A float32 tensor of N(mean, std^2) samples from the seeded generator. */
-export function randomNormal(
-  shape: number[],
-  { mean = 0, std = 1, seed }: { mean?: number; std?: number; seed?: Seed } =
-    {},
-): tf.Tensor {
-  checkNumber("randomNormal", "std", std, { min: 0 });
-  const rng = rngFrom(seed);
-  return tf.tensor(
-    fill(shape, () => mean + std * rng.normal(), "randomNormal"),
-    shape,
-  );
+function checkShape(where: string, shape: unknown): number[] {
+  if (!Array.isArray(shape)) {
+    throw new ArgumentError(
+      where,
+      `shape must be an array of non-negative integers, got ${String(shape)}`,
+    );
+  }
+  for (const [i, s] of shape.entries()) {
+    checkInteger(where, `shape[${i}]`, s, { min: 0 });
+  }
+  return shape;
 }
 
-/** A float32 tensor of U(low, high) samples from the seeded generator. */
+/**
+ * A float32 tensor of N(mean, std^2) samples from the seeded generator
+ * (without a `seed`, from the shared stream: see `rngOrStream`).
+ */
+export function randomNormal(
+  shape: number[],
+  options: { mean?: number; std?: number; seed?: Seed } = {},
+): tf.Tensor {
+  const where = "randomNormal";
+  const { mean = 0, std = 1, seed } = checkOptions(where, options, [
+    "mean",
+    "std",
+    "seed",
+  ]);
+  checkShape(where, shape);
+  checkNumber(where, "mean", mean);
+  checkNumber(where, "std", std, { min: 0 });
+  const rng = rngOf(where, seed);
+  return tf.tensor(fill(shape, () => mean + std * rng.normal()), shape);
+}
+
+/**
+ * A float32 tensor of U(low, high) samples from the seeded generator
+ * (without a `seed`, from the shared stream: see `rngOrStream`).
+ */
 export function randomUniform(
   shape: number[],
-  { low = 0, high = 1, seed }: { low?: number; high?: number; seed?: Seed } =
-    {},
+  options: { low?: number; high?: number; seed?: Seed } = {},
 ): tf.Tensor {
-  checkNumber("randomUniform", "high", high, { min: low });
-  const rng = rngFrom(seed);
+  const where = "randomUniform";
+  const { low = 0, high = 1, seed } = checkOptions(where, options, [
+    "low",
+    "high",
+    "seed",
+  ]);
+  checkShape(where, shape);
+  checkNumber(where, "low", low);
+  checkNumber(where, "high", high, { min: low });
+  const rng = rngOf(where, seed);
   return tf.tensor(
-    fill(shape, () => low + (high - low) * rng.uniform(), "randomUniform"),
+    fill(shape, () => low + (high - low) * rng.uniform()),
     shape,
   );
 }
@@ -193,12 +257,22 @@ export function randomUniform(
 /**
  * Glorot (Xavier) uniform initial weights for a layer with the given fan-in
  * and fan-out; for convolution kernels pass the receptive-field sizes.
+ * Without a `seed` the numbers come from the shared stream.
  */
 export function glorotUniform(
   shape: number[],
-  { fanIn, fanOut, seed }: { fanIn?: number; fanOut?: number; seed?: Seed } =
-    {},
+  options: { fanIn?: number; fanOut?: number; seed?: Seed } = {},
 ): tf.Tensor {
+  const where = "glorotUniform";
+  const { fanIn, fanOut, seed } = checkOptions(where, options, [
+    "fanIn",
+    "fanOut",
+    "seed",
+  ]);
+  checkShape(where, shape);
+  const positive = { min: 0, minExclusive: true };
+  if (fanIn !== undefined) checkNumber(where, "fanIn", fanIn, positive);
+  if (fanOut !== undefined) checkNumber(where, "fanOut", fanOut, positive);
   const receptive = tf.util.sizeFromShape(shape.slice(0, -2));
   const inn = fanIn ?? receptive * (shape.at(-2) ?? 1);
   const out = fanOut ?? receptive * (shape.at(-1) ?? 1);

@@ -4,8 +4,10 @@ import {
   glorotUniform,
   randomNormal,
   randomUniform,
+  resetRandomStream,
   Rng,
   rngFrom,
+  rngOrStream,
 } from "../lib/random.ts";
 import { ArgumentError } from "../lib/validate.ts";
 import {
@@ -118,4 +120,75 @@ Deno.test("bad arguments name the argument", () => {
   );
   assertThrows(() => randomNormal([2, -1]), ArgumentError, "shape[1]");
   assertThrows(() => randomNormal([2], { std: -1 }), ArgumentError, "std");
+});
+
+Deno.test("unseeded draws advance one shared stream: never frozen, reproducible after a reset", () => {
+  const draw = () => {
+    const t = randomNormal([4]);
+    const v = Array.from(t.dataSync());
+    t.dispose();
+    return v;
+  };
+  resetRandomStream(5);
+  const first = [draw(), draw()];
+  assertNotEquals(first[0], first[1]);
+  // Not secretly seed 0 either: the first draw after a reset at 5 is seed 5's.
+  const seeded = randomNormal([4], { seed: 5 });
+  assertAllClose(first[0], seeded, { atol: 0, rtol: 0 });
+  resetRandomStream(5);
+  assertEquals([draw(), draw()], first);
+  // randomUniform and glorotUniform draw from the same stream.
+  const u1 = randomUniform([3]);
+  const u2 = randomUniform([3]);
+  assertNotEquals(Array.from(u1.dataSync()), Array.from(u2.dataSync()));
+  const g1 = glorotUniform([2, 2]);
+  const g2 = glorotUniform([2, 2]);
+  assertNotEquals(Array.from(g1.dataSync()), Array.from(g2.dataSync()));
+  // rngOrStream: a seed gives its own generator, no seed the shared one.
+  assert(rngOrStream() === rngOrStream(), "one shared stream");
+  assert(rngOrStream(3) !== rngOrStream(), "a seed is not the stream");
+  const r = new Rng(1);
+  assert(rngOrStream(r) === r, "an Rng is used as is");
+  // rngFrom keeps its documented default: undefined is seed 0.
+  assertEquals(rngFrom().uniform(), new Rng(0).uniform());
+  tf.dispose([seeded, u1, u2, g1, g2]);
+  resetRandomStream();
+  assertThrows(() => resetRandomStream(NaN), ArgumentError, "seed");
+});
+
+Deno.test("random tensors check their options before making a tensor", () => {
+  const before = tf.memory().numTensors;
+  assertThrows(
+    () => randomNormal([2], { sd: 1 } as never),
+    ArgumentError,
+    "randomNormal",
+    'did you mean "std"',
+  );
+  assertThrows(
+    () => randomUniform([2], null as never),
+    ArgumentError,
+    "randomUniform",
+    "options",
+  );
+  assertThrows(
+    () => glorotUniform([2, 2], { fanin: 3 } as never),
+    ArgumentError,
+    'did you mean "fanIn"',
+  );
+  assertThrows(
+    () => randomNormal([2], { mean: NaN }),
+    ArgumentError,
+    "mean",
+  );
+  assertThrows(
+    () => randomUniform([2], { seed: "a" as never }),
+    ArgumentError,
+    "seed",
+  );
+  assertThrows(
+    () => randomNormal(3 as never),
+    ArgumentError,
+    "shape must be an array",
+  );
+  assertEquals(tf.memory().numTensors, before);
 });
