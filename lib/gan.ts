@@ -7,25 +7,45 @@
  * any logit; taking the log of a sigmoid output would give -Infinity as soon
  * as the sigmoid rounds to 0 or 1 in float32.
  *
- * The trainer alternates k discriminator steps (G frozen) with l generator
- * steps (D frozen), as in the lecture; a step function returns plain numbers,
- * so a notebook can wrap it in `trainLoop` for live progress.
+ * A `GAN` holds the two networks and gives each player its objective as a
+ * `Trainable` (lib/model.ts): D's objective lists D's variables only (G is
+ * frozen), G's objective flows through D but lists G's variables only (D is
+ * frozen). The lecture's alternation, k D-steps then l G-steps with the one
+ * `trainStep`, is a short loop the notebook writes out:
+ *
+ * ```ts
+ * const gan = new GAN({ generator, discriminator, data: ring.points, noiseDim: 2 });
+ * const [dObjective, gObjective] = [gan.discriminatorObjective(), gan.generatorObjective()];
+ * const [dOptimizer, gOptimizer] = [adam(1e-3, 0.5), adam(1e-3, 0.5)];
+ * const sampler = batchSampler(ring.points, 128, { seed: 0 });
+ * for (let round = 0; round < 2000; round++) {
+ *   for (let i = 0; i < k; i++) tf.tidy(() => trainStep(dObjective, dOptimizer, sampler.next()));
+ *   for (let i = 0; i < l; i++) tf.tidy(() => trainStep(gObjective, gOptimizer, sampler.next()));
+ * }
+ * ```
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { adam } from "./optim.ts";
 import {
   ArgumentError,
   checkChoice,
   checkFinite,
   checkInteger,
   checkNumber,
+  checkOptions,
   checkTensor,
 } from "./validate.ts";
-import { randomNormal, rngFrom, type Seed } from "./random.ts";
-import type { Rng } from "./random.ts";
-import { mlp, upsample7to28Layers } from "./nn.ts";
+import {
+  randomNormal,
+  randomUniform,
+  Rng,
+  rngFrom,
+  type Seed,
+} from "./random.ts";
+import { mlp, trainableVariables, upsample7to28Layers } from "./nn.ts";
+import { stopGradient } from "./autodiff.ts";
+import type { LossTerms, Trainable } from "./model.ts";
 
 // ---------------------------------------------------------------------------
 // Losses
@@ -64,21 +84,22 @@ const logSigmoid = tf.customGrad(
   }) as unknown as Parameters<typeof tf.customGrad>[0],
 ) as unknown as (x: tf.Tensor) => tf.Tensor;
 
-// Unchecked versions: the trainer calls these on every step, where reading
-// the values back for validation would only slow training down.
-function dLoss(real: tf.Tensor, fake: tf.Tensor): tf.Scalar {
-  // log(1 - sigmoid(v)) = logSigmoid(-v): no cancellation for large v.
-  return tf.neg(
-    tf.add(tf.mean(logSigmoid(real)), tf.mean(logSigmoid(tf.neg(fake)))),
-  ) as tf.Scalar;
+/** D's loss -f_acc: binary cross-entropy, label 1 for real and 0 for fake. */
+function dLoss(realLogits: tf.Tensor, fakeLogits: tf.Tensor): tf.Scalar {
+  // log D(x) = logSigmoid(v); log(1 - D(x)) = logSigmoid(-v): no cancellation.
+  const logDReal = tf.mean(logSigmoid(realLogits));
+  const logOneMinusDFake = tf.mean(logSigmoid(tf.neg(fakeLogits)));
+  return tf.neg(tf.add(logDReal, logOneMinusDFake)) as tf.Scalar;
 }
 
-function satLoss(fake: tf.Tensor): tf.Scalar {
-  return tf.mean(logSigmoid(tf.neg(fake))) as tf.Scalar;
+/** G's min-max loss mean log(1 - D(G(z))): its gradient vanishes when D wins. */
+function satLoss(fakeLogits: tf.Tensor): tf.Scalar {
+  return tf.mean(logSigmoid(tf.neg(fakeLogits))) as tf.Scalar;
 }
 
-function nonSatLoss(fake: tf.Tensor): tf.Scalar {
-  return tf.neg(tf.mean(logSigmoid(fake))) as tf.Scalar;
+/** G's non-saturating loss -mean log D(G(z)): strong gradient when G is bad. */
+function nonSatLoss(fakeLogits: tf.Tensor): tf.Scalar {
+  return tf.neg(tf.mean(logSigmoid(fakeLogits))) as tf.Scalar;
 }
 
 /**
@@ -86,6 +107,9 @@ function nonSatLoss(fake: tf.Tensor): tf.Scalar {
  * from D's logits on a real and a fake batch ([n] or [n, 1] each). This is
  * binary cross-entropy with label 1 for real and 0 for fake; D minimises it.
  * Returns a scalar tensor (the caller disposes it).
+ *
+ * @example
+ * discriminatorLoss(tf.zeros([8]), tf.zeros([8])); // log 4: D is a coin flip
  */
 export function discriminatorLoss(
   realLogits: tf.Tensor,
@@ -118,43 +142,35 @@ export function nonSaturatingGeneratorLoss(fakeLogits: tf.Tensor): tf.Scalar {
   return tf.tidy(() => nonSatLoss(fakeLogits));
 }
 
-/** The generator losses the trainer knows. */
-export const GENERATOR_LOSSES = ["nonSaturating", "saturating"] as const;
+const GENERATOR_LOSSES = ["nonSaturating", "saturating"] as const;
 /** A generator-loss name: "nonSaturating" (-log D) or "saturating" (log(1 - D)). */
 export type GeneratorLossName = typeof GENERATOR_LOSSES[number];
 
-/**
- * The derivative of each generator loss with respect to D's logit v, for a
- * single fake sample, computed by autodiff at each given logit: saturating
- * d/dv log(1 - sigmoid(v)) = -sigmoid(v), non-saturating
- * d/dv -log sigmoid(v) = -(1 - sigmoid(v)). Returns plain arrays of
- * magnitudes |d loss / d v| (nothing to dispose).
- */
-export function generatorLossGradients(
-  logits: number[],
-): { saturating: number[]; nonSaturating: number[] } {
-  const where = "generatorLossGradients";
-  if (!Array.isArray(logits) || logits.length === 0) {
-    throw new ArgumentError(
-      where,
-      `logits must be a non-empty number[], got ${String(logits)}`,
-    );
-  }
-  logits.forEach((v, i) => checkNumber(where, `logits[${i}]`, v));
-  return tf.tidy(() => {
-    const v = tf.tensor1d(logits);
-    // Sum instead of mean so each entry is the per-sample derivative.
-    const gs = tf.grad((x: tf.Tensor) => tf.sum(logSigmoid(tf.neg(x))))(v);
-    const gn = tf.grad((x: tf.Tensor) => tf.neg(tf.sum(logSigmoid(x))))(v);
-    return {
-      saturating: Array.from(tf.abs(gs).dataSync()),
-      nonSaturating: Array.from(tf.abs(gn).dataSync()),
-    };
-  });
-}
-
 // ---------------------------------------------------------------------------
 // Networks
+
+function checkSizes(
+  where: string,
+  name: string,
+  sizes: unknown,
+  length?: number,
+): number[] {
+  if (
+    !Array.isArray(sizes) || sizes.length === 0 ||
+    (length !== undefined && sizes.length !== length)
+  ) {
+    throw new ArgumentError(
+      where,
+      `${name} must be ${
+        length === undefined
+          ? "a non-empty array of layer sizes"
+          : `an array of ${length} sizes`
+      }, got ${JSON.stringify(sizes)}`,
+    );
+  }
+  sizes.forEach((s, i) => checkInteger(where, `${name}[${i}]`, s, { min: 1 }));
+  return sizes;
+}
 
 /** Options of `mlpGenerator`. */
 export interface MLPGeneratorOptions {
@@ -180,7 +196,11 @@ export interface MLPGeneratorOptions {
 
 /**
  * An MLP generator [noiseDim + numClasses] -> hidden (ReLU, optionally
- * batch-normalised) -> [outputDim].
+ * batch-normalised) -> [outputDim]. The caller owns (and disposes) it, or
+ * hands it to a `GAN`.
+ *
+ * @example
+ * const G = mlpGenerator({ noiseDim: 2, outputDim: 2, hidden: [128, 128] });
  */
 export function mlpGenerator(options: MLPGeneratorOptions): tf.Sequential {
   const where = "mlpGenerator";
@@ -192,15 +212,28 @@ export function mlpGenerator(options: MLPGeneratorOptions): tf.Sequential {
     outputActivation = "linear",
     seed = 0,
     batchNorm = false,
-  } = options ?? ({} as MLPGeneratorOptions);
+  } = checkOptions(where, options, [
+    "noiseDim",
+    "outputDim",
+    "numClasses",
+    "hidden",
+    "outputActivation",
+    "seed",
+    "batchNorm",
+  ]);
   checkInteger(where, "noiseDim", noiseDim, { min: 1 });
   checkInteger(where, "outputDim", outputDim, { min: 1 });
   checkInteger(where, "numClasses", numClasses, { min: 0 });
+  checkSizes(where, "hidden", hidden);
   checkChoice(where, "outputActivation", outputActivation, [
     "linear",
     "sigmoid",
     "tanh",
   ]);
+  checkNumber(where, "seed", seed);
+  if (typeof batchNorm !== "boolean") {
+    throw new ArgumentError(where, `batchNorm must be true or false`);
+  }
   if (!batchNorm) {
     return mlp([noiseDim + numClasses, ...hidden, outputDim], {
       activation: "relu",
@@ -209,7 +242,6 @@ export function mlpGenerator(options: MLPGeneratorOptions): tf.Sequential {
       name: "generator",
     });
   }
-  hidden.forEach((h, i) => checkInteger(where, `hidden[${i}]`, h, { min: 1 }));
   const model = tf.sequential({ name: "generator" });
   const sizes = [...hidden, outputDim];
   sizes.forEach((units, i) => {
@@ -262,10 +294,12 @@ export function mlpDiscriminator(
   options: MLPDiscriminatorOptions,
 ): tf.Sequential {
   const where = "mlpDiscriminator";
-  const { inputDim, numClasses = 0, hidden = [128, 128], seed = 0 } = options ??
-    ({} as MLPDiscriminatorOptions);
+  const { inputDim, numClasses = 0, hidden = [128, 128], seed = 0 } =
+    checkOptions(where, options, ["inputDim", "numClasses", "hidden", "seed"]);
   checkInteger(where, "inputDim", inputDim, { min: 1 });
   checkInteger(where, "numClasses", numClasses, { min: 0 });
+  checkSizes(where, "hidden", hidden);
+  checkNumber(where, "seed", seed);
   return mlp([inputDim + numClasses, ...hidden, 1], {
     activation: "leakyRelu",
     outputActivation: "linear",
@@ -293,13 +327,17 @@ export interface ConvGeneratorOptions {
  */
 export function convGenerator28(options: ConvGeneratorOptions): tf.Sequential {
   const where = "convGenerator28";
-  const { noiseDim, numClasses = 0, channels = [32, 16], seed = 0 } = options ??
-    ({} as ConvGeneratorOptions);
+  const { noiseDim, numClasses = 0, channels = [32, 16], seed = 0 } =
+    checkOptions(where, options, [
+      "noiseDim",
+      "numClasses",
+      "channels",
+      "seed",
+    ]);
   checkInteger(where, "noiseDim", noiseDim, { min: 1 });
   checkInteger(where, "numClasses", numClasses, { min: 0 });
-  channels.forEach((c, i) =>
-    checkInteger(where, `channels[${i}]`, c, { min: 1 })
-  );
+  checkSizes(where, "channels", channels, 2);
+  checkNumber(where, "seed", seed);
   const init = (i: number) =>
     tf.initializers.glorotUniform({ seed: seed * 1000 + 200 + i });
   return tf.sequential({
@@ -345,11 +383,14 @@ export function convDiscriminator28(
   options: ConvDiscriminatorOptions = {},
 ): tf.Sequential {
   const where = "convDiscriminator28";
-  const { numClasses = 0, channels = [16, 32], seed = 0 } = options;
-  checkInteger(where, "numClasses", numClasses, { min: 0 });
-  channels.forEach((c, i) =>
-    checkInteger(where, `channels[${i}]`, c, { min: 1 })
+  const { numClasses = 0, channels = [16, 32], seed = 0 } = checkOptions(
+    where,
+    options,
+    ["numClasses", "channels", "seed"],
   );
+  checkInteger(where, "numClasses", numClasses, { min: 0 });
+  checkSizes(where, "channels", channels, 2);
+  checkNumber(where, "seed", seed);
   const init = (i: number) =>
     tf.initializers.glorotUniform({ seed: seed * 1000 + 300 + i });
   return tf.sequential({
@@ -385,479 +426,278 @@ export function convDiscriminator28(
 }
 
 // ---------------------------------------------------------------------------
-// Trainer
+// The game
 
-/** Options of `GANTrainer`. */
-export interface GANTrainerOptions {
-  /** G: [n, noiseDim + numClasses] -> data (any shape with n * dataSize values). */
+/**
+ * One batch of real data, as `batchSampler` gives it: examples [b, ...], or
+ * `[examples, labels]` (int32 [b]) for a conditional GAN.
+ */
+export type GANBatch = tf.Tensor | tf.Tensor[];
+
+/** Options of `GAN`. */
+export interface GANOptions {
+  /** G: [n, noiseDim + numClasses] -> n generated examples (any shape with the data's size). The GAN owns it. */
   generator: tf.LayersModel;
-  /** D: data (flat [n, dataSize + numClasses] for an MLP, or images with the classes as extra channels) -> [n, 1] logits. */
+  /** D: examples (flat [n, size + numClasses] for an MLP, or images with one extra channel per class) -> [n, 1] logits. The GAN owns it. */
   discriminator: tf.LayersModel;
-  /** The real examples [N, ...]; the trainer samples batches from it (the caller keeps ownership). */
-  data: tf.Tensor;
-  /** int32 [N] class labels: turns on the conditional GAN (one-hot fed to G and D). */
-  labels?: tf.Tensor1D;
-  /** Number of classes (required with `labels`). */
-  numClasses?: number;
-  /** Size of the noise vector z (standard normal). */
-  noiseDim: number;
-  /** Generator loss (default "nonSaturating"). */
-  generatorLoss?: GeneratorLossName;
-  /** k: discriminator steps per round (default 1). */
-  dSteps?: number;
-  /** l: generator steps per round (default 1). */
-  gSteps?: number;
-  /** Batch size (default 128). */
-  batchSize?: number;
-  /** Adam learning rate of D and G (default 2e-4), or one each. */
-  learningRate?: number | { d: number; g: number };
-  /** Adam beta1 (default 0.5: a short momentum suits the moving target of a game). */
-  beta1?: number;
   /**
-   * "adam" (default) or plain "sgd". Adam rescales each gradient by its
-   * running size, which hides how small a gradient is; SGD shows it.
+   * The real examples [N, ...], or `[examples, labels]` (int32 [N]) for a
+   * conditional GAN. Checked once here (finite, fit the networks, labels in
+   * range) and not kept: draw the batches with `batchSampler(data, ...)`.
    */
-  optimizer?: "adam" | "sgd";
-  /** Dropout rate on D's input, in [0, 1) (default 0): each D pathway must judge alone. */
+  data: tf.Tensor | tf.Tensor[];
+  /** Number of classes of a conditional GAN (required with labels). */
+  numClasses?: number;
+  /** Size of the noise vector z ~ N(0, I). */
+  noiseDim: number;
+  /** Dropout rate on D's input, in [0, 0.95] (default 0): each D pathway must judge alone. */
   inputDropout?: number;
-  /** Number of fixed noise vectors for progress grids (default 64). */
-  fixedNoiseCount?: number;
-  /** Seed of batches, noise and dropout masks (default 0). */
+  /** Seed of the noise and dropout masks of the training steps (default 0). */
   seed?: number;
 }
 
-/** What one `step()` (k D-steps then l G-steps) reports; plain numbers. */
-export interface GANStepMetrics extends Record<string, number> {
-  /** D's loss -f_acc on its last step. */
-  dLoss: number;
-  /** G's loss (the chosen one) on its last step. */
-  gLoss: number;
-  /** Mean D(x) on real data (D's last step). */
-  dReal: number;
-  /** Mean D(G(z)) on fakes (D's last step). */
-  dFake: number;
-  /** Norm of the gradient of G's loss with respect to G's parameters (last G step). */
-  gGradNorm: number;
-}
-
-/** Per-step history kept by the trainer (one entry per `step()`). */
-export interface GANHistory {
-  /** Round index. */
-  step: number[];
-  /** D's loss. */
-  dLoss: number[];
-  /** G's loss. */
-  gLoss: number[];
-  /** Mean D(x). */
-  dReal: number[];
-  /** Mean D(G(z)). */
-  dFake: number[];
-  /** Norm of G's gradient. */
-  gGradNorm: number[];
-}
-
-function variablesOf(model: tf.LayersModel): tf.Variable[] {
-  return model.trainableWeights.map((w) => w.read() as tf.Variable);
+/**
+ * x with the one-hot class code appended: as extra features of a flat batch
+ * [n, d], as constant extra channels of an image batch [n, h, w, c].
+ */
+function withClassCode(
+  x: tf.Tensor,
+  labels: tf.Tensor,
+  numClasses: number,
+): tf.Tensor {
+  const code = tf.oneHot(labels, numClasses).toFloat(); // [n, C]
+  if (x.rank === 2) return tf.concat([x, code], 1);
+  const spatial = x.shape.slice(1, -1);
+  const planes = code
+    .reshape([x.shape[0], ...spatial.map(() => 1), numClasses])
+    .tile([1, ...spatial, 1]);
+  return tf.concat([x, planes], x.rank - 1);
 }
 
 /**
- * Trains a GAN with the lecture's alternation: k discriminator steps with G
- * frozen (only D's variables get gradients), then l generator steps with D
- * frozen. Owns its optimizers, fixed noise and history; the caller owns the
- * models and the data (`dispose()` frees what the trainer owns).
+ * A GAN: the generator G and the discriminator D of one game, with each
+ * player's objective as a `Trainable` for the one `trainStep`
+ * (lib/model.ts). A conditional GAN (labels in `data`) feeds the one-hot
+ * class to both players. Noise and dropout masks come from the GAN's seeded
+ * stream. The GAN owns its two networks: `dispose()` frees them.
  *
  * @example
- * const gan = new GANTrainer({ generator, discriminator, data, noiseDim: 2 });
- * const history = await trainLoop(() => gan.step(), { steps: 2000, label: "GAN" });
+ * const gan = new GAN({ generator, discriminator, data: ring.points, noiseDim: 2 });
+ * const dObjective = gan.discriminatorObjective();
+ * const gObjective = gan.generatorObjective("nonSaturating");
+ * const dOptimizer = adam(1e-3, 0.5);
+ * const gOptimizer = adam(1e-3, 0.5);
+ * const sampler = batchSampler(ring.points, 128, { seed: 0 });
+ * tf.tidy(() => trainStep(dObjective, dOptimizer, sampler.next())); // one D step
+ * tf.tidy(() => trainStep(gObjective, gOptimizer, sampler.next())); // one G step
  */
-export class GANTrainer {
-  /** The generator (owned by the caller). */
+export class GAN {
+  /** G (owned by the GAN). */
   readonly generator: tf.LayersModel;
-  /** The discriminator (owned by the caller). */
+  /** D (owned by the GAN). */
   readonly discriminator: tf.LayersModel;
-  /** Noise size. */
+  /** Size of the noise vector z. */
   readonly noiseDim: number;
   /** Number of classes (0 for an unconditional GAN). */
   readonly numClasses: number;
-  /** Generator loss in use. */
-  readonly generatorLoss: GeneratorLossName;
-  /** k. */
-  readonly dSteps: number;
-  /** l. */
-  readonly gSteps: number;
-  /** Batch size. */
-  readonly batchSize: number;
-  /** Dropout rate on D's input. */
+  /** Dropout rate on D's input during training. */
   readonly inputDropout: number;
-  /** Shape of one data example (data.shape without the batch axis). */
+  /** Shape of one example (the data's shape without the batch axis). */
   readonly dataShape: number[];
-  /** The fixed noise batch [m, noiseDim] used by `sampleFixed()`. */
-  readonly fixedNoise: tf.Tensor2D;
-  /** Labels of the fixed batch (i % numClasses), or null when unconditional. */
-  readonly fixedLabels: Int32Array | null;
-  /** Metrics of every `step()`. */
-  readonly history: GANHistory = {
-    step: [],
-    dLoss: [],
-    gLoss: [],
-    dReal: [],
-    dFake: [],
-    gGradNorm: [],
-  };
-  readonly #data: tf.Tensor;
-  readonly #labels: Int32Array | null;
-  readonly #dOpt: tf.Optimizer;
-  readonly #gOpt: tf.Optimizer;
   readonly #rng: Rng;
-  readonly #dVars: tf.Variable[];
-  readonly #gVars: tf.Variable[];
-  readonly #dInputRank: number;
-  #rounds = 0;
+  readonly #sampleRng: Rng;
+  readonly #flatD: boolean;
   #disposed = false;
 
-  /** Creates the trainer; see `GANTrainerOptions`. */
-  constructor(options: GANTrainerOptions) {
-    const where = "GANTrainer";
-    if (options === null || typeof options !== "object") {
-      throw new ArgumentError(where, "options must be an object");
-    }
-    const o = options;
+  /** Creates the game; see `GANOptions`. Checks everything before it keeps anything. */
+  constructor(options: GANOptions) {
+    const where = "GAN";
+    const o = checkOptions(where, options, [
+      "generator",
+      "discriminator",
+      "data",
+      "numClasses",
+      "noiseDim",
+      "inputDropout",
+      "seed",
+    ]);
     if (!(o.generator instanceof tf.LayersModel)) {
       throw new ArgumentError(where, "generator must be a tf.LayersModel");
     }
     if (!(o.discriminator instanceof tf.LayersModel)) {
       throw new ArgumentError(where, "discriminator must be a tf.LayersModel");
     }
-    const data = checkTensor(where, "data", o.data, {
-      minRank: 2,
-      dtype: "float32",
-    });
-    this.noiseDim = checkInteger(where, "noiseDim", o.noiseDim, { min: 1 });
-    this.generatorLoss = checkChoice(
-      where,
-      "generatorLoss",
-      o.generatorLoss ?? "nonSaturating",
-      GENERATOR_LOSSES,
-    );
-    this.dSteps = checkInteger(where, "dSteps", o.dSteps ?? 1, { min: 1 });
-    this.gSteps = checkInteger(where, "gSteps", o.gSteps ?? 1, { min: 1 });
-    this.batchSize = checkInteger(where, "batchSize", o.batchSize ?? 128, {
-      min: 1,
-    });
-    this.inputDropout = checkNumber(
+    const noiseDim = checkInteger(where, "noiseDim", o.noiseDim, { min: 1 });
+    const inputDropout = checkNumber(
       where,
       "inputDropout",
       o.inputDropout ?? 0,
-      {
-        min: 0,
-        max: 0.95,
-      },
+      { min: 0, max: 0.95 },
     );
-    const lr = o.learningRate ?? 2e-4;
-    const lrD = typeof lr === "number" ? lr : lr?.d;
-    const lrG = typeof lr === "number" ? lr : lr?.g;
-    checkNumber(where, "learningRate (D)", lrD, { min: 0, minExclusive: true });
-    checkNumber(where, "learningRate (G)", lrG, { min: 0, minExclusive: true });
-    const beta1 = checkNumber(where, "beta1", o.beta1 ?? 0.5, {
-      min: 0,
-      max: 0.999,
+    const seed = checkNumber(where, "seed", o.seed ?? 0);
+    const { examples, numClasses } = checkData(where, o.data, o.numClasses);
+    const dataShape = examples.shape.slice(1);
+    checkNetworks(where, o.generator, o.discriminator, {
+      noiseDim,
+      numClasses,
+      dataShape,
     });
-    const fixedCount = checkInteger(
-      where,
-      "fixedNoiseCount",
-      o.fixedNoiseCount ?? 64,
-      { min: 1 },
-    );
-    checkNumber(where, "seed", o.seed ?? 0);
-
-    if (o.labels !== undefined) {
-      checkTensor(where, "labels", o.labels, {
-        shape: [data.shape[0]],
-        dtype: "int32",
-      });
-      this.numClasses = checkInteger(where, "numClasses", o.numClasses, {
-        min: 2,
-      });
-      const ys = o.labels.dataSync() as Int32Array;
-      const bad = ys.findIndex((y) => y < 0 || y >= this.numClasses);
-      if (bad >= 0) {
-        throw new ArgumentError(
-          where,
-          `labels must lie in [0, ${
-            this.numClasses - 1
-          }], but labels[${bad}] is ${ys[bad]}`,
-        );
-      }
-      this.#labels = Int32Array.from(ys);
-    } else {
-      if (o.numClasses !== undefined && o.numClasses !== 0) {
-        throw new ArgumentError(
-          where,
-          "numClasses was given without labels: pass labels (int32 [N]) for a conditional GAN",
-        );
-      }
-      this.numClasses = 0;
-      this.#labels = null;
-    }
-
-    this.dataShape = data.shape.slice(1);
-    const dataSize = tf.util.sizeFromShape(this.dataShape);
-    // The networks must fit the data: check with the declared input shapes
-    // now, rather than fail inside tfjs on the first step.
-    const gIn = o.generator.inputs[0].shape;
-    if (gIn.length !== 2 || gIn[1] !== this.noiseDim + this.numClasses) {
-      throw new ArgumentError(
-        where,
-        `generator must take [n, noiseDim + numClasses] = [n, ${
-          this.noiseDim + this.numClasses
-        }] inputs, its input shape is [${gIn.map((s) => s ?? "n").join(", ")}]`,
-      );
-    }
-    const gOut = o.generator.outputs[0].shape.slice(1) as number[];
-    if (tf.util.sizeFromShape(gOut) !== dataSize) {
-      throw new ArgumentError(
-        where,
-        `generator outputs [${gOut}] per sample, which does not match one data example of shape [${this.dataShape}]`,
-      );
-    }
-    const dIn = o.discriminator.inputs[0].shape;
-    this.#dInputRank = dIn.length;
-    if (dIn.length === 2) {
-      if (dIn[1] !== dataSize + this.numClasses) {
-        throw new ArgumentError(
-          where,
-          `an MLP discriminator must take [n, dataSize + numClasses] = [n, ${
-            dataSize + this.numClasses
-          }] inputs, its input shape is [${
-            dIn.map((s) => s ?? "n").join(", ")
-          }]`,
-        );
-      }
-    } else {
-      const want = [
-        ...this.dataShape.slice(0, -1),
-        this.dataShape.at(-1)! + this.numClasses,
-      ];
-      if (
-        dIn.length !== this.dataShape.length + 1 ||
-        want.some((s, i) => dIn[i + 1] !== s)
-      ) {
-        throw new ArgumentError(
-          where,
-          `a convolutional discriminator must take [n, ${want}] inputs (data channels + one per class), its input shape is [${
-            dIn.map((s) => s ?? "n").join(", ")
-          }]`,
-        );
-      }
-    }
-    const dOut = o.discriminator.outputs[0].shape;
-    if (dOut.length !== 2 || dOut[1] !== 1) {
-      throw new ArgumentError(
-        where,
-        `discriminator must output one logit per example ([n, 1]), its output shape is [${
-          dOut.map((s) => s ?? "n").join(", ")
-        }]`,
-      );
-    }
-
     this.generator = o.generator;
     this.discriminator = o.discriminator;
-    this.#data = data;
-    this.#rng = rngFrom(o.seed ?? 0);
-    this.#dVars = variablesOf(o.discriminator);
-    this.#gVars = variablesOf(o.generator);
-    const kind = checkChoice(where, "optimizer", o.optimizer ?? "adam", [
-      "adam",
-      "sgd",
-    ]);
-    const make = (lr: number) =>
-      kind === "adam" ? adam(lr, beta1, 0.999) : tf.train.sgd(lr);
-    this.#dOpt = make(lrD);
-    this.#gOpt = make(lrG);
-    this.fixedNoise = randomNormal([fixedCount, this.noiseDim], {
-      seed: this.#rng.fork(),
-    }) as tf.Tensor2D;
-    this.fixedLabels = this.numClasses > 0
-      ? Int32Array.from({ length: fixedCount }, (_, i) => i % this.numClasses)
-      : null;
+    this.noiseDim = noiseDim;
+    this.numClasses = numClasses;
+    this.inputDropout = inputDropout;
+    this.dataShape = dataShape;
+    this.#flatD = o.discriminator.inputs[0].shape.length === 2;
+    this.#rng = rngFrom(seed);
+    this.#sampleRng = this.#rng.fork();
   }
 
-  #checkAlive(where: string): void {
-    if (this.#disposed) {
-      throw new ArgumentError(
-        `GANTrainer.${where}`,
-        "the trainer has been disposed",
-      );
-    }
+  /**
+   * D's objective, for `trainStep(dObjective, dOptimizer, realBatch)`: D's
+   * loss -f_acc on the real batch against G's samples. Its metrics are the
+   * loss and the mean D(x) (`dReal`) and D(G(z)) (`dFake`).
+   */
+  discriminatorObjective(): Trainable<GANBatch> {
+    this.#checkAlive("GAN.discriminatorObjective");
+    return {
+      // G is frozen: only D's variables are listed, G's samples are constants.
+      trainableVariables: () => trainableVariables(this.discriminator),
+      loss: (batch: GANBatch): LossTerms => {
+        const [real, labels] = this.#unpack(batch);
+        // Fakes of the real batch's classes: D cannot tell them by class.
+        const z = this.#noise(real.shape[0]);
+        const fake = stopGradient(this.#generate(z, labels));
+        // One pass of D over both halves: half the kernel launches.
+        const both = labels ? tf.concat([labels, labels]) : null;
+        const logits = this.#discriminate(tf.concat([real, fake]), both);
+        const [realLogits, fakeLogits] = tf.split(logits, 2);
+        return {
+          total: dLoss(realLogits, fakeLogits),
+          terms: {
+            dReal: tf.mean(tf.sigmoid(realLogits)) as tf.Scalar,
+            dFake: tf.mean(tf.sigmoid(fakeLogits)) as tf.Scalar,
+          },
+        };
+      },
+    };
   }
 
-  #oneHot(labels: Int32Array): tf.Tensor2D {
-    return tf.oneHot(tf.tensor1d(labels, "int32"), this.numClasses)
-      .toFloat() as tf.Tensor2D;
+  /**
+   * G's objective, for `trainStep(gObjective, gOptimizer, realBatch)`: the
+   * chosen generator loss on D's logits of fresh fakes. The real batch only
+   * sets the batch size and, for a conditional GAN, the classes asked for.
+   */
+  generatorObjective(
+    loss: GeneratorLossName = "nonSaturating",
+  ): Trainable<GANBatch> {
+    this.#checkAlive("GAN.generatorObjective");
+    checkChoice("GAN.generatorObjective", "loss", loss, GENERATOR_LOSSES);
+    const generatorLoss = loss === "saturating" ? satLoss : nonSatLoss;
+    return {
+      // D is frozen: the loss flows through D, but only G's variables are listed.
+      trainableVariables: () => trainableVariables(this.generator),
+      loss: (batch: GANBatch): LossTerms => {
+        const [real, labels] = this.#unpack(batch);
+        const fake = this.#generate(this.#noise(real.shape[0]), labels);
+        return { total: generatorLoss(this.#discriminate(fake, labels)) };
+      },
+    };
   }
 
-  /** G(z, y) reshaped to the data shape (inside a tidy of the caller). */
-  #generate(z: tf.Tensor, labels: Int32Array | null): tf.Tensor {
-    const input = labels ? tf.concat([z, this.#oneHot(labels)], 1) : z;
+  /** G(z) in the data's shape; a conditional G also gets the class code. */
+  #generate(z: tf.Tensor, labels: tf.Tensor | null): tf.Tensor {
+    const input = labels ? withClassCode(z, labels, this.numClasses) : z;
+    // training: batch norm normalises with the batch's own statistics.
     const out = this.generator.apply(input, { training: true }) as tf.Tensor;
     return out.reshape([z.shape[0], ...this.dataShape]);
   }
 
-  /** D's logits [n] for data-shaped x (dropout and label channels added here). */
-  #discriminate(
-    x: tf.Tensor,
-    labels: Int32Array | null,
-    rate = this.inputDropout,
-  ): tf.Tensor {
+  /** D's logits [n] on data-shaped x; a conditional D also gets the class code. */
+  #discriminate(x: tf.Tensor, labels: tf.Tensor | null): tf.Tensor {
     const n = x.shape[0];
-    let input = x;
-    if (rate > 0) {
-      // Seeded inverted dropout: the mask comes from our Rng, not tfjs's generator.
-      const u = tf.tensor(
-        Float32Array.from({ length: x.size }, () => this.#rng.uniform()),
-        x.shape,
+    let input = this.inputDropout > 0 ? this.#dropout(x) : x;
+    if (this.#flatD) input = input.reshape([n, -1]);
+    if (labels) input = withClassCode(input, labels, this.numClasses);
+    const logits = this.discriminator.apply(input, { training: true });
+    return (logits as tf.Tensor).reshape([n]);
+  }
+
+  /** Inverted dropout with a mask from the GAN's seeded stream (not tfjs's generator). */
+  #dropout(x: tf.Tensor): tf.Tensor {
+    const rate = this.inputDropout;
+    const u = randomUniform(x.shape, { seed: this.#rng });
+    const keep = tf.cast(tf.greaterEqual(u, rate), "float32");
+    return tf.mul(x, tf.mul(keep, 1 / (1 - rate)));
+  }
+
+  #noise(n: number): tf.Tensor {
+    return randomNormal([n, this.noiseDim], { seed: this.#rng });
+  }
+
+  /** A training batch split into examples and labels, checked (shapes only: no read-back). */
+  #unpack(batch: GANBatch): [tf.Tensor, tf.Tensor | null] {
+    const where = "trainStep (GAN objective)";
+    this.#checkAlive(where);
+    const parts = Array.isArray(batch) ? batch : [batch];
+    const want = this.numClasses > 0 ? 2 : 1;
+    if (parts.length !== want) {
+      throw new ArgumentError(
+        where,
+        want === 2
+          ? "a conditional GAN trains on batches [examples, labels] (batchSampler([images, labels], ...))"
+          : "an unconditional GAN trains on a batch of examples (batchSampler(data, ...)), not an array",
       );
-      const keep = tf.cast(tf.greaterEqual(u, rate), "float32");
-      input = tf.mul(x, tf.mul(keep, 1 / (1 - rate)));
     }
-    if (this.#dInputRank === 2) {
-      input = input.reshape([n, -1]);
-      if (labels) input = tf.concat([input, this.#oneHot(labels)], 1);
-    } else if (labels) {
-      // A conditional conv D sees the class as constant extra channels.
-      const spatial = this.dataShape.slice(0, -1);
-      const planes = this.#oneHot(labels)
-        .reshape([n, ...spatial.map(() => 1), this.numClasses])
-        .tile([1, ...spatial, 1]);
-      input = tf.concat([input, planes], input.rank - 1);
-    }
-    return (this.discriminator.apply(input, { training: true }) as tf.Tensor)
-      .reshape([n]);
-  }
-
-  #batch(): { real: tf.Tensor; labels: Int32Array | null } {
-    const n = this.#data.shape[0];
-    const idx = Int32Array.from(
-      { length: this.batchSize },
-      () => this.#rng.int(n),
-    );
-    const real = tf.gather(this.#data, tf.tensor1d(idx, "int32"));
-    const labels = this.#labels ? idx.map((i) => this.#labels![i]) : null;
-    return { real, labels };
-  }
-
-  #noise(): tf.Tensor {
-    return randomNormal([this.batchSize, this.noiseDim], { seed: this.#rng });
-  }
-
-  /**
-   * One discriminator update with G frozen: G's samples are computed outside
-   * the gradient and only D's variables are updated. Returns D's loss and
-   * the mean of D(x) and D(G(z)) on this batch.
-   */
-  discriminatorStep(): { dLoss: number; dReal: number; dFake: number } {
-    this.#checkAlive("discriminatorStep");
-    return tf.tidy(() => {
-      const { real, labels } = this.#batch();
-      // Fake labels follow the real batch's, so D cannot tell by class frequency.
-      const fake = this.#generate(this.#noise(), labels);
-      let stats: tf.Tensor | null = null;
-      const b = real.shape[0];
-      const both = tf.concat([real, fake], 0);
-      const bothLabels = labels
-        ? Int32Array.from([...labels, ...labels])
-        : null;
-      const { value, grads } = tf.variableGrads(() => {
-        // One pass of D over real and fake together: half the kernel launches.
-        const logits = this.#discriminate(both, bothLabels);
-        const realLogits = logits.slice(0, b);
-        const fakeLogits = logits.slice(b, b);
-        stats = tf.keep(tf.stack([
-          tf.mean(tf.sigmoid(realLogits)),
-          tf.mean(tf.sigmoid(fakeLogits)),
-        ]));
-        return dLoss(realLogits, fakeLogits);
-      }, this.#dVars);
-      this.#dOpt.applyGradients(grads);
-      const loss = value.dataSync()[0];
-      const s = (stats as unknown as tf.Tensor).dataSync();
-      (stats as unknown as tf.Tensor).dispose();
-      return { dLoss: loss, dReal: s[0], dFake: s[1] };
+    const [real, labels] = parts;
+    checkTensor(where, "batch", real, {
+      shape: [null, ...this.dataShape],
+      dtype: "float32",
     });
-  }
-
-  /**
-   * One generator update with D frozen: the loss flows through D but only
-   * G's variables are updated. Returns G's loss and its gradient norm.
-   */
-  generatorStep(): { gLoss: number; gGradNorm: number } {
-    this.#checkAlive("generatorStep");
-    return tf.tidy(() => {
-      const labels = this.#labels
-        ? Int32Array.from(
-          { length: this.batchSize },
-          () => this.#labels![this.#rng.int(this.#labels!.length)],
-        )
-        : null;
-      const z = this.#noise();
-      const { value, grads } = tf.variableGrads(() => {
-        const logits = this.#discriminate(this.#generate(z, labels), labels);
-        return this.generatorLoss === "saturating"
-          ? satLoss(logits)
-          : nonSatLoss(logits);
-      }, this.#gVars);
-      const norm = tf.sqrt(
-        tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))),
-      );
-      this.#gOpt.applyGradients(grads);
-      return { gLoss: value.dataSync()[0], gGradNorm: norm.dataSync()[0] };
-    });
-  }
-
-  /**
-   * One round: k discriminator steps, then l generator steps. Returns the
-   * metrics of the last D and G steps (plain numbers) and appends them to
-   * `history`.
-   */
-  step(): GANStepMetrics {
-    this.#checkAlive("step");
-    let d = { dLoss: NaN, dReal: NaN, dFake: NaN };
-    for (let i = 0; i < this.dSteps; i++) d = this.discriminatorStep();
-    let g = { gLoss: NaN, gGradNorm: NaN };
-    for (let i = 0; i < this.gSteps; i++) g = this.generatorStep();
-    const metrics = { ...d, ...g };
-    this.history.step.push(this.#rounds++);
-    for (
-      const k of ["dLoss", "gLoss", "dReal", "dFake", "gGradNorm"] as const
-    ) {
-      this.history[k].push(metrics[k]);
+    if (real.shape[0] === 0) {
+      throw new ArgumentError(where, "the batch must not be empty");
     }
-    return metrics;
+    if (labels !== undefined) {
+      checkTensor(where, "batch labels", labels, {
+        shape: [real.shape[0]],
+        dtype: "int32",
+      });
+    }
+    return [real, labels ?? null];
   }
 
   /**
-   * `n` new samples G(z) with z from `seed` (and, for a conditional GAN, the
-   * given class labels: one per sample, or a single class for all). Returns
-   * a tensor of the data shape (the caller disposes it).
+   * `n` new samples G(z), in the data's shape (the caller disposes them).
+   * With a numeric `seed` the same z every call (e.g. to watch the same
+   * noise vectors improve); without one, the next draws of the GAN's own
+   * sampling stream. A conditional GAN makes `labels` (one class for all,
+   * or one per sample; default: random classes).
    */
   sample(
     n: number,
-    { seed = 0, labels }: { seed?: Seed; labels?: number[] | number } = {},
+    options: { seed?: Seed; labels?: number | number[] } = {},
   ): tf.Tensor {
-    this.#checkAlive("sample");
-    checkInteger("GANTrainer.sample", "n", n, { min: 1 });
-    const ys = this.#sampleLabels("GANTrainer.sample", n, labels, seed);
+    const where = "GAN.sample";
+    this.#checkAlive(where);
+    checkInteger(where, "n", n, { min: 1 });
+    const { seed, labels } = checkOptions(where, options, ["seed", "labels"]);
+    if (seed !== undefined && !(seed instanceof Rng)) {
+      checkNumber(where, "seed", seed);
+    }
+    const rng = seed === undefined ? this.#sampleRng : rngFrom(seed);
+    const classes = this.#sampleLabels(where, n, labels, seed, rng);
     return tf.tidy(() => {
-      const z = randomNormal([n, this.noiseDim], { seed });
-      return this.#generate(z, ys);
+      const z = randomNormal([n, this.noiseDim], { seed: rng });
+      return this.#generate(z, classes && tf.tensor1d(classes, "int32"));
     });
   }
 
   #sampleLabels(
     where: string,
     n: number,
-    labels: number[] | number | undefined,
-    seed: Seed,
+    labels: number | number[] | undefined,
+    seed: Seed | undefined,
+    rng: Rng,
   ): Int32Array | null {
     if (this.numClasses === 0) {
       if (labels !== undefined) {
@@ -869,9 +709,9 @@ export class GANTrainer {
       return null;
     }
     if (labels === undefined) {
-      // Independent stream from the noise: fork a generator for the labels.
-      const rng = rngFrom(typeof seed === "number" ? seed + 7919 : seed.fork());
-      return Int32Array.from({ length: n }, () => rng.int(this.numClasses));
+      // A stream of its own, so the classes do not shift the noise.
+      const own = typeof seed === "number" ? rngFrom(seed + 7919) : rng.fork();
+      return Int32Array.from({ length: n }, () => own.int(this.numClasses));
     }
     const list = typeof labels === "number" ? Array(n).fill(labels) : labels;
     if (!Array.isArray(list) || list.length !== n) {
@@ -891,35 +731,135 @@ export class GANTrainer {
     return Int32Array.from(list);
   }
 
-  /** G applied to the fixed noise batch (and fixed labels): a tensor of the data shape, caller disposes. */
-  sampleFixed(): tf.Tensor {
-    this.#checkAlive("sampleFixed");
-    return tf.tidy(() => this.#generate(this.fixedNoise, this.fixedLabels));
+  #checkAlive(where: string): void {
+    if (this.#disposed) {
+      throw new ArgumentError(where, "the GAN has been disposed");
+    }
   }
 
-  /**
-   * Mean D(x) over data-shaped examples `x` (no input dropout), e.g. to probe
-   * D; a conditional GAN judges them as the given classes (default: class 0).
-   */
-  discriminatorProbability(x: tf.Tensor, labels?: number[]): number {
-    this.#checkAlive("discriminatorProbability");
-    const where = "GANTrainer.discriminatorProbability";
-    checkTensor(where, "x", x, { shape: [null, ...this.dataShape] });
-    const ys = this.numClasses > 0
-      ? this.#sampleLabels(where, x.shape[0], labels ?? 0, 0)
-      : null;
-    return tf.tidy(() =>
-      tf.mean(tf.sigmoid(this.#discriminate(x, ys, 0))).dataSync()[0]
-    );
-  }
-
-  /** Frees the optimizers and the fixed noise (not the models or the data, which the caller owns). */
+  /** Frees G and D. */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#dOpt.dispose();
-    this.#gOpt.dispose();
-    this.fixedNoise.dispose();
+    this.generator.dispose();
+    this.discriminator.dispose();
+  }
+}
+
+/** The GAN's data checked once: finite examples, labels in range. */
+function checkData(
+  where: string,
+  data: unknown,
+  numClassesOption: unknown,
+): { examples: tf.Tensor; numClasses: number } {
+  if (Array.isArray(data) && data.length !== 2) {
+    throw new ArgumentError(
+      where,
+      `data must be the examples, or [examples, labels] for a conditional GAN; got an array of length ${data.length}`,
+    );
+  }
+  const [examples, labels] = Array.isArray(data) ? data : [data];
+  const name = Array.isArray(data) ? "data[0]" : "data";
+  checkTensor(where, name, examples, { minRank: 2, dtype: "float32" });
+  const n = examples.shape[0];
+  if (n === 0) throw new ArgumentError(where, `${name} has no rows`);
+  // Once, up front: a NaN row would otherwise poison training whenever it is
+  // drawn. The sum is finite exactly when every value is (barring overflow).
+  const sum = tf.tidy(() => tf.sum(examples).dataSync()[0]);
+  if (!Number.isFinite(sum)) checkFinite(where, name, examples);
+  if (labels === undefined) {
+    if (numClassesOption !== undefined && numClassesOption !== 0) {
+      throw new ArgumentError(
+        where,
+        "numClasses was given without labels: pass data: [examples, labels] (int32 [N]) for a conditional GAN",
+      );
+    }
+    return { examples, numClasses: 0 };
+  }
+  checkTensor(where, "data[1] (labels)", labels, {
+    shape: [n],
+    dtype: "int32",
+  });
+  const numClasses = checkInteger(where, "numClasses", numClassesOption, {
+    min: 2,
+  });
+  const ys = labels.dataSync() as Int32Array;
+  const bad = ys.findIndex((y) => y < 0 || y >= numClasses);
+  if (bad >= 0) {
+    throw new ArgumentError(
+      where,
+      `labels must lie in [0, ${numClasses - 1}], but labels[${bad}] is ${
+        ys[bad]
+      }`,
+    );
+  }
+  return { examples, numClasses };
+}
+
+/** The networks must fit the data: checked with their declared shapes now, rather than inside tfjs on the first step. */
+function checkNetworks(
+  where: string,
+  generator: tf.LayersModel,
+  discriminator: tf.LayersModel,
+  { noiseDim, numClasses, dataShape }: {
+    noiseDim: number;
+    numClasses: number;
+    dataShape: number[];
+  },
+): void {
+  const show = (s: (number | null)[]) => `[${s.map((d) => d ?? "n")}]`;
+  const dataSize = tf.util.sizeFromShape(dataShape);
+  const gIn = generator.inputs[0].shape;
+  if (gIn.length !== 2 || gIn[1] !== noiseDim + numClasses) {
+    throw new ArgumentError(
+      where,
+      `generator must take [n, noiseDim + numClasses] = [n, ${
+        noiseDim + numClasses
+      }] inputs, its input shape is ${show(gIn)}`,
+    );
+  }
+  const gOut = generator.outputs[0].shape.slice(1) as number[];
+  if (tf.util.sizeFromShape(gOut) !== dataSize) {
+    throw new ArgumentError(
+      where,
+      `generator outputs [${gOut}] per sample, which does not match one data example of shape [${dataShape}]`,
+    );
+  }
+  const dIn = discriminator.inputs[0].shape;
+  if (dIn.length === 2) {
+    if (dIn[1] !== dataSize + numClasses) {
+      throw new ArgumentError(
+        where,
+        `an MLP discriminator must take [n, dataSize + numClasses] = [n, ${
+          dataSize + numClasses
+        }] inputs, its input shape is ${show(dIn)}`,
+      );
+    }
+  } else {
+    const want = [
+      ...dataShape.slice(0, -1),
+      dataShape.at(-1)! + numClasses,
+    ];
+    if (
+      dIn.length !== dataShape.length + 1 ||
+      want.some((s, i) => dIn[i + 1] !== s)
+    ) {
+      throw new ArgumentError(
+        where,
+        `a convolutional discriminator must take [n, ${want}] inputs (data channels + one per class), its input shape is ${
+          show(dIn)
+        }`,
+      );
+    }
+  }
+  const dOut = discriminator.outputs[0].shape;
+  if (dOut.length !== 2 || dOut[1] !== 1) {
+    throw new ArgumentError(
+      where,
+      `discriminator must output one logit per example ([n, 1]), its output shape is ${
+        show(dOut)
+      }`,
+    );
   }
 }
 
@@ -945,7 +885,7 @@ export interface RingQuality {
  */
 export function ringQuality(
   samples: tf.Tensor2D | number[][],
-  { modes = 8, radius = 2, std = 0.02, sigmas = 3, minShare = 0.02 }: {
+  options: {
     modes?: number;
     radius?: number;
     std?: number;
@@ -954,6 +894,14 @@ export function ringQuality(
   } = {},
 ): RingQuality {
   const where = "ringQuality";
+  const { modes = 8, radius = 2, std = 0.02, sigmas = 3, minShare = 0.02 } =
+    checkOptions(where, options, [
+      "modes",
+      "radius",
+      "std",
+      "sigmas",
+      "minShare",
+    ]);
   checkInteger(where, "modes", modes, { min: 1 });
   checkNumber(where, "radius", radius, { min: 0, minExclusive: true });
   checkNumber(where, "std", std, { min: 0, minExclusive: true });
@@ -1010,167 +958,4 @@ export function ringQuality(
   }
   const modesCovered = counts.filter((c) => c > 0 && c >= minShare * n).length;
   return { modesCovered, highQualityShare: good / n, counts };
-}
-
-// ---------------------------------------------------------------------------
-// Notebook helpers: the optimal discriminator, MLP GANs, snapshots
-
-/**
- * The best discriminator for a fixed generator,
- * D*(x) = p_data(x) / (p_data(x) + p_g(x)), evaluated pointwise from the two
- * densities at the same points (plain arrays of equal length, values >= 0,
- * not both 0). Equals 1/2 wherever p_g = p_data. Returns a plain array.
- */
-export function optimalDiscriminator(
-  pData: readonly number[],
-  pG: readonly number[],
-): number[] {
-  const where = "optimalDiscriminator";
-  for (const [name, p] of [["pData", pData], ["pG", pG]] as const) {
-    if (!Array.isArray(p) || p.length === 0) {
-      throw new ArgumentError(
-        where,
-        `${name} must be a non-empty number[] of densities, got ${String(p)}`,
-      );
-    }
-    p.forEach((v, i) => checkNumber(where, `${name}[${i}]`, v, { min: 0 }));
-  }
-  if (pData.length !== pG.length) {
-    throw new ArgumentError(
-      where,
-      `pData and pG must have the same length, got ${pData.length} and ${pG.length}`,
-    );
-  }
-  return pData.map((p, i) => {
-    if (p + pG[i] === 0) {
-      throw new ArgumentError(
-        where,
-        `D* is undefined where both densities are 0 (index ${i})`,
-      );
-    }
-    return p / (p + pG[i]);
-  });
-}
-
-/** Options of `mlpGAN`: the trainer's options plus the two MLPs' shapes and seeds. */
-export interface MLPGANOptions extends
-  Omit<
-    GANTrainerOptions,
-    "generator" | "discriminator" | "data" | "seed"
-  > {
-  /** G's hidden layer sizes; D uses them in reverse order (default [128, 128]). */
-  hidden?: number[];
-  /** Batch normalisation on G's hidden layers (default false). */
-  batchNorm?: boolean;
-  /** G's output activation (default "linear"; "sigmoid" for images in [0, 1]). */
-  outputActivation?: "linear" | "sigmoid" | "tanh";
-  /** Seeds of G's initial weights, D's initial weights and the trainer's batches and noise (default [0, 1, 2]). */
-  seeds?: [number, number, number];
-}
-
-/**
- * A `GANTrainer` on `data` ([N, ...], flattened for the networks) with an
- * `mlpGenerator` (noiseDim + numClasses -> hidden -> data size) and an
- * `mlpDiscriminator` (data size + numClasses -> reversed hidden -> 1 logit).
- * Every other option goes to the trainer unchanged. The caller owns the
- * result: `gan.dispose()` frees the trainer, `gan.generator.dispose()` and
- * `gan.discriminator.dispose()` the networks; `data` stays the caller's.
- *
- * @example
- * const gan = mlpGAN(ring.points, { noiseDim: 2, hidden: [128, 128], learningRate: 1e-3 });
- */
-export function mlpGAN(data: tf.Tensor, options: MLPGANOptions): GANTrainer {
-  const where = "mlpGAN";
-  checkTensor(where, "data", data, { minRank: 2 });
-  if (options === null || typeof options !== "object") {
-    throw new ArgumentError(
-      where,
-      "options must be an object with at least noiseDim",
-    );
-  }
-  const {
-    hidden = [128, 128],
-    batchNorm = false,
-    outputActivation = "linear",
-    seeds = [0, 1, 2],
-    ...trainerOptions
-  } = options;
-  if (!Array.isArray(hidden) || hidden.length === 0) {
-    throw new ArgumentError(
-      where,
-      `hidden must be a non-empty array of layer sizes, got ${String(hidden)}`,
-    );
-  }
-  hidden.forEach((h, i) => checkInteger(where, `hidden[${i}]`, h, { min: 1 }));
-  if (!Array.isArray(seeds) || seeds.length !== 3) {
-    throw new ArgumentError(
-      where,
-      `seeds must be [generator, discriminator, trainer], got ${String(seeds)}`,
-    );
-  }
-  seeds.forEach((s, i) => checkNumber(where, `seeds[${i}]`, s));
-  checkInteger(where, "noiseDim", options.noiseDim, { min: 1 });
-  const numClasses = checkInteger(
-    where,
-    "numClasses",
-    options.numClasses ?? 0,
-    { min: 0 },
-  );
-  const dataSize = tf.util.sizeFromShape(data.shape.slice(1));
-  const generator = mlpGenerator({
-    noiseDim: options.noiseDim,
-    outputDim: dataSize,
-    hidden,
-    numClasses,
-    batchNorm,
-    outputActivation,
-    seed: seeds[0],
-  });
-  const discriminator = mlpDiscriminator({
-    inputDim: dataSize,
-    hidden: [...hidden].reverse(),
-    numClasses,
-    seed: seeds[1],
-  });
-  try {
-    return new GANTrainer({
-      ...trainerOptions,
-      generator,
-      discriminator,
-      data,
-      seed: seeds[2],
-    });
-  } catch (e) {
-    generator.dispose();
-    discriminator.dispose();
-    throw e;
-  }
-}
-
-/**
- * An `onRecord` callback for `trainLoop` that calls `fn(round)` after every
- * `steps / parts` rounds (round counted from 1), e.g. to keep four snapshots
- * of a run: `onRecord: atFractions(steps, 4, (round) => ...)`. `steps` must
- * be a multiple of `parts`.
- */
-export function atFractions(
-  steps: number,
-  parts: number,
-  fn: (round: number) => void,
-): (i: number) => void {
-  const where = "atFractions";
-  checkInteger(where, "steps", steps, { min: 1 });
-  checkInteger(where, "parts", parts, { min: 1, max: steps });
-  if (steps % parts !== 0) {
-    throw new ArgumentError(
-      where,
-      `steps (${steps}) must be a multiple of parts (${parts})`,
-    );
-  }
-  if (typeof fn !== "function") {
-    throw new ArgumentError(where, "fn must be a function (round) => void");
-  }
-  return (i: number) => {
-    if ((i + 1) % (steps / parts) === 0) fn(i + 1);
-  };
 }

@@ -1,21 +1,20 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import {
-  atFractions,
   convDiscriminator28,
   convGenerator28,
   discriminatorLoss,
-  GANTrainer,
-  generatorLossGradients,
+  GAN,
   mlpDiscriminator,
-  mlpGAN,
   mlpGenerator,
   nonSaturatingGeneratorLoss,
-  optimalDiscriminator,
   ringQuality,
   saturatingGeneratorLoss,
 } from "../lib/gan.ts";
 import { makeRing, ringCenters } from "../lib/datasets2d.ts";
+import { batchSampler } from "../lib/data.ts";
+import { trainStep } from "../lib/model.ts";
+import { adam } from "../lib/optim.ts";
 import { ArgumentError } from "../lib/validate.ts";
 import {
   assert,
@@ -29,6 +28,7 @@ import {
 await initBackend({ quiet: true });
 
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+const logSigmoid = (v: number) => -Math.log1p(Math.exp(-v));
 const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const scalar = (t: tf.Tensor) => {
   const v = t.dataSync()[0];
@@ -99,28 +99,22 @@ Deno.test("loss gradients match finite differences", () => {
 
 Deno.test("the saturating gradient vanishes as D(G(z)) -> 0, the non-saturating one does not", () => {
   const logits = [-20, -10, -5, -2, 0, 2];
-  const g = generatorLossGradients(logits);
+  const n = logits.length;
+  // Per-sample derivatives: n times the gradient of the mean.
+  const perSample = (loss: (v: tf.Tensor) => tf.Scalar) =>
+    tf.tidy(() =>
+      Array.from(
+        tf.grad((v: tf.Tensor) => tf.mul(loss(v), n))(tf.tensor1d(logits))
+          .abs().dataSync(),
+      )
+    );
+  const sat = perSample(saturatingGeneratorLoss);
+  const nonSat = perSample(nonSaturatingGeneratorLoss);
   // Closed forms: |d/dv log(1 - s(v))| = s(v); |d/dv -log s(v)| = 1 - s(v).
-  assertAllClose(g.saturating, logits.map(sigmoid), {
-    rtol: 1e-4,
-    atol: 1e-12,
-  });
-  assertAllClose(g.nonSaturating, logits.map((v) => 1 - sigmoid(v)), {
-    rtol: 1e-4,
-  });
-  assert(
-    g.saturating[0] < 1e-8,
-    `saturating gradient at D = s(-20) is ${g.saturating[0]}`,
-  );
-  assert(
-    g.nonSaturating[0] > 0.999,
-    `non-saturating gradient is ${g.nonSaturating[0]}`,
-  );
-  // Monotone: the further D rejects the fake, the smaller the saturating gradient.
-  for (let i = 1; i < logits.length; i++) {
-    assert(g.saturating[i] > g.saturating[i - 1]);
-    assert(g.nonSaturating[i] < g.nonSaturating[i - 1]);
-  }
+  assertAllClose(sat, logits.map(sigmoid), { rtol: 1e-4, atol: 1e-12 });
+  assertAllClose(nonSat, logits.map((v) => 1 - sigmoid(v)), { rtol: 1e-4 });
+  assert(sat[0] < 1e-8, `saturating gradient at D = s(-20) is ${sat[0]}`);
+  assert(nonSat[0] > 0.999, `non-saturating gradient is ${nonSat[0]}`);
 });
 
 Deno.test("losses reject bad logits with clear errors", () => {
@@ -147,11 +141,6 @@ Deno.test("losses reject bad logits with clear errors", () => {
     ArgumentError,
     "tf.Tensor",
   );
-  assertThrows(
-    () => generatorLossGradients([0, NaN]),
-    ArgumentError,
-    "logits[1]",
-  );
   tf.dispose([nan, wide, ints, empty]);
 });
 
@@ -166,248 +155,390 @@ function changed(before: Float32Array[], model: tf.LayersModel): boolean {
   return after.some((a, i) => a.some((v, j) => v !== before[i][j]));
 }
 
-function ringGAN(
-  extra: Partial<ConstructorParameters<typeof GANTrainer>[0]> = {},
+/** A small ring GAN (conditional on the ring's mode labels when asked). */
+function ringGame(
+  { conditional = false, inputDropout = 0, seed = 0, batchNorm = false } = {},
 ) {
   const { points, labels } = makeRing({ n: 256, seed: 3 });
-  const numClasses = extra.labels ? 8 : 0;
-  const generator = mlpGenerator({
+  const numClasses = conditional ? 8 : 0;
+  const data = conditional ? [points, labels] : points;
+  const gan = new GAN({
+    generator: mlpGenerator({
+      noiseDim: 2,
+      outputDim: 2,
+      hidden: [16],
+      numClasses,
+      batchNorm,
+      seed: 1,
+    }),
+    discriminator: mlpDiscriminator({
+      inputDim: 2,
+      hidden: [16],
+      numClasses,
+      seed: 2,
+    }),
+    data,
+    numClasses: conditional ? 8 : undefined,
     noiseDim: 2,
-    outputDim: 2,
-    hidden: [16],
-    numClasses,
-    seed: 1,
+    inputDropout,
+    seed,
   });
-  const discriminator = mlpDiscriminator({
-    inputDim: 2,
-    hidden: [16],
-    numClasses,
-    seed: 2,
-  });
+  const sampler = batchSampler(data, 32, { seed });
   return {
-    points,
-    labels,
-    generator,
-    discriminator,
-    make: (o: Partial<ConstructorParameters<typeof GANTrainer>[0]> = {}) =>
-      new GANTrainer({
-        generator,
-        discriminator,
-        data: points,
-        noiseDim: 2,
-        batchSize: 32,
-        learningRate: 1e-2,
-        ...extra,
-        ...o,
-      }),
+    gan,
+    sampler,
+    d: gan.discriminatorObjective(),
+    g: gan.generatorObjective(),
+    dOpt: adam(1e-2, 0.5),
+    gOpt: adam(1e-2, 0.5),
+    dispose() {
+      gan.dispose();
+      this.dOpt.dispose();
+      this.gOpt.dispose();
+      tf.dispose([points, labels]);
+    },
   };
 }
 
-Deno.test("the trainer freezes the other network: D steps leave G unchanged and vice versa", () => {
-  for (const inputDropout of [0, 0.3]) {
-    const r = ringGAN();
-    const gan = r.make({ inputDropout });
-    let g0 = snapshot(r.generator);
-    let d0 = snapshot(r.discriminator);
-    gan.discriminatorStep();
-    assert(!changed(g0, r.generator), "a D step changed G's weights");
-    assert(changed(d0, r.discriminator), "a D step did not change D");
-    g0 = snapshot(r.generator);
-    d0 = snapshot(r.discriminator);
-    gan.generatorStep();
-    assert(!changed(d0, r.discriminator), "a G step changed D's weights");
-    assert(changed(g0, r.generator), "a G step did not change G");
-    gan.dispose();
-    tf.dispose([r.points, r.labels]);
-    r.generator.dispose();
-    r.discriminator.dispose();
+/** One round of the game: k D-steps, then l G-steps (what the notebook writes out). */
+function round(game: ReturnType<typeof ringGame>, k = 1, l = 1) {
+  let d: Record<string, number> = {};
+  let g: Record<string, number> = {};
+  for (let i = 0; i < k; i++) {
+    d = tf.tidy(() => trainStep(game.d, game.dOpt, game.sampler.next()));
+  }
+  for (let i = 0; i < l; i++) {
+    g = tf.tidy(() => trainStep(game.g, game.gOpt, game.sampler.next()));
+  }
+  return { d, g };
+}
+
+Deno.test("the D objective freezes G, the G objective freezes D (plain, dropout, batch norm, conditional)", () => {
+  for (
+    const options of [
+      {},
+      { inputDropout: 0.3 },
+      { batchNorm: true },
+      { conditional: true },
+    ]
+  ) {
+    const game = ringGame(options);
+    const { generator, discriminator } = game.gan;
+    let g0 = snapshot(generator);
+    let d0 = snapshot(discriminator);
+    const d = tf.tidy(() => trainStep(game.d, game.dOpt, game.sampler.next()));
+    assert(!changed(g0, generator), "a D step changed G's weights");
+    assert(changed(d0, discriminator), "a D step did not change D");
+    assertEquals(Object.keys(d).sort(), ["dFake", "dReal", "loss"]);
+    assert(d.dReal > 0 && d.dReal < 1 && d.dFake > 0 && d.dFake < 1);
+    g0 = snapshot(generator);
+    d0 = snapshot(discriminator);
+    const g = tf.tidy(() => trainStep(game.g, game.gOpt, game.sampler.next()));
+    assert(!changed(d0, discriminator), "a G step changed D's weights");
+    assert(changed(g0, generator), "a G step did not change G");
+    // The non-saturating loss -mean log D(G(z)) is positive.
+    assert(g.loss > 0, JSON.stringify(g));
+    game.dispose();
   }
 });
 
-Deno.test("step runs k D-steps then l G-steps and records the history", () => {
-  const r = ringGAN();
-  const gan = r.make({ dSteps: 3, gSteps: 2 });
-  let dCalls = 0;
-  let gCalls = 0;
-  const d = gan.discriminatorStep.bind(gan);
-  const g = gan.generatorStep.bind(gan);
-  gan.discriminatorStep = () => (dCalls++, d());
-  gan.generatorStep = () => (gCalls++, g());
-  const m = gan.step();
-  gan.step();
-  assertEquals([dCalls, gCalls], [6, 4]);
-  assertEquals(gan.history.step, [0, 1]);
-  assert(m.dReal > 0 && m.dReal < 1 && m.dFake > 0 && m.dFake < 1);
-  assert(
-    m.gGradNorm > 0 && Number.isFinite(m.gLoss) && Number.isFinite(m.dLoss),
-  );
-  // The non-saturating loss is -mean log D(G(z)) on G's batch: positive.
-  assert(m.gLoss > 0);
-  gan.dispose();
-  tf.dispose([r.points, r.labels]);
+/** A generator whose every output is 0, whatever z: D(G(z)) is then known in closed form. */
+function zeroGenerator(inputs: number, outputs: number): tf.Sequential {
+  return tf.sequential({
+    layers: [tf.layers.dense({
+      inputShape: [inputs],
+      units: outputs,
+      kernelInitializer: "zeros",
+      biasInitializer: "zeros",
+    })],
+  });
+}
+
+Deno.test("objective losses equal the closed forms of D's logits (unconditional and conditional)", () => {
+  for (const numClasses of [0, 3]) {
+    const real = tf.tensor2d([[1, 2], [-1, 0.5], [0.3, -2], [2, 2]]);
+    const labels = tf.tensor1d([0, 2, 1, 2], "int32");
+    const data = numClasses ? [real, labels] : real;
+    const gan = new GAN({
+      generator: zeroGenerator(2 + numClasses, 2),
+      discriminator: mlpDiscriminator({
+        inputDim: 2,
+        hidden: [5],
+        numClasses,
+        seed: 4,
+      }),
+      data,
+      numClasses: numClasses || undefined,
+      noiseDim: 2,
+    });
+    // D's logits on the real rows and on G's zeros, computed by hand.
+    const dIn = (x: tf.Tensor) =>
+      numClasses ? tf.concat([x, tf.oneHot(labels, numClasses)], 1) : x;
+    const logitsOf = (x: tf.Tensor) =>
+      tf.tidy(() =>
+        Array.from(
+          (gan.discriminator.predict(dIn(x)) as tf.Tensor).dataSync(),
+        )
+      );
+    const vReal = logitsOf(real);
+    const vFake = tf.tidy(() => logitsOf(tf.zeros([4, 2])));
+    const dTerms = gan.discriminatorObjective().loss(data);
+    assertAllClose(
+      scalar(dTerms.total),
+      -(meanOf(vReal.map(logSigmoid)) +
+        meanOf(vFake.map((v) => logSigmoid(-v)))),
+      { rtol: 1e-5 },
+    );
+    assertAllClose(scalar(dTerms.terms!.dReal), meanOf(vReal.map(sigmoid)), {
+      rtol: 1e-5,
+    });
+    assertAllClose(scalar(dTerms.terms!.dFake), meanOf(vFake.map(sigmoid)), {
+      rtol: 1e-5,
+    });
+    const nonSat = gan.generatorObjective("nonSaturating").loss(data);
+    const sat = gan.generatorObjective("saturating").loss(data);
+    assertAllClose(scalar(nonSat.total), -meanOf(vFake.map(logSigmoid)), {
+      rtol: 1e-5,
+    });
+    assertAllClose(
+      scalar(sat.total),
+      meanOf(vFake.map((v) => logSigmoid(-v))),
+      {
+        rtol: 1e-5,
+      },
+    );
+    gan.dispose();
+    tf.dispose([real, labels]);
+  }
 });
 
-Deno.test("the same seed gives the same training run; a different seed does not", () => {
+Deno.test("rounds of k D-steps and l G-steps reproduce with the same seed, differ with another", () => {
   const run = (seed: number) => {
-    const r = ringGAN();
-    const gan = r.make({ seed });
-    for (let i = 0; i < 3; i++) gan.step();
-    const h = [...gan.history.dLoss, ...gan.history.gLoss];
-    gan.dispose();
-    tf.dispose([r.points, r.labels]);
-    return h;
+    const game = ringGame({ seed });
+    const out = [round(game, 2, 1), round(game, 1, 3)];
+    game.dispose();
+    return out;
   };
   assertEquals(run(5), run(5));
-  assert(run(5).some((v, i) => v !== run(6)[i]));
+  assert(JSON.stringify(run(5)) !== JSON.stringify(run(6)));
 });
 
-Deno.test("GAN training does not leak tensors (plain, dropout, conditional)", async () => {
-  const plain = ringGAN();
-  const cond = (() => {
-    const { points, labels } = makeRing({ n: 256, seed: 3 });
-    const r = ringGAN({ labels, numClasses: 8 });
-    tf.dispose([r.points, r.labels]);
-    return { ...r, points, labels };
-  })();
+Deno.test("GAN training and sampling do not leak tensors (plain, dropout, conditional)", async () => {
   for (
-    const [r, opts] of [[plain, { inputDropout: 0.2 }], [cond, {}]] as const
+    const options of [{}, { inputDropout: 0.2 }, { conditional: true }]
   ) {
-    const gan = r.make({ ...opts, data: r.points });
-    gan.step(); // optimizer slots are created on the first step
+    const game = ringGame(options);
+    round(game); // the optimizers' slots are created on the first step
     await assertNoTensorLeak(() => {
-      for (let i = 0; i < 3; i++) gan.step();
-      const s = gan.sample(10, { seed: 1 });
-      const f = gan.sampleFixed();
+      for (let i = 0; i < 3; i++) round(game, 2, 1);
+      const s = game.gan.sample(10, { seed: 1 });
       assertEquals(s.shape, [10, 2]);
-      assertEquals(f.shape, [64, 2]);
-      gan.discriminatorProbability(s);
-      tf.dispose([s, f]);
+      s.dispose();
     });
-    gan.dispose();
-    tf.dispose([r.points, r.labels]);
+    game.dispose();
   }
 });
 
-Deno.test("conditional GAN: G and D see the one-hot label; samples follow requested classes", () => {
-  const { points, labels } = makeRing({ n: 256, seed: 3 });
-  const r = ringGAN({ labels, numClasses: 8 });
-  const gan = r.make({ data: points });
-  assertEquals(gan.numClasses, 8);
-  assertEquals(Array.from(gan.fixedLabels!.slice(0, 9)), [
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    0,
-  ]);
-  gan.step();
-  // Different classes with the same noise must give different samples.
-  const a = gan.sample(4, { seed: 1, labels: 0 });
-  const b = gan.sample(4, { seed: 1, labels: 5 });
-  assert(tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]) > 0);
-  assertThrows(() => gan.sample(4, { labels: 8 }), ArgumentError, "labels[0]");
+Deno.test("sample: a numeric seed repeats its draw, no seed advances the GAN's stream", () => {
+  const game = ringGame();
+  const values = (t: tf.Tensor) => {
+    const v = Array.from(t.dataSync());
+    t.dispose();
+    return v;
+  };
+  assertEquals(
+    values(game.gan.sample(5, { seed: 3 })),
+    values(game.gan.sample(5, { seed: 3 })),
+  );
+  const a = values(game.gan.sample(5));
+  const b = values(game.gan.sample(5));
+  assert(a.some((v, i) => v !== b[i]), "two unseeded draws were equal");
+  assertThrows(() => game.gan.sample(0), ArgumentError, "GAN.sample", "n");
   assertThrows(
-    () => gan.sample(4, { labels: [1, 2] }),
+    () => game.gan.sample(2, { sed: 1 } as never),
+    ArgumentError,
+    "GAN.sample",
+    'did you mean "seed"',
+  );
+  assertThrows(
+    () => game.gan.sample(2, { labels: 1 }),
+    ArgumentError,
+    "unconditional",
+  );
+  game.dispose();
+});
+
+Deno.test("conditional GAN: samples follow the requested classes", () => {
+  const game = ringGame({ conditional: true });
+  assertEquals(game.gan.numClasses, 8);
+  round(game);
+  // Different classes with the same noise must give different samples.
+  const a = game.gan.sample(4, { seed: 1, labels: 0 });
+  const b = game.gan.sample(4, { seed: 1, labels: 5 });
+  assert(tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]) > 0);
+  assertThrows(
+    () => game.gan.sample(4, { labels: 8 }),
+    ArgumentError,
+    "labels[0]",
+  );
+  assertThrows(
+    () => game.gan.sample(4, { labels: [1, 2] }),
     ArgumentError,
     "4 classes",
   );
-  tf.dispose([a, b]);
-  gan.dispose();
-  tf.dispose([points, labels, r.points, r.labels]);
+  // Training batches must carry the labels.
+  const x = tf.zeros([4, 2]);
+  assertThrows(
+    () => trainStep(game.d, game.dOpt, x),
+    ArgumentError,
+    "trainStep",
+    "[examples, labels]",
+  );
+  tf.dispose([a, b, x]);
+  game.dispose();
 });
 
-Deno.test("conv G and D run in the trainer (conditional, label channels), and stay frozen", () => {
+Deno.test("conv G and D play a conditional game with label channels, each frozen in the other's step", () => {
   const n = 8;
-  const data = tf.tidy(() =>
+  const images = tf.tidy(() =>
     tf.randomUniform([n, 28, 28, 1], 0, 1, "float32", 1)
   );
   const labels = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], "int32");
-  const generator = convGenerator28({
-    noiseDim: 4,
-    numClasses: 3,
-    channels: [4, 2],
-  });
   const discriminator = convDiscriminator28({
     numClasses: 3,
     channels: [2, 4],
   });
   assertEquals(discriminator.inputs[0].shape, [null, 28, 28, 4]);
-  const gan = new GANTrainer({
-    generator,
+  const gan = new GAN({
+    generator: convGenerator28({
+      noiseDim: 4,
+      numClasses: 3,
+      channels: [4, 2],
+    }),
     discriminator,
-    data,
-    labels,
+    data: [images, labels],
     numClasses: 3,
     noiseDim: 4,
-    batchSize: 4,
-    fixedNoiseCount: 6,
   });
-  const g0 = snapshot(generator);
-  gan.discriminatorStep();
-  assert(!changed(g0, generator));
-  const d0 = snapshot(discriminator);
-  gan.generatorStep();
-  assert(!changed(d0, discriminator));
-  const s = gan.sampleFixed();
+  const sampler = batchSampler([images, labels], 4, { seed: 0 });
+  const opt = tf.train.sgd(0.1);
+  const g0 = snapshot(gan.generator);
+  tf.tidy(() => trainStep(gan.discriminatorObjective(), opt, sampler.next()));
+  assert(!changed(g0, gan.generator));
+  const d0 = snapshot(gan.discriminator);
+  tf.tidy(() => trainStep(gan.generatorObjective(), opt, sampler.next()));
+  assert(!changed(d0, gan.discriminator));
+  assert(changed(g0, gan.generator));
+  const s = gan.sample(6, { seed: 2, labels: [0, 1, 2, 0, 1, 2] });
   assertEquals(s.shape, [6, 28, 28, 1]);
-  const v = s.dataSync();
-  assert(v.every((x) => x >= 0 && x <= 1), "sigmoid output in [0, 1]");
+  assert(s.dataSync().every((x) => x >= 0 && x <= 1), "sigmoid output");
   s.dispose();
   gan.dispose();
-  generator.dispose();
-  discriminator.dispose();
-  tf.dispose([data, labels]);
+  opt.dispose();
+  tf.dispose([images, labels]);
 });
 
-Deno.test("the trainer rejects mismatched networks and bad options with clear errors", () => {
-  const r = ringGAN();
-  assertThrows(
-    () => r.make({ noiseDim: 3 }),
-    ArgumentError,
-    "generator must take",
-    "[n, 3]",
-  );
-  assertThrows(
-    () => r.make({ generatorLoss: "wgan" as never }),
-    ArgumentError,
-    "generatorLoss",
-  );
-  assertThrows(
-    () => r.make({ inputDropout: 1 }),
-    ArgumentError,
-    "inputDropout",
-  );
-  assertThrows(() => r.make({ dSteps: 0 }), ArgumentError, "dSteps");
-  assertThrows(
-    () => r.make({ numClasses: 8 }),
-    ArgumentError,
-    "without labels",
-  );
-  assertThrows(
-    () => r.make({ learningRate: -1 }),
-    ArgumentError,
-    "learningRate",
-  );
-  const badLabels = tf.fill([256], 9, "int32") as tf.Tensor1D;
-  assertThrows(
-    () => r.make({ labels: badLabels, numClasses: 8 }),
-    ArgumentError,
-  );
+Deno.test("GAN rejects bad data, mismatched networks and bad options before keeping anything", () => {
+  const { points, labels } = makeRing({ n: 64, seed: 3 });
+  const G = mlpGenerator({ noiseDim: 2, outputDim: 2, hidden: [4], seed: 1 });
+  const D = mlpDiscriminator({ inputDim: 2, hidden: [4], seed: 2 });
   const wideD = mlpDiscriminator({ inputDim: 3, hidden: [4] });
+  const nanData = tf.tidy(() =>
+    tf.concat([points.slice(0, 63), tf.tensor2d([[0, NaN]])])
+  );
+  const badLabels = tf.fill([64], 9, "int32");
+  const make = (o: Record<string, unknown>) => () =>
+    new GAN({
+      generator: G,
+      discriminator: D,
+      data: points,
+      noiseDim: 2,
+      ...o,
+    });
+  const before = tf.memory().numTensors;
+  // The NaN is in the last row: found up front, not when a batch draws it.
+  assertThrows(make({ data: nanData }), ArgumentError, "GAN", "data", "finite");
+  assertThrows(make({ noiseDim: 3 }), ArgumentError, "generator must take");
+  assertThrows(make({ inputDropout: 1 }), ArgumentError, "inputDropout");
+  assertThrows(make({ numClasses: 8 }), ArgumentError, "without labels");
   assertThrows(
-    () => r.make({ discriminator: wideD }),
+    make({ data: [points, badLabels], numClasses: 8 }),
+    ArgumentError,
+    "labels[0] is 9",
+  );
+  assertThrows(make({ data: [points, labels] }), ArgumentError, "numClasses");
+  assertThrows(
+    make({ discriminator: wideD }),
     ArgumentError,
     "MLP discriminator",
   );
-  const gan = r.make();
+  assertThrows(
+    make({ noiseDm: 2 }),
+    ArgumentError,
+    'did you mean "noiseDim"',
+  );
+  assertThrows(
+    () => new GAN(null as never),
+    ArgumentError,
+    "GAN",
+    "options",
+  );
+  assertEquals(tf.memory().numTensors, before, "a failed GAN kept tensors");
+  const gan = make({})();
+  assertThrows(
+    () => gan.generatorObjective("wgan" as never),
+    ArgumentError,
+    "GAN.generatorObjective",
+    "loss",
+  );
+  const d = gan.discriminatorObjective();
+  const opt = tf.train.sgd(0.1);
+  const empty = tf.zeros([0, 2]);
+  const wide = tf.zeros([4, 3]);
+  assertThrows(() => trainStep(d, opt, empty), ArgumentError, "empty");
+  assertThrows(() => trainStep(d, opt, wide), ArgumentError, "[*, 2]");
   gan.dispose();
-  assertThrows(() => gan.step(), ArgumentError, "disposed");
+  assertThrows(() => gan.sample(2), ArgumentError, "disposed");
   wideD.dispose();
-  tf.dispose([r.points, r.labels, badLabels]);
+  opt.dispose();
+  tf.dispose([points, labels, nanData, badLabels, empty, wide]);
+});
+
+Deno.test("network builders check their options (null, typos, bad sizes) before building", () => {
+  const before = tf.memory().numTensors;
+  assertThrows(
+    () => convDiscriminator28(null as never),
+    ArgumentError,
+    "convDiscriminator28",
+  );
+  assertThrows(
+    () => convGenerator28({ noiseDim: 2, chanels: [2, 2] } as never),
+    ArgumentError,
+    "convGenerator28",
+    'did you mean "channels"',
+  );
+  assertThrows(
+    () => convDiscriminator28({ channels: [4] as never }),
+    ArgumentError,
+    "channels",
+  );
+  assertThrows(
+    () => mlpGenerator(null as never),
+    ArgumentError,
+    "mlpGenerator",
+  );
+  assertThrows(
+    () => mlpGenerator({ noiseDim: 2, outputDim: 2, hidden: [4, 0] }),
+    ArgumentError,
+    "mlpGenerator",
+    "hidden[1]",
+  );
+  assertThrows(
+    () => mlpDiscriminator({ inputDim: 2, hiden: [4] } as never),
+    ArgumentError,
+    'did you mean "hidden"',
+  );
+  assertEquals(tf.memory().numTensors, before);
 });
 
 Deno.test("ringQuality: real ring samples cover all modes with the 3-sigma share of a 2D Gaussian", () => {
@@ -440,210 +571,27 @@ Deno.test("ringQuality: real ring samples cover all modes with the 3-sigma share
     ArgumentError,
     "[*, 2]",
   );
+  assertThrows(
+    () => ringQuality([[0, 0]], { sdt: 1 } as never),
+    ArgumentError,
+    'did you mean "std"',
+  );
   tf.dispose([points, labels]);
 });
 
-Deno.test("mlpGenerator with batch norm: shapes, seeded weights, frozen during D steps", () => {
-  const a = mlpGenerator({
-    noiseDim: 3,
-    outputDim: 5,
-    hidden: [8],
-    batchNorm: true,
-    seed: 4,
-  });
-  const b = mlpGenerator({
-    noiseDim: 3,
-    outputDim: 5,
-    hidden: [8],
-    batchNorm: true,
-    seed: 4,
-  });
+Deno.test("mlpGenerator with batch norm: shapes and seeded weights", () => {
+  const make = () =>
+    mlpGenerator({
+      noiseDim: 3,
+      outputDim: 5,
+      hidden: [8],
+      batchNorm: true,
+      seed: 4,
+    });
+  const a = make();
+  const b = make();
   assertEquals(a.outputs[0].shape, [null, 5]);
   assertEquals(snapshot(a), snapshot(b));
-  const data = tf.tidy(() => tf.randomNormal([64, 5], 0, 1, "float32", 2));
-  const discriminator = mlpDiscriminator({ inputDim: 5, hidden: [8] });
-  const gan = new GANTrainer({
-    generator: a,
-    discriminator,
-    data,
-    noiseDim: 3,
-    batchSize: 16,
-  });
-  const g0 = snapshot(a);
-  gan.discriminatorStep();
-  assert(!changed(g0, a), "a D step changed the batch-normalised G");
-  gan.generatorStep();
-  assert(changed(g0, a));
-  gan.dispose();
-  [a, b, discriminator].forEach((m) => m.dispose());
-  data.dispose();
-});
-
-Deno.test("optimalDiscriminator: sigmoid of the log density ratio; 1/2 where the densities agree", () => {
-  // N(0, 1) data against N(1, 1) fakes: log p_data - log p_g = 1/2 - x.
-  const xs = Array.from({ length: 41 }, (_, i) => -4 + i / 5);
-  const gauss = (x: number, m: number) =>
-    Math.exp(-0.5 * (x - m) ** 2) / Math.sqrt(2 * Math.PI);
-  const dStar = optimalDiscriminator(
-    xs.map((x) => gauss(x, 0)),
-    xs.map((x) => gauss(x, 1)),
-  );
-  assertAllClose(dStar, xs.map((x) => sigmoid(0.5 - x)), { rtol: 1e-12 });
-  assertAllClose(optimalDiscriminator([0.3, 2], [0.3, 2]), [0.5, 0.5]);
-  assertEquals(optimalDiscriminator([1, 0], [0, 1]), [1, 0]);
-  assertThrows(
-    () => optimalDiscriminator([1, 2], [1]),
-    ArgumentError,
-    "same length",
-  );
-  assertThrows(
-    () => optimalDiscriminator([1, -1], [1, 1]),
-    ArgumentError,
-    "pData[1]",
-  );
-  assertThrows(
-    () => optimalDiscriminator([1, 1], [NaN, 1]),
-    ArgumentError,
-    "pG[0]",
-  );
-  assertThrows(() => optimalDiscriminator([0], [0]), ArgumentError, "both");
-  assertThrows(() => optimalDiscriminator([], []), ArgumentError, "pData");
-});
-
-Deno.test("mlpGAN builds the same trainer as mlpGenerator + mlpDiscriminator + GANTrainer", () => {
-  const { points, labels } = makeRing({ n: 256, seed: 3 });
-  const settings = {
-    noiseDim: 2,
-    batchSize: 32,
-    learningRate: 1e-2,
-    dSteps: 2,
-  };
-  const manual = new GANTrainer({
-    ...settings,
-    generator: mlpGenerator({
-      noiseDim: 2,
-      outputDim: 2,
-      hidden: [16, 8],
-      seed: 3,
-    }),
-    discriminator: mlpDiscriminator({ inputDim: 2, hidden: [8, 16], seed: 4 }),
-    data: points,
-    seed: 5,
-  });
-  const built = mlpGAN(points, {
-    ...settings,
-    hidden: [16, 8],
-    seeds: [3, 4, 5],
-  });
-  for (let i = 0; i < 3; i++) {
-    manual.step();
-    built.step();
-  }
-  assertEquals(built.history, manual.history);
-  // D's hidden layers are G's in reverse order.
-  const units = (m: tf.LayersModel) =>
-    m.layers.map((l) => (l.getConfig() as { units?: number }).units)
-      .filter((u) => u !== undefined);
-  assertEquals(units(built.generator), [16, 8, 2]);
-  assertEquals(units(built.discriminator), [8, 16, 1]);
-  for (const gan of [manual, built]) {
-    gan.dispose();
-    gan.generator.dispose();
-    gan.discriminator.dispose();
-  }
-  tf.dispose([points, labels]);
-});
-
-Deno.test("mlpGAN: conditional image GAN with batch norm; no leak; bad options rejected", async () => {
-  const images = randomUniformImages(40);
-  const labels = tf.tensor1d(
-    Array.from({ length: 40 }, (_, i) => i % 4),
-    "int32",
-  );
-  await assertNoTensorLeak(() => {
-    const gan = mlpGAN(images, {
-      labels,
-      numClasses: 4,
-      noiseDim: 5,
-      hidden: [12],
-      batchNorm: true,
-      outputActivation: "sigmoid",
-      batchSize: 8,
-      fixedNoiseCount: 8,
-    });
-    assertEquals(gan.generator.inputs[0].shape, [null, 9]);
-    assertEquals(gan.discriminator.inputs[0].shape, [null, 6 * 6 + 4]);
-    gan.step();
-    const s = gan.sample(3, { labels: 2 });
-    assertEquals(s.shape, [3, 6, 6, 1]);
-    const v = s.dataSync();
-    assert(v.every((x) => x >= 0 && x <= 1), "sigmoid output in [0, 1]");
-    s.dispose();
-    gan.dispose();
-    gan.generator.dispose();
-    gan.discriminator.dispose();
-  });
-  assertThrows(
-    () => mlpGAN(images, { noiseDim: 2, hidden: [] }),
-    ArgumentError,
-    "mlpGAN",
-    "hidden",
-  );
-  assertThrows(
-    () => mlpGAN(images, { noiseDim: 2, hidden: [4, 0] }),
-    ArgumentError,
-    "hidden[1]",
-  );
-  assertThrows(
-    () =>
-      mlpGAN(images, {
-        noiseDim: 2,
-        seeds: [1, 2] as unknown as [number, number, number],
-      }),
-    ArgumentError,
-    "seeds",
-  );
-  assertThrows(
-    () => mlpGAN(images, { noiseDim: 0 }),
-    ArgumentError,
-    "noiseDim",
-  );
-  const flat = tf.zeros([4]);
-  assertThrows(() => mlpGAN(flat, { noiseDim: 2 }), ArgumentError, "data");
-  flat.dispose();
-  // The trainer's own checks still apply, and no network is left behind.
-  const before = tf.memory().numTensors;
-  assertThrows(
-    () => mlpGAN(images, { noiseDim: 2, numClasses: 4 }),
-    ArgumentError,
-    "labels",
-  );
-  assertEquals(tf.memory().numTensors, before);
-  tf.dispose([images, labels]);
-});
-
-function randomUniformImages(n: number): tf.Tensor4D {
-  return tf.tensor4d(
-    Float32Array.from({ length: n * 36 }, (_, i) => (i * 0.37) % 1),
-    [n, 6, 6, 1],
-  );
-}
-
-Deno.test("atFractions calls back after each equal part of a run", () => {
-  const rounds: number[] = [];
-  const onRecord = atFractions(100, 4, (round) => rounds.push(round));
-  for (let i = 0; i < 100; i++) onRecord(i);
-  assertEquals(rounds, [25, 50, 75, 100]);
-  const once: number[] = [];
-  const last = atFractions(7, 1, (r) => once.push(r));
-  for (let i = 0; i < 7; i++) last(i);
-  assertEquals(once, [7]);
-  assertThrows(() => atFractions(10, 4, () => {}), ArgumentError, "multiple");
-  assertThrows(() => atFractions(10, 0, () => {}), ArgumentError, "parts");
-  assertThrows(() => atFractions(0, 1, () => {}), ArgumentError, "steps");
-  assertThrows(
-    () => atFractions(8, 2, "x" as unknown as () => void),
-    ArgumentError,
-    "fn",
-  );
+  a.dispose();
+  b.dispose();
 });
