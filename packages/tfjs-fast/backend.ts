@@ -1,0 +1,268 @@
+/**
+ * Chooses the tfjs compute backend. Every notebook, test and benchmark
+ * starts with `await initBackend()`.
+ *
+ * tfjs's default `cpu` backend is plain JavaScript and far too slow to train
+ * with (a small conv VQ-VAE step takes minutes); the wasm backend with SIMD
+ * is hundreds of times faster, and its threaded build with 2 threads faster
+ * still. The project registers the training kernels wasm lacks and faster
+ * versions of its slow ones (kernels/), and starts the threaded build
+ * under Deno (kernels/wasm_threads.ts), falling back to one thread when
+ * that fails. When Deno may use FFI and an OpenBLAS library is installed,
+ * float32 matMuls run on OpenBLAS instead (kernels/blas_kernels.ts),
+ * with the threads going to OpenBLAS and wasm on one thread: the fastest
+ * combination measured. README.md has the measurements.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import { cpus } from "node:os";
+import { type Blas, openBlas, useBlas } from "./kernels/blas_kernels.ts";
+import { registerWasmKernels } from "./kernels/wasm_kernels.ts";
+import { startThreadedWasm } from "./kernels/wasm_threads.ts";
+import { ArgumentError } from "./errors.ts";
+import { envVar } from "./env.ts";
+
+/** Backends the package can run on. */
+export const BACKENDS = ["wasm", "cpu"] as const;
+/** A backend name accepted by `initBackend`. */
+export type BackendName = typeof BACKENDS[number];
+
+/** Options for `initBackend`. */
+export interface InitBackendOptions {
+  /** Force a backend; default: env `TFJS_BACKEND`, else `"wasm"`. */
+  backend?: BackendName;
+  /**
+   * Threads (1 to 8): OpenBLAS's when it is loaded, else wasm's. Default:
+   * env `TFJS_WASM_THREADS`, else 2 when at least 1.5 CPUs were idle over
+   * 100 ms before the start (without --allow-sys: when the load average
+   * leaves a core idle), else 1. Only the first wasm start of a process
+   * uses it.
+   */
+  threads?: number;
+  /**
+   * Run float32 matMuls on a system OpenBLAS when one can be loaded
+   * (default: true, unless env `TFJS_BLAS=0`). Only the first wasm start
+   * of a process uses it.
+   */
+  blas?: boolean;
+  /** Do not print the one-line summary. */
+  quiet?: boolean;
+}
+
+let announced = "";
+/** How the wasm backend was started (threads and why), once it was. */
+let wasmStart: { threads: number; why: string } | null = null;
+/** OpenBLAS, when the matMuls run on it, and why it is or is not used. */
+let blasStart: { blas: Blas | null; why: string; offByUser: boolean } | null =
+  null;
+
+/** The backend asked for by the option or `TFJS_BACKEND`, validated. */
+function backendAsked(option: string | undefined): BackendName {
+  const given = option ?? envVar("TFJS_BACKEND") ?? "wasm";
+  if (!(BACKENDS as readonly string[]).includes(given)) {
+    throw new ArgumentError(
+      "initBackend",
+      `${
+        option !== undefined ? "backend" : "TFJS_BACKEND (environment)"
+      } must be one of ${
+        BACKENDS.map((b) => JSON.stringify(b)).join(", ")
+      }, got ${JSON.stringify(given)}`,
+    );
+  }
+  return given as BackendName;
+}
+
+/** A thread count and why it was chosen. */
+type ThreadChoice = { threads: number; why: string };
+
+/**
+ * The thread count asked for by the option or `TFJS_WASM_THREADS`,
+ * validated; null when neither is given.
+ */
+function threadsAsked(option: number | undefined): ThreadChoice | null {
+  const fromEnv = envVar("TFJS_WASM_THREADS");
+  const given = option ?? (fromEnv !== undefined ? Number(fromEnv) : undefined);
+  if (given !== undefined) {
+    if (!Number.isInteger(given) || given < 1 || given > 8) {
+      throw new ArgumentError(
+        "initBackend",
+        `${
+          option !== undefined ? "threads" : "TFJS_WASM_THREADS (environment)"
+        } must be an integer from 1 to 8, got ${
+          option !== undefined ? given : JSON.stringify(fromEnv)
+        }`,
+      );
+    }
+    return {
+      threads: given,
+      why: option !== undefined ? "asked for" : "TFJS_WASM_THREADS",
+    };
+  }
+  return null;
+}
+
+/** The default thread count: 2 when a core is idle, else 1. */
+async function defaultThreads(): Promise<ThreadChoice> {
+  const cores = navigator.hardwareConcurrency ?? 1;
+  if (cores < 2) return { threads: 1, why: "1 CPU" };
+  // A second thread only pays when a core is idle: on a busy machine it was
+  // measured slower (README.md). Results are the same either way.
+  const idle = await idleCpus();
+  if (idle !== null) {
+    const state = `${idle.toFixed(1)} of ${cores} CPUs idle`;
+    return idle >= 1.5 ? { threads: 2, why: `default, ${state}` } : {
+      threads: 1,
+      why: `${state}; TFJS_WASM_THREADS=2 forces 2`,
+    };
+  }
+  // No CPU times (no --allow-sys): the load average, which also counts
+  // this course's own previous work.
+  let load: number | null = null;
+  try {
+    load = Deno.loadavg()[0];
+  } catch {
+    // no --allow-sys: assume a spare core
+  }
+  if (load !== null && cores - load < 1) {
+    return {
+      threads: 1,
+      why: `load ${load.toFixed(1)} on ${cores} CPUs, no idle core; ` +
+        "TFJS_WASM_THREADS=2 forces 2",
+    };
+  }
+  return {
+    threads: 2,
+    why: load === null ? "default" : `default, load ${load.toFixed(1)}`,
+  };
+}
+
+/**
+ * How many CPUs were idle over the next ~100 ms (`os.cpus()` times, which
+ * need --allow-sys), or null when that cannot be read. Sampled now, unlike
+ * the load average, which still counts the previous notebook of the same
+ * course run.
+ */
+async function idleCpus(ms = 100): Promise<number | null> {
+  const sample = () => {
+    let idle = 0;
+    let total = 0;
+    const list = cpus();
+    for (const { times } of list) {
+      idle += times.idle;
+      total += times.user + times.nice + times.sys + times.idle + times.irq;
+    }
+    return { idle, total, n: list.length };
+  };
+  try {
+    const before = sample();
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    const after = sample();
+    const total = after.total - before.total;
+    if (!(total > 0)) return null;
+    return (after.n * (after.idle - before.idle)) / total;
+  } catch {
+    return null;
+  }
+}
+
+/** A one-line description of the active backend (name, SIMD, threads). */
+export function describeBackend(): string {
+  const name = tf.getBackend();
+  if (name !== "wasm") return `${name}`;
+  const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT");
+  const threads = wasmStart?.threads ?? 1;
+  const why = wasmStart?.why ? `: ${wasmStart.why}` : "";
+  const plural = (n: number) => n > 1 ? `${n} threads` : "1 thread";
+  const blas = blasStart?.blas;
+  if (blas) {
+    const version = blas.config.match(/OpenBLAS [\d.]+/)?.[0] ?? "OpenBLAS";
+    return `wasm (${
+      simd ? "SIMD" : "no SIMD"
+    }, 1 thread) + matMul on ${version} (${plural(blas.threads)}: ${
+      blasStart!.why
+    })`;
+  }
+  // Say why OpenBLAS is off unless the user turned it off.
+  const off = blasStart && !blasStart.offByUser
+    ? `; OpenBLAS not used: ${blasStart.why}`
+    : "";
+  return `wasm (${simd ? "SIMD" : "no SIMD"}, ${plural(threads)}${why}${off})`;
+}
+
+async function startWasm(threads: number, why: string): Promise<boolean> {
+  if (threads > 1) {
+    const started = await startThreadedWasm(threads);
+    if (started.ok) {
+      wasmStart = {
+        threads: started.threads,
+        why: started.threads === threads
+          ? why
+          : `${why} ${threads}, the build gave ${started.threads}`,
+      };
+      return true;
+    }
+    // Back to the single-threaded build for this and every later start.
+    tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
+    wasmStart = { threads: 1, why: `threads failed: ${started.reason}` };
+  } else {
+    wasmStart = { threads: 1, why };
+  }
+  return await tf.setBackend("wasm");
+}
+
+/**
+ * Selects and initialises the backend, registers the project's kernels,
+ * prints one line saying which backend was chosen and with how many threads
+ * and why (once per process unless it changes) and returns its name. Loads
+ * the .wasm files from the installed npm package: no network.
+ */
+export async function initBackend(
+  options: InitBackendOptions = {},
+): Promise<BackendName> {
+  const wanted = backendAsked(options.backend);
+  // Validated on every call; the default (which samples the CPUs) is
+  // worked out only for the first wasm start, the one that uses it.
+  const asked = threadsAsked(options.threads);
+  let threads = wanted === "wasm" && wasmStart === null
+    ? asked ?? await defaultThreads()
+    : null;
+  if (wanted === "wasm") registerWasmKernels();
+  if (threads && blasStart === null) {
+    const blasWanted = options.blas ?? true;
+    const opened = blasWanted ? openBlas({ threads: threads.threads }) : null;
+    if (opened?.ok) {
+      useBlas(opened.blas);
+      blasStart = { blas: opened.blas, why: threads.why, offByUser: false };
+      // OpenBLAS takes the threads; a threaded wasm build beside it was
+      // measured slower (README.md).
+      threads = { threads: 1, why: "OpenBLAS has the threads" };
+    } else {
+      blasStart = {
+        blas: null,
+        why: opened ? opened.reason : "blas: false",
+        offByUser: !opened || opened.reason === "TFJS_BLAS=0",
+      };
+    }
+  }
+  // The cpu backend greets Node users with a tfjs-node advert on first use;
+  // Deno looks like Node to tfjs, and tests compare against cpu, so mute it.
+  const cpu = tf.findBackend("cpu") as { firstUse?: boolean } | null;
+  if (cpu) cpu.firstUse = false;
+  if (tf.getBackend() !== wanted) {
+    const ok = threads
+      ? await startWasm(threads.threads, threads.why)
+      : await tf.setBackend(wanted);
+    if (!ok) {
+      throw new Error(
+        `initBackend: the ${wanted} backend failed to initialise`,
+      );
+    }
+  }
+  await tf.ready();
+  const line = `tfjs ${tf.version.tfjs} backend: ${describeBackend()}`;
+  if (!options.quiet && line !== announced) console.log(line);
+  announced = line;
+  return wanted;
+}

@@ -1,0 +1,211 @@
+/**
+ * Kernels the tfjs wasm backend (4.22) lacks or gets wrong, registered by
+ * the project so that training works on wasm:
+ *
+ * - `Conv2DBackpropFilter` (the weight gradient of conv2d and conv2dTranspose):
+ *   im2col in JavaScript, then the backend's own fast `BatchMatMul`. The
+ *   patch matrix is built already transposed because transposed matMuls are
+ *   an order of magnitude slower on wasm.
+ * - `UnsortedSegmentSum` (the gradient of gather, e.g. of an embedding or a
+ *   codebook lookup).
+ * - `OneHot`, whose float32 output on wasm holds int32 bit patterns.
+ * - `Mean`, `Max`, `Min`, `Prod`, `All`, `Any` (and `Sum`, in
+ *   fast_kernels.ts) over an empty axis: the built-ins leave the output
+ *   uninitialised; here it holds what the cpu backend computes.
+ * - The speed fixes of kernels/fast_kernels.ts: `BatchMatMul` and
+ *   `_FusedMatMul` with transposes (physical transpose, then the plain
+ *   product; also fixes the fused bias for batches > 1),
+ *   `Conv2DBackpropInput` (matMul + col2im), `GatherV2` (block copies) and
+ *   `Sum` over leading axes (row additions); with OpenBLAS present the
+ *   matMuls run on it (kernels/blas_kernels.ts).
+ *
+ * Each is tested against the `cpu` backend in tests/wasm_kernels.test.ts.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  builtin,
+  captureBuiltins,
+  convBackpropGeometry,
+  FAST_KERNELS,
+  fillWhenEmpty,
+  type KernelArgs,
+  registerWasmKernel,
+  type WasmBackendLike,
+} from "./fast_kernels.ts";
+
+function conv2DBackpropFilter(
+  { inputs, backend, attrs }: KernelArgs,
+): tf.TensorInfo {
+  const wasm = backend as WasmBackendLike;
+  const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const {
+    batchSize,
+    inHeight,
+    inWidth,
+    inChannels,
+    outHeight,
+    outWidth,
+    outChannels,
+    filterHeight,
+    filterWidth,
+    strideHeight,
+    strideWidth,
+    padTop,
+    padLeft,
+    filterShape,
+  } = convBackpropGeometry("Conv2DBackpropFilter", attrs, { input: x.shape });
+  const xv = wasm.typedArrayFromHeap(x) as Float32Array;
+  const rows = filterHeight * filterWidth * inChannels;
+  const cols = batchSize * outHeight * outWidth;
+  // patchesT[(fh, fw, ci), (b, oh, ow)]: the transposed im2col matrix, so the
+  // weight gradient is one plain (fast) matMul patchesT @ dy.
+  const patchesT = new Float32Array(rows * cols);
+  for (let fh = 0; fh < filterHeight; fh++) {
+    for (let fw = 0; fw < filterWidth; fw++) {
+      for (let b = 0; b < batchSize; b++) {
+        for (let oh = 0; oh < outHeight; oh++) {
+          const ih = oh * strideHeight + fh - padTop;
+          if (ih < 0 || ih >= inHeight) continue;
+          for (let ow = 0; ow < outWidth; ow++) {
+            const iw = ow * strideWidth + fw - padLeft;
+            if (iw < 0 || iw >= inWidth) continue;
+            const col = (b * outHeight + oh) * outWidth + ow;
+            const src = ((b * inHeight + ih) * inWidth + iw) * inChannels;
+            const rowBase = (fh * filterWidth + fw) * inChannels;
+            for (let ci = 0; ci < inChannels; ci++) {
+              patchesT[(rowBase + ci) * cols + col] = xv[src + ci];
+            }
+          }
+        }
+      }
+    }
+  }
+  const aId = wasm.write(patchesT, [1, rows, cols], "float32");
+  const a: tf.TensorInfo = {
+    dataId: aId,
+    shape: [1, rows, cols],
+    dtype: "float32",
+  };
+  // dy [b, oh, ow, co] is already the [cols, co] matrix in memory.
+  const b: tf.TensorInfo = {
+    dataId: dy.dataId,
+    shape: [1, cols, outChannels],
+    dtype: "float32",
+  };
+  const matMul = tf.getKernel("BatchMatMul", "wasm")!.kernelFunc as (
+    args: KernelArgs,
+  ) => tf.TensorInfo;
+  const product = matMul({
+    inputs: { a, b },
+    backend,
+    attrs: { transposeA: false, transposeB: false },
+  });
+  wasm.disposeData(aId);
+  // Same memory, filter shape: what the backend's own Reshape kernel does.
+  return { dataId: product.dataId, shape: [...filterShape], dtype: "float32" };
+}
+
+function unsortedSegmentSum(
+  { inputs, backend, attrs }: KernelArgs,
+): tf.TensorInfo {
+  const wasm = backend as WasmBackendLike;
+  const { x, segmentIds } = inputs as {
+    x: tf.TensorInfo;
+    segmentIds: tf.TensorInfo;
+  };
+  const { numSegments } = attrs as unknown as { numSegments: number };
+  const inner = tf.util.sizeFromShape(
+    x.shape.slice(segmentIds.shape.length),
+  );
+  const outShape = [numSegments, ...x.shape.slice(segmentIds.shape.length)];
+  const out = wasm.makeOutput(outShape, x.dtype);
+  const ov = wasm.typedArrayFromHeap(out);
+  ov.fill(0);
+  const xv = wasm.typedArrayFromHeap(x);
+  const ids = wasm.typedArrayFromHeap(segmentIds);
+  for (let i = 0; i < ids.length; i++) {
+    const s = ids[i];
+    // Out-of-range ids are dropped, as in TensorFlow.
+    if (s < 0 || s >= numSegments) continue;
+    const src = i * inner;
+    const dst = s * inner;
+    for (let j = 0; j < inner; j++) ov[dst + j] += xv[src + j];
+  }
+  return out;
+}
+
+function oneHot({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const wasm = backend as WasmBackendLike;
+  const { indices } = inputs as { indices: tf.TensorInfo };
+  const { depth, onValue, offValue, dtype } = attrs as unknown as {
+    depth: number;
+    onValue: number;
+    offValue: number;
+    dtype: tf.DataType;
+  };
+  const out = wasm.makeOutput([...indices.shape, depth], dtype);
+  const ov = wasm.typedArrayFromHeap(out);
+  ov.fill(offValue);
+  const iv = wasm.typedArrayFromHeap(indices);
+  for (let i = 0; i < iv.length; i++) {
+    const k = iv[i];
+    if (k >= 0 && k < depth) ov[i * depth + k] = onValue;
+  }
+  return out;
+}
+
+/**
+ * What each reduction gives over an empty axis on the cpu backend, which
+ * these kernels match (tfjs's reference backend; TensorFlow itself differs
+ * for some: NaN for Mean, -Infinity and Infinity for Max and Min, true for
+ * All). cpu's Mean divides by the count before it sums, so it gives 0; its
+ * Max and Min start from the first element of nothing, NaN in float32 and
+ * 0 in int32 or bool, which filling with NaN reproduces.
+ */
+const EMPTY_REDUCTIONS: Readonly<Record<string, number>> = {
+  Mean: 0,
+  Max: Number.NaN,
+  Min: Number.NaN,
+  Prod: 1,
+  All: 0,
+  Any: 0,
+};
+
+/** The built-in reduction `name`, with its value over nothing defined. */
+function emptySafeReduction(name: string, value: number) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    return fillWhenEmpty(x, builtin(name)(args), value, args.backend);
+  };
+}
+
+const PROJECT_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo> = {
+  Conv2DBackpropFilter: conv2DBackpropFilter,
+  UnsortedSegmentSum: unsortedSegmentSum,
+  OneHot: oneHot,
+  ...Object.fromEntries(
+    Object.entries(EMPTY_REDUCTIONS).map((
+      [name, value],
+    ) => [name, emptySafeReduction(name, value)]),
+  ),
+  ...FAST_KERNELS,
+};
+
+/** Names of the kernels this module registers for the wasm backend. */
+export const WASM_PROJECT_KERNELS: readonly string[] = Object.keys(
+  PROJECT_KERNELS,
+);
+
+/**
+ * Registers the project's wasm kernels (replacing a broken built-in where
+ * needed). Safe to call more than once.
+ */
+export function registerWasmKernels(): void {
+  // The fast kernels wrap built-ins: keep the originals before replacing them.
+  captureBuiltins(Object.keys(EMPTY_REDUCTIONS));
+  for (const [kernelName, kernelFunc] of Object.entries(PROJECT_KERNELS)) {
+    registerWasmKernel(kernelName, kernelFunc);
+  }
+}

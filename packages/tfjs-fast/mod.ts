@@ -1,0 +1,42 @@
+/**
+ * tfjs-fast: TensorFlow.js 4.22 on its WebAssembly backend, made fit for
+ * training under Deno. `initBackend()` starts wasm with SIMD (and its
+ * threaded build when a core is idle), registers the training kernels wasm
+ * lacks or gets wrong and faster versions of slow ones, and runs float32
+ * matMuls on the system's OpenBLAS through Deno's FFI when it can;
+ * `adam()` is `tf.train.adam` with its update fused into one SIMD pass per
+ * variable (the same bits).
+ *
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { adam, describeBackend, initBackend } from "@course/tfjs-fast";
+ *
+ * await initBackend({ quiet: true });
+ * console.log(describeBackend()); // wasm (SIMD, 1 thread) + matMul on OpenBLAS ...
+ * const w = tf.variable(tf.zeros([3]));
+ * const optimizer = adam(1e-2);
+ * optimizer.minimize(() => tf.sum(tf.square(tf.sub(w, 1))), false, [w]);
+ * ```
+ *
+ * Every project kernel is tested against tfjs's `cpu` backend (tests/).
+ *
+ * @module
+ */
+export {
+  type BackendName,
+  BACKENDS,
+  describeBackend,
+  initBackend,
+  type InitBackendOptions,
+} from "./backend.ts";
+export { adam, FusedAdamOptimizer } from "./optim.ts";
+export { ArgumentError } from "./errors.ts";
+export {
+  activeBlas,
+  type Blas,
+  openBlas,
+  OPENBLAS_CANDIDATES,
+  type OpenBlasOptions,
+  type OpenBlasResult,
+  useBlas,
+} from "./kernels/blas_kernels.ts";
