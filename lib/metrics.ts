@@ -16,6 +16,7 @@ import {
   ArgumentError,
   checkInteger,
   checkNumber,
+  checkOptions,
   toMatrix,
 } from "./validate.ts";
 import { type JacobiEigen, jacobiEigen } from "./linalg.ts";
@@ -80,7 +81,23 @@ function readRows(
 }
 
 // ---------------------------------------------------------------------------
-// Symmetric eigendecomposition (cyclic Jacobi)
+// Frechet distance
+
+/**
+ * How negative an eigenvalue of a covariance may be, relative to its largest
+ * eigenvalue, and still count as the round-off of a zero eigenvalue
+ * (singular covariances are common: fewer samples than features). A
+ * covariance computed in float32 carries errors of about 1e-7 of its
+ * largest eigenvalue; anything below -1e-6 of it is not a covariance.
+ */
+const PSD_TOLERANCE = 1e-6;
+
+/** A Gaussian fitted to feature vectors: mean [d] and row-major covariance [d * d]. */
+interface Gaussian {
+  mean: ArrayLike<number>;
+  cov: Float64Array;
+  d: number;
+}
 
 // Eigenvalues of a PSD matrix, with the rounding noise of its zero
 // eigenvalues (about eps * largest, of either sign) set to exactly 0: the
@@ -125,7 +142,38 @@ function matmul(a: Float64Array, b: Float64Array, d: number): Float64Array {
   return out;
 }
 
-function moments(x: Rows): { mean: Float64Array; cov: Float64Array } {
+/** (m + m^T) / 2: removes the asymmetry that rounding leaves in a product. */
+function symmetrize(m: Float64Array, d: number): Float64Array {
+  const out = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j < d; j++) {
+      out[i * d + j] = 0.5 * (m[i * d + j] + m[j * d + i]);
+    }
+  }
+  return out;
+}
+
+/**
+ * The Frechet distance |m1 - m2|^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2)). C1 C2
+ * is not symmetric, but S C2 S with S = C1^(1/2) is, and has the same
+ * eigenvalues: a symmetric eigensolver suffices.
+ */
+function frechet(g1: Gaussian, g2: Gaussian): number {
+  const d = g1.d;
+  const s = sqrtPSD(g1.cov, d);
+  const middle = symmetrize(matmul(matmul(s, g2.cov, d), s, d), d);
+  let traceSqrt = 0;
+  for (const l of psdEigen(middle, d).values) traceSqrt += Math.sqrt(l);
+  let distance = -2 * traceSqrt;
+  for (let i = 0; i < d; i++) {
+    distance += (g1.mean[i] - g2.mean[i]) ** 2;
+    distance += g1.cov[i * d + i] + g2.cov[i * d + i];
+  }
+  // Rounding can push a zero distance a hair below 0.
+  return Math.max(0, distance);
+}
+
+function moments(x: Rows): Gaussian {
   const { data, n, d } = x;
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) {
@@ -148,7 +196,7 @@ function moments(x: Rows): { mean: Float64Array; cov: Float64Array } {
       cov[k * d + j] = cov[j * d + k];
     }
   }
-  return { mean, cov };
+  return { mean, cov, d };
 }
 
 function checkGaussian(
@@ -157,7 +205,7 @@ function checkGaussian(
   mean: ArrayLike<number>,
   cov: ArrayLike<number>,
   d: number,
-): void {
+): Gaussian {
   if (!mean || mean.length !== d) {
     throw new ArgumentError(
       where,
@@ -199,14 +247,33 @@ function checkGaussian(
       );
     }
   }
+  const c = Float64Array.from(cov);
+  const { values } = jacobiEigen(c, d);
+  const largest = Math.max(0, ...values.map(Math.abs));
+  if (values[0] < -PSD_TOLERANCE * largest) {
+    throw new ArgumentError(
+      where,
+      `${name} covariance is not positive semi-definite: it has the eigenvalue ${
+        values[0]
+      } (largest ${
+        values[d - 1]
+      }; round-off down to -${PSD_TOLERANCE} of the largest is allowed)`,
+    );
+  }
+  return { mean, cov: c, d };
 }
 
 /**
  * The Frechet (2-Wasserstein) distance between N(mean1, cov1) and
  * N(mean2, cov2): |mean1 - mean2|^2 + tr(cov1 + cov2 - 2 (cov1 cov2)^(1/2)).
- * Covariances are row-major d x d arrays. tr (cov1 cov2)^(1/2) is computed as
- * tr (S cov2 S)^(1/2) with S = cov1^(1/2): the same eigenvalues, but a
- * symmetric matrix, so a symmetric eigendecomposition suffices.
+ * Covariances are row-major d x d arrays, symmetric positive semi-definite:
+ * eigenvalues down to -1e-6 times the largest are taken as round-off of a
+ * singular covariance (and count as 0); a more negative one is an error.
+ * Returns a number.
+ *
+ * @example
+ * frechetDistanceGaussians([0, 0], [1, 0, 0, 4], [3, 4], [1, 0, 0, 4]); // 25
+ * @throws ArgumentError for a covariance that is not symmetric PSD
  */
 export function frechetDistanceGaussians(
   mean1: ArrayLike<number>,
@@ -219,39 +286,19 @@ export function frechetDistanceGaussians(
   if (d === 0) {
     throw new ArgumentError(where, "mean1 must be a non-empty array");
   }
-  checkGaussian(where, "first", mean1, cov1, d);
-  checkGaussian(where, "second", mean2, cov2, d);
-  const c1 = Float64Array.from(cov1);
-  const c2 = Float64Array.from(cov2);
-  const s = sqrtPSD(c1, d);
-  const m = matmul(matmul(s, c2, d), s, d);
-  // Symmetrise away the rounding of the two products.
-  for (let i = 0; i < d; i++) {
-    for (let j = i + 1; j < d; j++) {
-      const avg = 0.5 * (m[i * d + j] + m[j * d + i]);
-      m[i * d + j] = avg;
-      m[j * d + i] = avg;
-    }
-  }
-  const { values } = psdEigen(m, d);
-  let traceSqrt = 0;
-  for (const l of values) traceSqrt += Math.sqrt(l);
-  let meanTerm = 0;
-  let trace = 0;
-  for (let i = 0; i < d; i++) {
-    meanTerm += (mean1[i] - mean2[i]) ** 2;
-    trace += c1[i * d + i] + c2[i * d + i];
-  }
-  // Rounding can push a zero distance a hair below 0.
-  return Math.max(0, meanTerm + trace - 2 * traceSqrt);
+  return frechet(
+    checkGaussian(where, "first", mean1, cov1, d),
+    checkGaussian(where, "second", mean2, cov2, d),
+  );
 }
 
 /**
  * The Frechet distance between two sets of feature vectors ([n, d] and
  * [m, d], n, m >= 2): fit a Gaussian (mean, unbiased covariance) to each set
  * and compare them with `frechetDistanceGaussians`. With Inception features
- * this is the FID; here any feature extractor can be used. 0 for identical
- * sets; lower is better. Returns a number.
+ * this is the FID; here any feature extractor can be used (e.g.
+ * `classifierFeatures`). 0 for identical sets; lower is better. Returns a
+ * number.
  */
 export function frechetDistance(
   featuresA: Features,
@@ -266,9 +313,8 @@ export function frechetDistance(
       `featuresA and featuresB must have the same width, got ${a.d} and ${b.d}`,
     );
   }
-  const ma = moments(a);
-  const mb = moments(b);
-  return frechetDistanceGaussians(ma.mean, ma.cov, mb.mean, mb.cov);
+  // Sample covariances are PSD by construction: no eigenvalue check needed.
+  return frechet(moments(a), moments(b));
 }
 
 // ---------------------------------------------------------------------------
@@ -317,6 +363,36 @@ function kthNeighbourRadii(x: Rows, k: number): Float64Array {
 }
 
 /**
+ * Each set's manifold is the union of balls around its points, reaching
+ * each point's k-th nearest neighbour. Precision: the share of fakes inside
+ * the real manifold; recall: the share of reals inside the fake manifold.
+ */
+function knnPrecisionRecall(
+  real: Rows,
+  fake: Rows,
+  k: number,
+): { precision: number; recall: number } {
+  const realRadii = kthNeighbourRadii(real, k); // squared radii
+  const fakeRadii = kthNeighbourRadii(fake, k);
+  const fakeInside = new Uint8Array(fake.n); // fake j lies in some real ball
+  const realInside = new Uint8Array(real.n); // real i lies in some fake ball
+  for (let i = 0; i < real.n; i++) {
+    for (let j = 0; j < fake.n; j++) {
+      const s = squaredDistance(real.data, i, fake.data, j, real.d);
+      if (s <= realRadii[i]) fakeInside[j] = 1;
+      if (s <= fakeRadii[j]) realInside[i] = 1;
+    }
+  }
+  const share = (x: Uint8Array) => x.reduce((s, v) => s + v, 0) / x.length;
+  return { precision: share(fakeInside), recall: share(realInside) };
+}
+
+function checkK(where: string, options: { k?: number } | undefined): number {
+  const { k = 3 } = checkOptions(where, options, ["k"]);
+  return checkInteger(where, "k", k, { min: 1 });
+}
+
+/**
  * The k-NN ball radii precision and recall use: for each row of `features`
  * ([n, d], n > k), the Euclidean distance to its k-th nearest other row.
  * Useful to spot outliers, whose large balls can vouch for many unrelated
@@ -324,10 +400,10 @@ function kthNeighbourRadii(x: Rows, k: number): Float64Array {
  */
 export function knnRadii(
   features: Features,
-  { k = 3 }: { k?: number } = {},
+  options: { k?: number } = {},
 ): number[] {
   const where = "knnRadii";
-  checkInteger(where, "k", k, { min: 1 });
+  const k = checkK(where, options);
   const x = readRows(where, "features", features, k + 1);
   return Array.from(kthNeighbourRadii(x, k), Math.sqrt);
 }
@@ -340,14 +416,17 @@ export function knnRadii(
  * samples realistic?). Recall: the share of `real` points inside the fake
  * manifold (does the model cover the data?). Both are 1 for identical sets.
  * Inputs [n, d] and [m, d] with n, m > k. Returns plain numbers.
+ *
+ * @example
+ * precisionRecall(realFeatures, fakeFeatures, { k: 3 }); // { precision, recall }
  */
 export function precisionRecall(
   real: Features,
   fake: Features,
-  { k = 3 }: { k?: number } = {},
+  options: { k?: number } = {},
 ): { precision: number; recall: number } {
   const where = "precisionRecall";
-  checkInteger(where, "k", k, { min: 1 });
+  const k = checkK(where, options);
   const r = readRows(where, "real", real, k + 1);
   const f = readRows(where, "fake", fake, k + 1);
   if (r.d !== f.d) {
@@ -356,19 +435,7 @@ export function precisionRecall(
       `real and fake must have the same width, got ${r.d} and ${f.d}`,
     );
   }
-  const rRadii = kthNeighbourRadii(r, k);
-  const fRadii = kthNeighbourRadii(f, k);
-  const fakeInside = new Uint8Array(f.n);
-  const realInside = new Uint8Array(r.n);
-  for (let i = 0; i < r.n; i++) {
-    for (let j = 0; j < f.n; j++) {
-      const s = squaredDistance(r.data, i, f.data, j, r.d);
-      if (s <= rRadii[i]) fakeInside[j] = 1;
-      if (s <= fRadii[j]) realInside[i] = 1;
-    }
-  }
-  const mean = (x: Uint8Array) => x.reduce((s, v) => s + v, 0) / x.length;
-  return { precision: mean(fakeInside), recall: mean(realInside) };
+  return knnPrecisionRecall(r, f, k);
 }
 
 // ---------------------------------------------------------------------------
@@ -416,101 +483,4 @@ export function inceptionScore(probs: Features): number {
     }
   }
   return Math.exp(kl / n);
-}
-
-// ---------------------------------------------------------------------------
-// Reports
-
-/** The sample-quality numbers of one set of generated samples. */
-export interface SampleScores {
-  /** Frechet distance of the Gaussians fitted to the two feature sets (lower is better). */
-  frechet: number;
-  /** Share of generated samples inside the real k-NN manifold. */
-  precision: number;
-  /** Share of real samples inside the generated k-NN manifold. */
-  recall: number;
-  /** Inception Score of the generated samples' class probabilities. */
-  inceptionScore: number;
-}
-
-/**
- * All sample-quality numbers at once: `frechetDistance(real, fake)`,
- * `precisionRecall(real, fake, { k })` and `inceptionScore(fakeProbs)`, for
- * real features [n, d], generated features [m, d] and the generated samples'
- * class probabilities [m, C]. Returns plain numbers (the inputs stay the
- * caller's).
- */
-export function sampleScores(
-  realFeatures: Features,
-  fakeFeatures: Features,
-  fakeProbs: Features,
-  { k = 3 }: { k?: number } = {},
-): SampleScores {
-  const where = "sampleScores";
-  const m = readRows(where, "fakeFeatures", fakeFeatures, 1).n;
-  const mp = readRows(where, "fakeProbs", fakeProbs, 1).n;
-  if (m !== mp) {
-    throw new ArgumentError(
-      where,
-      `fakeFeatures and fakeProbs must describe the same samples, got ${m} and ${mp} rows`,
-    );
-  }
-  const pr = precisionRecall(realFeatures, fakeFeatures, { k });
-  return {
-    frechet: frechetDistance(realFeatures, fakeFeatures),
-    precision: pr.precision,
-    recall: pr.recall,
-    inceptionScore: inceptionScore(fakeProbs),
-  };
-}
-
-/**
- * A `console.table`-ready view of named score rows: `{ [name]: { score:
- * value rounded to `digits` decimals } }`, keeping the order of the rows and
- * of their keys. Returns plain data.
- */
-export function scoreTable(
-  rows: readonly ({ name: string } & Record<string, number | string>)[],
-  { digits = 3 }: { digits?: number } = {},
-): Record<string, Record<string, number>> {
-  const where = "scoreTable";
-  checkInteger(where, "digits", digits, { min: 0, max: 20 });
-  if (!Array.isArray(rows) || rows.length === 0) {
-    throw new ArgumentError(where, "rows must be a non-empty array");
-  }
-  const table: Record<string, Record<string, number>> = {};
-  rows.forEach((row, i) => {
-    const { name, ...scores } = row ?? {};
-    if (typeof name !== "string") {
-      throw new ArgumentError(where, `rows[${i}].name must be a string`);
-    }
-    table[name] = Object.fromEntries(
-      Object.entries(scores).map(([key, v]) => {
-        checkNumber(where, `rows[${i}].${key}`, v);
-        return [key, Number((v as number).toFixed(digits))];
-      }),
-    );
-  });
-  return table;
-}
-
-/**
- * The `count` largest k-NN radii (e.g. from `knnRadii`) with their row
- * indices, largest first (ties keep the lower index first). Returns plain
- * data.
- */
-export function largestRadii(
-  radii: readonly number[],
-  count: number,
-): { index: number; radius: number }[] {
-  const where = "largestRadii";
-  if (!Array.isArray(radii) || radii.length === 0) {
-    throw new ArgumentError(where, "radii must be a non-empty number[]");
-  }
-  radii.forEach((r, i) => checkNumber(where, `radii[${i}]`, r, { min: 0 }));
-  checkInteger(where, "count", count, { min: 1, max: radii.length });
-  return radii
-    .map((radius, index) => ({ index, radius }))
-    .sort((a, b) => b.radius - a.radius)
-    .slice(0, count);
 }

@@ -5,10 +5,7 @@ import {
   frechetDistanceGaussians,
   inceptionScore,
   knnRadii,
-  largestRadii,
   precisionRecall,
-  sampleScores,
-  scoreTable,
 } from "../lib/metrics.ts";
 import { Rng } from "../lib/random.ts";
 import { ArgumentError } from "../lib/validate.ts";
@@ -226,6 +223,12 @@ Deno.test("precisionRecall rejects bad inputs", () => {
   );
   assertThrows(() => precisionRecall(a, a, { k: 0 }), ArgumentError, "k");
   assertThrows(
+    () => precisionRecall(a, a, null as never),
+    ArgumentError,
+    "precisionRecall",
+    "options",
+  );
+  assertThrows(
     () => precisionRecall(a, [[0, 1], [1, 1], [2, 2], [3, 3]]),
     ArgumentError,
     "same width",
@@ -254,88 +257,51 @@ Deno.test("knnRadii: distance to the k-th nearest other point", () => {
   assertEquals(knnRadii(pts, { k: 1 }), [1, 1, 2, 4]);
   assertEquals(knnRadii(pts, { k: 3 }), [7, 6, 4, 7]);
   assertThrows(() => knnRadii(pts, { k: 4 }), ArgumentError, "at least 5 rows");
-});
-
-Deno.test("sampleScores gathers the Frechet distance, precision/recall and Inception Score", () => {
-  const [real, fake] = randomSets(11, 40, 30, 3);
-  const probs = Array.from({ length: 30 }, (_, i) => {
-    const row = [0.1, 0.1, 0.1, 0.1];
-    row[i % 4] = 0.7;
-    return row;
-  });
-  const s = sampleScores(real, fake, probs, { k: 2 });
-  assertEquals(Object.keys(s), [
-    "frechet",
-    "precision",
-    "recall",
-    "inceptionScore",
-  ]);
-  assertEquals(s.frechet, frechetDistance(real, fake));
-  const pr = precisionRecall(real, fake, { k: 2 });
-  assertEquals([s.precision, s.recall], [pr.precision, pr.recall]);
-  assertEquals(s.inceptionScore, inceptionScore(probs));
-  // A set against itself: distance 0, everything covered.
-  const self = sampleScores(real, real, [...probs, ...probs.slice(0, 10)]);
-  assertAllClose(self.frechet, 0, { atol: 1e-9 });
-  assertEquals([self.precision, self.recall], [1, 1]);
-  // Tensors work too and are left to the caller.
-  const t = tf.tensor2d(fake);
-  const p = tf.tensor2d(probs);
-  assertAllClose(
-    sampleScores(real, t, p, { k: 2 }).frechet,
-    s.frechet,
-    { rtol: 1e-5 },
-  );
-  assert(!t.isDisposed && !p.isDisposed);
-  tf.dispose([t, p]);
   assertThrows(
-    () => sampleScores(real, fake, probs.slice(0, 29)),
+    () => knnRadii(pts, { K: 1 } as never),
     ArgumentError,
-    "sampleScores",
-    "same samples",
+    "knnRadii",
+    'did you mean "k"',
   );
-});
-
-Deno.test("scoreTable rounds each score and keeps the row and key order", () => {
-  const table = scoreTable([
-    { name: "b", frechet: 1.23456, recall: 0.5 },
-    { name: "a", frechet: 99.0004, recall: 1 / 3 },
-  ]);
-  assertEquals(Object.keys(table), ["b", "a"]);
-  assertEquals(Object.keys(table.b), ["frechet", "recall"]);
-  assertEquals(table, {
-    b: { frechet: 1.235, recall: 0.5 },
-    a: { frechet: 99, recall: 0.333 },
-  });
-  assertEquals(scoreTable([{ name: "x", v: 2.71828 }], { digits: 1 }), {
-    x: { v: 2.7 },
-  });
-  assertThrows(() => scoreTable([]), ArgumentError, "rows");
-  assertThrows(
-    () => scoreTable([{ name: "x", v: NaN }]),
-    ArgumentError,
-    "rows[0].v",
-  );
-  assertThrows(
-    () => scoreTable([{ v: 1 } as unknown as { name: string; v: number }]),
-    ArgumentError,
-    "rows[0].name",
-  );
-});
-
-Deno.test("largestRadii: the largest radii with their indices, ties in index order", () => {
-  const radii = [1, 5, 3, 5, 0.5, 4];
-  assertEquals(largestRadii(radii, 3), [
-    { index: 1, radius: 5 },
-    { index: 3, radius: 5 },
-    { index: 5, radius: 4 },
-  ]);
-  assertEquals(largestRadii(radii, 6).map((b) => b.index), [1, 3, 5, 2, 0, 4]);
-  assertEquals(radii, [1, 5, 3, 5, 0.5, 4], "input left unsorted");
-  // On knnRadii: the outlier has the largest ball.
+  // An outlier has the largest ball.
   const features = [[0, 0], [0, 1], [1, 0], [1, 1], [10, 10]];
-  assertEquals(largestRadii(knnRadii(features, { k: 2 }), 1)[0].index, 4);
-  assertThrows(() => largestRadii(radii, 7), ArgumentError, "count");
-  assertThrows(() => largestRadii([1, NaN], 1), ArgumentError, "radii[1]");
-  assertThrows(() => largestRadii([], 1), ArgumentError, "radii");
+  const radii = knnRadii(features, { k: 2 });
+  assertEquals(radii.indexOf(Math.max(...radii)), 4);
+});
+
+Deno.test("frechetDistanceGaussians rejects a covariance that is not PSD, accepts round-off below 0", () => {
+  // Eigenvalues -1 and 3: symmetric, positive diagonal, not a covariance.
+  const indefinite = [1, 2, 2, 1];
+  assertThrows(
+    () => frechetDistanceGaussians([0, 0], indefinite, [0, 0], indefinite),
+    ArgumentError,
+    "frechetDistanceGaussians",
+    "first covariance is not positive semi-definite",
+  );
+  assertThrows(
+    () => frechetDistanceGaussians([0, 0], [1, 0, 0, 1], [0, 0], indefinite),
+    ArgumentError,
+    "second covariance",
+  );
+  // A singular covariance v v^T (eigenvalues 0, 0, 14) pushed 1e-9 of its
+  // largest eigenvalue below 0 along u (u orthogonal to v): round-off, accepted.
+  const v = [1, 2, 3];
+  const u = [2, -1, 0].map((x) => x / Math.sqrt(5));
+  const singular = v.flatMap((a) => v.map((b) => a * b));
+  const rounded = singular.map((c, ij) =>
+    c - 14e-9 * u[Math.floor(ij / 3)] * u[ij % 3]
+  );
+  const m = [0.5, 0, -1];
+  assertAllClose(frechetDistanceGaussians(m, rounded, m, singular), 0, {
+    atol: 1e-7,
+  });
+  // Pushed 1e-4 of it below 0: rejected.
+  const broken = singular.map((c, ij) =>
+    c - 14e-4 * u[Math.floor(ij / 3)] * u[ij % 3]
+  );
+  assertThrows(
+    () => frechetDistanceGaussians(m, broken, m, singular),
+    ArgumentError,
+    "eigenvalue",
+  );
 });
