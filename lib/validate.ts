@@ -7,15 +7,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+// The performance package (initBackend, adam) defines the class, so one
+// `instanceof ArgumentError` covers its errors and the course's.
+import { ArgumentError } from "@course/tfjs-fast/errors";
 
-/** An error about a bad argument; the message names the function and the argument. */
-export class ArgumentError extends Error {
-  /** Creates the error; `where` is the function, `message` what was expected. */
-  constructor(where: string, message: string) {
-    super(`${where}: ${message}`);
-    this.name = "ArgumentError";
-  }
-}
+export { ArgumentError };
 
 function describe(value: unknown): string {
   if (value instanceof tf.Tensor) {

@@ -28,8 +28,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { describeBackend, initBackend } from "../lib/backend.ts";
-import { activeBlas, type Blas, useBlas } from "../lib/kernels/blas_kernels.ts";
+import {
+  activeBlas,
+  adam,
+  type Blas,
+  describeBackend,
+  initBackend,
+  useBlas,
+} from "@course/tfjs-fast";
 import {
   convDecoder28,
   convEncoder28,
@@ -38,7 +44,6 @@ import {
 } from "../lib/nn.ts";
 import { stopGradient, straightThrough } from "../lib/autodiff.ts";
 import { randomNormal, randomUniform } from "../lib/random.ts";
-import { adam } from "../lib/optim.ts";
 
 /** One training workload: `step()` runs one step, `dispose()` frees it. */
 interface Instance {
@@ -82,7 +87,7 @@ function matMulWorkload(n: number): Workload {
 /**
  * The reference conv VQ-VAE: convEncoder28 -> nearest of K codes on the 7x7
  * grid (straight-through) -> convDecoder28, MSE + codebook + 0.25
- * commitment, one Adam (lib/optim.ts: tf.train.adam fused, same bits).
+ * commitment, one Adam (packages/tfjs-fast/optim.ts: tf.train.adam fused, same bits).
  * Mirrored exactly in bench_torch.py.
  */
 function convVQVAEWorkload(batch = 64, d = 16, K = 128): Workload {
