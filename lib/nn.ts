@@ -3,12 +3,18 @@
  * weights to files so a notebook reuses a model instead of retraining it.
  *
  * Saving never overwrites: an existing file is an error unless
- * `{ overwrite: true }` is passed.
+ * `{ overwrite: true }` is passed; a save is all or nothing.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { ArgumentError, checkInteger } from "./validate.ts";
+import {
+  ArgumentError,
+  checkBoolean,
+  checkInteger,
+  checkOptions,
+  checkTensor,
+} from "./validate.ts";
 
 /** Activations accepted by `mlp`. */
 export type Activation =
@@ -298,23 +304,58 @@ export function fastMlpApply(
   };
 }
 
-async function exists(path: string): Promise<boolean> {
+/** A random suffix for temporary and lock files (not security-sensitive). */
+function uniqueSuffix(): string {
+  return `${Date.now().toString(36)}-${
+    Math.random().toString(36).slice(2, 10)
+  }`;
+}
+
+function dirOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i > 0 ? path.slice(0, i) : i === 0 ? "/" : ".";
+}
+
+function baseOf(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+/** What is at `path` without following a symbolic link there: null when nothing. */
+async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
   try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
+    return await Deno.lstat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
   }
 }
 
-async function refuseOverwrite(
+/**
+ * Refuses a destination that is a symbolic link (even a dangling one: a
+ * write would land wherever it points) or a folder, and, unless
+ * `overwrite`, one that exists.
+ */
+async function checkDestinations(
   where: string,
   paths: string[],
   overwrite: boolean,
 ): Promise<void> {
-  if (overwrite) return;
   for (const p of paths) {
-    if (await exists(p)) {
+    const info = await lstatOrNull(p);
+    if (info === null) continue;
+    if (info.isSymlink) {
+      throw new ArgumentError(
+        where,
+        `${p} is a symbolic link; refusing to write through it (nothing was written)`,
+      );
+    }
+    if (info.isDirectory) {
+      throw new ArgumentError(
+        where,
+        `${p} is a folder (nothing was written)`,
+      );
+    }
+    if (!overwrite) {
       throw new ArgumentError(
         where,
         `${p} already exists; pass { overwrite: true } to replace it (nothing was written)`,
@@ -323,71 +364,261 @@ async function refuseOverwrite(
   }
 }
 
-function dirOf(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i > 0 ? path.slice(0, i) : ".";
+const LOCK_STALE_MS = 30_000;
+
+/**
+ * Runs `commit` while holding `<lock>`, a file made with exclusive create,
+ * so that two saves to the same path never interleave their renames. A
+ * lock older than 30 s is left over from a crashed save and is removed.
+ */
+async function withSaveLock<T>(
+  where: string,
+  lock: string,
+  commit: () => Promise<T>,
+): Promise<T> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      (await Deno.open(lock, { write: true, createNew: true })).close();
+      break;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      const info = await lstatOrNull(lock);
+      const age = Date.now() - (info?.mtime?.getTime() ?? Date.now());
+      if (age > LOCK_STALE_MS) {
+        await Deno.remove(lock).catch(() => {});
+      } else if (attempt >= 1000) {
+        throw new ArgumentError(
+          where,
+          `another save holds ${lock}; nothing was written`,
+        );
+      } else {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+  }
+  try {
+    return await commit();
+  } finally {
+    await Deno.remove(lock).catch(() => {});
+  }
+}
+
+/**
+ * Writes several files all or nothing: each goes to a temporary name in its
+ * own folder first; then, under a lock, every temporary file takes its
+ * place, by exclusive hard link when not overwriting (a file that appeared
+ * meanwhile is never replaced) or by rename. The last file is the one a
+ * reader opens first (the manifest): it appears only when all the others
+ * are in place. On any failure the files of this save are removed.
+ */
+async function writeAllOrNothing(
+  where: string,
+  files: { path: string; data: Uint8Array }[],
+  overwrite: boolean,
+): Promise<void> {
+  const paths = files.map((f) => f.path);
+  await checkDestinations(where, paths, overwrite);
+  const suffix = uniqueSuffix();
+  const temps = files.map((f) =>
+    `${dirOf(f.path)}/.${baseOf(f.path)}.${suffix}.tmp`
+  );
+  const placed: string[] = [];
+  try {
+    for (const dir of new Set(paths.map(dirOf))) {
+      await Deno.mkdir(dir, { recursive: true });
+    }
+    for (let i = 0; i < files.length; i++) {
+      await Deno.writeFile(temps[i], files[i].data, { createNew: true });
+    }
+    const lock = `${dirOf(paths[0])}/.${baseOf(paths[0])}.lock`;
+    await withSaveLock(where, lock, async () => {
+      await checkDestinations(where, paths, overwrite);
+      for (let i = 0; i < files.length; i++) {
+        if (overwrite) {
+          await Deno.rename(temps[i], paths[i]);
+        } else {
+          try {
+            await Deno.link(temps[i], paths[i]);
+          } catch (e) {
+            if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+            throw new ArgumentError(
+              where,
+              `${
+                paths[i]
+              } appeared while saving (another save?); nothing was written`,
+            );
+          }
+        }
+        placed.push(paths[i]);
+      }
+    });
+  } catch (e) {
+    // Replaced files cannot be restored, but none of this save is left half-written.
+    if (!overwrite) {
+      for (const p of placed) await Deno.remove(p).catch(() => {});
+    }
+    throw e;
+  } finally {
+    for (const t of temps) await Deno.remove(t).catch(() => {});
+  }
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes as BufferSource);
+  return Array.from(
+    new Uint8Array(digest),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
+}
+
+/** Options of `saveTensors`. */
+export interface SaveTensorsOptions {
+  /** JSON-serialisable settings stored with the tensors (e.g. a model's options). */
+  config?: Record<string, unknown>;
+  /** Replace existing files (default false: an existing file is an error). Must be a boolean. */
+  overwrite?: boolean;
+  /**
+   * More files of the same save, by suffix: `{ "history.json": text }` is
+   * written as `<path>.history.json`, all or nothing with the tensors.
+   */
+  files?: Record<string, string | Uint8Array>;
 }
 
 /**
  * Saves named tensors (e.g. a codebook and a model's weights) with a JSON
- * `config` to `<path>.json` (config + shapes) and `<path>.bin` (float32
- * data). Refuses to overwrite unless `overwrite` is true.
+ * `config` to `<path>.json` (config, shapes and a SHA-256 of the data) and
+ * `<path>.bin` (the data), plus any extra `files`. All or nothing: every
+ * file is written to a temporary name in its folder and then moved into
+ * place, so a failed or concurrent save never leaves a mixed or partial
+ * set. Refuses to replace an existing file unless `overwrite` is true, and
+ * never writes through a symbolic link.
+ *
+ * ```ts
+ * await saveTensors("build/models/k", { codebook }, { config: { k: 8 } });
+ * const { tensors, config } = await loadTensors("build/models/k");
+ * ```
+ *
+ * @throws ArgumentError for an existing destination (without overwrite), a
+ *   symbolic link, or bad options; nothing is written then
  */
 export async function saveTensors(
   path: string,
   tensors: Record<string, tf.Tensor>,
-  { config = {}, overwrite = false }: {
-    config?: Record<string, unknown>;
-    overwrite?: boolean;
-  } = {},
+  options?: SaveTensorsOptions,
 ): Promise<void> {
-  if (typeof path !== "string" || path === "") {
+  const where = "saveTensors";
+  const o = checkOptions(where, options, ["config", "overwrite", "files"]);
+  if (typeof path !== "string" || path === "" || path.endsWith("/")) {
     throw new ArgumentError(
-      "saveTensors",
+      where,
       "path must be a non-empty file path (without extension)",
     );
   }
-  await refuseOverwrite(
-    "saveTensors",
-    [`${path}.json`, `${path}.bin`],
-    overwrite,
-  );
+  const overwrite = checkBoolean(where, "overwrite", o.overwrite ?? false);
+  const config = o.config ?? {};
+  if (config === null || typeof config !== "object" || Array.isArray(config)) {
+    throw new ArgumentError(where, "config must be a plain object");
+  }
+  if (tensors === null || typeof tensors !== "object") {
+    throw new ArgumentError(where, "tensors must be a record of named tensors");
+  }
+  for (const [name, t] of Object.entries(tensors)) {
+    checkTensor(where, `tensors.${name}`, t);
+  }
+  const files = o.files ?? {};
+  if (files === null || typeof files !== "object" || Array.isArray(files)) {
+    throw new ArgumentError(
+      where,
+      'files must be an object like { "history.json": text }',
+    );
+  }
+  const extra = Object.entries(files);
+  for (const [suffix, content] of extra) {
+    if (
+      !/^[\w-]+(\.[\w-]+)*$/.test(suffix) || suffix === "json" ||
+      suffix === "bin"
+    ) {
+      throw new ArgumentError(
+        where,
+        `files: ${
+          JSON.stringify(suffix)
+        } must be a file suffix like "history.json" (not "json" or "bin")`,
+      );
+    }
+    if (typeof content !== "string" && !(content instanceof Uint8Array)) {
+      throw new ArgumentError(
+        where,
+        `files[${JSON.stringify(suffix)}] must be a string or bytes`,
+      );
+    }
+  }
   const { data, specs } = await tf.io.encodeWeights(tensors);
-  await Deno.mkdir(dirOf(path), { recursive: true });
-  await Deno.writeFile(`${path}.bin`, new Uint8Array(data as ArrayBuffer));
-  await Deno.writeTextFile(
-    `${path}.json`,
-    JSON.stringify({ format: "course-tensors/1", config, specs }, null, 2) +
-      "\n",
-  );
+  const bin = new Uint8Array(data as ArrayBuffer);
+  const manifest = JSON.stringify(
+    { format: "course-tensors/1", config, specs, sha256: await sha256Hex(bin) },
+    null,
+    2,
+  ) + "\n";
+  const text = new TextEncoder();
+  await writeAllOrNothing(where, [
+    { path: `${path}.bin`, data: bin },
+    ...extra.map(([suffix, content]) => ({
+      path: `${path}.${suffix}`,
+      data: typeof content === "string" ? text.encode(content) : content,
+    })),
+    // The manifest last: a reader that finds it finds everything else.
+    { path: `${path}.json`, data: text.encode(manifest) },
+  ], overwrite);
 }
 
-/** Loads what `saveTensors` wrote: the named tensors (caller disposes) and the config. */
+/**
+ * Loads what `saveTensors` wrote: the named tensors (caller disposes) and the
+ * config. Checks the data's size and checksum against the manifest.
+ *
+ * @throws ArgumentError for a missing, truncated or mismatched pair of files
+ */
 export async function loadTensors(
   path: string,
 ): Promise<
   { tensors: Record<string, tf.Tensor>; config: Record<string, unknown> }
 > {
+  const where = "loadTensors";
+  if (typeof path !== "string" || path === "") {
+    throw new ArgumentError(
+      where,
+      "path must be a non-empty file path (without extension)",
+    );
+  }
   let meta: {
     format?: string;
     config?: Record<string, unknown>;
     specs?: tf.io.WeightsManifestEntry[];
+    sha256?: string;
   };
   try {
     meta = JSON.parse(await Deno.readTextFile(`${path}.json`));
   } catch (e) {
     throw new ArgumentError(
-      "loadTensors",
+      where,
       `cannot read ${path}.json: ${(e as Error).message}`,
     );
   }
   if (meta.format !== "course-tensors/1" || !Array.isArray(meta.specs)) {
     throw new ArgumentError(
-      "loadTensors",
+      where,
       `${path}.json is not a file written by saveTensors`,
     );
   }
-  const bytes = await Deno.readFile(`${path}.bin`);
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = await Deno.readFile(`${path}.bin`);
+  } catch (e) {
+    throw new ArgumentError(
+      where,
+      `cannot read ${path}.bin: ${(e as Error).message}`,
+    );
+  }
   const expected = meta.specs.reduce(
     (n, s) =>
       n +
@@ -397,8 +628,15 @@ export async function loadTensors(
   );
   if (bytes.byteLength !== expected) {
     throw new ArgumentError(
-      "loadTensors",
+      where,
       `${path}.bin has ${bytes.byteLength} bytes, the manifest expects ${expected} (truncated or mismatched files)`,
+    );
+  }
+  // Files of older versions have no checksum.
+  if (meta.sha256 !== undefined && meta.sha256 !== await sha256Hex(bytes)) {
+    throw new ArgumentError(
+      where,
+      `${path}.bin does not match the checksum in ${path}.json (mismatched or corrupted files)`,
     );
   }
   const buffer = bytes.buffer.slice(
