@@ -17,22 +17,27 @@ import {
   ArgumentError,
   checkInteger,
   checkNumber,
+  checkOptions,
   checkTensor,
 } from "./validate.ts";
-import { rngFrom } from "./random.ts";
 import {
   loadTensors,
   modelWeights,
   saveTensors,
   setModelWeights,
+  trainableVariables,
 } from "./nn.ts";
-import { loadFashionMNIST } from "./data.ts";
+import { batchSampler, loadFashionMNIST } from "./data.ts";
+import { type LossTerms, type Trainable, trainStep } from "./model.ts";
 
 /** Name of the penultimate (feature) layer. */
-export const CLASSIFIER_FEATURE_LAYER = "classifier_features";
+const FEATURE_LAYER = "classifier_features";
+
+/** Number of Fashion-MNIST classes. */
+const CLASSES = 10;
 
 /** Where the project keeps the trained classifier (without extension). */
-export const CLASSIFIER_PATH: string = fileURLToPath(
+const CLASSIFIER_PATH: string = fileURLToPath(
   new URL("../data/models/fmnist_classifier", import.meta.url),
 );
 
@@ -42,9 +47,11 @@ export const CLASSIFIER_PATH: string = fileURLToPath(
  * About 106k parameters (0.4 MB). Input [n, 28, 28, 1] in [0, 1].
  */
 export function fashionClassifier(
-  { seed = 0 }: { seed?: number } = {},
+  options: { seed?: number } = {},
 ): tf.Sequential {
-  checkNumber("fashionClassifier", "seed", seed);
+  const where = "fashionClassifier";
+  const { seed = 0 } = checkOptions(where, options, ["seed"]);
+  checkNumber(where, "seed", seed);
   const init = (i: number) =>
     tf.initializers.glorotUniform({ seed: seed * 1000 + 400 + i });
   return tf.sequential({
@@ -74,7 +81,7 @@ export function fashionClassifier(
         units: 64,
         activation: "relu",
         kernelInitializer: init(3),
-        name: CLASSIFIER_FEATURE_LAYER,
+        name: FEATURE_LAYER,
       }),
       tf.layers.dense({
         units: 10,
@@ -85,77 +92,138 @@ export function fashionClassifier(
   });
 }
 
+function checkModel(where: string, model: unknown): tf.LayersModel {
+  if (!(model instanceof tf.LayersModel)) {
+    throw new ArgumentError(
+      where,
+      "model must be a tf.LayersModel from fashionClassifier()",
+    );
+  }
+  const inShape = model.inputs[0].shape;
+  const outShape = model.outputs[0].shape;
+  if (
+    inShape.join() !== ",28,28,1" || outShape.length !== 2 ||
+    outShape[1] !== CLASSES
+  ) {
+    throw new ArgumentError(
+      where,
+      `model must map [n, 28, 28, 1] images to [n, ${CLASSES}] logits (a fashionClassifier()), its shapes are [${inShape}] -> [${outShape}]`,
+    );
+  }
+  return model;
+}
+
 function checkImages(where: string, images: unknown): tf.Tensor4D {
-  return checkTensor(where, "images", images, {
+  const t = checkTensor(where, "images", images, {
     shape: [null, 28, 28, 1],
     dtype: "float32",
   }) as tf.Tensor4D;
+  if (t.shape[0] === 0) {
+    throw new ArgumentError(where, "images must hold at least one image");
+  }
+  return t;
 }
 
 function checkLabels(where: string, labels: unknown, n: number): tf.Tensor1D {
-  return checkTensor(where, "labels", labels, {
+  const t = checkTensor(where, "labels", labels, {
     shape: [n],
     dtype: "int32",
   }) as tf.Tensor1D;
+  // Read once: an out-of-range label would train as an all-zero target.
+  const ys = t.dataSync();
+  const bad = ys.findIndex((y: number) => y < 0 || y >= CLASSES);
+  if (bad >= 0) {
+    throw new ArgumentError(
+      where,
+      `labels must be classes 0..${CLASSES - 1}, but labels[${bad}] is ${
+        ys[bad]
+      }`,
+    );
+  }
+  return t;
+}
+
+function checkBatchSize(where: string, options: unknown): number {
+  const { batchSize = 500 } = checkOptions(
+    where,
+    options as { batchSize?: number } | undefined,
+    ["batchSize"],
+  );
+  return checkInteger(where, "batchSize", batchSize, { min: 1 });
+}
+
+/** The classifier's objective: softmax cross-entropy of its logits on [images, labels]. */
+function classifierObjective(model: tf.LayersModel): Trainable<tf.Tensor[]> {
+  return {
+    trainableVariables: () => trainableVariables(model),
+    loss: ([images, labels]: tf.Tensor[]): LossTerms => {
+      const logits = model.apply(images, { training: true }) as tf.Tensor;
+      const targets = tf.oneHot(labels, CLASSES).toFloat();
+      const total = tf.losses.softmaxCrossEntropy(targets, logits);
+      return { total: total as tf.Scalar };
+    },
+  };
+}
+
+/** Options of `trainClassifier`. */
+export interface TrainClassifierOptions {
+  /** Passes over the data (default 2). */
+  epochs?: number;
+  /** Images per step (default 128); each epoch has floor(n / batchSize) full batches. */
+  batchSize?: number;
+  /** Seed of the batch order (default 0). */
+  seed?: number;
+  /** Called after each step with its index and loss (e.g. for progress). */
+  onStep?: (step: number, loss: number) => void | Promise<void>;
 }
 
 /**
- * Trains the classifier with Adam on softmax cross-entropy, in seeded
- * shuffled mini-batches. Calls `onStep(step, loss)` after each step (e.g. for
- * progress). Returns the loss of every step (plain numbers).
+ * Trains the classifier on softmax cross-entropy with `optimizer` (the
+ * caller's: e.g. `adam(2e-3)`): `trainStep` on seeded shuffled batches of
+ * `batchSampler([images, labels], batchSize, { seed })`. Labels are int32
+ * classes 0..9. Returns the loss of every step (plain numbers).
+ *
+ * @example
+ * const losses = await trainClassifier(fashionClassifier(), adam(2e-3), train.images, train.labels);
  */
 export async function trainClassifier(
   model: tf.LayersModel,
+  optimizer: tf.Optimizer,
   images: tf.Tensor4D,
   labels: tf.Tensor1D,
-  { epochs = 2, batchSize = 128, learningRate = 2e-3, seed = 0, onStep }: {
-    epochs?: number;
-    batchSize?: number;
-    learningRate?: number;
-    seed?: number;
-    onStep?: (step: number, loss: number) => void | Promise<void>;
-  } = {},
+  options: TrainClassifierOptions = {},
 ): Promise<number[]> {
   const where = "trainClassifier";
-  checkImages(where, images);
-  const n = images.shape[0];
+  const { epochs = 2, batchSize = 128, seed = 0, onStep } = checkOptions(
+    where,
+    options,
+    ["epochs", "batchSize", "seed", "onStep"],
+  );
+  checkModel(where, model);
+  if (!(optimizer instanceof tf.Optimizer)) {
+    throw new ArgumentError(
+      where,
+      "optimizer must be a tf.Optimizer, e.g. adam(2e-3)",
+    );
+  }
+  const n = checkImages(where, images).shape[0];
   checkLabels(where, labels, n);
   checkInteger(where, "epochs", epochs, { min: 1 });
-  checkInteger(where, "batchSize", batchSize, { min: 1 });
-  checkNumber(where, "learningRate", learningRate, {
-    min: 0,
-    minExclusive: true,
-  });
-  const rng = rngFrom(seed);
-  const optimizer: tf.Optimizer = adam(learningRate);
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  checkInteger(where, "batchSize", batchSize, { min: 1, max: n });
+  checkNumber(where, "seed", seed);
+  if (onStep !== undefined && typeof onStep !== "function") {
+    throw new ArgumentError(where, "onStep must be a function (step, loss)");
+  }
+  const objective = classifierObjective(model);
+  const sampler = batchSampler([images, labels], batchSize, { seed });
+  const steps = epochs * Math.floor(n / batchSize);
   const losses: number[] = [];
-  try {
-    for (let e = 0; e < epochs; e++) {
-      const order = rng.permutation(n);
-      for (let start = 0; start < n; start += batchSize) {
-        const idx = order.subarray(start, Math.min(start + batchSize, n));
-        const loss = tf.tidy(() => {
-          const i = tf.tensor1d(idx, "int32");
-          const x = tf.gather(images, i);
-          const y = tf.oneHot(tf.gather(labels, i), 10).toFloat();
-          const { value, grads } = tf.variableGrads(
-            () =>
-              tf.losses.softmaxCrossEntropy(
-                y,
-                model.apply(x) as tf.Tensor,
-              ) as tf.Scalar,
-            vars,
-          );
-          optimizer.applyGradients(grads);
-          return value.dataSync()[0];
-        });
-        losses.push(loss);
-        await onStep?.(losses.length - 1, loss);
-      }
-    }
-  } finally {
-    optimizer.dispose();
+  for (let step = 0; step < steps; step++) {
+    const { loss } = tf.tidy(() =>
+      trainStep(objective, optimizer, sampler.next())
+    );
+    losses.push(loss);
+    await onStep?.(step, loss);
   }
   return losses;
 }
@@ -166,12 +234,14 @@ function batched(
   f: (start: number, end: number) => tf.Tensor,
 ): tf.Tensor {
   const parts: tf.Tensor[] = [];
-  for (let s = 0; s < n; s += batchSize) {
-    parts.push(f(s, Math.min(s + batchSize, n)));
+  try {
+    for (let s = 0; s < n; s += batchSize) {
+      parts.push(f(s, Math.min(s + batchSize, n)));
+    }
+    return tf.concat(parts, 0);
+  } finally {
+    tf.dispose(parts);
   }
-  const out = tf.concat(parts, 0);
-  parts.forEach((p) => p.dispose());
-  return out;
 }
 
 function sliceRows(
@@ -182,13 +252,19 @@ function sliceRows(
   return images.slice([start, 0, 0, 0], [end - start, 28, 28, 1]);
 }
 
-/** Class probabilities (softmax) [n, 10] of images [n, 28, 28, 1]; the caller disposes them. */
+/**
+ * Class probabilities (softmax) [n, 10] of images [n, 28, 28, 1], computed
+ * `batchSize` images at a time (default 500); the caller disposes them.
+ */
 export function classifierProbabilities(
   model: tf.LayersModel,
   images: tf.Tensor4D,
-  { batchSize = 500 }: { batchSize?: number } = {},
+  options: { batchSize?: number } = {},
 ): tf.Tensor2D {
-  checkImages("classifierProbabilities", images);
+  const where = "classifierProbabilities";
+  const batchSize = checkBatchSize(where, options);
+  checkModel(where, model);
+  checkImages(where, images);
   return batched(
     images.shape[0],
     batchSize,
@@ -199,43 +275,47 @@ export function classifierProbabilities(
   ) as tf.Tensor2D;
 }
 
-/** Fraction of `images` whose most probable class is the label (a number). */
-export function classifierAccuracy(
+/** Fraction of `images` whose most probable class is the label. */
+function classifierAccuracy(
   model: tf.LayersModel,
   images: tf.Tensor4D,
   labels: tf.Tensor1D,
-  { batchSize = 500 }: { batchSize?: number } = {},
 ): number {
-  const where = "classifierAccuracy";
-  checkImages(where, images);
-  checkLabels(where, labels, images.shape[0]);
   return tf.tidy(() => {
-    const probs = classifierProbabilities(model, images, { batchSize });
+    const probs = classifierProbabilities(model, images);
     return tf.mean(tf.cast(tf.equal(tf.argMax(probs, 1), labels), "float32"))
       .dataSync()[0];
   });
 }
 
 /**
- * The penultimate-layer features [n, 64] of images [n, 28, 28, 1]: what the
- * Frechet distance and precision/recall compare. The caller disposes them.
+ * The penultimate-layer features [n, 64] of images [n, 28, 28, 1] (what the
+ * Frechet distance and precision/recall compare), computed `batchSize`
+ * images at a time (default 500). The caller disposes them.
+ *
+ * @example
+ * const { model } = await loadOrTrainClassifier();
+ * const features = classifierFeatures(model, test.images);
+ * frechetDistance(features, classifierFeatures(model, samples));
  */
 export function classifierFeatures(
   model: tf.LayersModel,
   images: tf.Tensor4D,
-  { batchSize = 500 }: { batchSize?: number } = {},
+  options: { batchSize?: number } = {},
 ): tf.Tensor2D {
   const where = "classifierFeatures";
+  const batchSize = checkBatchSize(where, options);
   checkImages(where, images);
   let layer: tf.layers.Layer;
   try {
-    layer = model.getLayer(CLASSIFIER_FEATURE_LAYER);
+    layer = (model as tf.LayersModel).getLayer(FEATURE_LAYER);
   } catch {
     throw new ArgumentError(
       where,
-      `model has no layer named ${CLASSIFIER_FEATURE_LAYER}; use a model from fashionClassifier()`,
+      `model has no layer named ${FEATURE_LAYER}; use a model from fashionClassifier()`,
     );
   }
+  checkModel(where, model);
   const extractor = tf.model({
     inputs: model.inputs,
     outputs: layer.output as tf.SymbolicTensor,
@@ -262,24 +342,49 @@ export interface TrainedClassifier {
   config: Record<string, unknown>;
 }
 
+/** Options of `loadOrTrainClassifier`. */
+export interface LoadOrTrainClassifierOptions {
+  /** Saved-file path without extension (default: the project's data/models/fmnist_classifier). */
+  path?: string;
+  /** Training images used when the file is missing (default 20000). */
+  trainLimit?: number;
+  /** Epochs of that training (default 2). */
+  epochs?: number;
+  /** Seed of the initial weights and the batch order (default 0). */
+  seed?: number;
+  /** Progress callback of that training. */
+  onStep?: (step: number, loss: number) => void | Promise<void>;
+}
+
 /**
- * Loads the project's classifier from `path` (default `CLASSIFIER_PATH`), or,
- * when the file is missing, trains one on the first `trainLimit` Fashion-MNIST
- * training images, measures its test accuracy and saves it there (an existing
- * file is never overwritten; if saving fails, a warning is printed and the
- * trained model is still returned).
+ * Loads the project's classifier from `path` (default
+ * data/models/fmnist_classifier), or, when the file is missing, trains one
+ * (Adam, learning rate 2e-3) on the first `trainLimit` Fashion-MNIST
+ * training images, measures its test accuracy and saves it there (an
+ * existing file is never overwritten; if saving fails, a warning is printed
+ * and the trained model is still returned).
+ *
+ * @example
+ * const classifier = await loadOrTrainClassifier();
+ * const features = classifierFeatures(classifier.model, images);
  */
 export async function loadOrTrainClassifier(
-  { path = CLASSIFIER_PATH, trainLimit = 20000, epochs = 2, seed = 0, onStep }:
-    {
-      path?: string;
-      trainLimit?: number;
-      epochs?: number;
-      seed?: number;
-      onStep?: (step: number, loss: number) => void | Promise<void>;
-    } = {},
+  options: LoadOrTrainClassifierOptions = {},
 ): Promise<TrainedClassifier> {
   const where = "loadOrTrainClassifier";
+  const {
+    path = CLASSIFIER_PATH,
+    trainLimit = 20000,
+    epochs = 2,
+    seed = 0,
+    onStep,
+  } = checkOptions(where, options, [
+    "path",
+    "trainLimit",
+    "epochs",
+    "seed",
+    "onStep",
+  ]);
   if (typeof path !== "string" || path === "") {
     throw new ArgumentError(
       where,
@@ -288,60 +393,72 @@ export async function loadOrTrainClassifier(
   }
   checkInteger(where, "trainLimit", trainLimit, { min: 1 });
   checkInteger(where, "epochs", epochs, { min: 1 });
+  checkNumber(where, "seed", seed);
+  if (onStep !== undefined && typeof onStep !== "function") {
+    throw new ArgumentError(where, "onStep must be a function (step, loss)");
+  }
   const model = fashionClassifier({ seed });
-  let saved = true;
   try {
-    await Deno.stat(`${path}.json`);
-  } catch {
-    saved = false;
-  }
-  if (saved) {
-    const { tensors, config } = await loadTensors(path);
+    let saved = true;
     try {
-      setModelWeights(model, tensors);
-    } finally {
-      Object.values(tensors).forEach((t) => t.dispose());
+      await Deno.stat(`${path}.json`);
+    } catch {
+      saved = false;
     }
-    return {
-      model,
-      testAccuracy: Number(config.testAccuracy),
-      trained: false,
-      path,
-      config,
-    };
-  }
-  const train = await loadFashionMNIST({ split: "train", limit: trainLimit });
-  try {
-    await trainClassifier(model, train.images, train.labels, {
+    if (saved) {
+      const { tensors, config } = await loadTensors(path);
+      try {
+        setModelWeights(model, tensors);
+      } finally {
+        Object.values(tensors).forEach((t) => t.dispose());
+      }
+      return {
+        model,
+        testAccuracy: Number(config.testAccuracy),
+        trained: false,
+        path,
+        config,
+      };
+    }
+    const train = await loadFashionMNIST({ split: "train", limit: trainLimit });
+    const optimizer = adam(2e-3);
+    try {
+      await trainClassifier(model, optimizer, train.images, train.labels, {
+        epochs,
+        batchSize: Math.min(128, train.images.shape[0]),
+        seed,
+        onStep,
+      });
+    } finally {
+      optimizer.dispose();
+      train.images.dispose();
+      train.labels.dispose();
+    }
+    const test = await loadFashionMNIST({ split: "test" });
+    const testAccuracy = classifierAccuracy(model, test.images, test.labels);
+    const config = {
+      architecture: "fashionClassifier/1",
+      trainImages: trainLimit,
+      testImages: test.images.shape[0],
       epochs,
       seed,
-      onStep,
-    });
-  } finally {
-    train.images.dispose();
-    train.labels.dispose();
-  }
-  const test = await loadFashionMNIST({ split: "test" });
-  const testAccuracy = classifierAccuracy(model, test.images, test.labels);
-  const config = {
-    architecture: "fashionClassifier/1",
-    trainImages: trainLimit,
-    testImages: test.images.shape[0],
-    epochs,
-    seed,
-    testAccuracy,
-    source: test.source,
-  };
-  test.images.dispose();
-  test.labels.dispose();
-  try {
-    await saveTensors(path, modelWeights(model), { config });
+      testAccuracy,
+      source: test.source,
+    };
+    test.images.dispose();
+    test.labels.dispose();
+    try {
+      await saveTensors(path, modelWeights(model), { config });
+    } catch (e) {
+      console.warn(
+        `${where}: could not save the classifier to ${path}: ${
+          (e as Error).message
+        }`,
+      );
+    }
+    return { model, testAccuracy, trained: true, path, config };
   } catch (e) {
-    console.warn(
-      `${where}: could not save the classifier to ${path}: ${
-        (e as Error).message
-      }`,
-    );
+    model.dispose();
+    throw e;
   }
-  return { model, testAccuracy, trained: true, path, config };
 }

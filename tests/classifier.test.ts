@@ -1,8 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import {
-  CLASSIFIER_FEATURE_LAYER,
-  classifierAccuracy,
   classifierFeatures,
   classifierProbabilities,
   fashionClassifier,
@@ -11,6 +9,7 @@ import {
 } from "../lib/classifier.ts";
 import { loadFashionMNIST } from "../lib/data.ts";
 import { countParameters } from "../lib/nn.ts";
+import { adam } from "../lib/optim.ts";
 import { ArgumentError } from "../lib/validate.ts";
 import { makeTestDir } from "./temp.ts";
 import {
@@ -23,6 +22,19 @@ import {
 } from "./assert.ts";
 
 await initBackend({ quiet: true });
+
+/** Share of images whose most probable class is the label. */
+function accuracy(
+  model: tf.LayersModel,
+  images: tf.Tensor4D,
+  labels: tf.Tensor1D,
+): number {
+  return tf.tidy(() => {
+    const probs = classifierProbabilities(model, images);
+    return tf.mean(tf.cast(tf.equal(tf.argMax(probs, 1), labels), "float32"))
+      .dataSync()[0];
+  });
+}
 
 Deno.test("fashionClassifier: shapes, feature layer and parameter count", async () => {
   const model = fashionClassifier({ seed: 1 });
@@ -44,7 +56,6 @@ Deno.test("fashionClassifier: shapes, feature layer and parameter count", async 
     },
   );
   assertEquals(feats.shape, [3, 64]);
-  assert(model.getLayer(CLASSIFIER_FEATURE_LAYER) !== undefined);
   tf.dispose([x, probs, feats]);
   model.dispose();
 });
@@ -57,18 +68,27 @@ Deno.test("trainClassifier learns Fashion-MNIST (subset) well above chance, with
   });
   const test = await loadFashionMNIST({ split: "test", subset: true });
   const model = fashionClassifier({ seed: 0 });
-  const before = classifierAccuracy(model, test.images, test.labels);
-  const losses = await assertNoTensorLeak(() =>
-    trainClassifier(model, train.images, train.labels, { epochs: 2, seed: 1 })
+  const optimizer = adam(2e-3);
+  const before = accuracy(model, test.images, test.labels);
+  // Only the optimizer's two moment slots per variable (8 variables) stay.
+  const losses = await assertNoTensorLeak(
+    () =>
+      trainClassifier(model, optimizer, train.images, train.labels, {
+        epochs: 2,
+        seed: 1,
+      }),
+    { allowed: 16 },
   );
-  assertEquals(losses.length, 2 * Math.ceil(2000 / 128));
-  const after = classifierAccuracy(model, test.images, test.labels);
+  // Full batches only: floor(2000 / 128) = 15 steps per epoch.
+  assertEquals(losses.length, 2 * 15);
+  const after = accuracy(model, test.images, test.labels);
   assert(
     after > 0.65 && after > before + 0.3,
     `accuracy ${before} -> ${after}`,
   );
   assert(losses.at(-1)! < losses[0], "the loss fell");
   tf.dispose([train.images, train.labels, test.images, test.labels]);
+  optimizer.dispose();
   model.dispose();
 });
 
@@ -111,8 +131,10 @@ Deno.test("loadOrTrainClassifier trains and saves when missing, then loads the s
 
 Deno.test("classifier functions reject bad inputs", async () => {
   const model = fashionClassifier();
+  const optimizer = tf.train.sgd(0.1);
   const flat = tf.zeros([2, 784]) as unknown as tf.Tensor4D;
   const x = tf.zeros([2, 28, 28, 1]) as tf.Tensor4D;
+  const empty = tf.zeros([0, 28, 28, 1]) as tf.Tensor4D;
   const badLabels = tf.tensor1d([0, 1, 2], "int32");
   assertThrows(
     () => classifierFeatures(model, flat),
@@ -121,20 +143,26 @@ Deno.test("classifier functions reject bad inputs", async () => {
     "[*, 28, 28, 1]",
   );
   assertThrows(
-    () => classifierAccuracy(model, x, badLabels),
+    () => classifierFeatures(model, empty),
+    ArgumentError,
+    "classifierFeatures",
+    "at least one image",
+  );
+  await assertRejects(
+    () => trainClassifier(model, optimizer, x, badLabels),
     ArgumentError,
     "labels",
     "[2]",
   );
   await assertRejects(
-    () => trainClassifier(model, x, badLabels),
-    ArgumentError,
-    "labels",
-  );
-  await assertRejects(
     () => loadOrTrainClassifier({ path: "" }),
     ArgumentError,
     "path",
+  );
+  await assertRejects(
+    () => loadOrTrainClassifier({ trainLimt: 5 } as never),
+    ArgumentError,
+    'did you mean "trainLimit"',
   );
   const other = tf.sequential({
     layers: [tf.layers.flatten({ inputShape: [28, 28, 1] })],
@@ -144,7 +172,85 @@ Deno.test("classifier functions reject bad inputs", async () => {
     ArgumentError,
     "fashionClassifier",
   );
-  tf.dispose([flat, x, badLabels]);
+  assertThrows(
+    () => fashionClassifier(null as never),
+    ArgumentError,
+    "fashionClassifier",
+  );
+  tf.dispose([flat, x, empty, badLabels]);
   model.dispose();
+  optimizer.dispose();
   other.dispose();
+});
+
+Deno.test("classifierProbabilities and classifierFeatures reject a batchSize that is not a positive integer", () => {
+  const model = fashionClassifier();
+  const x = tf.zeros([3, 28, 28, 1]) as tf.Tensor4D;
+  // 0 used to loop forever; -1, NaN and 0.5 failed inside tfjs or the FFI.
+  for (const batchSize of [0, -1, NaN, 0.5]) {
+    assertThrows(
+      () => classifierProbabilities(model, x, { batchSize }),
+      ArgumentError,
+      "classifierProbabilities",
+      "batchSize",
+    );
+    assertThrows(
+      () => classifierFeatures(model, x, { batchSize }),
+      ArgumentError,
+      "classifierFeatures",
+      "batchSize",
+    );
+  }
+  assertThrows(
+    () => classifierProbabilities(model, x, { batchsize: 2 } as never),
+    ArgumentError,
+    'did you mean "batchSize"',
+  );
+  tf.dispose(x);
+  model.dispose();
+});
+
+Deno.test("trainClassifier rejects labels outside 0..9 and leaks nothing when it throws", async () => {
+  const model = fashionClassifier();
+  const optimizer = tf.train.sgd(0.1);
+  const x = tf.zeros([3, 28, 28, 1]) as tf.Tensor4D;
+  const outside = tf.tensor1d([11, -3, 2], "int32");
+  const labels = tf.tensor1d([0, 1, 2], "int32");
+  await assertNoTensorLeak(async () => {
+    await assertRejects(
+      () => trainClassifier(model, optimizer, x, outside),
+      ArgumentError,
+      "trainClassifier",
+      "labels[0] is 11",
+    );
+    await assertRejects(
+      () =>
+        trainClassifier(model, optimizer, x, labels, {
+          batchSize: 2,
+          onStep: () => {
+            throw new Error("stop");
+          },
+        }),
+      Error,
+      "stop",
+    );
+    await assertRejects(
+      () => trainClassifier(model, optimizer, x, labels, { batchSize: 4 }),
+      ArgumentError,
+      "batchSize",
+    );
+    await assertRejects(
+      () => trainClassifier(model, optimizer, x, labels, { epoch: 1 } as never),
+      ArgumentError,
+      'did you mean "epochs"',
+    );
+    await assertRejects(
+      () => trainClassifier(model, "adam" as never, x, labels),
+      ArgumentError,
+      "optimizer",
+    );
+  });
+  tf.dispose([x, outside, labels]);
+  model.dispose();
+  optimizer.dispose();
 });
