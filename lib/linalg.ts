@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ArgumentError, checkInteger } from "./validate.ts";
+import { ArgumentError, checkInteger, checkOptions } from "./validate.ts";
 
 /** Eigenvalues and eigenvectors of a symmetric matrix. */
 export interface JacobiEigen {
@@ -21,13 +21,17 @@ export interface JacobiEigen {
  * until the off-diagonal mass is negligible. Slow for large d (O(d^3) per
  * sweep, ~10 sweeps) but accurate to a few ulps, even for the nearly
  * singular covariances that feature statistics often have.
+ *
+ * @example
+ * jacobiEigen([2, 1, 1, 2], 2).values; // Float64Array [1, 3]
  */
 export function jacobiEigen(
   matrix: ArrayLike<number>,
   d: number,
-  { maxSweeps = 100 }: { maxSweeps?: number } = {},
+  options: { maxSweeps?: number } = {},
 ): JacobiEigen {
   const where = "jacobiEigen";
+  const { maxSweeps = 100 } = checkOptions(where, options, ["maxSweeps"]);
   checkInteger(where, "d", d, { min: 1 });
   checkInteger(where, "maxSweeps", maxSweeps, { min: 1 });
   if (!matrix || matrix.length !== d * d) {

@@ -30,4 +30,16 @@ Deno.test("jacobiEigen diagonalises symmetric matrices (known spectrum, reconstr
   assertThrows(() => jacobiEigen([1, 2, 3, 4], 2), ArgumentError, "symmetric");
   assertThrows(() => jacobiEigen([1, 2, 3], 2), ArgumentError, "d * d = 4");
   assertThrows(() => jacobiEigen([1, NaN, NaN, 1], 2), ArgumentError, "finite");
+  assertThrows(
+    () => jacobiEigen([1, 0, 0, 1], 2, { maxSweep: 3 } as never),
+    ArgumentError,
+    "jacobiEigen",
+    'did you mean "maxSweeps"',
+  );
+  assertThrows(
+    () => jacobiEigen([1, 0, 0, 1], 2, null as never),
+    ArgumentError,
+    "jacobiEigen",
+    "options",
+  );
 });
