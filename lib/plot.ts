@@ -1890,6 +1890,12 @@ export function heatmap(matrix: MatrixLike, options: HeatmapOptions): Chart {
 export interface VectorFieldOptions extends AxisOptions {
   /** Longest arrow in pixels (default: about the grid spacing). */
   maxLength?: number;
+  /**
+   * The speed |v| at the top of the colour scale and of the arrow-length
+   * scale (default: the largest |v| of this chart). Give panels that are
+   * compared the same value, so one colour means one speed in all of them.
+   */
+  maxMagnitude?: number;
 }
 
 /**
@@ -1913,9 +1919,14 @@ export function vectorField(
     );
   }
   const { width, height } = size(where, options, 520, 480);
+  // Loops, not Math.min(...a): spreading 100,000+ values overflows the stack.
   const extent = (a: number[]) => {
-    let lo = Math.min(...a);
-    let hi = Math.max(...a);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const x of a) {
+      lo = Math.min(lo, x);
+      hi = Math.max(hi, x);
+    }
     if (hi === lo) {
       lo -= 1;
       hi += 1;
@@ -1945,7 +1956,14 @@ export function vectorField(
       length: Math.hypot(dx, dy),
     };
   });
-  const longest = Math.max(...rows.map((r) => r.length)) || 1;
+  let fastest = 0;
+  for (const r of rows) fastest = Math.max(fastest, r.length);
+  const longest = options.maxMagnitude === undefined
+    ? fastest || 1
+    : checkNumber(where, "options.maxMagnitude", options.maxMagnitude, {
+      min: 0,
+      minExclusive: true,
+    });
   return renderPlot(where, {
     title,
     subtitle: options.subtitle,
@@ -1968,6 +1986,7 @@ export function vectorField(
     },
     length: { domain: [0, longest], range: [0, maxLength] },
     color: {
+      domain: [0, longest],
       scheme: "viridis",
       legend: true,
       label: "|v|",
