@@ -26,7 +26,26 @@ export * from "./nn.ts";
 export * from "./optim.ts";
 export * from "./autodiff.ts";
 export * from "./ode.ts";
-export * from "./vae.ts";
+export {
+  addNoise,
+  Autoencoder,
+  type EvaluationReport,
+  gaussianGradientEstimates,
+  type GaussianGradientOptions,
+  gaussianKL,
+  GaussianVAE,
+  type GaussianVAEOptions,
+  type GradientEstimates,
+  type GradientEstimator,
+  type ImageAutoencoderOptions,
+  type ImageBatch,
+  LinearAutoencoder,
+  pca,
+  type PCAResult,
+  principalAngles,
+  reparameterize,
+  type ScalarObjective,
+} from "./vae.ts";
 export * from "./vq.ts";
 export * from "./gmm.ts";
 export * from "./gumbel.ts";
@@ -40,6 +59,5 @@ export * from "./classifier.ts";
 export * from "./figures/vq.ts";
 export * from "./figures/dvae.ts";
 export * from "./figures/vqvae.ts";
-export * from "./figures/vae.ts";
 export * from "./figures/ode.ts";
 export * from "./figures/gan.ts";

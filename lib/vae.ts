@@ -2,8 +2,7 @@
  * The Gaussian VAE refresher: the closed-form Gaussian KL, the
  * reparameterization trick, small MLP autoencoders and VAEs for 28x28
  * images, a linear autoencoder next to PCA (compared by principal angles),
- * the score-function gradient estimator next to the reparameterized one, and
- * a denoising evaluation.
+ * and the score-function gradient estimator next to the reparameterized one.
  *
  * Conventions. A Gaussian is given by its mean and its log-variance
  * (`logVar = ln sigma^2`): the encoder can output any real number there and
@@ -12,29 +11,59 @@
  * where `c` is the decoder variance of `p(x|z) = N(f(z), c I)` and `beta` the
  * beta-VAE weight (beta = 1: the plain ELBO).
  *
+ * Every model follows the `Trainable` contract of lib/model.ts and trains
+ * with the one `trainStep`; the optimizer belongs to the caller:
+ *
+ * ```ts
+ * const vae = new GaussianVAE({ latentDim: 16, seed: 2 });
+ * const optimizer = adam(1e-3);
+ * const sampler = batchSampler(train.images, 128, { seed: 0 });
+ * const history = await trainLoop(
+ *   () => tf.tidy(() => trainStep(vae, optimizer, sampler.next())),
+ *   { steps: 600, label: "VAE" },
+ * ); // history.loss, history.mse, history.rate
+ * ```
+ *
  * Linear algebra that tfjs lacks (a symmetric eigendecomposition, principal
  * angles) is done in float64 JavaScript on small d x d matrices.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { adam } from "./optim.ts";
 import {
   ArgumentError,
   checkChoice,
   checkFinite,
   checkInteger,
   checkNumber,
+  checkOptions,
   checkTensor,
   toMatrix,
 } from "./validate.ts";
 import { jacobiEigen } from "./linalg.ts";
-import { randomNormal, type Rng, rngFrom, type Seed } from "./random.ts";
-import { mlp, trainableVariables } from "./nn.ts";
-import { batches } from "./data.ts";
+import {
+  randomNormal,
+  Rng,
+  rngFrom,
+  rngOrStream,
+  type Seed,
+} from "./random.ts";
+import { mlp, trainableVariables as layerVariables } from "./nn.ts";
+import type { LossTerms, Trainable } from "./model.ts";
 
 // ---------------------------------------------------------------------------
 // Gaussian KL and the reparameterization trick
+
+const PIXELS = 28 * 28;
+
+/**
+ * The generator of a `seed` option: without one, the package's shared
+ * stream, which every unseeded draw advances (never the same noise twice).
+ */
+function checkSeed(where: string, name: string, seed: unknown): Rng {
+  if (seed === undefined || seed instanceof Rng) return rngOrStream(seed);
+  return rngFrom(checkNumber(where, name, seed));
+}
 
 function sameShape(a: tf.Tensor, b: tf.Tensor): boolean {
   return a.rank === b.rank && a.shape.every((s, i) => s === b.shape[i]);
@@ -45,16 +74,9 @@ function checkPair(
   names: [string, string],
   a: unknown,
   b: unknown,
-  finite: boolean,
 ): [tf.Tensor, tf.Tensor] {
-  const ta = checkTensor(where, names[0], a, {
-    minRank: 1,
-    dtype: "float32",
-  });
-  const tb = checkTensor(where, names[1], b, {
-    minRank: 1,
-    dtype: "float32",
-  });
+  const ta = checkTensor(where, names[0], a, { minRank: 1, dtype: "float32" });
+  const tb = checkTensor(where, names[1], b, { minRank: 1, dtype: "float32" });
   if (!sameShape(ta, tb)) {
     throw new ArgumentError(
       where,
@@ -63,18 +85,29 @@ function checkPair(
       } [${ta.shape}], got [${tb.shape}]`,
     );
   }
-  if (finite) {
-    checkFinite(where, names[0], ta);
-    checkFinite(where, names[1], tb);
-  }
+  checkFinite(where, names[0], ta);
+  checkFinite(where, names[1], tb);
   return [ta, tb];
 }
 
-/** KL(N(muQ, e^lvQ) || N(0, I)) summed over the last axis, unchecked (training hot path). */
-function klStandardNormal(mu: tf.Tensor, logVar: tf.Tensor): tf.Tensor {
-  return tf.tidy(() =>
-    logVar.exp().add(mu.square()).sub(1).sub(logVar).sum(-1).mul(0.5)
-  );
+/** KL(N(mu, diag e^logVar) || N(0, I)) of each row, in nats: the VAE's rate. */
+function klToStandardNormal(mu: tf.Tensor, logVar: tf.Tensor): tf.Tensor {
+  // Per dimension (sigma^2 + mu^2 - 1 - ln sigma^2) / 2; the dimensions of a
+  // diagonal Gaussian are independent, so their KLs add up.
+  return logVar.exp().add(mu.square()).sub(1).sub(logVar).mul(0.5).sum(-1);
+}
+
+/** KL(N(muQ, diag e^logVarQ) || N(muP, diag e^logVarP)) of each row, in nats. */
+function diagonalGaussianKL(
+  muQ: tf.Tensor,
+  logVarQ: tf.Tensor,
+  muP: tf.Tensor,
+  logVarP: tf.Tensor,
+): tf.Tensor {
+  const varianceRatio = logVarQ.sub(logVarP).exp(); // sigma_q^2 / sigma_p^2
+  const meanTerm = muQ.sub(muP).square().div(logVarP.exp());
+  return logVarP.sub(logVarQ).add(varianceRatio).add(meanTerm).sub(1)
+    .mul(0.5).sum(-1);
 }
 
 /**
@@ -85,6 +118,10 @@ function klStandardNormal(mu: tf.Tensor, logVar: tf.Tensor): tf.Tensor {
  * Without `muP`/`logVarP` the prior is the standard normal N(0, I).
  *
  * Differentiable in all arguments (use it inside a loss).
+ *
+ * ```ts
+ * const kl = gaussianKL(mu, logVar); // [n] nats, against N(0, I)
+ * ```
  *
  * @param muQ float32 [..., d] means of q
  * @param logVarQ float32 [..., d] log-variances of q (same shape)
@@ -100,26 +137,35 @@ export function gaussianKL(
   logVarP?: tf.Tensor,
 ): tf.Tensor {
   const where = "gaussianKL";
-  const [mq, lq] = checkPair(where, ["muQ", "logVarQ"], muQ, logVarQ, true);
+  const [mq, lq] = checkPair(where, ["muQ", "logVarQ"], muQ, logVarQ);
   if ((muP === undefined) !== (logVarP === undefined)) {
     throw new ArgumentError(
       where,
       "give both muP and logVarP (the prior's mean and log-variance) or neither (standard normal prior)",
     );
   }
-  if (muP === undefined) return klStandardNormal(mq, lq);
-  const [mp, lp] = checkPair(where, ["muP", "logVarP"], muP, logVarP, true);
+  if (muP === undefined) return tf.tidy(() => klToStandardNormal(mq, lq));
+  const [mp, lp] = checkPair(where, ["muP", "logVarP"], muP, logVarP);
   if (!sameShape(mq, mp)) {
     throw new ArgumentError(
       where,
       `muP must have the shape of muQ [${mq.shape}], got [${mp.shape}]`,
     );
   }
-  return tf.tidy(() => {
-    const ratio = lq.sub(lp).exp(); // sigma_q^2 / sigma_p^2
-    const mean = mq.sub(mp).square().div(lp.exp());
-    return lp.sub(lq).add(ratio).add(mean).sub(1).sum(-1).mul(0.5);
-  });
+  return tf.tidy(() => diagonalGaussianKL(mq, lq, mp, lp));
+}
+
+/** z = mu + sigma * eps with eps ~ N(0, I) from `rng`: a sample of q that gradients flow through. */
+function reparameterizedSample(
+  mu: tf.Tensor,
+  logVar: tf.Tensor,
+  rng: Rng,
+): tf.Tensor {
+  // The noise does not depend on mu or logVar, so z is a differentiable
+  // function of both: dz/dmu = 1, dz/dlogVar = sigma * eps / 2.
+  const eps = randomNormal(mu.shape, { seed: rng });
+  const sigma = logVar.mul(0.5).exp();
+  return mu.add(sigma.mul(eps));
 }
 
 /**
@@ -128,36 +174,45 @@ export function gaussianKL(
  * generator. The randomness sits in `eps`, which does not depend on the
  * parameters, so gradients flow from `z` back to `mu` and `logVar`.
  *
+ * ```ts
+ * const z = reparameterize(mu, logVar, { seed: 5 }); // same seed, same eps
+ * ```
+ *
  * @param mu float32 [..., d]
  * @param logVar float32 [..., d] (same shape)
- * @param options.seed a number or an `Rng` (default 0); the same seed gives the same eps
+ * @param options.seed a number or an `Rng`; without one, each call draws new noise from the package's shared seeded stream
  * @returns z with the shape of `mu` (caller disposes)
  * @throws ArgumentError for mismatched shapes, non-float32 dtypes or NaN/Infinity
  */
 export function reparameterize(
   mu: tf.Tensor,
   logVar: tf.Tensor,
-  { seed = 0 }: { seed?: Seed } = {},
+  options: { seed?: Seed } = {},
 ): tf.Tensor {
-  const [m, lv] = checkPair(
-    "reparameterize",
-    ["mu", "logVar"],
-    mu,
-    logVar,
-    true,
-  );
-  return reparameterizeUnchecked(m, lv, rngFrom(seed));
+  const where = "reparameterize";
+  const { seed } = checkOptions(where, options, ["seed"]);
+  const rng = checkSeed(where, "options.seed", seed);
+  const [m, lv] = checkPair(where, ["mu", "logVar"], mu, logVar);
+  return tf.tidy(() => reparameterizedSample(m, lv, rng));
 }
 
-function reparameterizeUnchecked(
-  mu: tf.Tensor,
-  logVar: tf.Tensor,
-  rng: Rng,
-): tf.Tensor {
-  return tf.tidy(() => {
-    const eps = randomNormal(mu.shape, { seed: rng });
-    return mu.add(logVar.mul(0.5).exp().mul(eps));
-  });
+/**
+ * The Gaussian VAE's loss of a batch: the batch mean of
+ * ||x - f(z)||^2 + lambda KL(q(z|x) || N(0, I)), lambda = 2 c beta.
+ */
+function vaeLoss(
+  x: tf.Tensor2D,
+  xHat: tf.Tensor2D,
+  mu: tf.Tensor2D,
+  logVar: tf.Tensor2D,
+  lambda: number,
+): LossTerms {
+  const distortion: tf.Scalar = x.sub(xHat).square().sum(1).mean(); // E ||x - f(z)||^2
+  const rate: tf.Scalar = klToStandardNormal(mu, logVar).mean(); // E KL(q(z|x) || p(z))
+  return {
+    total: distortion.add(rate.mul(lambda)),
+    terms: { mse: distortion.div(PIXELS), rate },
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -169,8 +224,6 @@ export interface ImageAutoencoderOptions {
   latentDim?: number;
   /** Width of the single hidden layer of encoder and decoder (default 256). */
   hidden?: number;
-  /** Adam learning rate (default 1e-3). */
-  learningRate?: number;
   /** Seed of the initial weights and of the sampling noise (default 0). */
   seed?: number;
 }
@@ -188,13 +241,12 @@ export interface GaussianVAEOptions extends ImageAutoencoderOptions {
   decoderVariance?: number;
 }
 
-/** What one training step reports (plain numbers). */
-export interface StepReport extends Record<string, number> {
-  /** The minimised loss per image: `||x - x_hat||^2 (+ lambda * KL)`. */
-  loss: number;
-  /** Mean squared error per pixel. */
-  mse: number;
-}
+/**
+ * A training batch of the image models: images [n, 28, 28, 1] or [n, 784]
+ * (reconstructed as they are), or a corrupted `input` with its clean
+ * `target` of the same shape (a denoising autoencoder).
+ */
+export type ImageBatch = tf.Tensor | { input: tf.Tensor; target: tf.Tensor };
 
 /** What `evaluate` reports (plain numbers, averages over the images). */
 export interface EvaluationReport {
@@ -210,21 +262,85 @@ export interface EvaluationReport {
   negElbo?: number;
 }
 
-const PIXELS = 28 * 28;
+const IMAGE_OPTIONS = ["latentDim", "hidden", "seed"] as const;
+
+/** Checks the options of an image model before anything is built. */
+function checkImageOptions<T extends ImageAutoencoderOptions>(
+  where: string,
+  options: T,
+  extra: readonly string[] = [],
+): Required<ImageAutoencoderOptions> {
+  if (
+    options !== null && typeof options === "object" && "learningRate" in options
+  ) {
+    throw new ArgumentError(
+      where,
+      "the learning rate belongs to the optimizer now: make one with adam(1e-3) and pass it to trainStep(model, optimizer, batch)",
+    );
+  }
+  const o = checkOptions(where, options, [...IMAGE_OPTIONS, ...extra]);
+  return {
+    latentDim: checkInteger(where, "options.latentDim", o.latentDim ?? 16, {
+      min: 1,
+    }),
+    hidden: checkInteger(where, "options.hidden", o.hidden ?? 256, { min: 1 }),
+    seed: checkNumber(where, "options.seed", o.seed ?? 0),
+  };
+}
 
 /** Accepts [n, 28, 28, 1] or [n, 784] float32 images; returns a [n, 784] view. */
-function flatImages(where: string, images: unknown): tf.Tensor2D {
-  const t = checkTensor(where, "images", images, { dtype: "float32" });
+function flatImages(
+  where: string,
+  images: unknown,
+  name = "images",
+): tf.Tensor2D {
+  const t = checkTensor(where, name, images, { dtype: "float32" });
   const ok = (t.rank === 4 && t.shape[1] === 28 && t.shape[2] === 28 &&
     t.shape[3] === 1) || (t.rank === 2 && t.shape[1] === PIXELS);
   if (!ok || t.shape[0] === 0) {
     throw new ArgumentError(
       where,
-      `images must be a non-empty float32 tensor of shape [n, 28, 28, 1] or [n, 784], got shape [${t.shape}]`,
+      `${name} must be a non-empty float32 tensor of shape [n, 28, 28, 1] or [n, 784], got shape [${t.shape}]`,
     );
   }
-  checkFinite(where, "images", t);
+  checkFinite(where, name, t);
   return t.reshape([t.shape[0], PIXELS]);
+}
+
+/** The flat input and target of a batch (the same tensor unless denoising). */
+function imagePair(
+  where: string,
+  batch: unknown,
+): { input: tf.Tensor2D; target: tf.Tensor2D } {
+  if (batch instanceof tf.Tensor) {
+    const x = flatImages(where, batch, "batch");
+    return { input: x, target: x };
+  }
+  if (batch === null || typeof batch !== "object") {
+    throw new ArgumentError(
+      where,
+      `batch must be images or { input, target }, got ${batch}`,
+    );
+  }
+  const { input, target } = checkOptions(
+    where,
+    batch as { input?: tf.Tensor; target?: tf.Tensor },
+    ["input", "target"],
+    "batch",
+  );
+  const pair = {
+    input: flatImages(where, input, "batch.input"),
+    target: flatImages(where, target, "batch.target"),
+  };
+  if (!sameShape(pair.input, pair.target)) {
+    throw new ArgumentError(
+      where,
+      `batch.target must have as many images as batch.input (${
+        pair.input.shape[0]
+      }), got ${pair.target.shape[0]}`,
+    );
+  }
+  return pair;
 }
 
 function restoreShape(like: tf.Tensor, flat: tf.Tensor): tf.Tensor {
@@ -262,138 +378,6 @@ function inBatches(
   });
 }
 
-abstract class ImageModel {
-  /** Encoder network: 784 -> hidden -> (latentDim, or 2 * latentDim for a VAE). */
-  readonly encoder: tf.Sequential;
-  /** Decoder network: latentDim -> hidden -> 784 with a sigmoid (pixels in [0, 1]). */
-  readonly decoder: tf.Sequential;
-  /** Latent dimension. */
-  readonly latentDim: number;
-  protected readonly optimizer: tf.Optimizer;
-  protected readonly rng: Rng;
-  protected readonly where: string;
-  #disposed = false;
-
-  constructor(
-    where: string,
-    encoderOut: number,
-    options: ImageAutoencoderOptions,
-  ) {
-    if (options === null || typeof options !== "object") {
-      throw new ArgumentError(
-        where,
-        `options must be an object, got ${options}`,
-      );
-    }
-    const { latentDim = 16, hidden = 256, learningRate = 1e-3, seed = 0 } =
-      options;
-    this.where = where;
-    this.latentDim = checkInteger(where, "latentDim", latentDim, { min: 1 });
-    checkInteger(where, "hidden", hidden, { min: 1 });
-    checkNumber(where, "learningRate", learningRate, {
-      min: 0,
-      minExclusive: true,
-    });
-    checkNumber(where, "seed", seed);
-    const name = where.toLowerCase();
-    this.encoder = mlp([PIXELS, hidden, encoderOut * this.latentDim], {
-      seed,
-      name: `${name}_enc`,
-    });
-    this.decoder = mlp([this.latentDim, hidden, PIXELS], {
-      seed: seed + 1,
-      outputActivation: "sigmoid",
-      name: `${name}_dec`,
-    });
-    this.optimizer = adam(learningRate);
-    this.rng = rngFrom(seed + 12345);
-  }
-
-  protected alive(method: string): void {
-    if (this.#disposed) {
-      throw new ArgumentError(
-        `${this.where}.${method}`,
-        "the model has been disposed",
-      );
-    }
-  }
-
-  /** Decodes latents z [n, latentDim] into images [n, 28, 28, 1] (caller disposes). */
-  decode(z: tf.Tensor): tf.Tensor4D {
-    this.alive("decode");
-    const t = checkLatents(`${this.where}.decode`, z, this.latentDim);
-    return tf.tidy(() =>
-      (this.decoder.apply(t) as tf.Tensor).reshape([t.shape[0], 28, 28, 1])
-    );
-  }
-
-  /** The deterministic code of each image: the AE's z, the VAE's posterior mean. [n, latentDim], caller disposes. */
-  abstract embed(images: tf.Tensor): tf.Tensor2D;
-
-  /**
-   * Reconstructs images (the VAE decodes its posterior mean). Same shape as
-   * the input, [n, 28, 28, 1] or [n, 784]; caller disposes.
-   */
-  reconstruct(images: tf.Tensor): tf.Tensor {
-    this.alive("reconstruct");
-    return tf.tidy(() => {
-      const x = flatImages(`${this.where}.reconstruct`, images);
-      const out = inBatches(
-        x,
-        1024,
-        (b) => this.decoder.apply(this.codeOf(b)) as tf.Tensor,
-      );
-      return restoreShape(images, out);
-    });
-  }
-
-  protected abstract codeOf(x: tf.Tensor2D): tf.Tensor2D;
-
-  /**
-   * One Adam step on a batch of images. With `noiseStd > 0` the inputs are
-   * corrupted with clipped Gaussian noise and the clean images are the
-   * target (a denoising autoencoder).
-   */
-  abstract trainStep(
-    images: tf.Tensor,
-    options?: { noiseStd?: number },
-  ): StepReport;
-
-  /** Reconstruction error (and rate for a VAE) on `images`, as plain numbers. */
-  abstract evaluate(
-    images: tf.Tensor,
-    options?: { batchSize?: number; seed?: Seed },
-  ): EvaluationReport;
-
-  protected corrupt(x: tf.Tensor2D, noiseStd: number): tf.Tensor2D {
-    if (noiseStd === 0) return x;
-    return addNoiseUnchecked(x, noiseStd, this.rng) as tf.Tensor2D;
-  }
-
-  /** Frees the networks and the optimizer state. */
-  dispose(): void {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    this.encoder.dispose();
-    this.decoder.dispose();
-    this.optimizer.dispose();
-  }
-}
-
-function checkNoise(where: string, options: unknown): number {
-  if (options === undefined) return 0;
-  if (options === null || typeof options !== "object") {
-    throw new ArgumentError(where, `options must be an object, got ${options}`);
-  }
-  const { noiseStd = 0 } = options as { noiseStd?: number };
-  return checkNumber(where, "noiseStd", noiseStd, { min: 0 });
-}
-
-function checkBatchSize(where: string, options: unknown): number {
-  const { batchSize = 1000 } = (options ?? {}) as { batchSize?: number };
-  return checkInteger(where, "batchSize", batchSize, { min: 1 });
-}
-
 /** Sum over the rows of block results, kept in float64 to avoid drift over 10k images. */
 function accumulate(
   x: tf.Tensor2D,
@@ -414,15 +398,136 @@ function accumulate(
   return sums;
 }
 
+abstract class ImageModel implements Trainable<ImageBatch> {
+  /** Encoder network: 784 -> hidden -> (latentDim, or 2 * latentDim for a VAE). */
+  readonly encoder: tf.Sequential;
+  /** Decoder network: latentDim -> hidden -> 784 with a sigmoid (pixels in [0, 1]). */
+  readonly decoder: tf.Sequential;
+  /** Latent dimension. */
+  readonly latentDim: number;
+  /** Noise of the training samples (the VAE's reparameterized z). */
+  protected readonly rng: Rng;
+  protected readonly where: string;
+  #disposed = false;
+
+  /** Builds the networks from options its subclass has already checked. */
+  constructor(
+    where: string,
+    encoderOut: number,
+    { latentDim, hidden, seed }: Required<ImageAutoencoderOptions>,
+  ) {
+    this.where = where;
+    this.latentDim = latentDim;
+    const name = where.toLowerCase();
+    this.encoder = mlp([PIXELS, hidden, encoderOut * latentDim], {
+      seed,
+      name: `${name}_enc`,
+    });
+    this.decoder = mlp([latentDim, hidden, PIXELS], {
+      seed: seed + 1,
+      outputActivation: "sigmoid",
+      name: `${name}_dec`,
+    });
+    this.rng = rngFrom(seed + 12345);
+  }
+
+  protected alive(method: string): void {
+    if (this.#disposed) {
+      throw new ArgumentError(
+        `${this.where}.${method}`,
+        "the model has been disposed",
+      );
+    }
+  }
+
+  /** The weights of encoder and decoder: what the optimizer moves. */
+  trainableVariables(): tf.Variable[] {
+    this.alive("trainableVariables");
+    return layerVariables(this.encoder, this.decoder);
+  }
+
+  /** The loss of one batch (new scalars; `trainStep` frees them). */
+  abstract loss(batch: ImageBatch): LossTerms;
+
+  /** The flat input and target of a batch, checked, for `method`'s errors. */
+  protected checkedBatch(
+    method: string,
+    batch: ImageBatch,
+  ): { input: tf.Tensor2D; target: tf.Tensor2D } {
+    this.alive(method);
+    return imagePair(`${this.where}.${method}`, batch);
+  }
+
+  /** Decodes latents z [n, latentDim] into images [n, 28, 28, 1] (caller disposes). */
+  decode(z: tf.Tensor): tf.Tensor4D {
+    this.alive("decode");
+    const t = checkLatents(`${this.where}.decode`, z, this.latentDim);
+    return tf.tidy(() =>
+      (this.decoder.apply(t) as tf.Tensor).reshape([t.shape[0], 28, 28, 1])
+    );
+  }
+
+  /** The deterministic code of each image (the AE's z, the VAE's posterior mean), [n, latentDim]; caller disposes. */
+  embed(images: tf.Tensor): tf.Tensor2D {
+    this.alive("embed");
+    return tf.tidy(() =>
+      inBatches(
+        flatImages(`${this.where}.embed`, images),
+        1024,
+        (b) => this.codeOf(b),
+      ) as tf.Tensor2D
+    );
+  }
+
+  /**
+   * Reconstructs images (the VAE decodes its posterior mean). Same shape as
+   * the input, [n, 28, 28, 1] or [n, 784]; caller disposes.
+   */
+  reconstruct(images: tf.Tensor): tf.Tensor {
+    this.alive("reconstruct");
+    return tf.tidy(() => {
+      const x = flatImages(`${this.where}.reconstruct`, images);
+      const out = inBatches(
+        x,
+        1024,
+        (b) => this.decoder.apply(this.codeOf(b)) as tf.Tensor,
+      );
+      return restoreShape(images, out);
+    });
+  }
+
+  protected abstract codeOf(x: tf.Tensor2D): tf.Tensor2D;
+
+  /** Reconstruction error (and rate for a VAE) on `images`, as plain numbers. */
+  abstract evaluate(
+    images: tf.Tensor,
+    options?: { batchSize?: number; seed?: Seed },
+  ): EvaluationReport;
+
+  /** Frees the networks. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.encoder.dispose();
+    this.decoder.dispose();
+  }
+}
+
 /**
  * A plain (deterministic) MLP autoencoder for 28x28 images,
  * 784 -> hidden -> latentDim -> hidden -> 784, trained on the summed squared
- * error. Call `dispose()` when done.
+ * error per image. Follows the `Trainable` contract: train it with
+ * `trainStep(ae, adam(1e-3), images)`. Call `dispose()` when done.
+ *
+ * ```ts
+ * const ae = new Autoencoder({ latentDim: 2, seed: 1 });
+ * const metrics = tf.tidy(() => trainStep(ae, optimizer, sampler.next())); // { loss, mse }
+ * ```
  */
 export class Autoencoder extends ImageModel {
-  /** Creates the networks and an Adam optimizer. */
+  /** Creates the networks (every option is checked first). */
   constructor(options: ImageAutoencoderOptions = {}) {
-    super("Autoencoder", 1, options);
+    super("Autoencoder", 1, checkImageOptions("Autoencoder", options));
   }
 
   /** The code of flattened images: the encoder's output. */
@@ -430,49 +535,30 @@ export class Autoencoder extends ImageModel {
     return this.encoder.apply(x) as tf.Tensor2D;
   }
 
-  /** The code z of each image, [n, latentDim] (caller disposes). */
-  embed(images: tf.Tensor): tf.Tensor2D {
-    this.alive("embed");
-    return tf.tidy(() =>
-      inBatches(
-        flatImages("Autoencoder.embed", images),
-        1024,
-        (b) => this.codeOf(b),
-      ) as tf.Tensor2D
-    );
-  }
-
-  /** One Adam step on `||x - g(f(x))||^2` averaged over the batch; returns plain numbers. */
-  trainStep(images: tf.Tensor, options?: { noiseStd?: number }): StepReport {
-    this.alive("trainStep");
-    const where = "Autoencoder.trainStep";
-    const noiseStd = checkNoise(where, options);
-    const vars = trainableVariables(this.encoder, this.decoder);
-    const loss = tf.tidy(() => {
-      const x = flatImages(where, images);
-      const input = this.corrupt(x, noiseStd);
-      return this.optimizer.minimize(
-        () => {
-          const xHat = this.decoder.apply(this.codeOf(input)) as tf.Tensor;
-          return x.sub(xHat).square().sum(1).mean() as tf.Scalar;
-        },
-        true,
-        vars,
-      ) as tf.Scalar;
-    });
-    const value = loss.dataSync()[0];
-    loss.dispose();
-    return { loss: value, mse: value / PIXELS };
+  /** The batch mean of ||x - g(f(x))||^2 (`mse`: per pixel); for `{ input, target }`, ||target - g(f(input))||^2. */
+  loss(batch: ImageBatch): LossTerms {
+    const { input, target } = this.checkedBatch("loss", batch);
+    const xHat = this.decoder.apply(this.codeOf(input)) as tf.Tensor2D;
+    const distortion = target.sub(xHat).square().sum(1).mean() as tf.Scalar;
+    return { total: distortion, terms: { mse: distortion.div(PIXELS) } };
   }
 
   /** Mean squared error per pixel on `images` (rate 0: a deterministic code carries no KL). */
   evaluate(
     images: tf.Tensor,
-    options?: { batchSize?: number },
+    options: { batchSize?: number } = {},
   ): EvaluationReport {
     this.alive("evaluate");
     const where = "Autoencoder.evaluate";
-    const batchSize = checkBatchSize(where, options);
+    const o = checkOptions(where, options, ["batchSize"]);
+    const batchSize = checkInteger(
+      where,
+      "options.batchSize",
+      o.batchSize ?? 1000,
+      {
+        min: 1,
+      },
+    );
     const x = flatImages(where, images);
     try {
       const [sq] = accumulate(x, batchSize, (b) => [
@@ -495,8 +581,14 @@ export class Autoencoder extends ImageModel {
  * q(z|x) = N(mu(x), diag exp(logVar(x))), p(z) = N(0, I),
  * p(x|z) = N(f(z), c I). Trained on the negative ELBO written as the
  * lecture's `||x - f(z)||^2 + lambda * KL(q(z|x) || p(z))` with
- * `lambda = 2 c beta` (beta = 1: the ELBO; beta > 1: the beta-VAE). Call
- * `dispose()` when done.
+ * `lambda = 2 c beta` (beta = 1: the ELBO; beta > 1: the beta-VAE).
+ * Follows the `Trainable` contract: train it with
+ * `trainStep(vae, adam(1e-3), images)`, which reports `loss`, `mse` (per
+ * pixel) and `rate` (KL in nats per image). Call `dispose()` when done.
+ *
+ * ```ts
+ * const vae = new GaussianVAE({ latentDim: 16, beta: 4 }); // lambda = 2 * 0.1 * 4
+ * ```
  */
 export class GaussianVAE extends ImageModel {
   /** beta-VAE weight. */
@@ -504,17 +596,19 @@ export class GaussianVAE extends ImageModel {
   /** Decoder variance c. */
   readonly decoderVariance: number;
 
-  /** Creates the networks and an Adam optimizer. */
+  /** Creates the networks (every option is checked first). */
   constructor(options: GaussianVAEOptions = {}) {
-    super("GaussianVAE", 2, options);
-    const { beta = 1, decoderVariance = 0.1 } = options;
-    this.beta = checkNumber("GaussianVAE", "beta", beta, { min: 0 });
-    this.decoderVariance = checkNumber(
-      "GaussianVAE",
-      "decoderVariance",
-      decoderVariance,
-      { min: 0, minExclusive: true },
-    );
+    const where = "GaussianVAE";
+    const base = checkImageOptions(where, options, ["beta", "decoderVariance"]);
+    const { beta = 1, decoderVariance = 0.1 } = options ?? {};
+    checkNumber(where, "options.beta", beta, { min: 0 });
+    checkNumber(where, "options.decoderVariance", decoderVariance, {
+      min: 0,
+      minExclusive: true,
+    });
+    super(where, 2, base);
+    this.beta = beta;
+    this.decoderVariance = decoderVariance;
   }
 
   /** The weight of the KL term in the squared-error form of the loss: lambda = 2 c beta. */
@@ -542,84 +636,69 @@ export class GaussianVAE extends ImageModel {
     return tf.tidy(() => this.#split(flatImages("GaussianVAE.encode", images)));
   }
 
-  /** The posterior means, [n, latentDim] (caller disposes). */
-  embed(images: tf.Tensor): tf.Tensor2D {
-    this.alive("embed");
-    return tf.tidy(() =>
-      inBatches(
-        flatImages("GaussianVAE.embed", images),
-        1024,
-        (b) => this.codeOf(b),
-      ) as tf.Tensor2D
-    );
-  }
-
-  /** Decodes n latents drawn from the prior N(0, I): [n, 28, 28, 1] (caller disposes). */
-  sample(n: number, { seed = 0 }: { seed?: Seed } = {}): tf.Tensor4D {
-    this.alive("sample");
-    checkInteger("GaussianVAE.sample", "n", n, { min: 1 });
-    return tf.tidy(() =>
-      this.decode(randomNormal([n, this.latentDim], { seed }))
-    );
+  /**
+   * The negative ELBO of a batch in the lecture's form: encode, draw one
+   * z ~ q(z|x) by reparameterization, decode, and weigh the distortion
+   * against the rate with lambda = 2 c beta. For `{ input, target }` the
+   * encoder sees `input` and the distortion is measured against `target`.
+   */
+  loss(batch: ImageBatch): LossTerms {
+    const { input, target } = this.checkedBatch("loss", batch);
+    const { mu, logVar } = this.#split(input);
+    const z = reparameterizedSample(mu, logVar, this.rng);
+    const xHat = this.decoder.apply(z) as tf.Tensor2D;
+    return vaeLoss(target, xHat, mu, logVar, this.lambda);
   }
 
   /**
-   * One Adam step on the batch mean of `||x - f(z)||^2 + lambda * KL` with one
-   * reparameterized z per image. Returns plain numbers: `loss`, `mse` (per
-   * pixel), `rate` (KL in nats per image).
+   * Decodes n latents drawn from the prior N(0, I): [n, 28, 28, 1] (caller
+   * disposes). Without a seed each call draws new latents from the
+   * package's shared seeded stream.
    */
-  trainStep(
-    images: tf.Tensor,
-    options?: { noiseStd?: number },
-  ): StepReport & { rate: number } {
-    this.alive("trainStep");
-    const where = "GaussianVAE.trainStep";
-    const noiseStd = checkNoise(where, options);
-    const vars = trainableVariables(this.encoder, this.decoder);
-    let kept: tf.Tensor[] = [];
-    const loss = tf.tidy(() => {
-      const x = flatImages(where, images);
-      const input = this.corrupt(x, noiseStd);
-      return this.optimizer.minimize(
-        () => {
-          const { mu, logVar } = this.#split(input);
-          const z = reparameterizeUnchecked(mu, logVar, this.rng);
-          const xHat = this.decoder.apply(z) as tf.Tensor;
-          const sq = x.sub(xHat).square().sum(1).mean();
-          const kl = klStandardNormal(mu, logVar).mean();
-          kept = [tf.keep(sq), tf.keep(kl)];
-          return sq.add(kl.mul(this.lambda)) as tf.Scalar;
-        },
-        true,
-        vars,
-      ) as tf.Scalar;
-    });
-    const [value, sq, kl] = [loss, ...kept].map((t) => t.dataSync()[0]);
-    tf.dispose([loss, ...kept]);
-    return { loss: value, mse: sq / PIXELS, rate: kl };
+  sample(n: number, options: { seed?: Seed } = {}): tf.Tensor4D {
+    this.alive("sample");
+    const where = "GaussianVAE.sample";
+    const { seed } = checkOptions(where, options, ["seed"]);
+    checkInteger(where, "n", n, { min: 1 });
+    const rng = checkSeed(where, "options.seed", seed);
+    return tf.tidy(() =>
+      (this.decoder.apply(
+        randomNormal([n, this.latentDim], { seed: rng }),
+      ) as tf.Tensor).reshape([n, 28, 28, 1])
+    );
   }
 
   /**
    * Reconstruction MSE (decoding the posterior mean), the rate (mean KL per
    * image and per dimension), the number of active latent dimensions and the
-   * negative ELBO in nats, averaged over `images`.
+   * negative ELBO in nats, averaged over `images`. The one z sample of the
+   * ELBO comes from `options.seed` (default 0, on purpose the same for every
+   * call: models are compared on the same noise, and evaluating does not move
+   * the training noise).
    */
   evaluate(
     images: tf.Tensor,
-    options?: { batchSize?: number; seed?: Seed },
+    options: { batchSize?: number; seed?: Seed } = {},
   ): EvaluationReport {
     this.alive("evaluate");
     const where = "GaussianVAE.evaluate";
-    const batchSize = checkBatchSize(where, options);
-    // A fixed stream: evaluating must not shift the training noise.
-    const rng = rngFrom(options?.seed ?? 0);
+    const o = checkOptions(where, options, ["batchSize", "seed"]);
+    const batchSize = checkInteger(
+      where,
+      "options.batchSize",
+      o.batchSize ?? 1000,
+      {
+        min: 1,
+      },
+    );
+    const rng = checkSeed(where, "options.seed", o.seed ?? 0);
     const x = flatImages(where, images);
     try {
       const sums = accumulate(x, batchSize, (b) => {
         const { mu, logVar } = this.#split(b);
         const meanSq = b.sub(this.decoder.apply(mu) as tf.Tensor).square()
           .sum();
-        const z = reparameterizeUnchecked(mu, logVar, rng);
+        const z = reparameterizedSample(mu, logVar, rng);
         const sampleSq = b.sub(this.decoder.apply(z) as tf.Tensor).square()
           .sum();
         const klDims = logVar.exp().add(mu.square()).sub(1).sub(logVar).mul(0.5)
@@ -649,139 +728,50 @@ export class GaussianVAE extends ImageModel {
 // ---------------------------------------------------------------------------
 // Denoising
 
-function addNoiseUnchecked(x: tf.Tensor, std: number, rng: Rng): tf.Tensor {
-  return tf.tidy(() =>
-    x.add(randomNormal(x.shape, { std, seed: rng })).clipByValue(0, 1)
-  );
-}
-
 /**
  * Corrupts images with Gaussian noise of standard deviation `std`, clipped
- * back to [0, 1] (pixel range). Returns a new tensor of the input's shape
- * (caller disposes).
+ * back to [0, 1] (pixel range): the input of a denoising autoencoder,
+ * `trainStep(ae, optimizer, { input: addNoise(x, 0.5), target: x })`.
+ *
+ * @param options.seed a number or an `Rng`; without one, each call draws new noise from the package's shared seeded stream
+ * @returns a new tensor of the input's shape (caller disposes)
+ * @throws ArgumentError for a non-float32 tensor or a negative std
  */
 export function addNoise(
   images: tf.Tensor,
   std: number,
-  { seed = 0 }: { seed?: Seed } = {},
+  options: { seed?: Seed } = {},
 ): tf.Tensor {
-  checkTensor("addNoise", "images", images, { dtype: "float32" });
-  checkNumber("addNoise", "std", std, { min: 0 });
-  return addNoiseUnchecked(images, std, rngFrom(seed));
-}
-
-/** Anything that reconstructs images: an `Autoencoder` or a `GaussianVAE`. */
-export interface Reconstructor {
-  /** Returns reconstructions of the input's shape. */
-  reconstruct(images: tf.Tensor): tf.Tensor;
-}
-
-/**
- * Denoising error: corrupts `images` with `addNoise(images, noiseStd)`,
- * reconstructs them with `model`, and returns the mean squared error per
- * pixel against the clean images, plus the error of the noisy input itself
- * (the baseline a denoiser should beat). Plain numbers.
- */
-export function denoisingError(
-  model: Reconstructor,
-  images: tf.Tensor,
-  noiseStd: number,
-  { seed = 0 }: { seed?: Seed } = {},
-): { mse: number; noisyMse: number } {
-  const where = "denoisingError";
-  if (!model || typeof (model as Reconstructor).reconstruct !== "function") {
-    throw new ArgumentError(
-      where,
-      "model must have a reconstruct(images) method (an Autoencoder or a GaussianVAE)",
-    );
-  }
-  checkTensor(where, "images", images, { dtype: "float32", minRank: 2 });
-  checkNumber(where, "noiseStd", noiseStd, { min: 0 });
-  const [mse, noisyMse] = tf.tidy(() => {
-    const noisy = addNoiseUnchecked(images, noiseStd, rngFrom(seed));
-    const out = model.reconstruct(noisy);
-    return [
-      out.sub(images).square().mean().dataSync()[0],
-      noisy.sub(images).square().mean().dataSync()[0],
-    ];
-  });
-  return { mse, noisyMse };
+  const where = "addNoise";
+  const { seed } = checkOptions(where, options, ["seed"]);
+  const rng = checkSeed(where, "options.seed", seed);
+  checkTensor(where, "images", images, { dtype: "float32" });
+  checkNumber(where, "std", std, { min: 0 });
+  return tf.tidy(() =>
+    images.add(randomNormal(images.shape, { std, seed: rng })).clipByValue(0, 1)
+  );
 }
 
 // ---------------------------------------------------------------------------
 // Linear autoencoder, PCA and principal angles
 
 /**
- * Eigendecomposition of a symmetric matrix given as rows, by the cyclic
- * Jacobi method of `jacobiEigen` (lib/linalg.ts). Returns the eigenvalues in
- * decreasing order and the matching unit eigenvectors as rows. O(d^3) per sweep: meant for
- * d up to a few hundred.
- *
- * @throws ArgumentError if the matrix is not square, not symmetric or not finite
+ * Eigenvalues (decreasing) and unit eigenvectors (as rows) of a symmetric
+ * matrix given as rows, by the shared Jacobi solver of lib/linalg.ts.
  */
-export function symmetricEigen(
+function eigenDecreasing(
   matrix: number[][],
-  { maxSweeps = 100 }: { maxSweeps?: number } = {},
 ): { values: number[]; vectors: number[][] } {
-  const where = "symmetricEigen";
-  checkInteger(where, "maxSweeps", maxSweeps, { min: 1 });
-  if (!Array.isArray(matrix) || matrix.length === 0) {
-    throw new ArgumentError(
-      where,
-      "matrix must be a non-empty square number[][]",
-    );
-  }
   const n = matrix.length;
   const a = new Float64Array(n * n);
-  let scale = 0;
+  // Average the two triangles: float32 round-off must not break symmetry.
   for (let i = 0; i < n; i++) {
-    const row = matrix[i];
-    if (!Array.isArray(row) || row.length !== n) {
-      throw new ArgumentError(
-        where,
-        `matrix must be square: it has ${n} rows but row ${i} has ${
-          Array.isArray(row) ? row.length : "no"
-        } entries`,
-      );
-    }
     for (let j = 0; j < n; j++) {
-      const v = row[j];
-      if (typeof v !== "number" || !Number.isFinite(v)) {
-        throw new ArgumentError(
-          where,
-          `matrix[${i}][${j}] must be a finite number, got ${v}`,
-        );
-      }
-      a[i * n + j] = v;
-      scale = Math.max(scale, Math.abs(v));
+      a[i * n + j] = 0.5 * (matrix[i][j] + matrix[j][i]);
     }
   }
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < i; j++) {
-      if (
-        Math.abs(a[i * n + j] - a[j * n + i]) > 1e-6 * Math.max(scale, 1e-300)
-      ) {
-        throw new ArgumentError(
-          where,
-          `matrix must be symmetric, but matrix[${i}][${j}] = ${
-            a[i * n + j]
-          } and matrix[${j}][${i}] = ${a[j * n + i]}`,
-        );
-      }
-    }
-  }
-  // Symmetrise away the rounding the tolerance above allows, then share the
-  // one Jacobi solver of the package.
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < i; j++) {
-      const mean = 0.5 * (a[i * n + j] + a[j * n + i]);
-      a[i * n + j] = mean;
-      a[j * n + i] = mean;
-    }
-  }
-  const eig = jacobiEigen(a, n, { maxSweeps });
-  // jacobiEigen sorts ascending with eigenvectors as columns; PCA wants
-  // decreasing order with eigenvectors as rows.
+  const eig = jacobiEigen(a, n);
+  // jacobiEigen sorts ascending with eigenvectors as columns.
   const order = Array.from({ length: n }, (_, i) => n - 1 - i);
   return {
     values: order.map((i) => eig.values[i]),
@@ -808,8 +798,13 @@ export interface PCAResult {
  * d x d covariance of the rows of `data`. Keep d small (<= ~300; downsample
  * images first).
  *
+ * ```ts
+ * const { components, eigenvalues } = pca(data, 8); // top-8 directions
+ * ```
+ *
  * @param data [n, d] tensor or number[][] with n >= 2
  * @param k number of components, 1 <= k <= d
+ * @returns plain arrays
  */
 export function pca(data: tf.Tensor2D | number[][], k: number): PCAResult {
   const where = "pca";
@@ -829,15 +824,7 @@ export function pca(data: tf.Tensor2D | number[][], k: number): PCAResult {
           .arraySync() as number[][],
       };
     });
-    // Symmetrise the float32 round-off before the float64 solver.
-    for (let i = 0; i < d; i++) {
-      for (let j = 0; j < i; j++) {
-        const s = (cov[i][j] + cov[j][i]) / 2;
-        cov[i][j] = s;
-        cov[j][i] = s;
-      }
-    }
-    const { values, vectors } = symmetricEigen(cov);
+    const { values, vectors } = eigenDecreasing(cov);
     return {
       mean,
       components: vectors.slice(0, k),
@@ -898,6 +885,12 @@ function orthonormalRows(
  * values of Qa Qb^T after orthonormalising both, min(k1, k2) of them. All
  * zero means the spans are equal (for k1 = k2); pi/2 means orthogonal
  * directions.
+ *
+ * ```ts
+ * principalAngles(linearAE.basis(), pca(data, 8).components); // ~0 when trained
+ * ```
+ *
+ * @throws ArgumentError for empty, ragged, non-finite or linearly dependent rows, or different d
  */
 export function principalAngles(a: number[][], b: number[][]): number[] {
   const where = "principalAngles";
@@ -918,73 +911,76 @@ export function principalAngles(a: number[][], b: number[][]): number[] {
   const mmT = m.map((r1) =>
     m.map((r2) => r1.reduce((s, v, j) => s + v * r2[j], 0))
   );
-  const { values } = symmetricEigen(mmT);
+  const { values } = eigenDecreasing(mmT);
   return values
     .map((s2) => Math.acos(Math.min(1, Math.sqrt(Math.max(0, s2)))))
     .sort((x, y) => x - y);
 }
 
 /**
- * A linear autoencoder x -> x W_e -> (x W_e) W_d on centred data, trained by
- * Adam on the mean squared error. Its optimum spans the same subspace as the
- * top-k principal components (but W_e, W_d are not orthonormal and not the
- * components themselves). Call `dispose()` when done.
+ * A linear autoencoder x -> x W_e -> (x W_e) W_d on centred data [n, d],
+ * trained on the mean over rows of ||x - x W_e W_d||^2. Its optimum spans
+ * the same subspace as the top-k principal components (but W_e, W_d are not
+ * orthonormal and not the components themselves). Follows the `Trainable`
+ * contract: `trainStep(linearAE, adam(0.01), centred)`. Call `dispose()`
+ * when done.
  */
-export class LinearAutoencoder {
+export class LinearAutoencoder implements Trainable<tf.Tensor2D> {
   /** Encoder weights [d, k]. */
   readonly encoderWeights: tf.Variable;
   /** Decoder weights [k, d]: its rows span the learned subspace. */
   readonly decoderWeights: tf.Variable;
-  readonly #optimizer: tf.Optimizer;
 
   /** Creates small random weights for a d -> k -> d linear autoencoder. */
-  constructor(
-    d: number,
-    k: number,
-    { learningRate = 0.01, seed = 0 }: { learningRate?: number; seed?: Seed } =
-      {},
-  ) {
+  constructor(d: number, k: number, options: { seed?: Seed } = {}) {
     const where = "LinearAutoencoder";
+    if (
+      options !== null && typeof options === "object" &&
+      "learningRate" in options
+    ) {
+      throw new ArgumentError(
+        where,
+        "the learning rate belongs to the optimizer now: make one with adam(0.01) and pass it to trainStep(model, optimizer, batch)",
+      );
+    }
+    const { seed = 0 } = checkOptions(where, options, ["seed"]);
     checkInteger(where, "d", d, { min: 1 });
     checkInteger(where, "k", k, { min: 1, max: d });
-    checkNumber(where, "learningRate", learningRate, {
-      min: 0,
-      minExclusive: true,
-    });
-    const rng = rngFrom(seed);
+    const rng = checkSeed(where, "options.seed", seed);
     const std = 1 / Math.sqrt(d);
     [this.encoderWeights, this.decoderWeights] = tf.tidy(() => [
       tf.variable(randomNormal([d, k], { std, seed: rng })),
       tf.variable(randomNormal([k, d], { std, seed: rng })),
     ]);
-    this.#optimizer = adam(learningRate);
   }
 
-  /** One Adam step on the mean over rows of ||x - x W_e W_d||^2 for centred data [n, d]; returns that loss. */
-  trainStep(centred: tf.Tensor2D): number {
-    const d = this.encoderWeights.shape[0];
-    checkTensor("LinearAutoencoder.trainStep", "centred", centred, {
-      shape: [null, d],
+  /** The two weight matrices. */
+  trainableVariables(): tf.Variable[] {
+    return [this.encoderWeights, this.decoderWeights];
+  }
+
+  /** The mean over the rows of centred data [n, d] of ||x - x W_e W_d||^2. */
+  loss(centred: tf.Tensor2D): LossTerms {
+    this.#checkCentred("LinearAutoencoder.loss", centred);
+    const code = tf.matMul(centred, this.encoderWeights); // [n, k]
+    const reconstruction = tf.matMul(code, this.decoderWeights); // [n, d]
+    const squaredError = centred.sub(reconstruction).square().sum(1); // [n]
+    return { total: squaredError.mean() as tf.Scalar };
+  }
+
+  #checkCentred(where: string, centred: unknown): void {
+    const t = checkTensor(where, "centred", centred, {
+      shape: [null, this.encoderWeights.shape[0]],
       dtype: "float32",
     });
-    checkFinite("LinearAutoencoder.trainStep", "centred", centred);
-    const loss = this.#optimizer.minimize(
-      () =>
-        centred.sub(
-          tf.matMul(
-            tf.matMul(centred, this.encoderWeights),
-            this.decoderWeights,
-          ),
-        ).square().sum(1).mean() as tf.Scalar,
-      true,
-      [
-        this.encoderWeights,
-        this.decoderWeights,
-      ],
-    ) as tf.Scalar;
-    const value = loss.dataSync()[0];
-    loss.dispose();
-    return value;
+    // A mean over zero rows is not a loss (wasm even returns uninitialised memory).
+    if (t.shape[0] === 0) {
+      throw new ArgumentError(
+        where,
+        "centred must have at least one row, got 0",
+      );
+    }
+    checkFinite(where, "centred", t);
   }
 
   /** The rows of W_d as plain arrays [k][d]: a (non-orthonormal) basis of the learned subspace. */
@@ -992,11 +988,10 @@ export class LinearAutoencoder {
     return this.decoderWeights.arraySync() as number[][];
   }
 
-  /** Frees the weights and the optimizer state. */
+  /** Frees the weights. */
   dispose(): void {
     this.encoderWeights.dispose();
     this.decoderWeights.dispose();
-    this.#optimizer.dispose();
   }
 }
 
@@ -1011,7 +1006,7 @@ export interface ScalarObjective {
   df: (z: number) => number;
 }
 
-/** The two estimators of d/d(mu, log sigma) E_{z ~ N(mu, sigma^2)} f(z). */
+/** The estimators of d/d(mu, log sigma) E_{z ~ N(mu, sigma^2)} f(z). */
 export type GradientEstimator =
   | "reparameterization"
   | "score-function"
@@ -1049,6 +1044,27 @@ function meanVar(v: number[]): [number, number] {
   return [m, s];
 }
 
+/** One-sample estimate of d/d(mu, log sigma) E f(z), z = mu + sigma eps. */
+function gradientSample(
+  estimator: GradientEstimator,
+  { f, df }: ScalarObjective,
+  mu: number,
+  sigma: number,
+  baseline: number,
+  rng: Rng,
+): [number, number] {
+  const eps = rng.normal();
+  const z = mu + sigma * eps;
+  if (estimator === "reparameterization") {
+    // Pathwise: the chain rule through z, dz/dmu = 1, dz/dlog sigma = sigma eps.
+    const g = df(z);
+    return [g, g * sigma * eps];
+  }
+  // Score function: (f(z) - b) * d log q(z) / d(mu, log sigma).
+  const w = f(z) - baseline;
+  return [w * eps / sigma, w * (eps * eps - 1)];
+}
+
 /**
  * Monte-Carlo estimates of the gradient of `E_{z ~ N(mu, sigma^2)} f(z)`
  * with respect to mu and log sigma, `trials` times:
@@ -1056,13 +1072,40 @@ function meanVar(v: number[]): [number, number] {
  * - "score-function" (REINFORCE): f(z) * d log q(z) = f(z) * ((z - mu)/sigma^2, (z - mu)^2/sigma^2 - 1);
  * - "score-function-baseline": the same with f(z) - f(mu) (a constant baseline: still unbiased, less variance).
  * All three are unbiased; their variances differ (float64 JavaScript).
+ *
+ * ```ts
+ * const toy = { f: (z: number) => (z - 2) ** 2, df: (z: number) => 2 * (z - 2) };
+ * gaussianGradientEstimates("score-function", toy, { mu: 0.5, logSigma: 0 }).mean.dMu; // ~ -3
+ * ```
+ *
+ * @returns plain numbers
+ * @throws ArgumentError for an unknown estimator, a bad objective or options
  */
 export function gaussianGradientEstimates(
   estimator: GradientEstimator,
   objective: ScalarObjective,
   options: GaussianGradientOptions,
 ): GradientEstimates {
-  const where = "gaussianGradientEstimates";
+  return gradientEstimates(
+    "gaussianGradientEstimates",
+    estimator,
+    objective,
+    options,
+  );
+}
+
+/**
+ * `gaussianGradientEstimates` with the name of the function the user
+ * called in its errors (lib/course/02_gaussian_vae compares estimators).
+ *
+ * @internal
+ */
+export function gradientEstimates(
+  where: string,
+  estimator: GradientEstimator,
+  objective: ScalarObjective,
+  options: GaussianGradientOptions,
+): GradientEstimates {
   checkChoice(
     where,
     "estimator",
@@ -1082,24 +1125,31 @@ export function gaussianGradientEstimates(
       "objective must be { f(z), df(z) } with two functions",
     );
   }
-  if (options === null || typeof options !== "object") {
+  if (options === undefined) {
     throw new ArgumentError(
       where,
       "options must be an object with mu and logSigma",
     );
   }
-  const mu = checkNumber(where, "mu", options.mu);
-  const logSigma = checkNumber(where, "logSigma", options.logSigma, {
+  const o = checkOptions(where, options, [
+    "mu",
+    "logSigma",
+    "samples",
+    "trials",
+    "seed",
+  ]);
+  const mu = checkNumber(where, "options.mu", o.mu);
+  const logSigma = checkNumber(where, "options.logSigma", o.logSigma, {
     min: -20,
     max: 20,
   });
-  const samples = checkInteger(where, "samples", options.samples ?? 1, {
+  const samples = checkInteger(where, "options.samples", o.samples ?? 1, {
     min: 1,
   });
-  const trials = checkInteger(where, "trials", options.trials ?? 1000, {
+  const trials = checkInteger(where, "options.trials", o.trials ?? 1000, {
     min: 2,
   });
-  const rng = rngFrom(options.seed ?? 0);
+  const rng = checkSeed(where, "options.seed", o.seed ?? 0);
   const sigma = Math.exp(logSigma);
   const baseline = estimator === "score-function-baseline"
     ? objective.f(mu)
@@ -1110,17 +1160,16 @@ export function gaussianGradientEstimates(
     let gm = 0;
     let gs = 0;
     for (let s = 0; s < samples; s++) {
-      const eps = rng.normal();
-      const z = mu + sigma * eps;
-      if (estimator === "reparameterization") {
-        const g = objective.df(z);
-        gm += g;
-        gs += g * sigma * eps;
-      } else {
-        const w = objective.f(z) - baseline;
-        gm += w * eps / sigma;
-        gs += w * (eps * eps - 1);
-      }
+      const [a, b] = gradientSample(
+        estimator,
+        objective,
+        mu,
+        sigma,
+        baseline,
+        rng,
+      );
+      gm += a;
+      gs += b;
     }
     if (!Number.isFinite(gm) || !Number.isFinite(gs)) {
       throw new ArgumentError(
@@ -1139,346 +1188,4 @@ export function gaussianGradientEstimates(
     mean: { dMu: mm, dLogSigma: ms },
     variance: { dMu: vm, dLogSigma: vs },
   };
-}
-
-// ---------------------------------------------------------------------------
-// Notebook 02 helpers: data preparation, experiment loops, plain summaries
-
-/**
- * Halves the resolution of images by 2x2 average pooling and flattens them:
- * the first `count` images of `images` [n, h, w, c] become a float32
- * [count, (h / 2) * (w / 2) * c] matrix (28x28 Fashion-MNIST: [count, 196]),
- * small enough for an exact PCA.
- *
- * @param images float32 [n, h, w, c] with even h and w
- * @param options.count how many leading images to use (default all)
- * @returns a new tensor; the caller disposes it
- * @throws ArgumentError for a wrong rank, odd sizes or count out of [1, n]
- */
-export function downsampleImages(
-  images: tf.Tensor,
-  { count }: { count?: number } = {},
-): tf.Tensor2D {
-  const where = "downsampleImages";
-  const t = checkTensor(where, "images", images, {
-    rank: 4,
-    dtype: "float32",
-  }) as tf.Tensor4D;
-  const [n, h, w, c] = t.shape;
-  if (h % 2 !== 0 || w % 2 !== 0) {
-    throw new ArgumentError(
-      where,
-      `images must have even height and width, got shape [${t.shape}]`,
-    );
-  }
-  const m = checkInteger(where, "count", count ?? n, { min: 1, max: n });
-  return tf.tidy(() =>
-    tf.avgPool(t.slice(0, m), 2, 2, "valid").reshape([m, (h / 2) * (w / 2) * c])
-  );
-}
-
-/**
- * Subtracts a mean vector from every row: `data - mean` (e.g. the `mean` of
- * a `PCAResult`), the centred data a linear autoencoder is trained on.
- *
- * @param data float32 [n, d]
- * @param mean length-d numbers
- * @returns a new [n, d] tensor; the caller disposes it
- * @throws ArgumentError if the lengths differ or `mean` is not finite
- */
-export function centreRows(data: tf.Tensor2D, mean: number[]): tf.Tensor2D {
-  const where = "centreRows";
-  const t = checkTensor(where, "data", data, {
-    rank: 2,
-    dtype: "float32",
-  }) as tf.Tensor2D;
-  if (
-    !Array.isArray(mean) || mean.length !== t.shape[1] ||
-    mean.some((v) => typeof v !== "number" || !Number.isFinite(v))
-  ) {
-    throw new ArgumentError(
-      where,
-      `mean must be ${t.shape[1]} finite numbers (one per column of data)`,
-    );
-  }
-  return tf.tidy(() => t.sub(tf.tensor1d(mean))) as tf.Tensor2D;
-}
-
-/**
- * The variance PCA leaves out: the sum of the eigenvalues beyond the kept
- * `components.length`, which is the smallest mean squared reconstruction
- * error any rank-k linear map can reach (Eckart-Young), i.e. the optimum of
- * a linear autoencoder's loss.
- *
- * @throws ArgumentError if `result` is not a `PCAResult`
- */
-export function pcaResidualVariance(result: PCAResult): number {
-  if (
-    !result || !Array.isArray(result.eigenvalues) ||
-    !Array.isArray(result.components)
-  ) {
-    throw new ArgumentError(
-      "pcaResidualVariance",
-      "result must be what pca() returns ({ eigenvalues, components, ... })",
-    );
-  }
-  return result.eigenvalues.slice(result.components.length)
-    .reduce((a, b) => a + b, 0);
-}
-
-/** The three estimators of `gaussianGradientEstimates`, in display order. */
-export const GRADIENT_ESTIMATORS: readonly GradientEstimator[] = Object.freeze(
-  ["reparameterization", "score-function", "score-function-baseline"] as const,
-);
-
-/**
- * Runs `gaussianGradientEstimates` once per estimator with the same options
- * (and seed), so the estimators can be compared side by side.
- *
- * @returns plain numbers, keyed by estimator name in `GRADIENT_ESTIMATORS` order
- * @throws ArgumentError as `gaussianGradientEstimates`
- */
-export function compareGradientEstimators(
-  objective: ScalarObjective,
-  options: GaussianGradientOptions,
-): Record<GradientEstimator, GradientEstimates> {
-  return Object.fromEntries(
-    GRADIENT_ESTIMATORS.map((e) => [
-      e,
-      gaussianGradientEstimates(e, objective, options),
-    ]),
-  ) as Record<GradientEstimator, GradientEstimates>;
-}
-
-/**
- * The variance of the d/dmu estimate of each estimator as a function of the
- * number of samples averaged inside one estimate: entry [e][i] is
- * `gaussianGradientEstimates(e, objective, { ...options, samples:
- * sampleCounts[i] }).variance.dMu` (about variance(1 sample) / S).
- *
- * @returns plain arrays keyed by estimator name, one value per sample count
- * @throws ArgumentError for an empty `sampleCounts` or as `gaussianGradientEstimates`
- */
-export function gradientVarianceBySamples(
-  objective: ScalarObjective,
-  options: GaussianGradientOptions,
-  sampleCounts: number[],
-): Record<GradientEstimator, number[]> {
-  if (!Array.isArray(sampleCounts) || sampleCounts.length === 0) {
-    throw new ArgumentError(
-      "gradientVarianceBySamples",
-      "sampleCounts must be a non-empty array of positive integers",
-    );
-  }
-  return Object.fromEntries(
-    GRADIENT_ESTIMATORS.map((e) => [
-      e,
-      sampleCounts.map((s) =>
-        gaussianGradientEstimates(e, objective, { ...options, samples: s })
-          .variance.dMu
-      ),
-    ]),
-  ) as Record<GradientEstimator, number[]>;
-}
-
-/**
- * An endless stream of shuffled minibatches for training: epoch e goes
- * through `batches(n, batchSize, { seed: seed + e })` (lib/data.ts), the
- * last batch of an epoch may be shorter. `next()` returns the next batch of
- * `images` as a new tensor: the caller disposes it.
- *
- * @throws ArgumentError for an empty `images`, a bad batchSize or seed
- */
-export function endlessImageBatches(
-  images: tf.Tensor,
-  batchSize: number,
-  { seed = 0 }: { seed?: number } = {},
-): { next(): tf.Tensor } {
-  const where = "endlessImageBatches";
-  checkTensor(where, "images", images, { minRank: 1 });
-  const n = images.shape[0];
-  if (n === 0) throw new ArgumentError(where, "images must not be empty");
-  checkInteger(where, "batchSize", batchSize, { min: 1 });
-  checkNumber(where, "seed", seed);
-  function* indices() {
-    for (let epoch = 0;; epoch++) {
-      yield* batches(n, batchSize, { seed: seed + epoch });
-    }
-  }
-  const order = indices();
-  return {
-    next: () => tf.gather(images, order.next().value as Int32Array),
-  };
-}
-
-/**
- * The variance of each latent dimension over the rows of `codes` [n, d]
- * (population variance, as `tf.moments`): how far the codes spread compared
- * with the prior N(0, I), whose variance is 1.
- *
- * @returns d plain numbers
- */
-export function codeVariance(codes: tf.Tensor2D): number[] {
-  checkTensor("codeVariance", "codes", codes, { rank: 2 });
-  return Array.from(
-    tf.tidy(() => tf.moments(codes, 0).variance.dataSync()),
-  );
-}
-
-/**
- * A straight path in latent space from row `i` to row `j` of `codes`
- * [n, d]: `steps` evenly spaced points (1 - t) z_i + t z_j, t from 0 to 1.
- * Decode it to see what lies between two images.
- *
- * @returns a new [steps, d] tensor; the caller disposes it
- * @throws ArgumentError for out-of-range rows or steps < 2
- */
-export function interpolateCodes(
-  codes: tf.Tensor2D,
-  i: number,
-  j: number,
-  { steps = 10 }: { steps?: number } = {},
-): tf.Tensor2D {
-  const where = "interpolateCodes";
-  checkTensor(where, "codes", codes, { rank: 2, dtype: "float32" });
-  const [n, d] = codes.shape;
-  checkInteger(where, "i", i, { min: 0, max: n - 1 });
-  checkInteger(where, "j", j, { min: 0, max: n - 1 });
-  checkInteger(where, "steps", steps, { min: 2 });
-  return tf.tidy(() => {
-    const t = tf.linspace(0, 1, steps).reshape([steps, 1]);
-    return codes.slice([i, 0], [1, d]).mul(tf.sub(1, t)).add(
-      codes.slice([j, 0], [1, d]).mul(t),
-    );
-  }) as tf.Tensor2D;
-}
-
-/** Anything with `evaluate(images)` (an `Autoencoder` or a `GaussianVAE`). */
-export interface Evaluator {
-  /** Reconstruction error and rate on `images`. */
-  evaluate(images: tf.Tensor): EvaluationReport;
-}
-
-/**
- * The reconstruction MSE per pixel of several models on the same images,
- * evaluated in the key order of `models`.
- *
- * @returns plain numbers with the keys of `models`
- * @throws ArgumentError if a model has no `evaluate` method
- */
-export function reconstructionMSE(
-  models: Record<string, Evaluator>,
-  images: tf.Tensor,
-): Record<string, number> {
-  const entries = Object.entries(models ?? {});
-  for (const [name, m] of entries) {
-    if (!m || typeof m.evaluate !== "function") {
-      throw new ArgumentError(
-        "reconstructionMSE",
-        `models["${name}"] must have an evaluate(images) method`,
-      );
-    }
-  }
-  return Object.fromEntries(
-    entries.map(([name, m]) => [name, m.evaluate(images).mse]),
-  );
-}
-
-/** One model of a beta sweep (plain numbers, plus an optional tensor). */
-export interface BetaSweepPoint {
-  /** The beta-VAE weight. */
-  beta: number;
-  /** Mean KL(q(z|x) || N(0, I)) in nats per image on the test images. */
-  rate: number;
-  /** Reconstruction MSE per pixel on the test images (the distortion). */
-  mse: number;
-  /** Mean KL of each latent dimension, nats. */
-  rateByDim: number[];
-  /** Latent dimensions with at least 0.01 nats. */
-  activeUnits: number;
-  /** With `options.reconstruct`: this model's reconstructions of those images (caller disposes). */
-  reconstruction?: tf.Tensor;
-}
-
-/** Options of `betaSweep`. */
-export interface BetaSweepOptions {
-  /** Trains a fresh model (e.g. with `trainLoop`); called once per beta, in order. */
-  fit: (model: GaussianVAE, beta: number) => Promise<unknown>;
-  /** Images the trained models are evaluated on (the test set). */
-  images: tf.Tensor;
-  /** Latent dimension (default 16). */
-  latentDim?: number;
-  /** Seed of every model (default 2): the models differ only in beta. */
-  seed?: number;
-  /** Optional images to reconstruct with each model (kept in the result). */
-  reconstruct?: tf.Tensor;
-}
-
-/**
- * The beta-VAE sweep: for each beta, a new `GaussianVAE({ latentDim, seed,
- * beta })` is trained by `fit`, evaluated on `images` (rate, distortion,
- * rate per dimension, active units) and disposed. Traces the
- * rate-distortion curve; a large beta collapses the posterior (rate 0).
- *
- * @returns one point per beta; their `reconstruction` tensors (if any) belong to the caller
- * @throws ArgumentError for an empty or non-positive `betas`, or a missing `fit`
- */
-export async function betaSweep(
-  betas: number[],
-  options: BetaSweepOptions,
-): Promise<BetaSweepPoint[]> {
-  const where = "betaSweep";
-  if (!Array.isArray(betas) || betas.length === 0) {
-    throw new ArgumentError(where, "betas must be a non-empty number[]");
-  }
-  betas.forEach((b, i) =>
-    checkNumber(where, `betas[${i}]`, b, { min: 0, minExclusive: true })
-  );
-  if (!options || typeof options.fit !== "function") {
-    throw new ArgumentError(
-      where,
-      "options.fit must be a function (model, beta) => Promise that trains the model",
-    );
-  }
-  const { fit, images, latentDim = 16, seed = 2, reconstruct } = options;
-  checkTensor(where, "images", images, { dtype: "float32" });
-  if (reconstruct !== undefined) {
-    checkTensor(where, "reconstruct", reconstruct, { dtype: "float32" });
-  }
-  const points: BetaSweepPoint[] = [];
-  for (const beta of betas) {
-    const model = new GaussianVAE({ latentDim, seed, beta });
-    try {
-      await fit(model, beta);
-      const ev = model.evaluate(images);
-      points.push({
-        beta,
-        rate: ev.rate,
-        mse: ev.mse,
-        rateByDim: ev.rateByDim,
-        activeUnits: ev.activeUnits,
-        ...(reconstruct
-          ? { reconstruction: model.reconstruct(reconstruct) }
-          : {}),
-      });
-    } finally {
-      model.dispose();
-    }
-  }
-  return points;
-}
-
-/**
- * The rows of a beta sweep formatted for `console.table`: beta, rate
- * (2 decimals), test MSE (4 decimals) and active dimensions.
- */
-export function betaSweepTable(
-  points: BetaSweepPoint[],
-): Record<string, number | string>[] {
-  return points.map(({ beta, rate, mse, activeUnits }) => ({
-    beta,
-    "rate (nats)": rate.toFixed(2),
-    "test MSE": mse.toFixed(4),
-    "active dims": activeUnits,
-  }));
 }

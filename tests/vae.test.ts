@@ -3,30 +3,22 @@ import { initBackend } from "../lib/backend.ts";
 import {
   addNoise,
   Autoencoder,
-  betaSweep,
-  betaSweepTable,
-  centreRows,
-  codeVariance,
-  compareGradientEstimators,
-  denoisingError,
-  downsampleImages,
-  endlessImageBatches,
   gaussianGradientEstimates,
   gaussianKL,
   GaussianVAE,
-  GRADIENT_ESTIMATORS,
-  gradientVarianceBySamples,
-  interpolateCodes,
   LinearAutoencoder,
   pca,
-  pcaResidualVariance,
   principalAngles,
-  reconstructionMSE,
   reparameterize,
-  symmetricEigen,
 } from "../lib/vae.ts";
+import {
+  codeVariance,
+  compareGradientEstimators,
+} from "../lib/course/02_gaussian_vae/mod.ts";
+import { trainStep } from "../lib/model.ts";
+import { adam } from "../lib/optim.ts";
+import { trainableVariables } from "../lib/nn.ts";
 import { randomNormal, Rng } from "../lib/random.ts";
-import { batches } from "../lib/data.ts";
 import { ArgumentError } from "../lib/validate.ts";
 import {
   assert,
@@ -34,7 +26,7 @@ import {
   assertEquals,
   assertGradientMatches,
   assertNoTensorLeak,
-  assertRejects,
+  assertNotEquals,
   assertThrows,
 } from "./assert.ts";
 
@@ -161,6 +153,23 @@ Deno.test("reparameterize gives samples with mean mu and variance exp(logVar), r
   });
 });
 
+Deno.test("reparameterize and addNoise without a seed draw new noise on every call", () => {
+  tf.tidy(() => {
+    const mu = tf.zeros([2, 3]);
+    const a = reparameterize(mu, mu);
+    const b = reparameterize(mu, mu);
+    assert(
+      a.sub(b).abs().max().dataSync()[0] > 0.01,
+      "two unseeded draws are equal",
+    );
+    const x = tf.fill([2, 3], 0.5);
+    assert(
+      addNoise(x, 0.1).sub(addNoise(x, 0.1)).abs().max().dataSync()[0] > 0.001,
+      "two unseeded noises are equal",
+    );
+  });
+});
+
 Deno.test("gradients flow through reparameterize to mu and logVar (finite differences)", () => {
   const mu = tf.tensor2d([[0.2, -0.5, 1.0]]);
   const lv = tf.tensor2d([[0.1, -0.3, 0.4]]);
@@ -252,43 +261,6 @@ function rotation(d: number, seed: number): number[][] {
   return q;
 }
 
-Deno.test("symmetricEigen recovers a known spectrum and A v = lambda v", () => {
-  const d = 6;
-  const q = rotation(d, 5);
-  const lambdas = [7, 3.5, 2, 1, -0.5, -4];
-  // A = sum_i lambda_i q_i q_i^T
-  const a = Array.from(
-    { length: d },
-    (_, r) =>
-      Array.from(
-        { length: d },
-        (_, c) => lambdas.reduce((s, l, i) => s + l * q[i][r] * q[i][c], 0),
-      ),
-  );
-  const { values, vectors } = symmetricEigen(a);
-  assertAllClose(values, lambdas, { atol: 1e-10 });
-  for (let i = 0; i < d; i++) {
-    const av = a.map((row) =>
-      row.reduce((s, x, j) => s + x * vectors[i][j], 0)
-    );
-    assertAllClose(av, vectors[i].map((x) => x * values[i]), { atol: 1e-10 });
-    // Same direction as the planted eigenvector, up to sign.
-    const dot = vectors[i].reduce((s, x, j) => s + x * q[i][j], 0);
-    assertAllClose(Math.abs(dot), 1, { atol: 1e-10 });
-  }
-  assertThrows(
-    () => symmetricEigen([[1, 2], [0, 1]]),
-    ArgumentError,
-    "symmetric",
-  );
-  assertThrows(
-    () => symmetricEigen([[1, 2, 3], [2, 1]]),
-    ArgumentError,
-    "square",
-  );
-  assertThrows(() => symmetricEigen([[NaN]]), ArgumentError, "finite");
-});
-
 Deno.test("principalAngles: 0 for the same span, pi/2 for orthogonal, a known angle otherwise", () => {
   const e = (i: number) =>
     Array.from({ length: 4 }, (_, j) => (i === j ? 1 : 0));
@@ -352,17 +324,20 @@ Deno.test("pca finds the planted principal directions and variances", () => {
   assertThrows(() => pca([[1, NaN], [0, 1]], 1), ArgumentError, "finite");
 });
 
-Deno.test("a trained linear autoencoder spans the top principal subspace (angles near 0)", async () => {
+Deno.test("a linear autoencoder trained by trainStep spans the top principal subspace (angles near 0)", async () => {
   const q = rotation(6, 2);
   const data = plantedData(1000, q, [3, 2, 1.5, 0.3, 0.2, 0.1], 4);
   const { components, mean } = pca(data, 3);
   const centred = tf.tensor2d(data.map((r) => r.map((v, j) => v - mean[j])));
-  const lae = new LinearAutoencoder(6, 3, { learningRate: 0.05, seed: 1 });
+  const lae = new LinearAutoencoder(6, 3, { seed: 1 });
+  const optimizer = adam(0.05);
   // The first step creates Adam's moment variables; the loop after it must not add tensors.
-  const first = lae.trainStep(centred);
+  const first = trainStep(lae, optimizer, centred).loss;
   let last = first;
   await assertNoTensorLeak(() => {
-    for (let i = 0; i < 600; i++) last = lae.trainStep(centred);
+    for (let i = 0; i < 600; i++) {
+      last = trainStep(lae, optimizer, centred).loss;
+    }
   });
   // The optimum leaves the variance of the dropped directions: 0.09 + 0.04 + 0.01.
   assert(last < first / 5, `loss ${first} -> ${last}`);
@@ -373,13 +348,51 @@ Deno.test("a trained linear autoencoder spans the top principal subspace (angles
     `principal angles ${angles.map((a) => a * 180 / Math.PI)} deg`,
   );
   assertThrows(
-    () => lae.trainStep(tf.zeros([3, 5]) as tf.Tensor2D),
+    () => trainStep(lae, optimizer, tf.zeros([3, 5]) as tf.Tensor2D),
     ArgumentError,
+    "LinearAutoencoder.loss",
     "centred",
   );
   lae.dispose();
+  optimizer.dispose();
   centred.dispose();
   assertThrows(() => new LinearAutoencoder(3, 4), ArgumentError, "k");
+});
+
+Deno.test("LinearAutoencoder rejects an empty batch, a learningRate and unknown options (issue 18)", async () => {
+  const lae = new LinearAutoencoder(4, 2);
+  const optimizer = adam(0.01);
+  const empty = tf.zeros([0, 4]) as tf.Tensor2D;
+  // A mean over zero rows: wasm used to return uninitialised memory as the loss.
+  await assertNoTensorLeak(() =>
+    assertThrows(
+      () => trainStep(lae, optimizer, empty),
+      ArgumentError,
+      "LinearAutoencoder.loss",
+      "at least one row",
+    )
+  );
+  await assertNoTensorLeak(() =>
+    assertThrows(
+      () => new LinearAutoencoder(4, 2, { learningRate: 0.1 } as never),
+      ArgumentError,
+      "adam(",
+    )
+  );
+  assertThrows(
+    () => new LinearAutoencoder(4, 2, { sead: 1 } as never),
+    ArgumentError,
+    "LinearAutoencoder",
+    'did you mean "seed"',
+  );
+  assertThrows(
+    () => new LinearAutoencoder(4, 2, null as never),
+    ArgumentError,
+    "options must be an object",
+  );
+  tf.dispose([empty]);
+  lae.dispose();
+  optimizer.dispose();
 });
 
 // ---------------------------------------------------------------------------
@@ -405,33 +418,22 @@ function fakeImages(n: number, seed: number): tf.Tensor4D {
   });
 }
 
-Deno.test("Autoencoder and GaussianVAE train (loss falls), are seeded and do not leak", async () => {
+Deno.test("Autoencoder and GaussianVAE train with trainStep (loss falls), are seeded and do not leak", async () => {
   const x = fakeImages(64, 1);
   for (
     const make of [
-      () =>
-        new Autoencoder({
-          latentDim: 2,
-          hidden: 32,
-          learningRate: 3e-3,
-          seed: 1,
-        }),
-      () =>
-        new GaussianVAE({
-          latentDim: 2,
-          hidden: 32,
-          learningRate: 3e-3,
-          seed: 1,
-        }),
+      () => new Autoencoder({ latentDim: 2, hidden: 32, seed: 1 }),
+      () => new GaussianVAE({ latentDim: 2, hidden: 32, seed: 1 }),
     ]
   ) {
     const a = make();
     const b = make();
-    const first = a.trainStep(x);
-    assertEquals(b.trainStep(x), first, "same seed, same step");
+    const [optA, optB] = [adam(3e-3), adam(3e-3)];
+    const first = trainStep(a, optA, x);
+    assertEquals(trainStep(b, optB, x), first, "same seed, same step");
     let last = first;
     await assertNoTensorLeak(() => {
-      for (let i = 0; i < 60; i++) last = a.trainStep(x);
+      for (let i = 0; i < 60; i++) last = trainStep(a, optA, x);
     });
     assert(last.mse < first.mse * 0.7, `mse ${first.mse} -> ${last.mse}`);
     const ev = await assertNoTensorLeak(() => a.evaluate(x, { batchSize: 20 }));
@@ -453,7 +455,42 @@ Deno.test("Autoencoder and GaussianVAE train (loss falls), are seeded and do not
     tf.dispose([r, flat, z]);
     a.dispose();
     b.dispose();
-    assertThrows(() => a.trainStep(x), ArgumentError, "disposed");
+    optA.dispose();
+    optB.dispose();
+    assertThrows(() => trainStep(a, optA, x), ArgumentError, "disposed");
+  }
+  x.dispose();
+});
+
+Deno.test("trainStep on an image model takes the same Adam step as minimising its loss directly", () => {
+  const x = fakeImages(16, 5);
+  for (
+    const make of [
+      () => new Autoencoder({ latentDim: 3, hidden: 16, seed: 4 }),
+      () => new GaussianVAE({ latentDim: 3, hidden: 16, seed: 4 }),
+    ]
+  ) {
+    const shared = make();
+    const direct = make();
+    const [o1, o2] = [adam(1e-2), adam(1e-2)];
+    for (let i = 0; i < 3; i++) {
+      trainStep(shared, o1, x);
+      // What the models' own trainStep did before the shared contract.
+      tf.tidy(() => {
+        o2.minimize(
+          () => direct.loss(x).total,
+          false,
+          trainableVariables(direct.encoder, direct.decoder),
+        );
+      });
+    }
+    const weights = (m: Autoencoder | GaussianVAE) =>
+      m.trainableVariables().map((v) => Array.from(v.dataSync()));
+    assertAllClose(weights(shared).flat(), weights(direct).flat(), {
+      atol: 1e-7,
+      rtol: 0,
+    });
+    [shared, direct, o1, o2].forEach((d) => d.dispose());
   }
   x.dispose();
 });
@@ -475,8 +512,13 @@ Deno.test("GaussianVAE reports rate = KL of its encoder, lambda = 2 c beta, and 
     rtol: 1e-6,
   });
   assertEquals(ev.rateByDim.length, 3);
-  const step = vae.trainStep(x);
+  // The loss is the squared error per image plus lambda times the rate.
+  const optimizer = adam(1e-3);
+  const step = trainStep(vae, optimizer, x);
+  assertEquals(Object.keys(step).sort(), ["loss", "mse", "rate"]);
   assertAllClose(step.loss, step.mse * 784 + 0.4 * step.rate, { rtol: 1e-4 });
+  // The KL term is the encoder's KL before the step (the step moved the weights after).
+  assertAllClose(step.rate, kl, { rtol: 1e-4 });
   const s = vae.sample(5, { seed: 1 });
   assertEquals(s.shape, [5, 28, 28, 1]);
   const range = tf.tidy(() => [s.min().dataSync()[0], s.max().dataSync()[0]]);
@@ -484,52 +526,122 @@ Deno.test("GaussianVAE reports rate = KL of its encoder, lambda = 2 c beta, and 
     range[0] >= 0 && range[1] <= 1,
     "sigmoid decoder outputs pixels in [0, 1]",
   );
-  tf.dispose([mu, logVar, s]);
+  assertAllClose(vae.sample(5, { seed: 1 }), s);
+  // Without a seed, sampling advances the shared stream.
+  const [u, v] = [vae.sample(2), vae.sample(2)];
+  assertNotEquals(Array.from(u.dataSync()), Array.from(v.dataSync()));
+  tf.dispose([mu, logVar, s, u, v]);
   vae.dispose();
+  optimizer.dispose();
   x.dispose();
 });
 
-Deno.test("image models reject bad arguments with clear errors", () => {
+Deno.test("a denoising batch { input, target } encodes the input and measures the error against the target", () => {
+  const x = fakeImages(8, 3);
+  const noisy = addNoise(x, 0.3, { seed: 1 });
+  const ae = new Autoencoder({ latentDim: 2, hidden: 8, seed: 1 });
+  tf.tidy(() => {
+    const clean = ae.loss(x);
+    assertAllClose(ae.loss({ input: x, target: x }).total, clean.total);
+    const denoise = ae.loss({ input: noisy, target: x }).total;
+    const byHand = ae.reconstruct(noisy).sub(x).square().sum([1, 2, 3]).mean();
+    assertAllClose(denoise, byHand, { rtol: 1e-5 });
+  });
   assertThrows(
-    () => new GaussianVAE({ beta: -1 }),
+    () => ae.loss({ input: noisy, target: x.slice(0, 4) }),
     ArgumentError,
-    "GaussianVAE",
-    "beta",
+    "Autoencoder.loss",
+    "batch.target",
   );
   assertThrows(
-    () => new GaussianVAE({ decoderVariance: 0 }),
+    () => ae.loss({ input: noisy, clean: x } as never),
     ArgumentError,
-    "decoderVariance",
+    "unknown option",
+    "clean",
   );
-  assertThrows(
-    () => new Autoencoder({ latentDim: 0 }),
-    ArgumentError,
-    "latentDim",
-  );
+  tf.dispose([x, noisy]);
+  ae.dispose();
+});
+
+Deno.test("image models reject bad arguments with clear errors and build nothing first (issue 18)", async () => {
+  // The networks (and, before, Adam) used to be built before beta was checked: 10 tensors leaked.
+  await assertNoTensorLeak(() => {
+    assertThrows(
+      () => new GaussianVAE({ beta: -1 }),
+      ArgumentError,
+      "GaussianVAE",
+      "beta",
+    );
+    assertThrows(
+      () => new GaussianVAE({ decoderVariance: 0 }),
+      ArgumentError,
+      "decoderVariance",
+    );
+    assertThrows(
+      () => new Autoencoder({ latentDim: 0 }),
+      ArgumentError,
+      "latentDim",
+    );
+    assertThrows(
+      () => new GaussianVAE({ latentDims: 2 } as never),
+      ArgumentError,
+      "GaussianVAE",
+      'did you mean "latentDim"',
+    );
+    assertThrows(
+      () => new Autoencoder(null as never),
+      ArgumentError,
+      "Autoencoder",
+      "options must be an object",
+    );
+    assertThrows(
+      () => new GaussianVAE({ learningRate: 1e-3 } as never),
+      ArgumentError,
+      "adam(1e-3)",
+    );
+  });
   const ae = new Autoencoder({ latentDim: 2, hidden: 8 });
+  const optimizer = adam(1e-3);
   const bad = tf.zeros([4, 28, 28]);
+  const empty = tf.zeros([0, 784]);
   const nan = tf.fill([2, 784], NaN);
-  assertThrows(
-    () => ae.trainStep(bad),
-    ArgumentError,
-    "Autoencoder.trainStep",
-    "[n, 28, 28, 1]",
-  );
+  await assertNoTensorLeak(() => {
+    assertThrows(
+      () => trainStep(ae, optimizer, bad),
+      ArgumentError,
+      "Autoencoder.loss",
+      "[n, 28, 28, 1]",
+    );
+    assertThrows(
+      () => trainStep(ae, optimizer, empty),
+      ArgumentError,
+      "Autoencoder.loss",
+      "non-empty",
+    );
+    assertThrows(() => trainStep(ae, optimizer, nan), ArgumentError, "finite");
+  });
   assertThrows(() => ae.reconstruct(nan), ArgumentError, "finite");
   assertThrows(() => ae.decode(tf.zeros([3, 5])), ArgumentError, "z", "shape");
   const nanZ = tf.fill([1, 2], NaN);
   assertThrows(() => ae.decode(nanZ), ArgumentError, "z", "finite");
-  nanZ.dispose();
   assertThrows(
-    () => ae.trainStep(tf.zeros([2, 784]), { noiseStd: -1 }),
+    () => ae.evaluate(empty, { batchsize: 10 } as never),
     ArgumentError,
-    "noiseStd",
+    "Autoencoder.evaluate",
+    'did you mean "batchSize"',
   );
-  tf.dispose([bad, nan]);
-  ae.dispose();
+  const vae = new GaussianVAE({ latentDim: 2, hidden: 8 });
+  assertThrows(
+    () => vae.sample(2, { sed: 1 } as never),
+    ArgumentError,
+    "GaussianVAE.sample",
+    "seed",
+  );
+  tf.dispose([bad, empty, nan, nanZ]);
+  [ae, vae, optimizer].forEach((d) => d.dispose());
 });
 
-Deno.test("addNoise clips to [0, 1]; denoisingError at noise 0 equals the reconstruction error", () => {
+Deno.test("addNoise clips to [0, 1] and is seeded", () => {
   const x = fakeImages(16, 3);
   const noisy = addNoise(x, 0.5, { seed: 1 });
   const [lo, hi] = tf.tidy(
@@ -537,20 +649,18 @@ Deno.test("addNoise clips to [0, 1]; denoisingError at noise 0 equals the recons
   );
   assert(lo >= 0 && hi <= 1);
   assertAllClose(addNoise(x, 0.5, { seed: 1 }), noisy);
-  const ae = new Autoencoder({ latentDim: 2, hidden: 8 });
-  const clean = denoisingError(ae, x, 0);
-  assertAllClose(clean.mse, ae.evaluate(x).mse, { rtol: 1e-4 });
-  assertEquals(clean.noisyMse, 0);
-  const loud = denoisingError(ae, x, 0.5, { seed: 2 });
-  assert(loud.noisyMse > 0.05, `noisy input error ${loud.noisyMse}`);
-  assertThrows(
-    () => denoisingError({} as never, x, 0.1),
-    ArgumentError,
-    "reconstruct",
+  const noiseSize = tf.tidy(() => noisy.sub(x).square().mean().dataSync()[0]);
+  assert(
+    noiseSize > 0.05,
+    `noise of std 0.5 gave a mean square of ${noiseSize}`,
   );
-  assertThrows(() => addNoise(x, -0.1), ArgumentError, "std");
+  assertThrows(() => addNoise(x, -0.1), ArgumentError, "addNoise", "std");
+  assertThrows(
+    () => addNoise(x, 0.1, { seeds: 1 } as never),
+    ArgumentError,
+    'did you mean "seed"',
+  );
   tf.dispose([x, noisy]);
-  ae.dispose();
 });
 
 // ---------------------------------------------------------------------------
@@ -633,202 +743,33 @@ Deno.test("reparameterized and score-function estimators are unbiased; the repar
 });
 
 // ---------------------------------------------------------------------------
-// Notebook 02 helpers
+// Notebook 02's helpers (lib/course/02_gaussian_vae): the issue-18 faults only
 
-Deno.test("downsampleImages averages 2x2 blocks and flattens; centreRows subtracts the mean", async () => {
-  // Image k has the constant value k in every pixel but (0, 0) = k + 4.
-  const imgs = tf.tidy(() =>
-    tf.stack([0, 1, 2].map((k) =>
-      tf.fill([4, 4, 1], k).add(
-        tf.tensor3d([[[4], [0], [0], [0]], [[0], [0], [0], [0]], [
-          [0],
-          [0],
-          [0],
-          [0],
-        ], [[0], [0], [0], [0]]]),
-      )
-    ))
-  );
-  const small = await assertNoTensorLeak(
-    () => downsampleImages(imgs, { count: 2 }),
-    { allowed: 1 },
-  );
-  assertEquals(small.shape, [2, 4]);
-  assertAllClose(small, [[1, 0, 0, 0], [2, 1, 1, 1]]);
-  const centred = centreRows(small, [1.5, 0.5, 0.5, 0.5]);
-  assertAllClose(centred, [[-0.5, -0.5, -0.5, -0.5], [0.5, 0.5, 0.5, 0.5]]);
-  assertEquals(downsampleImages(imgs).shape, [3, 4]);
-  assertThrows(
-    () => downsampleImages(imgs, { count: 4 }),
-    ArgumentError,
-    "count",
-  );
-  assertThrows(
-    () => downsampleImages(tf.zeros([1, 3, 4, 1])),
-    ArgumentError,
-    "even",
-  );
-  assertThrows(() => centreRows(small, [1, 2]), ArgumentError, "mean");
-  tf.dispose([imgs, small, centred]);
-});
-
-Deno.test("pcaResidualVariance is the sum of the dropped eigenvalues (the rank-k optimum)", () => {
-  const result = pca(
-    [[2, 0, 0], [-2, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 0.5], [0, 0, -0.5]],
-    1,
-  );
-  // Covariance diag(8, 2, 0.5) / 5: drop the last two.
-  assertAllClose(pcaResidualVariance(result), (2 + 0.5) / 5, { atol: 1e-6 });
-  assertAllClose(
-    pcaResidualVariance({ ...result, components: [] }),
-    (8 + 2 + 0.5) / 5,
-    { atol: 1e-6 },
-  );
-  assertThrows(
-    () => pcaResidualVariance({} as never),
-    ArgumentError,
-    "pcaResidualVariance",
-  );
-});
-
-Deno.test("compareGradientEstimators and gradientVarianceBySamples match gaussianGradientEstimates; variance falls like 1/S", () => {
-  const toy = {
-    f: (z: number) => (z - 2) ** 2,
-    df: (z: number) => 2 * (z - 2),
-  };
-  const at = { mu: 0.5, logSigma: Math.log(0.8), trials: 2000, seed: 1 };
-  const all = compareGradientEstimators(toy, at);
-  assertEquals(Object.keys(all), [...GRADIENT_ESTIMATORS]);
-  for (const e of GRADIENT_ESTIMATORS) {
-    assertEquals(all[e].dMu, gaussianGradientEstimates(e, toy, at).dMu);
-  }
-  const counts = [1, 16];
-  const bySamples = gradientVarianceBySamples(toy, at, counts);
-  for (const e of GRADIENT_ESTIMATORS) {
-    assertEquals(
-      bySamples[e][1],
-      gaussianGradientEstimates(e, toy, { ...at, samples: 16 }).variance.dMu,
-    );
-    const ratio = bySamples[e][0] / bySamples[e][1];
-    assert(ratio > 10 && ratio < 24, `${e}: variance ratio ${ratio}, want ~16`);
-  }
-  // Reparameterized: f'(z) = 2(z - 2), variance 4 sigma^2 per sample.
-  assertAllClose(bySamples.reparameterization[0], 4 * 0.64, { rtol: 0.1 });
-  assertThrows(
-    () => gradientVarianceBySamples(toy, at, []),
-    ArgumentError,
-    "sampleCounts",
-  );
-});
-
-Deno.test("endlessImageBatches walks seeded epochs (seed + e), keeping the short last batch", async () => {
-  const images = tf.range(0, 10).reshape([10, 1]);
-  const stream = endlessImageBatches(images, 4, { seed: 3 });
-  const expected = [
-    ...batches(10, 4, { seed: 3 }),
-    ...batches(10, 4, { seed: 4 }),
-  ].map((b) => Array.from(b));
-  const got: number[][] = [];
-  await assertNoTensorLeak(() => {
-    for (let i = 0; i < expected.length; i++) {
-      const b = stream.next();
-      got.push(Array.from(b.dataSync()));
-      b.dispose();
-    }
-  });
-  assertEquals(got, expected);
-  assertEquals(got.map((b) => b.length), [4, 4, 2, 4, 4, 2]);
-  assertThrows(
-    () => endlessImageBatches(images, 0),
-    ArgumentError,
-    "batchSize",
-  );
-  assertThrows(
-    () => endlessImageBatches(tf.zeros([0, 2]), 1),
-    ArgumentError,
-    "empty",
-  );
-  images.dispose();
-});
-
-Deno.test("codeVariance and interpolateCodes: known values, endpoints and midpoint", async () => {
+Deno.test("codeVariance: known values; an empty batch is an ArgumentError, not uninitialised memory", async () => {
   const codes = tf.tensor2d([[0, 1], [2, 1], [4, 1]]);
   assertAllClose(codeVariance(codes), [8 / 3, 0], { atol: 1e-6 });
-  const path = await assertNoTensorLeak(
-    () => interpolateCodes(codes, 0, 2, { steps: 5 }),
-    { allowed: 1 },
+  const empty = tf.zeros([0, 2]) as tf.Tensor2D;
+  await assertNoTensorLeak(() =>
+    assertThrows(
+      () => codeVariance(empty),
+      ArgumentError,
+      "codeVariance",
+      "at least one row",
+    )
   );
-  assertEquals(path.shape, [5, 2]);
-  assertAllClose(path, [[0, 1], [1, 1], [2, 1], [3, 1], [4, 1]], {
-    atol: 1e-6,
-  });
-  assertEquals(interpolateCodes(codes, 1, 0).shape, [10, 2]);
-  assertThrows(() => interpolateCodes(codes, 0, 3), ArgumentError, "j");
-  assertThrows(
-    () => interpolateCodes(codes, 0, 1, { steps: 1 }),
-    ArgumentError,
-    "steps",
-  );
-  tf.dispose([codes, path]);
+  tf.dispose([codes, empty]);
 });
 
-Deno.test("reconstructionMSE and betaSweep evaluate models in order; the sweep disposes its models", async () => {
-  const images = randomNormal([16, 784], { seed: 4 }).sigmoid();
-  const ae = new Autoencoder({ latentDim: 2, hidden: 8, seed: 1 });
-  const mse = reconstructionMSE({ a: ae, b: ae }, images);
-  assertEquals(Object.keys(mse), ["a", "b"]);
-  assertEquals(mse.a, ae.evaluate(images).mse);
+Deno.test("compareGradientEstimators names itself in its errors", () => {
+  const toy = { f: (z: number) => z * z, df: (z: number) => 2 * z };
   assertThrows(
-    () => reconstructionMSE({ bad: {} as never }, images),
+    () =>
+      compareGradientEstimators(
+        toy,
+        { mu: 0, logSigma: 0, trails: 10 } as never,
+      ),
     ArgumentError,
-    "bad",
+    "compareGradientEstimators:",
+    'did you mean "trials"',
   );
-  ae.dispose();
-  const fitted: number[] = [];
-  const before = tf.memory().numTensors;
-  const sweep = await betaSweep([0.5, 2], {
-    fit: (model, beta) => {
-      fitted.push(beta);
-      model.trainStep(images);
-      return Promise.resolve();
-    },
-    images,
-    latentDim: 3,
-    reconstruct: images.slice(0, 2),
-  });
-  assertEquals(fitted, [0.5, 2]);
-  assertEquals(sweep.map((p) => p.beta), [0.5, 2]);
-  for (const p of sweep) {
-    assertEquals(p.rateByDim.length, 3);
-    assertAllClose(p.rate, p.rateByDim.reduce((a, b) => a + b, 0), {
-      rtol: 1e-4,
-    });
-    assertEquals(p.reconstruction!.shape, [2, 784]);
-  }
-  // The same seed and beta give the same model: the result is reproducible.
-  const again = await betaSweep([0.5], {
-    fit: (model) => Promise.resolve(model.trainStep(images)),
-    images,
-    latentDim: 3,
-  });
-  assertEquals(again[0].mse, sweep[0].mse);
-  assertEquals(again[0].reconstruction, undefined);
-  tf.dispose(sweep.map((p) => p.reconstruction!));
-  // The models are gone; the slice of `images` given to reconstruct is the only new tensor.
-  assertEquals(tf.memory().numTensors - before, 1);
-  assertEquals(
-    betaSweepTable(sweep)[0]["rate (nats)"],
-    sweep[0].rate.toFixed(2),
-  );
-  await assertRejects(
-    () => betaSweep([], { fit: () => Promise.resolve(), images }),
-    ArgumentError,
-    "betas",
-  );
-  await assertRejects(
-    () => betaSweep([1], { images } as never),
-    ArgumentError,
-    "fit",
-  );
-  images.dispose();
 });

@@ -1,8 +1,9 @@
 /**
  * Figures of notebook 02 (the Gaussian VAE refresher): the charts and image
  * grids, built with the lib/plot.ts helpers from the plain data that
- * lib/vae.ts returns. Every function returns a `Chart` (show it as the last
- * expression of a cell); tensors it creates are freed before it returns.
+ * lib/vae.ts and ./experiments.ts return. Every function returns a `Chart`
+ * (display it with `await show(chart)`); tensors it creates are freed before
+ * it returns.
  *
  * @module
  */
@@ -21,13 +22,10 @@ import {
   plot,
   row,
   scatter,
-} from "../plot.ts";
-import { ArgumentError, checkTensor } from "../validate.ts";
-import type {
-  BetaSweepPoint,
-  GradientEstimates,
-  GradientEstimator,
-} from "../vae.ts";
+} from "../../plot.ts";
+import { ArgumentError, checkOptions, checkTensor } from "../../validate.ts";
+import type { GradientEstimates, GradientEstimator } from "../../vae.ts";
+import type { BetaSweepPoint } from "./experiments.ts";
 
 /** Runs `f` in an engine scope, so every tensor it creates is freed on return. */
 function freeing<T>(f: () => T): T {
@@ -108,9 +106,12 @@ export function principalAnglesChart(angles: number[]): Chart {
 export function subspaceBasesFigure(
   pcaComponents: number[][],
   aeBasis: number[][],
-  { imageShape = [14, 14] }: { imageShape?: [number, number] } = {},
+  options: { imageShape?: [number, number] } = {},
 ): Chart {
   const where = "subspaceBasesFigure";
+  const { imageShape = [14, 14] } = checkOptions(where, options, [
+    "imageShape",
+  ]);
   for (
     const [name, v] of [["pcaComponents", pcaComponents], [
       "aeBasis",
@@ -145,12 +146,14 @@ export function subspaceBasesFigure(
  */
 export function estimatorHistograms(
   estimates: Partial<Record<GradientEstimator, GradientEstimates>>,
-  { title, estimators = ["reparameterization", "score-function"] }: {
-    title: string;
-    estimators?: GradientEstimator[];
-  },
+  options: { title: string; estimators?: GradientEstimator[] },
 ): Chart {
   const where = "estimatorHistograms";
+  if (options === undefined) {
+    throw new ArgumentError(where, "options must be an object with a title");
+  }
+  const { title, estimators = ["reparameterization", "score-function"] } =
+    checkOptions(where, options, ["title", "estimators"]);
   checkRecord(where, "estimates", estimates);
   return row(
     estimators.map((e) => {
@@ -197,17 +200,15 @@ export function estimatorVarianceChart(
  */
 export function latentSpacesFigure(
   codes: Record<string, MatrixLike>,
-  { labels, classNames, title = "2-D latent spaces of the test set" }: {
-    labels: LabelsLike;
-    classNames?: string[];
-    title?: string;
-  },
+  options: { labels: LabelsLike; classNames?: string[]; title?: string },
 ): Chart {
-  const entries = checkRecord<MatrixLike>(
-    "latentSpacesFigure",
-    "codes",
-    codes,
-  );
+  const where = "latentSpacesFigure";
+  if (options === undefined) {
+    throw new ArgumentError(where, "options must be an object with labels");
+  }
+  const { labels, classNames, title = "2-D latent spaces of the test set" } =
+    checkOptions(where, options, ["labels", "classNames", "title"]);
+  const entries = checkRecord<MatrixLike>(where, "codes", codes);
   const plain = labels instanceof tf.Tensor
     ? Array.from(labels.dataSync())
     : labels;
@@ -272,9 +273,10 @@ export interface Decoder {
 export function priorSamplesFigure(
   decoders: Record<string, Decoder>,
   z: tf.Tensor,
-  { cols = 5 }: { cols?: number } = {},
+  options: { cols?: number } = {},
 ): Chart {
   const where = "priorSamplesFigure";
+  const { cols = 5 } = checkOptions(where, options, ["cols"]);
   const entries = checkRecord<Decoder>(where, "decoders", decoders);
   checkTensor(where, "z", z, { rank: 2 });
   return freeing(() =>
@@ -308,9 +310,14 @@ export function testMSEChart(testMSE: Record<string, number>): Chart {
  */
 export function rateDistortionChart(
   points: BetaSweepPoint[],
-  { steps }: { steps: number },
+  options: { steps: number },
 ): Chart {
-  const sweep = checkSweep("rateDistortionChart", points);
+  const where = "rateDistortionChart";
+  if (options === undefined) {
+    throw new ArgumentError(where, "options must be an object with steps");
+  }
+  const { steps } = checkOptions(where, options, ["steps"]);
+  const sweep = checkSweep(where, points);
   // Collapsed models all sit at rate 0: give them one label.
   const collapsedBetas = sweep.filter((d) => d.rate < 0.05).map((d) => d.beta);
   const labelled = sweep.filter((d) =>
