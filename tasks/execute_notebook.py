@@ -10,7 +10,12 @@ with an error output: {"cell", "ename", "evalue"}) and "stopped" (null, or
 {"cell", "ename", "evalue"} when a timeout or a dead kernel ended the run
 early; the grader then neutralises that cell and runs again).
 
-usage: execute_notebook.py INPUT OUTPUT --cwd DIR --timeout SECONDS [--kernel NAME] [--allow-errors]
+The executed notebook is signed with Jupyter's notary (as `jupyter trust`
+does) so that it opens trusted: its charts and HTML outputs show instead of
+"untrusted output" placeholders. --no-sign skips that (the grader runs
+students' code, whose outputs must not be trusted).
+
+usage: execute_notebook.py INPUT OUTPUT --cwd DIR --timeout SECONDS [--kernel NAME] [--allow-errors] [--no-sign]
 """
 import argparse
 import json
@@ -20,6 +25,7 @@ import time
 from queue import Empty
 
 import nbformat
+from nbformat.sign import NotebookNotary
 from nbclient import NotebookClient
 from nbclient.exceptions import (
     CellExecutionComplete,
@@ -70,6 +76,16 @@ def error_cells(nb):
     return found
 
 
+def sign(nb):
+    """Marks the notebook trusted for this user (the notary's database in the
+    Jupyter data dir). A notary that cannot work (read-only home) must not
+    lose the run: the notebook is then written unsigned, with a note."""
+    try:
+        NotebookNotary().sign(nb)
+    except Exception as err:  # noqa: BLE001 - any notary failure is only a warning
+        print(f"execute_notebook: could not sign {type(err).__name__}: {err}", file=sys.stderr)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("input")
@@ -78,6 +94,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=int, default=600)
     parser.add_argument("--kernel", default="deno")
     parser.add_argument("--allow-errors", action="store_true")
+    parser.add_argument("--no-sign", action="store_true")
     args = parser.parse_args()
 
     nb = nbformat.read(args.input, as_version=4)
@@ -129,6 +146,8 @@ def main() -> int:
             result["errors"] = error_cells(nb)
             result["ok"] = not result["errors"] and not result.get("stopped")
         result["seconds"] = round(time.time() - start, 2)
+        if not args.no_sign:
+            sign(nb)
         nbformat.write(nb, args.output)
     print(json.dumps(result))
     return 0 if result["ok"] else 1

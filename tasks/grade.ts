@@ -401,6 +401,8 @@ export async function gradeSubmission(
           timeout,
           quick: options.quick ?? true,
           allowErrors: true,
+          // Students' outputs must not open trusted (their HTML could run).
+          sign: false,
         },
       );
       if (r.ename === "ExecutorError") {

@@ -31,6 +31,7 @@ import {
   toSourceLines,
   writeNotebook,
 } from "./ipynb.ts";
+import { renderHtml } from "./render.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -628,12 +629,21 @@ export interface HandoutResult {
   problems: string[];
 }
 
-/** Runs tasks/execute_notebook.py on one notebook; returns its JSON report. */
+/**
+ * Runs tasks/execute_notebook.py on one notebook; returns its JSON report.
+ * The executed notebook is signed (opens trusted) unless `sign` is false.
+ */
 export async function executeNotebook(
   python: string,
   input: string,
   output: string,
-  opts: { cwd: string; timeout: number; quick: boolean; allowErrors?: boolean },
+  opts: {
+    cwd: string;
+    timeout: number;
+    quick: boolean;
+    allowErrors?: boolean;
+    sign?: boolean;
+  },
 ): Promise<ExecutionReport> {
   const res = await new Deno.Command(python, {
     args: [
@@ -645,6 +655,7 @@ export async function executeNotebook(
       "--timeout",
       String(opts.timeout),
       ...(opts.allowErrors ? ["--allow-errors"] : []),
+      ...(opts.sign === false ? ["--no-sign"] : []),
     ],
     env: { QUICK: opts.quick ? "1" : "0" },
     stdout: "piped",
@@ -683,20 +694,15 @@ export interface ExecutionReport {
   stopped?: { cell: number | null; ename: string; evalue: string } | null;
 }
 
+/** Renders one notebook into `outDir` with its charts; null, or what went wrong. */
 async function toHtml(
-  jupyter: string,
+  python: string,
   input: string,
   outDir: string,
 ): Promise<string | null> {
-  const r = await new Deno.Command(jupyter, {
-    args: ["nbconvert", "--to", "html", "--output-dir", outDir, input],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return r.success
-    ? null
-    : new TextDecoder().decode(r.stderr).trim().split("\n").at(-1) ??
-      "nbconvert failed";
+  const name = input.split("/").at(-1)!.replace(/\.ipynb$/, ".html");
+  const r = await renderHtml(python, input, `${outDir}/${name}`);
+  return r.ok ? null : r.problems.join("; ");
 }
 
 /**
@@ -789,7 +795,7 @@ export async function buildHandout(
   const needJupyter = (options.execute ?? true) || (options.html ?? true) ||
     options.verify;
   if (!needJupyter) return { manifest, studentDir, problems };
-  const { jupyter, python } = options.tools ??
+  const { python } = options.tools ??
     await (await import("./setup.ts")).setup();
   if (options.execute ?? true) {
     await Deno.mkdir(instructorDir, { recursive: true });
@@ -856,7 +862,7 @@ export async function buildHandout(
       await Deno.mkdir(to, { recursive: true });
       for (const m of masters) {
         if (!(await exists(`${from}/${m.file}`))) continue;
-        const err = await toHtml(jupyter, `${from}/${m.file}`, to);
+        const err = await toHtml(python, `${from}/${m.file}`, to);
         if (err) {
           problems.push(`${m.file}: HTML rendering into ${to} failed: ${err}`);
         }

@@ -13,6 +13,7 @@
  * @module
  */
 import { listIpynb } from "./ipynb.ts";
+import { renderHtml } from "./render.ts";
 import { setup } from "./setup.ts";
 
 const root = new URL("../", import.meta.url).pathname;
@@ -73,7 +74,7 @@ export function listNotebooks(names: string[] = []): Promise<string[]> {
 async function main() {
   const args = parseArgs(Deno.args);
   const files = await listNotebooks(args.names);
-  const { jupyter, python } = await setup();
+  const { python } = await setup();
   const outDir = `${buildDir}/notebooks`;
   const htmlDir = `${buildDir}/html`;
   await Deno.mkdir(outDir, { recursive: true });
@@ -87,6 +88,7 @@ async function main() {
       }`,
   );
   const failures: string[] = [];
+  let failed = 0;
   const total = performance.now();
   for (const file of files) {
     const out = `${outDir}/${file}`;
@@ -127,38 +129,43 @@ async function main() {
         seconds: 0,
       };
     }
-    if (report.ok) {
-      console.log(
-        `${file.padEnd(40)} ${report.seconds.toFixed(1).padStart(7)}s  ok`,
-      );
-    } else {
-      console.log(
-        `${file.padEnd(40)} ${report.seconds.toFixed(1).padStart(7)}s  FAILED`,
-      );
+    // A rendering that lost its figures fails the notebook: a blank chart
+    // must never pass as "ok".
+    const html = args.html
+      ? await renderHtml(
+        python,
+        out,
+        `${htmlDir}/${file.replace(/\.ipynb$/, ".html")}`,
+      )
+      : null;
+    const ok = report.ok && (html?.ok ?? true);
+    if (!ok) failed++;
+    console.log(
+      `${file.padEnd(40)} ${report.seconds.toFixed(1).padStart(7)}s  ${
+        ok ? "ok" : "FAILED"
+      }`,
+    );
+    if (!report.ok) {
       const where = report.cell === null ? "" : ` at cell ${report.cell}`;
       const msg = `${file}${where}: ${report.ename}: ${report.evalue}`;
       console.log(`  ${msg.split("\n").join("\n  ")}`);
       failures.push(msg.split("\n")[0]);
     }
-    if (args.html) {
-      const html = await new Deno.Command(jupyter, {
-        args: ["nbconvert", "--to", "html", "--output-dir", htmlDir, out],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      if (!html.success) {
-        console.log(
-          `  (HTML rendering failed: ${
-            new TextDecoder().decode(html.stderr).trim().split("\n").at(-1)
-          })`,
-        );
-      }
+    if (html && !html.ok) {
+      const more = html.problems.length > 4
+        ? `; ... (${html.problems.length - 4} more)`
+        : "";
+      const msg = `${file}: HTML rendering: ${
+        html.problems.slice(0, 4).join("; ")
+      }${more}`;
+      console.log(`  ${msg}`);
+      failures.push(msg);
     }
   }
   const secs = ((performance.now() - total) / 1000).toFixed(1);
   if (failures.length) {
     console.log(
-      `\n${failures.length} of ${files.length} notebook(s) failed (${secs}s):`,
+      `\n${failed} of ${files.length} notebook(s) failed (${secs}s):`,
     );
     for (const f of failures) console.log(`  ${f}`);
     Deno.exit(1);

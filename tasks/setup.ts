@@ -5,6 +5,9 @@
  * the `notebooks`, `test` and `lab` tasks, so a fresh machine needs no manual
  * set-up; `deno task setup` runs it alone.
  *
+ * It prints one line per thing it installs (what and why) and nothing when
+ * all is there; an installer's own log is shown only when it fails.
+ *
  * @module
  */
 
@@ -35,6 +38,50 @@ async function run(
   } catch {
     return { ok: false, out: "" };
   }
+}
+
+/** Where set-up messages go (tests replace it). */
+export const log = { line: (text: string) => console.log(text) };
+
+/**
+ * Runs one installer step quietly: prints `setup: <what> (<why>)`, keeps the
+ * tool's output, and shows its last lines only when the step fails.
+ */
+export async function quietStep(
+  what: string,
+  why: string,
+  commands: [string, string[]][],
+  env: Record<string, string> = {},
+): Promise<boolean> {
+  log.line(`setup: ${what} (${why})`);
+  let output = "";
+  for (const [cmd, args] of commands) {
+    let ok = false;
+    try {
+      const r = await new Deno.Command(cmd, {
+        args,
+        env,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      output += new TextDecoder().decode(r.stdout) +
+        new TextDecoder().decode(r.stderr);
+      ok = r.success;
+    } catch (e) {
+      output += `${cmd}: ${(e as Error).message}\n`;
+    }
+    if (!ok) {
+      const tail = output.trimEnd().split("\n").slice(-30);
+      log.line(
+        `setup: ${what} failed; the last lines of \`${cmd} ${
+          args.join(" ")
+        }\`:\n  ${tail.join("\n  ")}`,
+      );
+      return false;
+    }
+  }
+  return true;
 }
 
 async function which(name: string): Promise<string | null> {
@@ -86,18 +133,22 @@ export const JUPYTER_APT_PACKAGES = [
   "python3-nbclient",
 ];
 
-async function aptInstall(packages: string[]): Promise<boolean> {
-  console.log(`setup: installing Debian packages: ${packages.join(" ")}`);
-  const update = await run("apt-get", ["update", "-qq"], false);
-  if (!update.ok) return false;
+let aptUpdated = false;
+
+async function aptInstall(packages: string[], why: string): Promise<boolean> {
   const env = { DEBIAN_FRONTEND: "noninteractive" };
-  const out = await new Deno.Command("apt-get", {
-    args: ["install", "-y", "-qq", "--no-install-recommends", ...packages],
+  const install: [string, string[]] = [
+    "apt-get",
+    ["install", "-y", "-q", "--no-install-recommends", ...packages],
+  ];
+  const ok = await quietStep(
+    `installing ${packages.join(" ")} with apt-get`,
+    why,
+    aptUpdated ? [install] : [["apt-get", ["update", "-q"]], install],
     env,
-    stdout: "inherit",
-    stderr: "inherit",
-  }).output().catch(() => null);
-  return !!out?.success;
+  );
+  aptUpdated ||= ok;
+  return ok;
 }
 
 /**
@@ -109,27 +160,35 @@ export async function ensureJupyter(): Promise<JupyterSetup> {
   const found = await usable();
   if (found) return found;
   if (isRoot() && await which("apt-get")) {
-    if (await aptInstall(JUPYTER_APT_PACKAGES)) {
+    if (
+      await aptInstall(
+        JUPYTER_APT_PACKAGES,
+        "Jupyter runs the notebooks headless and in the browser",
+      )
+    ) {
       const after = await usable();
       if (after) return after;
     }
   }
   if (await which("python3")) {
-    console.log("setup: trying pip install --user notebook nbconvert nbclient");
-    const pip = await run("python3", [
-      "-m",
-      "pip",
-      "install",
-      "--user",
-      "--quiet",
-      "--disable-pip-version-check",
-      "--timeout",
-      "15",
-      "notebook",
-      "nbconvert",
-      "nbclient",
-    ], false);
-    if (pip.ok) {
+    const pip = await quietStep(
+      "installing notebook nbconvert nbclient with pip --user",
+      "Jupyter runs the notebooks; apt-get was not usable",
+      [["python3", [
+        "-m",
+        "pip",
+        "install",
+        "--user",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--timeout",
+        "15",
+        "notebook",
+        "nbconvert",
+        "nbclient",
+      ]]],
+    );
+    if (pip) {
       const after = await usable();
       if (after) return after;
     }
@@ -145,25 +204,76 @@ export async function ensureJupyter(): Promise<JupyterSetup> {
 }
 
 /**
- * Registers the Deno kernel (kernelspec `deno`) with Jupyter unless a working
- * one is already registered. A working kernelspec that a user installed is
- * left alone.
+ * True for a Deno binary that a cache may delete: `npx -y deno@...` runs one
+ * from npm's npx cache (~/.npm/_npx/<hash>/node_modules/...), which npm
+ * clears when it likes; a kernel registered there would stop starting.
  */
-export async function ensureDenoKernel(jupyter: string): Promise<string> {
-  const dataDir =
-    (await run(jupyter, ["--data-dir"])).out.trim().split("\n").at(-1) ??
-      `${Deno.env.get("HOME")}/.local/share/jupyter`;
-  const specPath = `${dataDir}/kernels/deno/kernel.json`;
+export function isEphemeralPath(path: string): boolean {
+  return /\/(_npx|\.npm|node_modules|\.cache)\//.test(path) ||
+    path.startsWith("/tmp/");
+}
+
+/** Options of `ensureDenoKernel` (tests point them elsewhere). */
+export interface KernelOptions {
+  /** The Deno binary to register (default: the one running this). */
+  deno?: string;
+  /** Jupyter's data dir (default: `jupyter --data-dir`). */
+  dataDir?: string;
+}
+
+/**
+ * Registers the Deno kernel (kernelspec `deno`) with Jupyter unless a working
+ * one is already registered on a lasting path. A Deno run from a cache
+ * (`npx -y deno@...`) is first copied next to the kernelspec
+ * (`<data dir>/kernels/deno/deno`), so the kernel keeps starting after the
+ * cache is cleared; a registered binary that is gone is registered again. A
+ * working kernelspec that a user installed elsewhere is left alone.
+ */
+export async function ensureDenoKernel(
+  jupyter: string,
+  options: KernelOptions = {},
+): Promise<string> {
+  const dataDir = options.dataDir ??
+    ((await run(jupyter, ["--data-dir"])).out.trim().split("\n").at(-1) ||
+      `${Deno.env.get("HOME")}/.local/share/jupyter`);
+  const deno = options.deno ?? Deno.execPath();
+  const specDir = `${dataDir}/kernels/deno`;
+  const specPath = `${specDir}/kernel.json`;
+  let registered: string | undefined;
   try {
-    const spec = JSON.parse(await Deno.readTextFile(specPath));
-    const exe = spec?.argv?.[0];
-    if (exe && (await run(exe, ["--version"])).ok) return specPath;
-  } catch { /* missing or unreadable: install below */ }
-  const r = await run(Deno.execPath(), ["jupyter", "--install"]);
-  if (!r.ok) {
-    throw new Error(`setup: could not register the Deno kernel:\n${r.out}`);
+    registered = JSON.parse(await Deno.readTextFile(specPath))?.argv?.[0];
+  } catch { /* missing or unreadable: register below */ }
+  if (
+    registered && !isEphemeralPath(registered) &&
+    (await run(registered, ["--version"])).ok
+  ) {
+    return specPath;
   }
-  console.log(`setup: registered the Deno Jupyter kernel (${Deno.execPath()})`);
+  await Deno.mkdir(specDir, { recursive: true });
+  let exe = deno;
+  if (isEphemeralPath(deno)) {
+    exe = `${specDir}/deno`;
+    // Copy then rename: a kernel starting meanwhile never sees half a file.
+    await Deno.copyFile(deno, `${exe}.partial`);
+    await Deno.chmod(`${exe}.partial`, 0o755);
+    await Deno.rename(`${exe}.partial`, exe);
+  }
+  if (!(await run(exe, ["--version"])).ok) {
+    throw new Error(
+      `setup: could not register the Deno kernel: ${exe} does not run`,
+    );
+  }
+  const spec = {
+    argv: [exe, "jupyter", "--kernel", "--conn", "{connection_file}"],
+    display_name: "Deno",
+    language: "typescript",
+  };
+  await Deno.writeTextFile(specPath, JSON.stringify(spec, null, 2) + "\n");
+  log.line(
+    `setup: registered the Deno Jupyter kernel (${exe}${
+      exe === deno ? "" : `, a lasting copy of ${deno}`
+    })`,
+  );
   return specPath;
 }
 
@@ -189,11 +299,14 @@ export async function ensureFashionMNIST(): Promise<string> {
   for (const dir of FASHION_DIRS) if (await present(dir)) return dir;
   if (
     isRoot() && await which("apt-get") &&
-    await aptInstall(["dataset-fashion-mnist"])
+    await aptInstall(
+      ["dataset-fashion-mnist"],
+      "the full Fashion-MNIST for real results; without it a committed subset is used",
+    )
   ) {
     if (await present(FASHION_DIRS[1])) return FASHION_DIRS[1];
   }
-  console.log(
+  log.line(
     "setup: full Fashion-MNIST not found; notebooks use the committed subset in " +
       "data/fashion-mnist-subset/ (install it with: apt-get install dataset-fashion-mnist, " +
       "or copy the four .gz files into data/fashion-mnist/)",
@@ -215,16 +328,46 @@ export async function ensureOpenBlas(): Promise<boolean> {
       );
   if (Deno.build.os !== "linux" || await present()) return true;
   if (
-    isRoot() && await which("apt-get") && await aptInstall(["libopenblas0"]) &&
+    isRoot() && await which("apt-get") &&
+    await aptInstall(
+      ["libopenblas0"],
+      "OpenBLAS runs the matMuls, training is 2-3x faster",
+    ) &&
     await present()
   ) {
     return true;
   }
-  console.log(
+  log.line(
     "setup: OpenBLAS not found; training runs on wasm's own matMul, 2-3x " +
       "slower (install it with: apt-get install libopenblas0)",
   );
   return false;
+}
+
+/**
+ * A headless browser for the tests that look at rendered pages: Debian's
+ * `chromium` (installed as root when missing, with a font for the charts'
+ * text). Returns its path; throws with the command to run when there is none.
+ */
+export async function ensureChromium(): Promise<string> {
+  const find = async () =>
+    await which("chromium") ?? await which("chromium-browser");
+  const found = await find();
+  if (found) return found;
+  if (
+    isRoot() && await which("apt-get") &&
+    await aptInstall(
+      ["chromium", "fonts-dejavu-core"],
+      "the tests look at the rendered pages in a headless browser",
+    )
+  ) {
+    const after = await find();
+    if (after) return after;
+  }
+  throw new Error(
+    "setup: no Chromium for the browser tests; install it with: " +
+      "sudo apt-get install -y --no-install-recommends chromium fonts-dejavu-core",
+  );
 }
 
 /** Full set-up for the notebook tasks. Fast (a few probes) when everything is there. */

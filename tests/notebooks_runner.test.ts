@@ -5,6 +5,7 @@ import {
   notebookFromCells,
 } from "../tasks/notebook_from_text.ts";
 import { writeNotebook } from "../tasks/ipynb.ts";
+import { ensureJupyter } from "../tasks/setup.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -20,9 +21,10 @@ async function runNotebooks(dir: string, ...extra: string[]) {
       `${root}tasks/notebooks.ts`,
       `--dir=${dir}`,
       `--out=${dir}/out`,
-      "--no-html",
       "--timeout=60",
-      ...extra,
+      // HTML only when a test asks for it (--html is not a runner option).
+      ...(extra.includes("--html") ? [] : ["--no-html"]),
+      ...extra.filter((a) => a !== "--html"),
     ],
     stdout: "piped",
     stderr: "piped",
@@ -64,6 +66,67 @@ Deno.test({
       const only = await runNotebooks(dir, "a_good");
       assertEquals(only.code, 0, only.text);
       assert(!only.text.includes("b_bad"));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Whether Jupyter's notary trusts a notebook (as `jupyter trust` would say). */
+async function isTrusted(python: string, path: string): Promise<boolean> {
+  const out = await new Deno.Command(python, {
+    args: [
+      "-c",
+      "import sys, nbformat\nfrom nbformat.sign import NotebookNotary\n" +
+      "nb = nbformat.read(sys.argv[1], as_version=4)\n" +
+      "print(NotebookNotary().check_signature(nb))",
+      path,
+    ],
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(out.stdout).trim() === "True";
+}
+
+Deno.test({
+  name:
+    "executed notebooks open trusted, and a rendering that loses a figure fails the run",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const { python } = await ensureJupyter();
+    const dir = await makeTestDir("runner-");
+    try {
+      const svg = (inner: string) =>
+        `<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40">${inner}</svg>`;
+      const display = (svgText: string) =>
+        `await Deno.jupyter.display({ "image/svg+xml": ${
+          JSON.stringify(svgText)
+        }, "text/plain": "chart" }, { raw: true });\n`;
+      const good = notebookFromCells(cellsFromText(
+        `// %%\n${display(svg('<rect width="100" height="30"/>'))}`,
+      ));
+      // An unclosed <g>: inlined, it would swallow the rest of the page.
+      const bad = notebookFromCells(cellsFromText(
+        `// %%\n${display(svg("<g><rect width='100' height='30'/>"))}`,
+      ));
+      await writeNotebook(`${dir}/a_chart.ipynb`, good);
+      await writeNotebook(`${dir}/b_broken_chart.ipynb`, bad);
+      const { code, text } = await runNotebooks(dir, "--html");
+      assertEquals(code, 1, text);
+      assert(/a_chart\.ipynb\s+[\d.]+s\s+ok/.test(text), text);
+      assert(/b_broken_chart\.ipynb\s+[\d.]+s\s+FAILED/.test(text), text);
+      assert(text.includes("not well-formed SVG"), text);
+      assert(text.includes("1 of 2 notebook(s) failed"), text);
+      const html = await Deno.readTextFile(`${dir}/out/html/a_chart.html`);
+      assert(html.includes('<rect width="100" height="30"/>'), "chart lost");
+      assert(await isTrusted(python, `${dir}/out/notebooks/a_chart.ipynb`));
+      // Signing is what makes it trusted: an edited copy is not.
+      const edited = JSON.parse(
+        await Deno.readTextFile(`${dir}/out/notebooks/a_chart.ipynb`),
+      );
+      edited.cells[0].outputs[0].data["text/plain"] = "changed";
+      await Deno.writeTextFile(`${dir}/edited.ipynb`, JSON.stringify(edited));
+      assert(!(await isTrusted(python, `${dir}/edited.ipynb`)));
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
