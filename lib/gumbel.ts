@@ -11,24 +11,132 @@
  * - The KL of a categorical posterior to the uniform prior,
  *   KL(q || U(K)) = log K - H(q), the only KL term a dVAE needs.
  * - The score-function (REINFORCE) estimator and the Gumbel-softmax
- *   estimator of the gradient of E_{c ~ q}[f(c)], for comparing their bias
- *   and variance on a toy objective whose exact gradient is known.
+ *   estimator of the gradient of E_{c ~ q}[f(c)].
  *
  * All functions work on the last axis of `logits` (the K classes); logits
- * need not be normalised (softmax is shift invariant).
+ * need not be normalised (softmax is shift invariant). Each public function
+ * checks its arguments and calls a short core that notebook 04 shows
+ * (`gumbelNoise`, `gumbelArgmax`, `relaxedOneHot`, `uniformPriorKL`,
+ * `scoreFunction`, `reparameterizedGradients`); `lib/dvae.ts` calls the
+ * cores on its encoder's logits directly, so a diverging model gives a NaN
+ * loss rather than an error about logits its user never passed.
+ *
+ * Without a `seed`, the noise comes from the shared stream of
+ * `lib/random.ts` (`rngOrStream`): every unseeded call gets new noise.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { straightThrough } from "./autodiff.ts";
-import { rngFrom, type Seed } from "./random.ts";
+import { stopGradient, straightThrough } from "./autodiff.ts";
+import { type Rng, rngOrStream, type Seed } from "./random.ts";
 import {
   ArgumentError,
+  checkBoolean,
   checkFinite,
   checkInteger,
   checkNumber,
+  checkOptions,
   checkTensor,
 } from "./validate.ts";
+
+// ---------------------------------------------------------------------------
+// The cores: the ideas, without argument checks (shown in notebook 04).
+
+/**
+ * Standard Gumbel noise g = -log(-log u), u ~ U(0, 1), as a float32 tensor
+ * of `shape` drawn from `rng`. Unchecked core of `sampleGumbel`.
+ */
+export function gumbelNoise(shape: number[], rng: Rng): tf.Tensor {
+  const g = new Float32Array(tf.util.sizeFromShape(shape));
+  for (let i = 0; i < g.length; i++) {
+    // u from the open interval (0, 1): both logs stay finite (|g| < 24).
+    g[i] = -Math.log(-Math.log(rng.uniformOpen()));
+  }
+  return tf.tensor(g, shape);
+}
+
+/**
+ * Gumbel-max: argmax_k (logits_k + g_k) is an exact draw of
+ * Categorical(softmax(logits)). Unchecked core of `gumbelMax`.
+ */
+export function gumbelArgmax(logits: tf.Tensor, noise: tf.Tensor): tf.Tensor {
+  return tf.argMax(logits.add(noise), -1);
+}
+
+/**
+ * The Gumbel-softmax sample softmax((logits + g) / tau); with `hard`, the
+ * one-hot of its argmax carrying the soft sample's gradient
+ * (straight-through). Unchecked core of `gumbelSoftmax`.
+ */
+export function relaxedOneHot(
+  logits: tf.Tensor,
+  noise: tf.Tensor,
+  tau: number,
+  hard: boolean,
+): tf.Tensor {
+  const perturbed = logits.add(noise);
+  // Softmax ignores a shift: with the row max taken off first, (y - max) / tau
+  // lies in [-inf, 0], so no logit or temperature can overflow it into NaN.
+  const shifted = perturbed.sub(stopGradient(perturbed.max(-1, true)));
+  const soft = tf.exp(tf.logSoftmax(shifted.div(tau)));
+  if (!hard) return soft;
+  const k = soft.shape[soft.rank - 1];
+  const oneHot = tf.oneHot(tf.argMax(soft, -1), k).toFloat();
+  return straightThrough(soft, oneHot); // value: oneHot; gradient: soft's
+}
+
+/**
+ * KL(q || U(K)) = sum_k q_k (log q_k + log K) for q = softmax(logits), over
+ * the last axis. Unchecked core of `klToUniform`.
+ */
+export function uniformPriorKL(logits: tf.Tensor): tf.Tensor {
+  const k = logits.shape[logits.rank - 1];
+  // logSoftmax, not log(softmax): an underflowing q_k gives 0, not 0 * -inf.
+  const logq = tf.logSoftmax(logits);
+  // q (log q + log K) rather than log K - H(q): no cancellation near uniform.
+  return tf.sum(tf.exp(logq).mul(logq.add(Math.log(k))), -1);
+}
+
+/**
+ * Score-function (REINFORCE) estimates, one per row of `draws` (exact
+ * one-hot samples c ~ q, [S, ...logits.shape]) with objective values
+ * `value` [S]: (f(c) - b) * d log q(c) / d logits = (f(c) - b) (c - q).
+ * Unchecked core of `scoreFunctionEstimates`.
+ */
+function scoreFunction(
+  logits: tf.Tensor,
+  draws: tf.Tensor,
+  value: tf.Tensor,
+  baseline: number,
+): tf.Tensor {
+  const score = draws.sub(tf.softmax(logits)); // d log q(c) / d logits
+  const weight = value.sub(baseline).reshape([
+    draws.shape[0],
+    ...logits.shape.map(() => 1),
+  ]);
+  return score.mul(weight);
+}
+
+/**
+ * Gumbel-softmax (reparameterised) estimates d f(z_s) / d logits at relaxed
+ * samples z_s, one per row of `tiled` (the logits repeated S times) and of
+ * `noise`. Unchecked core of `gumbelSoftmaxEstimates`.
+ */
+function reparameterizedGradients(
+  tiled: tf.Tensor,
+  noise: tf.Tensor,
+  f: SampleObjective,
+  tau: number,
+  hard: boolean,
+): tf.Tensor {
+  // The gradient of sum_s f(z_s) with respect to copy s is draw s's own.
+  return tf.grad((l: tf.Tensor) => f(relaxedOneHot(l, noise, tau, hard)).sum())(
+    tiled,
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Checked public functions.
 
 /** Validates logits: a finite float tensor with a class axis of size >= 2. */
 function checkLogits(where: string, logits: unknown): tf.Tensor {
@@ -47,56 +155,71 @@ function checkLogits(where: string, logits: unknown): tf.Tensor {
   return t;
 }
 
-/**
- * Gumbel(0, 1) noise as plain numbers: g = -log(-log u) with u drawn from
- * the open interval (0, 1), so both logs are finite (|g| < 24 always).
- */
-function gumbelValues(size: number, seed: Seed | undefined): Float32Array {
-  const rng = rngFrom(seed);
-  const out = new Float32Array(size);
-  for (let i = 0; i < size; i++) {
-    out[i] = -Math.log(-Math.log(rng.uniformOpen()));
+function checkShape(where: string, shape: unknown): number[] {
+  if (!Array.isArray(shape)) {
+    throw new ArgumentError(
+      where,
+      `shape must be an array of non-negative integers, got ${String(shape)}`,
+    );
   }
-  return out;
+  shape.forEach((s, i) => checkInteger(where, `shape[${i}]`, s, { min: 0 }));
+  return shape;
+}
+
+/**
+ * A temperature tau > 0 that float32 can divide by: below about 1.4e-45 it
+ * would round to 0 (and 0 / 0 is NaN). Any positive float32 works, since
+ * `relaxedOneHot` divides only numbers <= 0 by it.
+ */
+function checkTau(where: string, name: string, tau: unknown): number {
+  checkNumber(where, name, tau, { min: 0, minExclusive: true });
+  if (Math.fround(tau as number) === 0) {
+    throw new ArgumentError(
+      where,
+      `${name} is ${tau}, which rounds to 0 in float32; use a temperature >= 1e-38`,
+    );
+  }
+  return tau as number;
 }
 
 /**
  * A float32 tensor of standard Gumbel samples, g = -log(-log u) with
- * u ~ U(0, 1) from the seeded generator. Never infinite or NaN: u is drawn
- * from the open interval. The caller disposes the tensor.
+ * u ~ U(0, 1). Never infinite or NaN: u is drawn from the open interval.
+ * Without a `seed` the noise comes from the shared stream (new noise every
+ * call). The caller disposes the tensor.
+ *
+ * ```ts
+ * const g = sampleGumbel([1000], { seed: 1 }); // mean ~ 0.5772 (Euler's gamma)
+ * ```
  */
 export function sampleGumbel(
   shape: number[],
-  { seed }: { seed?: Seed } = {},
+  options: { seed?: Seed } = {},
 ): tf.Tensor {
-  if (!Array.isArray(shape)) {
-    throw new ArgumentError(
-      "sampleGumbel",
-      `shape must be an array of non-negative integers, got ${String(shape)}`,
-    );
-  }
-  shape.forEach((s, i) =>
-    checkInteger("sampleGumbel", `shape[${i}]`, s, { min: 0 })
-  );
-  const size = tf.util.sizeFromShape(shape);
-  return tf.tensor(gumbelValues(size, seed), shape, "float32");
+  const where = "sampleGumbel";
+  const { seed } = checkOptions(where, options, ["seed"]);
+  checkShape(where, shape);
+  return gumbelNoise(shape, rngOrStream(seed, where));
 }
 
 /**
  * The Gumbel-max trick: c = argmax_k (logits_k + g_k), g ~ Gumbel(0, 1),
  * is an exact sample of Categorical(softmax(logits)). Returns int32 class
  * indices with the shape of `logits` minus its last axis (caller disposes).
+ *
+ * ```ts
+ * const c = gumbelMax(tf.log(tf.tensor1d([0.2, 0.8])), { seed: 0 }); // 0 or 1
+ * ```
  */
 export function gumbelMax(
   logits: tf.Tensor,
-  { seed }: { seed?: Seed } = {},
+  options: { seed?: Seed } = {},
 ): tf.Tensor {
   const where = "gumbelMax";
+  const { seed } = checkOptions(where, options, ["seed"]);
   checkLogits(where, logits);
-  return tf.tidy(() => {
-    const g = tf.tensor(gumbelValues(logits.size, seed), logits.shape);
-    return tf.argMax(logits.add(g), -1);
-  });
+  const rng = rngOrStream(seed, where);
+  return tf.tidy(() => gumbelArgmax(logits, gumbelNoise(logits.shape, rng)));
 }
 
 /** Options of `gumbelSoftmax`. */
@@ -108,7 +231,7 @@ export interface GumbelSoftmaxOptions {
    * sample's argmax, the gradient is the soft sample's (default false).
    */
   hard?: boolean;
-  /** Seed of the Gumbel noise (ignored when `noise` is given). */
+  /** Seed of the Gumbel noise (ignored when `noise` is given; default: the shared stream). */
   seed?: Seed;
   /**
    * Gumbel noise to use instead of drawing it (same shape as `logits`), so
@@ -119,47 +242,48 @@ export interface GumbelSoftmaxOptions {
 
 /**
  * A Gumbel-softmax (Concrete) sample softmax((logits + g) / tau) over the
- * last axis, differentiable in `logits`. Computed as exp(logSoftmax(.)):
- * the log-space normalisation cannot overflow, so logits of +-1e4 and tau
- * down to 1e-3 stay finite. With `hard: true` the value is the one-hot of
- * the argmax (an exact categorical sample) and the gradient is the soft
- * sample's (straight-through). Returns a float32 tensor shaped like
- * `logits` (caller disposes).
+ * last axis, differentiable in `logits`. Stable for every finite float32
+ * logit and every temperature float32 can hold (tau down to ~1e-45): the
+ * row maximum is taken off before dividing by tau. With `hard: true` the
+ * value is the one-hot of the argmax (an exact categorical sample) and the
+ * gradient is the soft sample's (straight-through). Returns a float32
+ * tensor shaped like `logits` (caller disposes).
+ *
+ * ```ts
+ * const z = gumbelSoftmax(logits, { tau: 0.5, seed: 0 });          // inside the simplex
+ * const c = gumbelSoftmax(logits, { tau: 0.5, hard: true, seed: 0 }); // a one-hot
+ * ```
+ *
+ * @throws ArgumentError for non-finite logits, tau <= 0 (or one that rounds to 0 in float32), or noise of another shape
  */
 export function gumbelSoftmax(
   logits: tf.Tensor,
   options: GumbelSoftmaxOptions,
 ): tf.Tensor {
   const where = "gumbelSoftmax";
-  checkLogits(where, logits);
-  if (options === null || typeof options !== "object") {
+  if (options === undefined) {
     throw new ArgumentError(
       where,
       "options must be an object with a temperature, e.g. { tau: 0.5 }",
     );
   }
-  const { tau, hard = false, seed, noise } = options;
-  checkNumber(where, "options.tau", tau, { min: 0, minExclusive: true });
-  if (typeof hard !== "boolean") {
-    throw new ArgumentError(
-      where,
-      `options.hard must be true or false, got ${String(hard)}`,
-    );
-  }
+  const { tau, hard = false, seed, noise } = checkOptions(where, options, [
+    "tau",
+    "hard",
+    "seed",
+    "noise",
+  ]);
+  checkLogits(where, logits);
+  checkTau(where, "options.tau", tau);
+  checkBoolean(where, "options.hard", hard);
   if (noise !== undefined) {
     checkTensor(where, "options.noise", noise, { shape: logits.shape });
     checkFinite(where, "options.noise", noise);
   }
-  return tf.tidy(() => {
-    const g = noise ?? tf.tensor(gumbelValues(logits.size, seed), logits.shape);
-    const soft = tf.exp(tf.logSoftmax(logits.add(g).div(tau)));
-    if (!hard) return soft;
-    const k = logits.shape[logits.rank - 1];
-    // The argmax is taken on a detached copy so the tape never tries to
-    // differentiate the int32 indices; the gradient goes through `soft`.
-    const index = tf.argMax(tf.tensor(soft.dataSync(), soft.shape), -1);
-    return straightThrough(soft, tf.oneHot(index, k).toFloat());
-  });
+  const rng = noise === undefined ? rngOrStream(seed, where) : null;
+  return tf.tidy(() =>
+    relaxedOneHot(logits, noise ?? gumbelNoise(logits.shape, rng!), tau, hard)
+  );
 }
 
 /**
@@ -182,16 +306,14 @@ export function categoricalEntropy(logits: tf.Tensor): tf.Tensor {
  * log K when q is one-hot. Stable when probabilities underflow (log space).
  * Returns a tensor shaped like `logits` minus its last axis (caller
  * disposes).
+ *
+ * ```ts
+ * klToUniform(tf.tensor1d([0, 0, 0])); // 0
+ * ```
  */
 export function klToUniform(logits: tf.Tensor): tf.Tensor {
   checkLogits("klToUniform", logits);
-  const k = logits.shape[logits.rank - 1];
-  return tf.tidy(() => {
-    const logq = tf.logSoftmax(logits);
-    // Summing q * (log q + log K) rather than log K - H keeps the result
-    // accurate (no cancellation) when q is close to uniform.
-    return tf.sum(tf.exp(logq).mul(logq.add(Math.log(k))), -1);
-  });
+  return tf.tidy(() => uniformPriorKL(logits));
 }
 
 /** Options of `temperatureSchedule`. */
@@ -213,33 +335,37 @@ export interface TemperatureScheduleOptions {
  * The annealing schedule tau(t) = max(tauMin, tau0 * exp(-r t)) used to
  * train Gumbel-softmax models: start smooth (low-variance, biased
  * gradients), end close to discrete. Returns a plain function of the step.
+ *
+ * ```ts
+ * const schedule = temperatureSchedule({ tau0: 1, tauMin: 0.5, steps: 1400 });
+ * schedule(0); // 1
+ * schedule(1400); // 0.5
+ * ```
  */
 export function temperatureSchedule(
   options: TemperatureScheduleOptions = {},
 ): (step: number) => number {
   const where = "temperatureSchedule";
-  const tau0 = checkNumber(where, "options.tau0", options.tau0 ?? 1, {
-    min: 0,
-    minExclusive: true,
-  });
-  const tauMin = checkNumber(where, "options.tauMin", options.tauMin ?? 0.5, {
-    min: 0,
-    minExclusive: true,
-    max: tau0,
-  });
-  if (options.rate !== undefined && options.steps !== undefined) {
+  const o = checkOptions(where, options, ["tau0", "tauMin", "rate", "steps"]);
+  const tau0 = checkTau(where, "options.tau0", o.tau0 ?? 1);
+  const tauMin = checkTau(where, "options.tauMin", o.tauMin ?? 0.5);
+  if (tauMin > tau0) {
+    throw new ArgumentError(
+      where,
+      `options.tauMin must be <= options.tau0 = ${tau0}, got ${tauMin}`,
+    );
+  }
+  if (o.rate !== undefined && o.steps !== undefined) {
     throw new ArgumentError(
       where,
       "give either options.rate or options.steps, not both",
     );
   }
   let rate = 0;
-  if (options.rate !== undefined) {
-    rate = checkNumber(where, "options.rate", options.rate, { min: 0 });
-  } else if (options.steps !== undefined) {
-    const steps = checkInteger(where, "options.steps", options.steps, {
-      min: 1,
-    });
+  if (o.rate !== undefined) {
+    rate = checkNumber(where, "options.rate", o.rate, { min: 0 });
+  } else if (o.steps !== undefined) {
+    const steps = checkInteger(where, "options.steps", o.steps, { min: 1 });
     rate = Math.log(tau0 / tauMin) / steps;
   }
   return (step: number) => {
@@ -266,8 +392,8 @@ function checkEstimatorArguments(
   where: string,
   logits: tf.Tensor,
   f: SampleObjective,
-  samples: number,
-): void {
+  samples: unknown,
+): number {
   checkLogits(where, logits);
   if (typeof f !== "function") {
     throw new ArgumentError(
@@ -275,7 +401,7 @@ function checkEstimatorArguments(
       "f must be a function of [S, ...] samples returning [S]",
     );
   }
-  checkInteger(where, "samples", samples, { min: 1 });
+  return checkInteger(where, "options.samples", samples, { min: 1 });
 }
 
 /**
@@ -286,31 +412,39 @@ function checkEstimatorArguments(
  * f is (f need not be differentiable), but noisy. `baseline` b is
  * subtracted from f (still unbiased since E[d log q] = 0). Returns
  * [samples, ...logits.shape] (caller disposes).
+ *
+ * ```ts
+ * const f = (c: tf.Tensor) => c.slice([0, 0], [-1, 1]).reshape([-1]); // f(c) = c_1
+ * const g = scoreFunctionEstimates(tf.zeros([3]), f, { samples: 1000, seed: 0 });
+ * g.mean(0); // ~ d q_1 / d logits = [2/9, -1/9, -1/9]
+ * ```
  */
 export function scoreFunctionEstimates(
   logits: tf.Tensor,
   f: SampleObjective,
-  { samples, seed, baseline = 0 }: {
-    samples: number;
-    seed?: Seed;
-    baseline?: number;
-  },
+  options: { samples: number; seed?: Seed; baseline?: number },
 ): tf.Tensor {
   const where = "scoreFunctionEstimates";
-  checkEstimatorArguments(where, logits, f, samples);
-  checkNumber(where, "baseline", baseline);
+  const { samples, seed, baseline = 0 } = checkOptions(
+    where,
+    options,
+    ["samples", "seed", "baseline"],
+  );
+  const s = checkEstimatorArguments(where, logits, f, samples);
+  checkNumber(where, "options.baseline", baseline);
+  const rng = rngOrStream(seed, where);
   const k = logits.shape[logits.rank - 1];
   return tf.tidy(() => {
-    const tiled = tf.broadcastTo(logits, [samples, ...logits.shape]);
-    const c = tf.oneHot(gumbelMax(tiled, { seed }), k).toFloat();
-    const value = f(c);
-    checkObjectiveOutput(where, value, samples);
-    const score = c.sub(tf.softmax(logits));
-    const scale = value.sub(baseline).reshape([
-      samples,
-      ...logits.shape.map(() => 1),
-    ]);
-    return score.mul(scale);
+    const tiled = tf.broadcastTo(logits, [s, ...logits.shape]);
+    const draws = tf.oneHot(
+      gumbelArgmax(tiled, gumbelNoise(tiled.shape, rng)),
+      k,
+    )
+      .toFloat();
+    const value = f(draws);
+    // No gradient tape is running here: a throw leaves nothing behind.
+    checkObjectiveOutput(where, value, s);
+    return scoreFunction(logits, draws, value, baseline);
   });
 }
 
@@ -320,274 +454,33 @@ export function scoreFunctionEstimates(
  * relaxed sample z = gumbelSoftmax(logits, { tau, hard }). Low variance but
  * biased: it differentiates f on the simplex, not at the vertices. Returns
  * [samples, ...logits.shape] (caller disposes).
+ *
+ * @throws ArgumentError (before any gradient is taken) when f does not return one value per sample
  */
 export function gumbelSoftmaxEstimates(
   logits: tf.Tensor,
   f: SampleObjective,
-  { samples, tau, hard = false, seed }: {
-    samples: number;
-    tau: number;
-    hard?: boolean;
-    seed?: Seed;
-  },
+  options: { samples: number; tau: number; hard?: boolean; seed?: Seed },
 ): tf.Tensor {
   const where = "gumbelSoftmaxEstimates";
-  checkEstimatorArguments(where, logits, f, samples);
-  checkNumber(where, "tau", tau, { min: 0, minExclusive: true });
+  const { samples, tau, hard = false, seed } = checkOptions(
+    where,
+    options,
+    ["samples", "tau", "hard", "seed"],
+  );
+  const s = checkEstimatorArguments(where, logits, f, samples);
+  checkTau(where, "options.tau", tau);
+  checkBoolean(where, "options.hard", hard);
+  const rng = rngOrStream(seed, where);
   return tf.tidy(() => {
-    // One copy of the logits per sample: the gradient of the sum of f over
-    // samples with respect to copy s is the gradient of sample s alone.
-    const tiled = tf.broadcastTo(logits, [samples, ...logits.shape]).clone();
-    const noise = tf.tensor(gumbelValues(tiled.size, seed), tiled.shape);
-    return tf.grad((l: tf.Tensor) => {
-      const value = f(gumbelSoftmax(l, { tau, hard, noise }));
-      checkObjectiveOutput(where, value, samples);
-      return value.sum();
-    })(tiled);
+    // One copy of the logits per sample (clone: a variable of its own).
+    const tiled = tf.broadcastTo(logits, [s, ...logits.shape]).clone();
+    const noise = gumbelNoise(tiled.shape, rng);
+    // Check f once outside the gradient tape: a throw inside tf.grad would
+    // strand the tensors the tape saved for the backward pass.
+    tf.tidy(() =>
+      checkObjectiveOutput(where, f(relaxedOneHot(tiled, noise, tau, hard)), s)
+    );
+    return reparameterizedGradients(tiled, noise, f, tau, hard);
   });
-}
-
-/**
- * Mean, variance and standard error per coordinate of single-sample
- * gradient estimates [S, ...] (as returned by the estimators above), and
- * the total variance (sum over coordinates). Plain numbers.
- */
-export function estimatorMoments(estimates: tf.Tensor): {
-  mean: number[];
-  variance: number[];
-  standardError: number[];
-  totalVariance: number;
-} {
-  const where = "estimatorMoments";
-  checkTensor(where, "estimates", estimates, { minRank: 1 });
-  const s = estimates.shape[0];
-  if (s < 2) {
-    throw new ArgumentError(
-      where,
-      `estimates needs at least 2 samples on axis 0, got ${s}`,
-    );
-  }
-  const d = estimates.size / s;
-  const v = estimates.dataSync();
-  const mean = new Array(d).fill(0);
-  const variance = new Array(d).fill(0);
-  for (let i = 0; i < s; i++) {
-    for (let j = 0; j < d; j++) mean[j] += v[i * d + j] / s;
-  }
-  for (let i = 0; i < s; i++) {
-    for (let j = 0; j < d; j++) {
-      variance[j] += (v[i * d + j] - mean[j]) ** 2 / (s - 1);
-    }
-  }
-  return {
-    mean,
-    variance,
-    standardError: variance.map((x) => Math.sqrt(x / s)),
-    totalVariance: variance.reduce((a, b) => a + b, 0),
-  };
-}
-
-/**
- * A toy objective with a known answer: f(z) = sum over variables of
- * ||z - target||^2 (target has K entries, shared by all variables).
- * `exactGradient(logits)` is the true gradient of E_{c ~ q}[f(onehot(c))]
- * in closed form, q_j (f_j - sum_k q_k f_k) with f_j = ||e_j - target||^2,
- * as nested plain numbers flattened in row-major order.
- */
-export function quadraticToy(target: number[]): {
-  f: SampleObjective;
-  exactGradient: (logits: tf.Tensor) => number[];
-  valueAt: (k: number) => number;
-} {
-  const where = "quadraticToy";
-  if (!Array.isArray(target) || target.length < 2) {
-    throw new ArgumentError(
-      where,
-      "target must be an array of at least 2 numbers (one per class)",
-    );
-  }
-  target.forEach((t, i) => checkNumber(where, `target[${i}]`, t));
-  const k = target.length;
-  const norm2 = target.reduce((a, t) => a + t * t, 0);
-  const valueAt = (j: number) => 1 - 2 * target[j] + norm2;
-  const f: SampleObjective = (z) => {
-    checkTensor(`${where}.f`, "z", z, { minRank: 2 });
-    if (z.shape[z.rank - 1] !== k) {
-      throw new ArgumentError(
-        `${where}.f`,
-        `z must have ${k} classes on the last axis, got [${z.shape}]`,
-      );
-    }
-    return tf.tidy(() =>
-      z.sub(tf.tensor1d(target)).square().reshape([z.shape[0], -1]).sum(1)
-    );
-  };
-  const exactGradient = (logits: tf.Tensor) => {
-    checkLogits(`${where}.exactGradient`, logits);
-    if (logits.shape[logits.rank - 1] !== k) {
-      throw new ArgumentError(
-        `${where}.exactGradient`,
-        `logits must have ${k} classes, got [${logits.shape}]`,
-      );
-    }
-    const qt = tf.softmax(logits);
-    const q = qt.dataSync().slice();
-    qt.dispose();
-    const out: number[] = [];
-    for (let r = 0; r < q.length / k; r++) {
-      let mean = 0;
-      for (let j = 0; j < k; j++) mean += q[r * k + j] * valueAt(j);
-      for (let j = 0; j < k; j++) out.push(q[r * k + j] * (valueAt(j) - mean));
-    }
-    return out;
-  };
-  return { f, exactGradient, valueAt };
-}
-
-// ---------------------------------------------------------------------------
-// Experiments of notebook 04, as plain-number summaries
-
-/**
- * Pearson's chi-square test of categorical samples against probabilities
- * `pi`: the counts of each class among `classes` (int32 indices in
- * [0, K), any shape, e.g. from `gumbelMax`), their frequencies and
- * chi2 = sum_k (O_k - n pi_k)^2 / (n pi_k), which has K - 1 degrees of
- * freedom when the samples follow `pi`. Plain numbers; `classes` is not
- * disposed.
- */
-export function categoricalChiSquare(
-  classes: tf.Tensor,
-  pi: number[],
-): { counts: number[]; frequencies: number[]; chi2: number } {
-  const where = "categoricalChiSquare";
-  checkTensor(where, "classes", classes, { dtype: "int32" });
-  checkProbabilities(where, pi);
-  const n = classes.size;
-  if (n === 0) {
-    throw new ArgumentError(where, "classes must hold at least one sample");
-  }
-  const counts = new Array(pi.length).fill(0);
-  for (const k of classes.dataSync()) {
-    if (!(k >= 0 && k < pi.length)) {
-      throw new ArgumentError(
-        where,
-        `classes must be indices in [0, ${pi.length}), got ${k}`,
-      );
-    }
-    counts[k]++;
-  }
-  const chi2 = counts.reduce(
-    (a, o, k) => a + (o - n * pi[k]) ** 2 / (n * pi[k]),
-    0,
-  );
-  return { counts, frequencies: counts.map((c) => c / n), chi2 };
-}
-
-/**
- * What the temperature does to relaxed samples of one categorical with
- * probabilities `pi` ([K], summing to 1): for each tau, `samples`
- * Gumbel-softmax draws from logits log(pi) (seed `seed`, so the same noise
- * for every tau) and two numbers, `meanGap` = || E[c] - pi ||_1 (the bias
- * of the relaxed sample) and `maxCoord` = E[max_k c_k] (1 for one-hots).
- * Plain numbers.
- */
-export function relaxationStats(
-  pi: number[],
-  taus: number[],
-  { samples, seed }: { samples: number; seed?: Seed },
-): { tau: number; meanGap: number; maxCoord: number }[] {
-  const where = "relaxationStats";
-  checkProbabilities(where, pi);
-  checkTaus(where, taus);
-  checkInteger(where, "samples", samples, { min: 1 });
-  return tf.tidy(() => {
-    const logits = tf.log(tf.tensor1d(pi));
-    return taus.map((tau) =>
-      tf.tidy(() => {
-        const tiled = tf.broadcastTo(logits, [samples, pi.length]);
-        const z = gumbelSoftmax(tiled, { tau, seed });
-        const gap = z.mean(0).sub(tf.exp(logits)).abs().sum();
-        return {
-          tau,
-          meanGap: gap.dataSync()[0],
-          maxCoord: z.max(1).mean().dataSync()[0],
-        };
-      })
-    );
-  });
-}
-
-/** Throws unless `pi` is an array of >= 2 positive numbers summing to 1. */
-function checkProbabilities(where: string, pi: unknown): number[] {
-  if (!Array.isArray(pi) || pi.length < 2) {
-    throw new ArgumentError(
-      where,
-      `pi must be an array of at least 2 probabilities, got ${String(pi)}`,
-    );
-  }
-  pi.forEach((p, k) =>
-    checkNumber(where, `pi[${k}]`, p, { min: 0, minExclusive: true })
-  );
-  const total = pi.reduce((a: number, p: number) => a + p, 0);
-  if (Math.abs(total - 1) > 1e-6) {
-    throw new ArgumentError(where, `pi must sum to 1, got ${total}`);
-  }
-  return pi;
-}
-
-function checkTaus(where: string, taus: unknown): number[] {
-  if (!Array.isArray(taus) || taus.length === 0) {
-    throw new ArgumentError(
-      where,
-      `taus must be a non-empty array of temperatures, got ${String(taus)}`,
-    );
-  }
-  taus.forEach((t, i) =>
-    checkNumber(where, `taus[${i}]`, t, { min: 0, minExclusive: true })
-  );
-  return taus;
-}
-
-/** Moments of single-sample gradient estimates, as from `estimatorMoments`. */
-export type EstimatorMoments = ReturnType<typeof estimatorMoments>;
-
-/**
- * `estimatorMoments` of `samples` Gumbel-softmax gradient estimates
- * (`gumbelSoftmaxEstimates`, seed `seed` for every tau) at each
- * temperature of `taus`: one bias/variance point per tau. Plain numbers;
- * the estimate tensors are disposed here.
- */
-export function gumbelSoftmaxMomentsByTau(
-  logits: tf.Tensor,
-  f: SampleObjective,
-  { taus, samples, seed }: { taus: number[]; samples: number; seed?: Seed },
-): EstimatorMoments[] {
-  checkTaus("gumbelSoftmaxMomentsByTau", taus);
-  return taus.map((tau) => {
-    const e = gumbelSoftmaxEstimates(logits, f, { samples, tau, seed });
-    const m = estimatorMoments(e);
-    e.dispose();
-    return m;
-  });
-}
-
-/**
- * Squared bias ||mean - exact||^2 of an estimator whose sample mean is
- * `mean`, against the exact gradient `exact` (same length). A plain number.
- */
-export function estimatorSquaredBias(mean: number[], exact: number[]): number {
-  const where = "estimatorSquaredBias";
-  for (const [name, v] of [["mean", mean], ["exact", exact]] as const) {
-    if (!Array.isArray(v) || v.length === 0) {
-      throw new ArgumentError(where, `${name} must be a non-empty array`);
-    }
-    v.forEach((x, i) => checkNumber(where, `${name}[${i}]`, x));
-  }
-  if (mean.length !== exact.length) {
-    throw new ArgumentError(
-      where,
-      `mean and exact must have the same length, got ${mean.length} and ${exact.length}`,
-    );
-  }
-  return mean.reduce((a, v, i) => a + (v - exact[i]) ** 2, 0);
 }

@@ -9,7 +9,15 @@
  */
 // Ground floor: backend, randomness, data, argument checks.
 export * from "./backend.ts";
-export * from "./random.ts";
+export {
+  glorotUniform,
+  randomNormal,
+  randomUniform,
+  resetRandomStream,
+  Rng,
+  rngFrom,
+  type Seed,
+} from "./random.ts";
 export * from "./validate.ts";
 export * from "./config.ts";
 export * from "./data.ts";
@@ -48,8 +56,26 @@ export {
 } from "./vae.ts";
 export * from "./vq.ts";
 export * from "./gmm.ts";
-export * from "./gumbel.ts";
-export * from "./dvae.ts";
+export {
+  categoricalEntropy,
+  gumbelMax,
+  gumbelSoftmax,
+  type GumbelSoftmaxOptions,
+  gumbelSoftmaxEstimates,
+  klToUniform,
+  sampleGumbel,
+  type SampleObjective,
+  scoreFunctionEstimates,
+  temperatureSchedule,
+  type TemperatureScheduleOptions,
+} from "./gumbel.ts";
+export {
+  bernoulliNLL,
+  DVAE,
+  type DVAEBatch,
+  type DVAEMetrics,
+  type DVAEOptions,
+} from "./dvae.ts";
 export * from "./vqvae.ts";
 export * from "./prior.ts";
 export * from "./gan.ts";
@@ -57,7 +83,6 @@ export * from "./linalg.ts";
 export * from "./metrics.ts";
 export * from "./classifier.ts";
 export * from "./figures/vq.ts";
-export * from "./figures/dvae.ts";
 export * from "./figures/vqvae.ts";
 export * from "./figures/ode.ts";
 export * from "./figures/gan.ts";

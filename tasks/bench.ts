@@ -255,8 +255,8 @@ function dvaeModuleWorkload(batch = 128): Workload {
     what: "mlp dVAE, 30x10 Gumbel-softmax (tau 1), Adam",
     torch: "dvae",
     async make() {
-      const { createDVAE } = await import("../lib/dvae.ts");
-      const model = createDVAE({ seed: 0 });
+      const { DVAE } = await import("../lib/dvae.ts");
+      const model = new DVAE({ seed: 0 });
       const x = randomUniform([batch, 28, 28, 1], { seed: 4 });
       const opt = adam(1e-3);
       let seed = 0;
@@ -264,12 +264,9 @@ function dvaeModuleWorkload(batch = 128): Workload {
         step() {
           tf.tidy(() => {
             opt.minimize(
-              () => {
-                const terms = model.loss(x, { tau: 1, seed: seed++ });
-                return terms.loss;
-              },
+              () => model.loss({ images: x, tau: 1, seed: seed++ }).total,
               false,
-              model.variables(),
+              model.trainableVariables(),
             );
           });
         },

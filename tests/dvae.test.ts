@@ -1,22 +1,24 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
-import { loadFashionMNIST } from "../lib/data.ts";
-import {
-  bernoulliNLL,
-  compareEncoderEstimators,
-  createDVAE,
-  dvaeCodeUsageStats,
-  dvaeReconstructionMSE,
-  encoderGradientStats,
-} from "../lib/dvae.ts";
+import { batchSampler, loadFashionMNIST } from "../lib/data.ts";
+import { bernoulliNLL, DVAE } from "../lib/dvae.ts";
 import { klToUniform } from "../lib/gumbel.ts";
-import { randomNormal, randomUniform } from "../lib/random.ts";
+import { trainStep } from "../lib/model.ts";
+import { adam } from "../lib/optim.ts";
+import {
+  randomNormal,
+  randomUniform,
+  resetRandomStream,
+} from "../lib/random.ts";
+import { NonFiniteLossError, trainLoop } from "../lib/train.ts";
 import { ArgumentError } from "../lib/validate.ts";
 import {
   assert,
   assertAllClose,
   assertEquals,
   assertNoTensorLeak,
+  assertNotEquals,
+  assertRejects,
   assertThrows,
 } from "./assert.ts";
 
@@ -33,6 +35,8 @@ data.labels.dispose();
 function batch(n: number, start = 0): tf.Tensor4D {
   return images.slice([start, 0, 0, 0], [n, 28, 28, 1]);
 }
+
+const scalar = (t: tf.Tensor | undefined) => t!.dataSync()[0];
 
 Deno.test("bernoulliNLL matches -sum[x log p + (1-x) log(1-p)] and is stable for large logits", () => {
   tf.tidy(() => {
@@ -54,24 +58,24 @@ Deno.test("bernoulliNLL matches -sum[x log p + (1-x) log(1-p)] and is stable for
 });
 
 Deno.test("DVAE loss: -ELBO = recon + KL, KL exact and within [0, N log K]", () => {
-  const model = createDVAE({ latents: 6, classes: 4, hidden: [32], seed: 1 });
+  const model = new DVAE({ latents: 6, classes: 4, hidden: [32], seed: 1 });
   tf.tidy(() => {
     const x = batch(8);
     const logits = model.encode(x);
     assertEquals(logits.shape, [8, 6, 4]);
-    const { loss, recon, kl } = model.loss(x, { tau: 0.5, seed: 3 });
-    assertAllClose(loss, recon.add(kl), { rtol: 1e-6 });
+    const { total, terms } = model.loss({ images: x, tau: 0.5, seed: 3 });
+    const { recon, kl } = terms!;
+    assertAllClose(total, recon.add(kl), { rtol: 1e-6 });
     assertAllClose(kl, klToUniform(logits).sum(1).mean(), { rtol: 1e-6 });
-    const k = kl.dataSync()[0];
+    const k = scalar(kl);
     assert(k >= 0 && k <= 6 * Math.log(4), `KL ${k} in [0, N log K]`);
+    // The recon term is the Bernoulli NLL of the decoded relaxed sample.
+    assert(scalar(recon) > 0, "a positive cross-entropy");
     // Same seed, same noise, same loss; another seed, another sample.
-    assertAllClose(model.loss(x, { tau: 0.5, seed: 3 }).recon, recon, {
-      atol: 0,
-    });
-    assert(
-      model.loss(x, { tau: 0.5, seed: 4 }).recon.dataSync()[0] !==
-        recon.dataSync()[0],
-    );
+    const again = model.loss({ images: x, tau: 0.5, seed: 3 }).terms!.recon;
+    assertAllClose(again, recon, { atol: 0 });
+    const other = model.loss({ images: x, tau: 0.5, seed: 4 }).terms!.recon;
+    assertNotEquals(scalar(other), scalar(recon));
     assertEquals(
       model.decode(tf.oneHot(logits.argMax(-1), 4).toFloat()).shape,
       [8, 28, 28, 1],
@@ -80,27 +84,127 @@ Deno.test("DVAE loss: -ELBO = recon + KL, KL exact and within [0, N log K]", () 
   model.dispose();
 });
 
-Deno.test("DVAE trains: the relaxed -ELBO on a fixed batch drops, without leaking tensors", async () => {
-  const model = createDVAE({ latents: 8, classes: 5, hidden: [64], seed: 2 });
-  const opt = tf.train.adam(3e-3);
+Deno.test("DVAE without a seed draws new Gumbel noise every step (from the shared stream)", () => {
+  const model = new DVAE({ latents: 6, classes: 4, hidden: [32], seed: 1 });
+  tf.tidy(() => {
+    const x = batch(8);
+    const recon = () => scalar(model.loss({ images: x, tau: 1 }).terms!.recon);
+    resetRandomStream(7);
+    const a = [recon(), recon(), recon()];
+    assertEquals(new Set(a).size, 3, `three different draws: ${a}`);
+    resetRandomStream(7);
+    assertEquals([recon(), recon(), recon()], a);
+    const ev = () => model.evaluate(x).recon;
+    assertNotEquals(ev(), ev());
+    resetRandomStream();
+  });
+  model.dispose();
+});
+
+Deno.test("DVAE trains with the shared trainStep: the -ELBO drops, without leaking tensors", async () => {
+  const model = new DVAE({ latents: 8, classes: 5, hidden: [64], seed: 2 });
+  const optimizer = adam(3e-3);
   const x = batch(32);
-  model.trainStep(x, opt, { tau: 1, seed: 0 }); // creates the optimizer's slots
+  const step = (i: number, hard = false) =>
+    tf.tidy(() =>
+      trainStep(model, optimizer, { images: x, tau: 1, hard, seed: i })
+    );
+  step(0); // creates the optimizer's slots
   const first = model.evaluate(x, { seed: 1 }).loss;
   await assertNoTensorLeak(() => {
     for (let i = 1; i < 60; i++) {
-      const m = model.trainStep(x, opt, { tau: 1, hard: i % 2 === 0, seed: i });
+      const m = step(i, i % 2 === 0);
+      assertEquals(Object.keys(m).sort(), ["kl", "loss", "recon"]);
       assertAllClose(m.loss, m.recon + m.kl, { rtol: 1e-5 });
     }
   });
   const last = model.evaluate(x, { seed: 1 }).loss;
   assert(last < first - 40, `-ELBO went from ${first} to ${last}`);
-  tf.dispose([x]);
-  opt.dispose();
+  x.dispose();
+  optimizer.dispose();
+  model.dispose();
+});
+
+Deno.test("trainStep moves a DVAE exactly as Adam minimising DVAE.loss does", () => {
+  const a = new DVAE({ latents: 4, classes: 3, hidden: [16], seed: 9 });
+  const b = new DVAE({ latents: 4, classes: 3, hidden: [16], seed: 9 });
+  const optA = adam(1e-2);
+  const optB = adam(1e-2);
+  const sampler = batchSampler(images, 16, { seed: 0 });
+  for (let i = 0; i < 4; i++) {
+    tf.tidy(() => {
+      const batch = { images: sampler.next(), tau: 0.8, seed: i };
+      const m = trainStep(a, optA, batch);
+      const value = optB.minimize(
+        () => b.loss(batch).total,
+        true,
+        b.trainableVariables(),
+      );
+      assertAllClose(m.loss, scalar(value!), { rtol: 1e-6 });
+    });
+  }
+  a.trainableVariables().forEach((v, i) =>
+    assertAllClose(v, b.trainableVariables()[i], { atol: 1e-6, rtol: 1e-5 })
+  );
+  optA.dispose();
+  optB.dispose();
+  a.dispose();
+  b.dispose();
+});
+
+Deno.test("DVAE rejects an empty batch before the step, leaking nothing", async () => {
+  const model = new DVAE({ latents: 3, classes: 3, hidden: [8] });
+  const optimizer = adam(1e-3);
+  const empty = tf.zeros([0, 28, 28, 1]);
+  await assertNoTensorLeak(() => {
+    for (let i = 0; i < 3; i++) {
+      assertThrows(
+        () => trainStep(model, optimizer, { images: empty, tau: 1 }),
+        ArgumentError,
+        "DVAE.loss",
+        "at least one image",
+      );
+      assertThrows(
+        () => model.evaluate(empty),
+        ArgumentError,
+        "DVAE.evaluate",
+        "at least one image",
+      );
+    }
+  });
+  empty.dispose();
+  optimizer.dispose();
+  model.dispose();
+});
+
+Deno.test("a diverging DVAE stops trainLoop with NonFiniteLossError, not an error about logits", async () => {
+  const model = new DVAE({ latents: 3, classes: 3, hidden: [8], seed: 1 });
+  const optimizer = adam(1e-3);
+  const x = batch(4);
+  // What a blown-up step leaves behind: a weight that is NaN.
+  const w = model.encoderVariables()[0];
+  tf.tidy(() => w.assign(tf.fill(w.shape, NaN)));
+  for (const hard of [false, true]) {
+    const error = await assertRejects(
+      () =>
+        trainLoop(
+          (i) =>
+            tf.tidy(() =>
+              trainStep(model, optimizer, { images: x, tau: 1, hard, seed: i })
+            ),
+          { steps: 3, quiet: true },
+        ),
+      NonFiniteLossError,
+    );
+    assertEquals((error as NonFiniteLossError).step, 0);
+  }
+  x.dispose();
+  optimizer.dispose();
   model.dispose();
 });
 
 Deno.test("DVAE evaluate: discrete -ELBO, seeded, batch size does not matter for the KL", async () => {
-  const model = createDVAE({ latents: 5, classes: 3, hidden: [16], seed: 3 });
+  const model = new DVAE({ latents: 5, classes: 3, hidden: [16], seed: 3 });
   const x = batch(50);
   const a = await assertNoTensorLeak(() =>
     model.evaluate(x, { seed: 7, batchSize: 50 })
@@ -140,7 +244,7 @@ Deno.test("DVAE evaluate: discrete -ELBO, seeded, batch size does not matter for
 });
 
 Deno.test("DVAE reinforceLoss: its encoder gradient is an unbiased estimate (exact enumeration, K = 3)", () => {
-  const model = createDVAE({ latents: 1, classes: 3, hidden: [8], seed: 4 });
+  const model = new DVAE({ latents: 1, classes: 3, hidden: [8], seed: 4 });
   const vars = model.encoderVariables();
   const bias = vars[vars.length - 1];
   tf.tidy(() => {
@@ -193,31 +297,6 @@ Deno.test("DVAE reinforceLoss: its encoder gradient is an unbiased estimate (exa
   model.dispose();
 });
 
-Deno.test("encoderGradientStats: REINFORCE is far noisier than Gumbel-softmax on the dVAE", async () => {
-  const model = createDVAE({ latents: 6, classes: 4, hidden: [32], seed: 5 });
-  const x = batch(16);
-  const gs = await assertNoTensorLeak(() =>
-    encoderGradientStats(model, x, {
-      estimator: "gumbel",
-      draws: 12,
-      tau: 1,
-      seed: 1,
-    })
-  );
-  const rf = encoderGradientStats(model, x, {
-    estimator: "reinforce",
-    draws: 12,
-    seed: 1,
-  });
-  assert(
-    rf.totalVariance > 10 * gs.totalVariance,
-    `variance REINFORCE ${rf.totalVariance} vs GS ${gs.totalVariance}`,
-  );
-  assert(gs.snr > rf.snr);
-  x.dispose();
-  model.dispose();
-});
-
 Deno.test("DVAE reconstruct, sample, codeUsage; conv and codebook variants", () => {
   for (
     const options of [{ architecture: "conv" as const, classes: 4 }, {
@@ -227,7 +306,7 @@ Deno.test("DVAE reconstruct, sample, codeUsage; conv and codebook variants", () 
       codebookDim: 3,
     }]
   ) {
-    const model = createDVAE({ ...options, seed: 6 });
+    const model = new DVAE({ ...options, seed: 6 });
     tf.tidy(() => {
       const x = batch(4);
       const n = model.latents;
@@ -250,11 +329,11 @@ Deno.test("DVAE reconstruct, sample, codeUsage; conv and codebook variants", () 
       usage.forEach((row) =>
         assertAllClose(row.reduce((a, b) => a + b, 0), 1, { atol: 1e-9 })
       );
-      const { loss } = model.loss(x, { tau: 0.5, seed: 1 });
-      assert(Number.isFinite(loss.dataSync()[0]));
-      const g = tf.variableGrads(() =>
-        model.loss(x, { tau: 0.5, seed: 1 }).loss, model.variables()).grads;
-      assertEquals(Object.keys(g).length, model.variables().length);
+      const b = { images: x, tau: 0.5, seed: 1 };
+      assert(Number.isFinite(scalar(model.loss(b).total)));
+      const vars = model.trainableVariables();
+      const g = tf.variableGrads(() => model.loss(b).total, vars).grads;
+      assertEquals(Object.keys(g).length, vars.length);
       if (model.codebook) {
         assert(
           g[model.codebook.name].abs().sum().dataSync()[0] > 0,
@@ -266,42 +345,63 @@ Deno.test("DVAE reconstruct, sample, codeUsage; conv and codebook variants", () 
   }
 });
 
-Deno.test("DVAE rejects bad arguments with clear errors", () => {
-  assertThrows(() => createDVAE({ classes: 1 }), ArgumentError, "classes");
-  assertThrows(
-    () => createDVAE({ architecture: "conv", latents: 30 }),
-    ArgumentError,
-    "49",
-  );
-  assertThrows(
-    () => createDVAE({ architecture: "rnn" as "mlp" }),
-    ArgumentError,
-    "architecture",
-  );
-  assertThrows(() => createDVAE({ hidden: [0] }), ArgumentError, "hidden[0]");
-  const model = createDVAE({ latents: 3, classes: 3, hidden: [8] });
+Deno.test("DVAE rejects bad arguments with clear errors, before making any tensor", () => {
+  const before = tf.memory().numTensors;
+  const bad: [unknown, string][] = [
+    [{ classes: 1 }, "classes"],
+    [{ architecture: "conv", latents: 30 }, "49"],
+    [{ architecture: "conv", hidden: [8] }, "hidden"],
+    [{ architecture: "rnn" }, "architecture"],
+    [{ hidden: [0] }, "hidden[0]"],
+    [{ hidden: [8, -1] }, "hidden[1]"],
+    [{ latent: 4 }, 'did you mean "latents"'],
+    [{ codebookDim: 0 }, "codebookDim"],
+    [null, "options"],
+  ];
+  for (const [options, message] of bad) {
+    assertThrows(
+      () => new DVAE(options as never),
+      ArgumentError,
+      "DVAE",
+      message,
+    );
+  }
+  assertEquals(tf.memory().numTensors, before, "a throwing constructor leaks");
+  const model = new DVAE({ latents: 3, classes: 3, hidden: [8] });
   tf.tidy(() => {
     const x = batch(2);
-    assertThrows(() => model.loss(x, { tau: 0 }), ArgumentError, "tau");
+    const loss = (b: unknown) => () => model.loss(b as never);
+    assertThrows(loss({ images: x, tau: 0 }), ArgumentError, "tau");
+    assertThrows(loss({ images: x }), ArgumentError, "batch.tau");
+    assertThrows(loss({ images: x, tau: 1e-46 }), ArgumentError, "rounds");
+    assertThrows(loss(x), ArgumentError, "DVAE.loss", "{ images, tau }");
+    assertThrows(loss(undefined), ArgumentError, "{ images, tau }");
     assertThrows(
-      () => model.loss(x.mul(2), { tau: 1 }),
+      loss({ images: x, tau: 1, temperature: 1 }),
+      ArgumentError,
+      "unknown option",
+    );
+    assertThrows(loss({ image: x, tau: 1 }), ArgumentError, '"images"');
+    assertThrows(
+      loss({ images: x, tau: 1, hard: 1 }),
+      ArgumentError,
+      "batch.hard",
+    );
+    assertThrows(
+      loss({ images: x, tau: 1, seed: "s" }),
+      ArgumentError,
+      "batch.seed",
+    );
+    assertThrows(loss({ images: x.mul(2), tau: 1 }), ArgumentError, "[0, 1]");
+    assertThrows(
+      loss({ images: tf.fill([2, 28, 28, 1], NaN), tau: 1 }),
       ArgumentError,
       "[0, 1]",
     );
     assertThrows(
-      () => model.loss(tf.fill([2, 28, 28, 1], NaN), { tau: 1 }),
-      ArgumentError,
-      "[0, 1]",
-    );
-    assertThrows(
-      () => model.loss(x.reshape([2, 784]), { tau: 1 }),
+      loss({ images: x.reshape([2, 784]), tau: 1 }),
       ArgumentError,
       "shape",
-    );
-    assertThrows(
-      () => model.trainStep(x, {} as tf.Optimizer, { tau: 1 }),
-      ArgumentError,
-      "optimizer",
     );
     assertThrows(
       () => model.decode(tf.zeros([2, 4, 3])),
@@ -310,115 +410,25 @@ Deno.test("DVAE rejects bad arguments with clear errors", () => {
     );
     assertThrows(() => model.sample(0), ArgumentError, "n");
     assertThrows(
-      () =>
-        encoderGradientStats(model, x, {
-          estimator: "score" as "gumbel",
-          draws: 3,
-        }),
+      () => model.evaluate(x, { batchsize: 2 } as never),
       ArgumentError,
-      "estimator",
+      'did you mean "batchSize"',
+    );
+    assertThrows(
+      () => model.reconstruct(x, { mode: "mean" as never }),
+      ArgumentError,
+      "mode",
+    );
+    assertThrows(
+      () => model.reinforceLoss(x, { baseline: NaN }),
+      ArgumentError,
+      "baseline",
+    );
+    assertThrows(
+      () => model.codeUsage(x, null as never),
+      ArgumentError,
+      "DVAE.codeUsage",
     );
   });
-  model.dispose();
-});
-
-Deno.test("dvaeCodeUsageStats: perplexity K for a uniform row, 1 for a one-hot row", () => {
-  const stats = dvaeCodeUsageStats([
-    [0.25, 0.25, 0.25, 0.25],
-    [1, 0, 0, 0],
-    [0.5, 0.5, 0, 0],
-  ]);
-  assertAllClose(stats.perplexity, [4, 1, 2], { rtol: 1e-12 });
-  assertAllClose(stats.meanPerplexity, 7 / 3, { rtol: 1e-12 });
-  assertEquals(stats.unused, 5);
-  assertThrows(
-    () => dvaeCodeUsageStats([]),
-    ArgumentError,
-    "dvaeCodeUsageStats",
-    "usage",
-  );
-  assertThrows(
-    () => dvaeCodeUsageStats([[0.5, 0.5], [1]]),
-    ArgumentError,
-    "row 1",
-  );
-  assertThrows(
-    () => dvaeCodeUsageStats([[0.5, NaN]]),
-    ArgumentError,
-    "usage[0][1]",
-  );
-});
-
-Deno.test("compareEncoderEstimators: the three encoderGradientStats runs, in order", async () => {
-  const model = createDVAE({ latents: 4, classes: 3, hidden: [16], seed: 2 });
-  const x = batch(8);
-  const rows = await assertNoTensorLeak(() =>
-    compareEncoderEstimators(model, x, {
-      draws: 3,
-      tau: 0.5,
-      baseline: 300,
-      seed: 4,
-    })
-  );
-  assertEquals(rows.map((r) => r.name), [
-    "Gumbel-softmax",
-    "REINFORCE",
-    "REINFORCE + baseline",
-  ]);
-  const expected = [
-    { estimator: "gumbel", tau: 0.5, draws: 3, seed: 4 },
-    { estimator: "reinforce", draws: 3, seed: 4 },
-    { estimator: "reinforce", draws: 3, seed: 4, baseline: 300 },
-  ] as const;
-  expected.forEach((options, i) => {
-    const s = encoderGradientStats(model, x, options);
-    assertAllClose(rows[i].totalVariance, s.totalVariance, { rtol: 1e-12 });
-    assertAllClose(rows[i].snr, s.snr, { rtol: 1e-12 });
-  });
-  assertThrows(
-    () =>
-      compareEncoderEstimators(model, x, { draws: 3, tau: 0.5, baseline: NaN }),
-    ArgumentError,
-    "baseline",
-  );
-  assertThrows(
-    () =>
-      compareEncoderEstimators(model, x, { draws: 1, tau: 0.5, baseline: 0 }),
-    ArgumentError,
-    "draws",
-  );
-  x.dispose();
-  model.dispose();
-});
-
-Deno.test("dvaeReconstructionMSE: the mean squared error of reconstruct", async () => {
-  const model = createDVAE({ latents: 4, classes: 3, hidden: [16], seed: 3 });
-  const x = batch(6);
-  const mse = await assertNoTensorLeak(() => dvaeReconstructionMSE(model, x));
-  const direct = tf.tidy(() => {
-    const r = model.reconstruct(x, { mode: "argmax" });
-    const d = Array.from(r.sub(x).dataSync());
-    return d.reduce((a, v) => a + v * v, 0) / d.length;
-  });
-  assertAllClose(mse, direct, { rtol: 1e-4 });
-  assert(mse > 0 && mse < 1, `MSE of probabilities in [0, 1]: ${mse}`);
-  const sampled = dvaeReconstructionMSE(model, x, { mode: "sample", seed: 1 });
-  assertAllClose(
-    sampled,
-    dvaeReconstructionMSE(model, x, { mode: "sample", seed: 1 }),
-    { rtol: 0 },
-  );
-  assertThrows(
-    () => dvaeReconstructionMSE({} as never, x),
-    ArgumentError,
-    "dvaeReconstructionMSE",
-    "DVAE",
-  );
-  assertThrows(
-    () => dvaeReconstructionMSE(model, x, { mode: "mean" as never }),
-    ArgumentError,
-    "mode",
-  );
-  x.dispose();
   model.dispose();
 });

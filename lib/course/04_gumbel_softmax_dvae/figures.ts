@@ -1,13 +1,14 @@
 /**
  * The figures of notebook 04 (Gumbel-softmax and the dVAE): each function
- * takes plain results of `lib/gumbel.ts` / `lib/dvae.ts` and returns a
- * titled, labelled `Chart` built with the helpers of `lib/plot.ts`.
+ * takes plain results of the experiments (`./experiments.ts`) or tensors
+ * of a `DVAE` and returns a titled, labelled `Chart` built with the helpers
+ * of `lib/plot.ts`.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import * as Plot from "@observablehq/plot";
-import { type EstimatorMoments, estimatorSquaredBias } from "../gumbel.ts";
+import { type EstimatorMoments, estimatorSquaredBias } from "./experiments.ts";
 import {
   bars,
   type Chart,
@@ -16,13 +17,14 @@ import {
   lineChart,
   plot,
   row,
-} from "../plot.ts";
+} from "../../plot.ts";
 import {
   ArgumentError,
   checkInteger,
   checkNumber,
+  checkOptions,
   checkTensor,
-} from "../validate.ts";
+} from "../../validate.ts";
 
 function checkNumbers(where: string, name: string, v: unknown): number[] {
   if (!Array.isArray(v) || v.length === 0) {
@@ -55,9 +57,10 @@ function checkSameLength(
 export function gumbelMaxFigure(
   frequencies: number[],
   pi: number[],
-  { draws, chi2 }: { draws: number; chi2: number },
+  options: { draws: number; chi2: number },
 ): Chart {
   const where = "gumbelMaxFigure";
+  const { draws, chi2 } = checkOptions(where, options, ["draws", "chi2"]);
   checkNumbers(where, "frequencies", frequencies);
   checkNumbers(where, "pi", pi);
   checkSameLength(where, "frequencies", frequencies.length, "pi", pi.length);
@@ -174,9 +177,10 @@ export function estimatorTradeoffFigure(
   taus: number[],
   gumbel: EstimatorMoments[],
   reinforce: EstimatorMoments,
-  { exact, samples }: { exact: number[]; samples: number },
+  options: { exact: number[]; samples: number },
 ): Chart {
   const where = "estimatorTradeoffFigure";
+  const { exact, samples } = checkOptions(where, options, ["exact", "samples"]);
   checkNumbers(where, "taus", taus);
   if (!Array.isArray(gumbel)) {
     throw new ArgumentError(where, "gumbel must be an array of moments");
@@ -225,9 +229,10 @@ export function dvaeVsVqFigure(
   originals: tf.Tensor,
   dvaeRec: tf.Tensor,
   vqRec: tf.Tensor,
-  { vqSteps }: { vqSteps: number },
+  options: { vqSteps: number },
 ): Chart {
   const where = "dvaeVsVqFigure";
+  const { vqSteps } = checkOptions(where, options, ["vqSteps"]);
   const t = checkTensor(where, "originals", originals, {
     shape: [null, 28, 28, 1],
   });
