@@ -158,15 +158,19 @@ let stream = new Rng(0);
  * Where randomness without a seed comes from: the generator of `seed` as
  * `rngFrom` makes it, or, when `seed` is undefined, the one shared stream of
  * the package (which every unseeded call advances, so two unseeded calls
- * give different numbers). Use it for a `seed` option that is optional.
+ * give different numbers). Use it for a `seed` option that is optional;
+ * `where` names the caller in the error for a seed that is neither a
+ * number nor an `Rng`.
  *
  * ```ts
  * const a = randomNormal([3]); // from the shared stream
  * const b = randomNormal([3]); // the next numbers of that stream: not a
  * ```
  */
-export function rngOrStream(seed?: Seed): Rng {
-  return seed === undefined ? stream : rngFrom(seed);
+export function rngOrStream(seed?: Seed, where = "rngOrStream"): Rng {
+  if (seed === undefined) return stream;
+  if (seed instanceof Rng) return seed;
+  return new Rng(checkNumber(where, "options.seed", seed));
 }
 
 /**
@@ -180,14 +184,6 @@ export function resetRandomStream(seed = 0): void {
 
 /** The `seed` option every random function accepts. */
 export type Seed = number | Rng;
-
-/** Checks a `seed` option (a number or an `Rng`, optional) and returns its generator. */
-function rngOf(where: string, seed: unknown): Rng {
-  if (seed !== undefined && !(seed instanceof Rng)) {
-    checkNumber(where, "options.seed", seed);
-  }
-  return rngOrStream(seed as Seed | undefined);
-}
 
 function fill(shape: number[], sample: () => number): Float32Array {
   const size = tf.util.sizeFromShape(shape);
@@ -226,7 +222,7 @@ export function randomNormal(
   checkShape(where, shape);
   checkNumber(where, "mean", mean);
   checkNumber(where, "std", std, { min: 0 });
-  const rng = rngOf(where, seed);
+  const rng = rngOrStream(seed, where);
   return tf.tensor(fill(shape, () => mean + std * rng.normal()), shape);
 }
 
@@ -247,7 +243,7 @@ export function randomUniform(
   checkShape(where, shape);
   checkNumber(where, "low", low);
   checkNumber(where, "high", high, { min: low });
-  const rng = rngOf(where, seed);
+  const rng = rngOrStream(seed, where);
   return tf.tensor(
     fill(shape, () => low + (high - low) * rng.uniform()),
     shape,
