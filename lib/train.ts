@@ -7,6 +7,14 @@
  * is a line every tenth of the run. A loss that turns NaN or infinite stops
  * training with an error that says which metric and at which step.
  *
+ * Kernel > Interrupt (SIGINT) stops a running loop between two steps: the
+ * model keeps what it learned, `trainLoop` returns the history so far and
+ * says at which step it stopped, and the kernel lives on. (The Deno kernel
+ * dies on SIGINT unless someone listens, so inside Jupyter the listener,
+ * once a loop has run, stays for the session; an interrupt outside a loop
+ * then only prints a note. In a terminal, Ctrl+C stops a loop the same way
+ * and a second Ctrl+C ends the program.)
+ *
  * @module
  */
 import { ArgumentError, checkInteger } from "./validate.ts";
@@ -98,6 +106,57 @@ function jupyter(): JupyterLike | null {
 let displayCounter = 0;
 
 /**
+ * SIGINT while loops run: the flag the running loop reads between steps.
+ * Inside Jupyter the listener is installed once and kept (removing it would
+ * let the next interrupt kill the kernel); elsewhere it lives only while a
+ * loop runs, so Ctrl+C outside a loop ends the program as usual.
+ */
+const interrupts = {
+  running: 0,
+  requested: false,
+  persistent: false,
+  installed: false,
+};
+
+function onInterrupt(): void {
+  if (interrupts.running > 0) {
+    if (interrupts.requested && !interrupts.persistent) Deno.exit(130);
+    interrupts.requested = true;
+  } else if (interrupts.persistent) {
+    console.log(
+      "Interrupt: no training loop is running, so nothing was stopped " +
+        "(only trainLoop stops between steps). Kernel > Restart stops anything else.",
+    );
+  }
+}
+
+function listenForInterrupts(): void {
+  interrupts.running++;
+  interrupts.requested = false;
+  if (interrupts.installed) return;
+  try {
+    Deno.addSignalListener("SIGINT", onInterrupt);
+    interrupts.installed = true;
+    interrupts.persistent = jupyter() !== null;
+  } catch { /* no signals here (e.g. a platform or sandbox without them) */ }
+}
+
+function stopListening(): void {
+  interrupts.running--;
+  if (interrupts.running > 0 || !interrupts.installed) return;
+  interrupts.requested = false;
+  if (!interrupts.persistent) {
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+    interrupts.installed = false;
+  }
+}
+
+/** Lets the event loop run (a signal listener only fires then). */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
  * A progress display: one updating output in Jupyter, a bar on a terminal,
  * a line every 10% in a log.
  */
@@ -110,6 +169,8 @@ export class Progress {
   #shown = false;
   #lastDraw = -Infinity;
   #lastLoggedTenth = -1;
+  #stoppedAt: number | null = null;
+  #note = "";
   readonly #isTerminal: boolean;
 
   /** Creates a progress display for `total` steps. */
@@ -151,9 +212,8 @@ export class Progress {
     if (!this.#jupyter && !this.#isTerminal) {
       // A log (CI): a line per tenth of the run, however fast the steps are.
       const tenth = Math.floor((10 * done) / Math.max(this.#total, 1));
-      if (tenth === this.#lastLoggedTenth && !(force && done >= this.#total)) {
-        return;
-      }
+      const final = force && (done >= this.#total || this.#stoppedAt !== null);
+      if (tenth === this.#lastLoggedTenth && !final) return;
       this.#lastLoggedTenth = tenth;
       console.error(this.#line(done, metrics));
       return;
@@ -169,7 +229,7 @@ export class Progress {
         `<progress value="${
           this.#fraction(done)
         }" max="1" style="width:240px"></progress> ` +
-        `${escapeHTML(stats)}</div>`;
+        `${escapeHTML(stats + this.#note)}</div>`;
       await this.#jupyter.broadcast(
         this.#shown ? "update_display_data" : "display_data",
         {
@@ -181,17 +241,41 @@ export class Progress {
       this.#shown = true;
     } else {
       Deno.stderr.writeSync(new TextEncoder().encode(`\r${text}\x1b[K`));
-      if (done >= this.#total) {
+      if (done >= this.#total || this.#stoppedAt !== null) {
         Deno.stderr.writeSync(new TextEncoder().encode("\n"));
       }
     }
+  }
+
+  /**
+   * Shows that the run stopped early after `done` steps (an interrupt): the
+   * display keeps the bar where it stopped and says so.
+   */
+  async stop(done: number, metrics: Record<string, number>): Promise<void> {
+    this.#stoppedAt = done;
+    this.#note = ` (interrupted)`;
+    this.#lastLoggedTenth = -1;
+    await this.update(done, metrics, true);
   }
 
   /** The progress as one line of text: label, bar, counts, times, metrics. */
   #line(done: number, metrics: Record<string, number>): string {
     const filled = Math.round(this.#fraction(done) * 24);
     const bar = "█".repeat(filled) + "░".repeat(24 - filled);
-    return `${this.#label} ${bar} ${this.#stats(done, metrics)}`;
+    return `${this.#label} ${bar} ${this.#stats(done, metrics)}${this.#note}`;
+  }
+}
+
+function record(
+  history: History,
+  i: number,
+  start: number,
+  metrics: Record<string, number>,
+): void {
+  history.step.push(i);
+  history.time.push((performance.now() - start) / 1000);
+  for (const [name, value] of Object.entries(metrics)) {
+    (history[name] ??= []).push(value);
   }
 }
 
@@ -200,6 +284,10 @@ export class Progress {
  * progress and stops with `NonFiniteLossError` when a metric is NaN or
  * infinite. Returns the history. `step` should do its tensor work inside
  * `tf.tidy` and return plain numbers.
+ *
+ * Kernel > Interrupt (or Ctrl+C) stops the loop after the step that is
+ * running: it prints at which step it stopped and returns the history of the
+ * steps done; the model keeps their updates.
  */
 export async function trainLoop(
   step: (i: number) => StepMetrics | Promise<StepMetrics>,
@@ -228,32 +316,57 @@ export async function trainLoop(
     : new Progress(options.label ?? "train", steps);
   const start = performance.now();
   let latest: Record<string, number> = {};
-  for (let i = 0; i < steps; i++) {
-    const raw = await step(i);
-    const metrics = typeof raw === "number" ? { loss: raw } : raw;
-    if (metrics === null || typeof metrics !== "object") {
-      throw new ArgumentError(
-        "trainLoop",
-        `step must return a number or a record of numbers, got ${
-          String(raw)
-        } at step ${i}`,
-      );
-    }
-    for (const [name, value] of Object.entries(metrics)) {
-      if (typeof value !== "number" || !Number.isFinite(value)) {
-        throw new NonFiniteLossError(i, name, value as number, history);
+  let lastYield = start;
+  let stoppedAfter: number | null = null;
+  listenForInterrupts();
+  try {
+    for (let i = 0; i < steps; i++) {
+      const raw = await step(i);
+      const metrics = typeof raw === "number" ? { loss: raw } : raw;
+      if (metrics === null || typeof metrics !== "object") {
+        throw new ArgumentError(
+          "trainLoop",
+          `step must return a number or a record of numbers, got ${
+            String(raw)
+          } at step ${i}`,
+        );
       }
-    }
-    latest = metrics;
-    if (i % recordEvery === 0 || i === steps - 1) {
-      history.step.push(i);
-      history.time.push((performance.now() - start) / 1000);
       for (const [name, value] of Object.entries(metrics)) {
-        (history[name] ??= []).push(value);
+        if (typeof value !== "number" || !Number.isFinite(value)) {
+          throw new NonFiniteLossError(i, name, value as number, history);
+        }
       }
-      await options.onRecord?.(i, metrics);
+      latest = metrics;
+      if (i % recordEvery === 0 || i === steps - 1) {
+        record(history, i, start, metrics);
+        await options.onRecord?.(i, metrics);
+      }
+      await progress?.update(i + 1, latest);
+      // A signal listener runs only when the event loop does: let it, a few
+      // times a second (a sync step never would).
+      if (performance.now() - lastYield > 100) {
+        await yieldToEventLoop();
+        lastYield = performance.now();
+      }
+      if (interrupts.requested && i < steps - 1) {
+        if (history.step.at(-1) !== i) record(history, i, start, metrics);
+        stoppedAfter = i + 1;
+        break;
+      }
     }
-    await progress?.update(i + 1, latest);
+  } finally {
+    stopListening();
+  }
+  if (stoppedAfter !== null) {
+    await progress?.stop(stoppedAfter, latest);
+    console.log(
+      `${
+        options.label ?? "train"
+      }: interrupted after step ${stoppedAfter} of ${steps}. ` +
+        `The model keeps what those ${stoppedAfter} steps learned; ` +
+        `the returned history has them. Run the cell again to train anew.`,
+    );
+    return history;
   }
   await progress?.update(steps, latest, true);
   return history;

@@ -145,3 +145,101 @@ Deno.test("envVar reads a variable, and an empty one counts as unset", () => {
     Deno.env.delete(name);
   }
 });
+
+/**
+ * Runs `code` (with `trainLoop` imported) in a child Deno, sends it SIGINT
+ * `signals` times once it prints "go", and returns its exit code and output.
+ * (`deno test` itself ends the run on SIGINT, so the loop runs elsewhere.)
+ */
+async function interruptChild(code: string, signals = 1) {
+  const pause = () => new Promise((r) => setTimeout(r, 300));
+  const train = new URL("../lib/train.ts", import.meta.url).href;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", `import { trainLoop } from "${train}";\n${code}`],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  let sent = false;
+  while (true) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += value;
+    if (!sent && out.includes("go\n")) {
+      sent = true;
+      // Apart: signals sent at once are delivered as one.
+      for (let k = 0; k < signals; k++) {
+        if (k > 0) await pause();
+        child.kill("SIGINT");
+      }
+    }
+  }
+  const status = await child.status;
+  await child.stderr.cancel();
+  return { code: status.code, signal: status.signal, out };
+}
+
+const SLOW_LOOP = `
+let w = 1;
+const h = await trainLoop((i) => {
+  if (i === 3) console.log("go");
+  const t = performance.now();
+  while (performance.now() - t < 30) { /* a slow step */ }
+  w *= 0.5;
+  return { loss: w };
+}, { steps: 1000, quiet: true, label: "demo", recordEvery: RECORD });
+console.log(JSON.stringify({ steps: h.step, loss: h.loss, w }));
+`;
+
+Deno.test("an interrupt (SIGINT) stops trainLoop between steps; the model and the history keep the steps done", async () => {
+  const { code, out } = await interruptChild(SLOW_LOOP.replace("RECORD", "1"));
+  assertEquals(code, 0, out);
+  const result = JSON.parse(out.trim().split("\n").at(-1)!);
+  const done = result.steps.length;
+  // The signal is seen at the next turn of the event loop (<= ~0.1 s).
+  assert(done >= 4 && done < 20, `stopped after ${done} steps`);
+  assertEquals(result.steps, Array.from({ length: done }, (_, i) => i));
+  assertEquals(result.w, 0.5 ** done);
+  assertEquals(result.loss.at(-1), result.w);
+  assert(out.includes(`demo: interrupted after step ${done} of 1000`), out);
+});
+
+Deno.test("an interrupted loop with recordEvery > 1 still records the step it stopped at", async () => {
+  const { code, out } = await interruptChild(
+    SLOW_LOOP.replace("RECORD", "100"),
+  );
+  assertEquals(code, 0, out);
+  const { steps, loss, w } = JSON.parse(out.trim().split("\n").at(-1)!);
+  assertEquals(steps.length, 2);
+  assertEquals(steps[0], 0);
+  assertEquals(w, 0.5 ** (steps[1] + 1));
+  assertEquals(loss[1], w);
+});
+
+Deno.test("outside Jupyter, a second Ctrl+C ends the program, and after the loop Ctrl+C works as usual", async () => {
+  // A step that waits (the listener runs meanwhile) and does not end soon.
+  const twice = await interruptChild(
+    `await trainLoop(async (i) => {
+      if (i === 2) console.log("go");
+      await new Promise((r) => setTimeout(r, i === 2 ? 20000 : 1));
+      return 1;
+    }, { steps: 10, quiet: true });
+    console.log("finished");`,
+    2,
+  );
+  assertEquals(twice.code, 130, twice.out);
+  assert(!twice.out.includes("finished"), twice.out);
+  // After a loop the listener is gone: SIGINT ends the program.
+  const after = await interruptChild(`
+    await trainLoop(() => 1, { steps: 3, quiet: true });
+    console.log("go");
+    await new Promise((r) => setTimeout(r, 20000));
+    console.log("still alive");
+  `);
+  assert(!after.out.includes("still alive"), after.out);
+  assert(
+    after.signal === "SIGINT" || after.code === 130,
+    JSON.stringify(after),
+  );
+});
