@@ -75,8 +75,8 @@ export function relaxedOneHot(
   hard: boolean,
 ): tf.Tensor {
   const perturbed = logits.add(noise);
-  // Softmax ignores a shift: with the row max taken off first, (y - max) / tau
-  // lies in [-inf, 0], so no logit or temperature can overflow it into NaN.
+  // Softmax ignores a shift: with the row max taken off first, the numbers
+  // divided by tau lie in [-inf, 0], so no logit or tau overflows into NaN.
   const shifted = perturbed.sub(stopGradient(perturbed.max(-1, true)));
   const soft = tf.exp(tf.logSoftmax(shifted.div(tau)));
   if (!hard) return soft;
@@ -130,9 +130,9 @@ function reparameterizedGradients(
   hard: boolean,
 ): tf.Tensor {
   // The gradient of sum_s f(z_s) with respect to copy s is draw s's own.
-  return tf.grad((l: tf.Tensor) => f(relaxedOneHot(l, noise, tau, hard)).sum())(
-    tiled,
-  );
+  const objective = (l: tf.Tensor) =>
+    f(relaxedOneHot(l, noise, tau, hard)).sum();
+  return tf.grad(objective)(tiled);
 }
 
 // ---------------------------------------------------------------------------
