@@ -82,7 +82,3 @@ export * from "./gan.ts";
 export * from "./linalg.ts";
 export * from "./metrics.ts";
 export * from "./classifier.ts";
-export * from "./figures/vq.ts";
-export * from "./figures/vqvae.ts";
-export * from "./figures/ode.ts";
-export * from "./figures/gan.ts";

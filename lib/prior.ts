@@ -15,68 +15,53 @@
  * layer (mask "A") also hides the centre, the others (mask "B") may see it,
  * because by then the centre holds features of earlier positions only.
  *
+ * ```ts
+ * const prior = new PixelCNNPrior({ numCodes: 64, seed: 0 });
+ * const optimizer = adam(2e-3);
+ * const sampler = batchSampler(trainCodes, 64, { seed: 1 });
+ * tf.tidy(() => trainStep(prior, optimizer, sampler.next())); // { loss, bitsPerImage }
+ * const grids = prior.sample(20, { seed: 2 }); // int32 [20, 7, 7]
+ * ```
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { adam } from "./optim.ts";
 import {
   ArgumentError,
+  checkBoolean,
+  checkChoice,
   checkInteger,
   checkNumber,
+  checkOptions,
   checkTensor,
 } from "./validate.ts";
-import { glorotUniform, randomNormal, rngFrom, type Seed } from "./random.ts";
+import {
+  glorotUniform,
+  randomNormal,
+  type Rng,
+  rngFrom,
+  rngOrStream,
+  type Seed,
+} from "./random.ts";
+import type { LossTerms, Trainable } from "./model.ts";
 import { loadTensors, saveTensors } from "./nn.ts";
-import { codeUsage } from "./vqvae.ts";
-
-/** The rate bound of a code grid under the uniform prior: H W log2 K bits per image. */
-export function rateBoundBits(numCodes: number, height = 7, width = 7): number {
-  checkInteger("rateBoundBits", "numCodes", numCodes, { min: 1 });
-  checkInteger("rateBoundBits", "height", height, { min: 1 });
-  checkInteger("rateBoundBits", "width", width, { min: 1 });
-  return height * width * Math.log2(numCodes);
-}
-
-/** Code grids int32 [n, height, width] drawn from the uniform prior (caller disposes). */
-export function uniformCodes(
-  n: number,
-  numCodes: number,
-  { height = 7, width = 7, seed = 0 }: {
-    height?: number;
-    width?: number;
-    seed?: Seed;
-  } = {},
-): tf.Tensor3D {
-  const where = "uniformCodes";
-  checkInteger(where, "n", n, { min: 1 });
-  checkInteger(where, "numCodes", numCodes, { min: 1 });
-  checkInteger(where, "height", height, { min: 1 });
-  checkInteger(where, "width", width, { min: 1 });
-  const rng = rngFrom(seed);
-  const values = new Int32Array(n * height * width);
-  for (let i = 0; i < values.length; i++) values[i] = rng.int(numCodes);
-  return tf.tensor3d(values, [n, height, width], "int32");
-}
 
 /**
  * The causal mask of a k x k kernel, shape [k, k, 1, 1]: 1 for the rows
  * above the centre and the positions left of it in the centre row; the
- * centre itself only for type "B".
+ * centre itself only for type "B". A new tensor (caller disposes).
+ *
+ * ```ts
+ * causalMask(3, "A").reshape([3, 3]).print(); // [[1,1,1],[1,0,0],[0,0,0]]
+ * ```
  */
 export function causalMask(kernelSize: number, type: "A" | "B"): tf.Tensor4D {
-  checkInteger("causalMask", "kernelSize", kernelSize, { min: 1 });
+  const where = "causalMask";
+  checkInteger(where, "kernelSize", kernelSize, { min: 1 });
   if (kernelSize % 2 !== 1) {
-    throw new ArgumentError(
-      "causalMask",
-      `kernelSize must be odd, got ${kernelSize}`,
-    );
+    throw new ArgumentError(where, `kernelSize must be odd, got ${kernelSize}`);
   }
-  if (type !== "A" && type !== "B") {
-    throw new ArgumentError(
-      "causalMask",
-      `type must be "A" or "B", got ${type}`,
-    );
-  }
+  checkChoice(where, "type", type, ["A", "B"] as const);
   const c = (kernelSize - 1) / 2;
   const m = new Float32Array(kernelSize * kernelSize);
   for (let r = 0; r < kernelSize; r++) {
@@ -103,66 +88,121 @@ export interface PixelCNNPriorOptions {
   channels?: number;
   /** Number of residual masked 3x3 layers after the first 5x5 mask-A layer (default 3). */
   layers?: number;
-  /** Adam learning rate (default 2e-3). */
-  learningRate?: number;
-  /** Seed of the initial weights (default 0). */
+  /** Seed of the initial weights, and of the samples drawn without a seed (default 0). */
   seed?: number;
 }
 
-interface Layer {
+const PRIOR_KEYS = [
+  "numCodes",
+  "height",
+  "width",
+  "embedding",
+  "channels",
+  "layers",
+  "seed",
+] as const;
+
+/** One convolution of the PixelCNN: kernel, bias, and the causal mask of its kernel (null for 1x1). */
+interface MaskedLayer {
   kernel: tf.Variable;
   bias: tf.Variable;
   mask: tf.Tensor | null;
 }
 
+/** A convolution that sees only what its mask lets through: earlier positions in raster order. */
+function maskedConv(x: tf.Tensor4D, layer: MaskedLayer): tf.Tensor4D {
+  const { kernel, bias, mask } = layer;
+  const w = (mask ? kernel.mul(mask) : kernel) as tf.Tensor4D;
+  return tf.conv2d(x, w, 1, "same").add(bias) as tf.Tensor4D;
+}
+
 /**
- * A small PixelCNN over code grids: learned code embeddings -> 5x5 mask-A
- * convolution -> `layers` residual 3x3 mask-B convolutions -> two 1x1
- * convolutions -> K logits per position. Owns its variables: `dispose()`.
+ * The PixelCNN: code embeddings -> 5x5 mask-A layer -> residual 3x3 mask-B
+ * layers -> two 1x1 layers -> K logits per position.
  */
-export class PixelCNNPrior {
+function pixelCNN(
+  embedding: tf.Tensor2D,
+  layers: MaskedLayer[],
+  codes: tf.Tensor3D,
+): tf.Tensor4D {
+  const [first, ...rest] = layers;
+  const [hidden, out] = rest.splice(-2);
+  // The codes are data: gather needs no gradient with respect to them.
+  let x = tf.gather(embedding as tf.Tensor, codes) as tf.Tensor4D;
+  x = maskedConv(x, first).relu();
+  for (const layer of rest) x = x.add(maskedConv(x, layer).relu());
+  x = maskedConv(x, hidden).relu();
+  return maskedConv(x, out);
+}
+
+/**
+ * Ancestral sampling in raster order: position after position, each code
+ * drawn from p(z_i | z_<i), the softmax of the logits at i (divided by the
+ * temperature) given the grid drawn so far.
+ */
+function sampleGrids(
+  logitsOf: (grids: tf.Tensor3D) => tf.Tensor4D,
+  n: number,
+  [height, width, k]: [number, number, number],
+  rng: Rng,
+  temperature: number,
+): Int32Array {
+  const grid = new Int32Array(n * height * width);
+  for (let pos = 0; pos < height * width; pos++) {
+    const [r, c] = [Math.floor(pos / width), pos % width];
+    const probs = tf.tidy(() => {
+      const logits = logitsOf(tf.tensor3d(grid, [n, height, width], "int32"));
+      const here = logits.slice([0, r, c, 0], [n, 1, 1, k]).reshape([n, k]);
+      return tf.softmax(here.div(temperature)).dataSync();
+    });
+    for (let i = 0; i < n; i++) {
+      const p = probs.subarray(i * k, (i + 1) * k);
+      grid[i * height * width + pos] = rng.categorical(p);
+    }
+  }
+  return grid;
+}
+
+/**
+ * A small PixelCNN over code grids (`pixelCNN`), trained by maximum
+ * likelihood. Implements `Trainable`: `trainStep(prior, adam(2e-3), codes)`
+ * returns `{ loss, bitsPerImage }` (the mean NLL in nats and in bits).
+ * Owns its variables: `dispose()`.
+ */
+export class PixelCNNPrior implements Trainable<tf.Tensor3D> {
   /** The resolved options (saved with the weights). */
   readonly config: Required<PixelCNNPriorOptions>;
-  /** Training steps taken. */
+  /** Training steps taken (counted by `afterStep`). */
   steps = 0;
-  readonly #layers: Layer[] = [];
-  readonly #embedding: tf.Variable;
-  readonly #optimizer: tf.Optimizer;
+  readonly #layers: MaskedLayer[] = [];
+  readonly #embedding: tf.Variable<tf.Rank.R2>;
+  // Samples drawn without a seed continue this stream: never the same draw twice.
+  readonly #sampleRng: Rng;
 
-  /** Builds an untrained prior; see `PixelCNNPriorOptions`. */
+  /** Builds an untrained prior; see `PixelCNNPriorOptions`. Options are checked before anything is built. */
   constructor(options: PixelCNNPriorOptions) {
     const where = "PixelCNNPrior";
-    if (options === null || typeof options !== "object") {
+    if (options === undefined) {
       throw new ArgumentError(where, "options must be an object with numCodes");
     }
+    const o = checkOptions(where, options, PRIOR_KEYS);
+    const int = (name: keyof PixelCNNPriorOptions, fallback: number, min = 1) =>
+      checkInteger(where, name, o[name] ?? fallback, { min });
     this.config = {
-      numCodes: checkInteger(where, "numCodes", options.numCodes, { min: 2 }),
-      height: checkInteger(where, "height", options.height ?? 7, { min: 1 }),
-      width: checkInteger(where, "width", options.width ?? 7, { min: 1 }),
-      embedding: checkInteger(where, "embedding", options.embedding ?? 16, {
-        min: 1,
-      }),
-      channels: checkInteger(where, "channels", options.channels ?? 32, {
-        min: 1,
-      }),
-      layers: checkInteger(where, "layers", options.layers ?? 3, { min: 0 }),
-      learningRate: checkNumber(
-        where,
-        "learningRate",
-        options.learningRate ?? 2e-3,
-        {
-          min: 0,
-          minExclusive: true,
-        },
-      ),
-      seed: checkNumber(where, "seed", options.seed ?? 0),
+      numCodes: checkInteger(where, "numCodes", o.numCodes, { min: 2 }),
+      height: int("height", 7),
+      width: int("width", 7),
+      embedding: int("embedding", 16),
+      channels: int("channels", 32),
+      layers: int("layers", 3, 0),
+      seed: checkNumber(where, "seed", o.seed ?? 0),
     };
     const { numCodes: k, channels: c, layers, embedding } = this.config;
     const rng = rngFrom(this.config.seed);
     // Code embeddings instead of one-hot inputs: K-channel convolutions cost K / embedding times more.
     this.#embedding = tf.tidy(() =>
       tf.variable(randomNormal([k, embedding], { std: 1, seed: rng }), true)
-    );
+    ) as tf.Variable<tf.Rank.R2>;
     const add = (
       size: number,
       cin: number,
@@ -186,11 +226,11 @@ export class PixelCNNPrior {
     for (let i = 0; i < layers; i++) add(3, c, c, "B");
     add(1, c, c, null);
     add(1, c, k, null);
-    this.#optimizer = adam(this.config.learningRate);
+    this.#sampleRng = rngFrom(this.config.seed + 1);
   }
 
-  /** The trainable variables (kernels and biases). */
-  get variables(): tf.Variable[] {
+  /** The trainable variables: the code embedding, every kernel and bias. */
+  trainableVariables(): tf.Variable[] {
     return [
       this.#embedding,
       ...this.#layers.flatMap((l) => [l.kernel, l.bias]),
@@ -204,6 +244,9 @@ export class PixelCNNPrior {
       dtype: "int32",
     });
     const t = codes as tf.Tensor3D;
+    if (t.shape[0] === 0) {
+      throw new ArgumentError(where, "codes is an empty batch (0 grids)");
+    }
     const v = t.dataSync();
     for (let i = 0; i < v.length; i++) {
       if (v[i] < 0 || v[i] >= numCodes) {
@@ -217,22 +260,7 @@ export class PixelCNNPrior {
   }
 
   #forward(codes: tf.Tensor3D): tf.Tensor4D {
-    const L = this.#layers;
-    const conv = (x: tf.Tensor4D, l: Layer) =>
-      tf.conv2d(
-        x,
-        (l.mask ? l.kernel.mul(l.mask) : l.kernel) as tf.Tensor4D,
-        1,
-        "same",
-      ).add(l.bias) as tf.Tensor4D;
-    // The codes are data, not computed from variables: gather needs no gradient for them.
-    let x = tf.gather(this.#embedding, codes) as tf.Tensor4D;
-    x = conv(x, L[0]).relu();
-    for (let i = 1; i <= this.config.layers; i++) {
-      x = x.add(conv(x, L[i]).relu());
-    }
-    x = conv(x, L[L.length - 2]).relu();
-    return conv(x, L[L.length - 1]);
+    return pixelCNN(this.#embedding, this.#layers, codes);
   }
 
   /** Logits [n, H, W, K]: position (r, s) depends only on codes before it in raster order (caller disposes). */
@@ -249,32 +277,33 @@ export class PixelCNNPrior {
   }
 
   /**
-   * One Adam step on a batch of code grids (int32 [n, H, W]). Returns the
-   * batch's NLL in bits per image (plain number).
+   * The loss of a batch of code grids (int32 [n, H, W], n > 0): the mean
+   * negative log-likelihood in nats, and the same in bits as the term
+   * `bitsPerImage`. New tensors (`trainStep` frees them).
+   *
+   * @throws ArgumentError for an empty batch or codes out of range
    */
-  trainStep(codes: tf.Tensor3D): { bitsPerImage: number } {
-    this.#checkCodes("PixelCNNPrior.trainStep", codes);
-    const cost = this.#optimizer.minimize(
-      () => this.#nll(codes).mean() as tf.Scalar,
-      true,
-      this.variables,
-    )!;
-    const nats = cost.dataSync()[0];
-    cost.dispose();
+  loss(codes: tf.Tensor3D): LossTerms {
+    this.#checkCodes("PixelCNNPrior.loss", codes);
+    const total = this.#nll(codes).mean() as tf.Scalar;
+    return { total, terms: { bitsPerImage: total.div(Math.LN2) } };
+  }
+
+  /** Counts the training steps (the hook `trainStep` runs after each step). */
+  afterStep(): void {
     this.steps++;
-    return { bitsPerImage: nats / Math.LN2 };
   }
 
   /** Average NLL in bits per image of a set of code grids, in batches (plain number). */
   bitsPerImage(
     codes: tf.Tensor3D,
-    { batchSize = 500 }: { batchSize?: number } = {},
+    options?: { batchSize?: number },
   ): number {
     const where = "PixelCNNPrior.bitsPerImage";
+    const { batchSize = 500 } = checkOptions(where, options, ["batchSize"]);
     this.#checkCodes(where, codes);
     checkInteger(where, "batchSize", batchSize, { min: 1 });
     const n = codes.shape[0];
-    if (n === 0) throw new ArgumentError(where, "codes is empty");
     const { height, width } = this.config;
     let total = 0;
     for (let s = 0; s < n; s += batchSize) {
@@ -289,50 +318,41 @@ export class PixelCNNPrior {
 
   /**
    * Draws `n` code grids int32 [n, H, W] one position at a time in raster
-   * order, each from the softmax of the logits (divided by `temperature`).
-   * Caller disposes.
+   * order (`sampleGrids`), each from the softmax of the logits divided by
+   * `temperature` (default 1). Without a `seed`, the prior's own seeded
+   * stream continues (two calls draw different grids). Caller disposes.
    */
   sample(
     n: number,
-    { seed = 0, temperature = 1 }: { seed?: Seed; temperature?: number } = {},
+    options?: { seed?: Seed; temperature?: number },
   ): tf.Tensor3D {
     const where = "PixelCNNPrior.sample";
+    const { seed, temperature = 1 } = checkOptions(where, options, [
+      "seed",
+      "temperature",
+    ]);
     checkInteger(where, "n", n, { min: 1 });
     checkNumber(where, "temperature", temperature, {
       min: 0,
       minExclusive: true,
     });
-    const rng = rngFrom(seed);
+    const rng = seed === undefined ? this.#sampleRng : rngOrStream(seed, where);
     const { height, width, numCodes: k } = this.config;
-    const grid = new Int32Array(n * height * width);
-    for (let pos = 0; pos < height * width; pos++) {
-      const probs = tf.tidy(() => {
-        const logits = this.#forward(
-          tf.tensor3d(grid, [n, height, width], "int32"),
-        );
-        const r = Math.floor(pos / width);
-        const c = pos % width;
-        return tf.softmax(
-          logits.slice([0, r, c, 0], [n, 1, 1, k]).reshape([n, k]).div(
-            temperature,
-          ),
-        )
-          .dataSync();
-      });
-      for (let i = 0; i < n; i++) {
-        grid[i * height * width + pos] = rng.categorical(
-          probs.subarray(i * k, (i + 1) * k),
-        );
-      }
-    }
+    const grid = sampleGrids(
+      (grids) => this.#forward(grids),
+      n,
+      [height, width, k],
+      rng,
+      temperature,
+    );
     return tf.tensor3d(grid, [n, height, width], "int32");
   }
 
-  /** Saves weights and config to `<path>.json` / `<path>.bin`; refuses to overwrite unless asked. */
-  async save(
-    path: string,
-    { overwrite = false }: { overwrite?: boolean } = {},
-  ): Promise<void> {
+  /** Saves weights and config to `<path>.json` / `<path>.bin` (all or nothing); refuses to overwrite unless asked. */
+  async save(path: string, options?: { overwrite?: boolean }): Promise<void> {
+    const where = "PixelCNNPrior.save";
+    const { overwrite = false } = checkOptions(where, options, ["overwrite"]);
+    checkBoolean(where, "overwrite", overwrite);
     const tensors: Record<string, tf.Tensor> = {};
     tensors["embedding"] = this.#embedding;
     this.#layers.forEach((l, i) => {
@@ -347,26 +367,33 @@ export class PixelCNNPrior {
 
   /** Loads a prior written by `save`. */
   static async load(path: string): Promise<PixelCNNPrior> {
+    const where = "PixelCNNPrior.load";
     const { tensors, config } = await loadTensors(path);
     try {
       if (config.kind !== "pixelcnn-prior") {
         throw new ArgumentError(
-          "PixelCNNPrior.load",
+          where,
           `${path}.json does not hold a PixelCNN prior`,
         );
       }
+      const {
+        kind: _kind,
+        steps,
+        learningRate: _lr, // written by older versions; the optimizer is not part of the model
+        ...options
+      } = config;
       const prior = new PixelCNNPrior(
-        config as unknown as PixelCNNPriorOptions,
+        options as unknown as PixelCNNPriorOptions,
       );
       try {
         const emb = tensors["embedding"];
         if (!emb || emb.shape.join(",") !== prior.#embedding.shape.join(",")) {
           throw new ArgumentError(
-            "PixelCNNPrior.load",
+            where,
             `${path}: missing or mis-shaped embedding`,
           );
         }
-        prior.#embedding.assign(emb);
+        prior.#embedding.assign(emb as tf.Tensor2D);
         prior.#layers.forEach((l, i) => {
           for (
             const [name, v] of [["kernel", l.kernel], ["bias", l.bias]] as const
@@ -374,14 +401,14 @@ export class PixelCNNPrior {
             const t = tensors[`layer${i}/${name}`];
             if (!t || t.shape.join(",") !== v.shape.join(",")) {
               throw new ArgumentError(
-                "PixelCNNPrior.load",
+                where,
                 `${path}: missing or mis-shaped layer${i}/${name}`,
               );
             }
             v.assign(t);
           }
         });
-        prior.steps = typeof config.steps === "number" ? config.steps : 0;
+        prior.steps = typeof steps === "number" ? steps : 0;
         return prior;
       } catch (e) {
         prior.dispose();
@@ -392,40 +419,11 @@ export class PixelCNNPrior {
     }
   }
 
-  /** Frees the variables, masks and optimizer state. */
+  /** Frees the variables and masks. */
   dispose(): void {
     this.#embedding.dispose();
     for (const l of this.#layers) {
       tf.dispose([l.kernel, l.bias, ...(l.mask ? [l.mask] : [])]);
     }
-    this.#optimizer.dispose();
   }
-}
-
-/** What `independentCodeBits` returns: plain numbers. */
-export interface IndependentCodeBits {
-  /** Perplexity of the pooled code histogram (an effective number of codes). */
-  perplexity: number;
-  /** Bits per grid if every position were coded independently with that histogram: H W log2(perplexity). */
-  bits: number;
-}
-
-/**
- * The code length of a grid when its positions are coded independently
- * with the empirical code distribution of `codes` (int32 [n, H, W]):
- * H W times the entropy in bits, i.e. H W log2(perplexity). Between a
- * learned prior's NLL (which also uses the dependencies) and the rate
- * bound H W log2 K (which uses neither).
- */
-export function independentCodeBits(
-  codes: tf.Tensor3D,
-  numCodes: number,
-): IndependentCodeBits {
-  const where = "independentCodeBits";
-  checkTensor(where, "codes", codes, { rank: 3, dtype: "int32" });
-  const { perplexity } = codeUsage(codes, numCodes);
-  return {
-    perplexity,
-    bits: codes.shape[1] * codes.shape[2] * Math.log2(perplexity),
-  };
 }

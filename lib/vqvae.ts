@@ -1,8 +1,8 @@
 /**
- * The deep VQ-VAE: a convolutional encoder turns a 28x28 image into a 7x7
- * grid of d-dimensional vectors h, each vector is replaced by its nearest
- * codebook row e (the "symbolic image" is the grid of indices), and a
- * decoder reconstructs the image from the quantized grid.
+ * The deep VQ-VAE: a convolutional encoder turns an image into a grid of
+ * d-dimensional vectors h (7x7 for a 28x28 image), each vector is replaced
+ * by its nearest codebook row e (the "symbolic image" is the grid of
+ * indices), and a decoder reconstructs the image from the quantized grid.
  *
  * The nearest-row lookup has no useful derivative, so training uses the
  * detach tricks of `autodiff.ts`: the straight-through estimator for the
@@ -10,32 +10,43 @@
  * ||sg(h) - e||^2 (moves e) and the commitment loss ||h - sg(e)||^2 (moves
  * h). Both are averaged over elements, like PyTorch's `F.mse_loss`.
  *
- * Options cover what practice adds: codebook by gradients or by exponential
- * moving averages, k-means initialisation from the first batch, restart of
- * dead codes, and a codebook learning rate separate from the commitment
- * weight beta (the "suggested modification" of the lecture: beta should not
- * also set how fast the codebook learns).
+ * `VQVAE` follows the `Trainable` contract of `model.ts` and trains with the
+ * one `trainStep`: the codebook is its own variable group (its own
+ * optimizer, so its learning rate is separate from the commitment weight
+ * beta), and the exponential-moving-average codebook update and the
+ * dead-code restarts run in the explicit `afterStep` hook. The k-means
+ * initialisation of the codebook is an explicit call, `initCodebook(batch)`.
+ *
+ * ```ts
+ * const model = new VQVAE({ numCodes: 64, dim: 16, seed: 0 });
+ * const optimizer = { networks: adam(2e-3), codebook: adam(2e-3) };
+ * const sampler = batchSampler(train.images, 64, { seed: 0 });
+ * model.initCodebook(batchSampler(train.images, 64, { seed: 0 }).next());
+ * for (let i = 0; i < 100; i++) {
+ *   tf.tidy(() => trainStep(model, optimizer, sampler.next()));
+ * }
+ * ```
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { adam } from "./optim.ts";
 import {
   ArgumentError,
+  checkBoolean,
   checkChoice,
   checkFinite,
   checkInteger,
   checkNumber,
+  checkOptions,
   checkTensor,
 } from "./validate.ts";
-import { randomUniform, type Rng, rngFrom, type Seed } from "./random.ts";
+import { randomUniform, Rng, rngFrom, type Seed } from "./random.ts";
 import { stopGradient, straightThrough } from "./autodiff.ts";
 import { kmeans } from "./vq.ts";
-import { batchSampler } from "./data.ts";
+import type { LossTerms, Trainable } from "./model.ts";
 import {
   convDecoder28,
   convEncoder28,
-  countParameters,
   loadTensors,
   modelWeights,
   saveTensors,
@@ -92,22 +103,52 @@ function lookup(codebook: tf.Tensor2D, indices: tf.Tensor1D): tf.Tensor2D {
   return f(codebook) as tf.Tensor2D;
 }
 
-/** Nearest codebook row of each row of `flat` [n, d]; no gradient flows through. */
+/** The index of the nearest codebook row of each row of `flat` [n, d]; no gradient flows through. */
 function nearestCodes(flat: tf.Tensor2D, codebook: tf.Tensor2D): tf.Tensor1D {
   return tf.tidy(() => {
-    const cb = stopGradient(codebook);
-    // ||h||^2 is the same for every code, so it does not change the argmin.
-    const scores = cb.square().sum(1).sub(
-      tf.matMul(stopGradient(flat), cb.transpose()).mul(2),
+    const e = stopGradient(codebook);
+    // ||h - e||^2 = ||h||^2 - 2 h.e + ||e||^2; ||h||^2 is the same for every code.
+    const scores = e.square().sum(1).sub(
+      tf.matMul(stopGradient(flat), e.transpose()).mul(2),
     );
     return tf.argMin(scores, 1) as tf.Tensor1D;
   });
 }
 
 /**
+ * The quantizer: nearest code, straight-through output, and the two
+ * stop-gradient losses that train the codebook and hold h near its code.
+ */
+function quantize(
+  h: tf.Tensor,
+  codebook: tf.Tensor2D,
+  beta: number,
+  codebookWeight: number,
+): VQOutput {
+  const flat = h.reshape([-1, codebook.shape[1]]) as tf.Tensor2D;
+  const indices = nearestCodes(flat, codebook);
+  const e = lookup(codebook, indices); // e_z, differentiable in the codebook
+  const codebookLoss = stopGradient(flat).sub(e).square().mean() as tf.Scalar;
+  const commitmentLoss = flat.sub(stopGradient(e)).square().mean() as tf.Scalar;
+  return {
+    // The value of e, the gradient of h: the decoder's gradient reaches the encoder.
+    quantized: straightThrough(flat, e).reshape(h.shape),
+    indices: indices.reshape(h.shape.slice(0, -1)),
+    codebookLoss,
+    commitmentLoss,
+    loss: codebookLoss.mul(codebookWeight).add(commitmentLoss.mul(beta)),
+  };
+}
+
+/**
  * Quantizes the last axis of `h` (any leading shape, e.g. [n, 7, 7, d])
  * against `codebook` [K, d]: each vector is replaced by its nearest row.
- * Returns the straight-through output, the indices and the two losses.
+ * Returns the straight-through output, the indices and the two losses
+ * (new tensors the caller disposes).
+ *
+ * ```ts
+ * const { quantized, indices, loss } = vectorQuantize(h, codebook, { beta: 0.25 });
+ * ```
  *
  * @throws ArgumentError when the widths differ, the codebook is empty, or h
  *   or the codebook hold NaN/Infinity
@@ -115,9 +156,14 @@ function nearestCodes(flat: tf.Tensor2D, codebook: tf.Tensor2D): tf.Tensor1D {
 export function vectorQuantize(
   h: tf.Tensor,
   codebook: tf.Tensor2D,
-  options: VectorQuantizeOptions = {},
+  options?: VectorQuantizeOptions,
 ): VQOutput {
   const where = "vectorQuantize";
+  const o = checkOptions(where, options, [
+    "beta",
+    "codebookWeight",
+    "skipFiniteCheck",
+  ]);
   checkTensor(where, "h", h, { minRank: 1, dtype: "float32" });
   checkTensor(where, "codebook", codebook, { rank: 2, dtype: "float32" });
   const [k, d] = codebook.shape;
@@ -137,31 +183,15 @@ export function vectorQuantize(
   if (h.size === 0) {
     throw new ArgumentError(where, `h is empty (shape [${h.shape}])`);
   }
-  const beta = checkNumber(where, "beta", options.beta ?? 0.25, { min: 0 });
-  const codebookWeight = checkNumber(
-    where,
-    "codebookWeight",
-    options.codebookWeight ?? 1,
-    { min: 0 },
-  );
-  if (!options.skipFiniteCheck) {
+  const beta = checkNumber(where, "beta", o.beta ?? 0.25, { min: 0 });
+  const weight = checkNumber(where, "codebookWeight", o.codebookWeight ?? 1, {
+    min: 0,
+  });
+  if (!checkBoolean(where, "skipFiniteCheck", o.skipFiniteCheck ?? false)) {
     checkFinite(where, "h", h);
     checkFinite(where, "codebook", codebook);
   }
-  return tf.tidy(() => {
-    const flat = h.reshape([-1, d]) as tf.Tensor2D;
-    const idx = nearestCodes(flat, codebook);
-    const e = lookup(codebook, idx);
-    const codebookLoss = stopGradient(flat).sub(e).square().mean() as tf.Scalar;
-    const commitmentLoss = flat.sub(stopGradient(e)).square()
-      .mean() as tf.Scalar;
-    const loss = codebookLoss.mul(codebookWeight).add(
-      commitmentLoss.mul(beta),
-    ) as tf.Scalar;
-    const quantized = straightThrough(flat, e).reshape(h.shape);
-    const indices = idx.reshape(h.shape.slice(0, -1));
-    return { quantized, indices, codebookLoss, commitmentLoss, loss };
-  });
+  return tf.tidy(() => ({ ...quantize(h, codebook, beta, weight) }));
 }
 
 /** Code usage of a batch: plain numbers. */
@@ -176,14 +206,33 @@ export interface CodeUsage {
   fractionUsed: number;
 }
 
-/** Counts, perplexity and number of codes used, from code indices (a tensor or an array). */
+/**
+ * Counts, perplexity and number of codes used, from code indices (a tensor
+ * or an array of integers in [0, numCodes)).
+ *
+ * ```ts
+ * codeUsage([0, 0, 1, 3], 4); // { counts: [2, 1, 0, 1], used: 3, ... }
+ * ```
+ */
 export function codeUsage(
   indices: tf.Tensor | ArrayLike<number>,
   numCodes: number,
 ): CodeUsage {
   const where = "codeUsage";
+  if (
+    !(indices instanceof tf.Tensor) &&
+    (indices === null || typeof indices !== "object" ||
+      typeof (indices as ArrayLike<number>).length !== "number")
+  ) {
+    throw new ArgumentError(
+      where,
+      `indices must be a tensor or an array of code indices, got ${indices}`,
+    );
+  }
   checkInteger(where, "numCodes", numCodes, { min: 1 });
-  const values = indices instanceof tf.Tensor ? indices.dataSync() : indices;
+  const values = indices instanceof tf.Tensor
+    ? checkTensor(where, "indices", indices).dataSync()
+    : indices;
   const counts = new Array<number>(numCodes).fill(0);
   for (let i = 0; i < values.length; i++) {
     const z = values[i];
@@ -229,15 +278,137 @@ export interface VectorQuantizerOptions {
   epsilon?: number;
   /** A code unused for this many consecutive training steps is dead and restarted; 0 (default) never restarts. */
   deadAfter?: number;
-  /** Initial codebook: "kmeans" (default; k-means of the first batch, see `initFromBatch`) or "random" (uniform in +-1/K). */
+  /** Initial codebook: "kmeans" (default; k-means of a batch, see `initFromBatch`) or "random" (uniform in +-1/K). */
   init?: "kmeans" | "random";
   /** Seed of the initial codebook, the k-means and the restarts (default 0). */
   seed?: Seed;
 }
 
+const QUANTIZER_KEYS = [
+  "numCodes",
+  "dim",
+  "beta",
+  "update",
+  "decay",
+  "epsilon",
+  "deadAfter",
+  "init",
+  "seed",
+] as const;
+
+/** The quantizer's options, checked in the name of the function the user called. */
+function quantizerSettings(
+  where: string,
+  o: Partial<VectorQuantizerOptions>,
+  defaults: { numCodes?: number; dim?: number; deadAfter: number },
+) {
+  const seed = o.seed ?? 0;
+  if (!(seed instanceof Rng)) checkNumber(where, "seed", seed);
+  return {
+    numCodes: checkInteger(where, "numCodes", o.numCodes ?? defaults.numCodes, {
+      min: 1,
+    }),
+    dim: checkInteger(where, "dim", o.dim ?? defaults.dim, { min: 1 }),
+    beta: checkNumber(where, "beta", o.beta ?? 0.25, { min: 0 }),
+    update: checkChoice(
+      where,
+      "update",
+      o.update ?? "gradient",
+      [
+        "gradient",
+        "ema",
+      ] as const,
+    ),
+    decay: checkNumber(where, "decay", o.decay ?? 0.99, { min: 0, max: 1 }),
+    epsilon: checkNumber(where, "epsilon", o.epsilon ?? 1e-5, { min: 0 }),
+    deadAfter: checkInteger(
+      where,
+      "deadAfter",
+      o.deadAfter ?? defaults.deadAfter,
+      { min: 0 },
+    ),
+    init: checkChoice(
+      where,
+      "init",
+      o.init ?? "kmeans",
+      [
+        "kmeans",
+        "random",
+      ] as const,
+    ),
+    seed,
+  };
+}
+
+/**
+ * One EMA step, an online k-means: decayed counts N_k and sums m_k of the
+ * vectors assigned to each code, and the code e_k = m_k / N_k.
+ */
+function emaStep(
+  state: { counts: tf.Tensor1D; sums: tf.Tensor2D },
+  flat: tf.Tensor2D,
+  indices: tf.Tensor1D,
+  decay: number,
+  epsilon: number,
+): { counts: tf.Tensor1D; sums: tf.Tensor2D; codebook: tf.Tensor2D } {
+  const k = state.counts.shape[0];
+  const ones = tf.onesLike(indices).toFloat();
+  const batchCounts = tf.unsortedSegmentSum(ones, indices, k);
+  const batchSums = tf.unsortedSegmentSum(flat, indices, k);
+  const counts = state.counts.mul(decay).add(batchCounts.mul(1 - decay));
+  const sums = state.sums.mul(decay).add(batchSums.mul(1 - decay));
+  // Laplace smoothing: a code with no vectors keeps its place instead of 0/0.
+  const n = counts.sum();
+  const smoothed = counts.add(epsilon).div(n.add(k * epsilon)).mul(n);
+  const codebook = sums.div(smoothed.reshape([k, 1]));
+  return { counts, sums, codebook } as {
+    counts: tf.Tensor1D;
+    sums: tf.Tensor2D;
+    codebook: tf.Tensor2D;
+  };
+}
+
+/**
+ * Dead-code restart: a code that has won no vector for `deadAfter` steps in
+ * a row moves onto a random vector of this batch's `h` [n, d], where it
+ * will win some. `idle` counts each code's steps without a vector (updated
+ * in place). Returns the new codebook (the same tensor when no code died)
+ * and the restarted codes.
+ */
+function restartDeadCodes(
+  codebook: tf.Tensor2D,
+  idle: Int32Array,
+  counts: readonly number[],
+  h: tf.Tensor2D,
+  { deadAfter, rng }: { deadAfter: number; rng: Rng },
+): { codebook: tf.Tensor2D; dead: number[] } {
+  const dead: number[] = [];
+  counts.forEach((c, k) => {
+    idle[k] = c > 0 ? 0 : idle[k] + 1;
+    if (deadAfter > 0 && idle[k] >= deadAfter) dead.push(k);
+  });
+  if (dead.length === 0) return { codebook, dead };
+  const [n, d] = h.shape;
+  const picks = dead.map(() => rng.int(n));
+  const vectors = h.dataSync();
+  const book = codebook.dataSync().slice();
+  dead.forEach((k, i) => {
+    book.set(vectors.subarray(picks[i] * d, (picks[i] + 1) * d), k * d);
+    idle[k] = 0;
+  });
+  return { codebook: tf.tensor2d(book, codebook.shape), dead };
+}
+
 /**
  * A vector quantizer with state: the codebook variable, the EMA statistics,
  * and how long each code has been idle. Call `dispose()` when done.
+ *
+ * ```ts
+ * const q = new VectorQuantizer({ numCodes: 64, dim: 16, update: "ema" });
+ * q.initFromBatch(h);                 // k-means of one batch of vectors
+ * const out = q.forward(h);           // vectorQuantize against q.codebook
+ * q.emaUpdate(h, out.indices);        // one online k-means step
+ * ```
  */
 export class VectorQuantizer {
   /** Number of codes K. */
@@ -248,6 +419,8 @@ export class VectorQuantizer {
   readonly beta: number;
   /** How the codebook is updated. */
   readonly update: "gradient" | "ema";
+  /** Weight of the codebook loss: 1 with gradient updates, 0 when the EMA moves the codebook. */
+  readonly codebookWeight: number;
   /** EMA decay. */
   readonly decay: number;
   /** EMA count smoothing. */
@@ -260,7 +433,6 @@ export class VectorQuantizer {
   initialized: boolean;
   /** Number of restarts so far. */
   restarts = 0;
-  readonly #init: "kmeans" | "random";
   readonly #rng: Rng;
   readonly #idle: Int32Array;
   // EMA statistics: smoothed counts N_k and sums m_k of assigned vectors.
@@ -270,40 +442,26 @@ export class VectorQuantizer {
   /** Creates a quantizer; see `VectorQuantizerOptions`. */
   constructor(options: VectorQuantizerOptions) {
     const where = "VectorQuantizer";
-    if (options === null || typeof options !== "object") {
+    if (options === undefined) {
       throw new ArgumentError(
         where,
         "options must be an object with numCodes and dim",
       );
     }
-    this.numCodes = checkInteger(where, "numCodes", options.numCodes, {
-      min: 1,
-    });
-    this.dim = checkInteger(where, "dim", options.dim, { min: 1 });
-    this.beta = checkNumber(where, "beta", options.beta ?? 0.25, { min: 0 });
-    this.update = checkChoice(
+    const s = quantizerSettings(
       where,
-      "update",
-      options.update ?? "gradient",
-      ["gradient", "ema"] as const,
+      checkOptions(where, options, QUANTIZER_KEYS),
+      { deadAfter: 0 },
     );
-    this.decay = checkNumber(where, "decay", options.decay ?? 0.99, {
-      min: 0,
-      max: 1,
-    });
-    this.epsilon = checkNumber(where, "epsilon", options.epsilon ?? 1e-5, {
-      min: 0,
-    });
-    this.deadAfter = checkInteger(where, "deadAfter", options.deadAfter ?? 0, {
-      min: 0,
-    });
-    this.#init = checkChoice(
-      where,
-      "init",
-      options.init ?? "kmeans",
-      ["kmeans", "random"] as const,
-    );
-    this.#rng = rngFrom(options.seed ?? 0);
+    this.numCodes = s.numCodes;
+    this.dim = s.dim;
+    this.beta = s.beta;
+    this.update = s.update;
+    this.codebookWeight = s.update === "gradient" ? 1 : 0;
+    this.decay = s.decay;
+    this.epsilon = s.epsilon;
+    this.deadAfter = s.deadAfter;
+    this.#rng = rngFrom(s.seed);
     this.#idle = new Int32Array(this.numCodes);
     const k = this.numCodes;
     this.codebook = tf.tidy(() =>
@@ -316,7 +474,7 @@ export class VectorQuantizer {
         true,
       )
     ) as tf.Variable<tf.Rank.R2>;
-    this.initialized = this.#init === "random";
+    this.initialized = s.init === "random";
     if (this.update === "ema") this.#resetEma();
   }
 
@@ -358,11 +516,16 @@ export class VectorQuantizer {
     return this.#idle.slice();
   }
 
-  /** `vectorQuantize` against this codebook with this quantizer's beta. */
-  forward(h: tf.Tensor, { skipFiniteCheck = false } = {}): VQOutput {
+  /** `vectorQuantize` against this codebook with this quantizer's beta (new tensors). */
+  forward(h: tf.Tensor, options?: { skipFiniteCheck?: boolean }): VQOutput {
+    const { skipFiniteCheck = false } = checkOptions(
+      "VectorQuantizer.forward",
+      options,
+      ["skipFiniteCheck"],
+    );
     return vectorQuantize(h, this.codebook, {
       beta: this.beta,
-      codebookWeight: this.update === "gradient" ? 1 : 0,
+      codebookWeight: this.codebookWeight,
       skipFiniteCheck,
     });
   }
@@ -382,13 +545,12 @@ export class VectorQuantizer {
    * Initialises the codebook with k-means (`vq.ts`) of the vectors of one
    * batch of encoder outputs, so every code starts where data is (a random
    * codebook far from the encoder outputs leaves most codes unused). With
-   * fewer distinct vectors than codes, the rest start as random batch rows.
+   * fewer distinct vectors than codes, the codes start on random batch rows.
    */
-  initFromBatch(
-    h: tf.Tensor,
-    { maxIter = 25 }: { maxIter?: number } = {},
-  ): void {
+  initFromBatch(h: tf.Tensor, options?: { maxIter?: number }): void {
     const where = "VectorQuantizer.initFromBatch";
+    const { maxIter = 25 } = checkOptions(where, options, ["maxIter"]);
+    checkInteger(where, "maxIter", maxIter, { min: 1 });
     const flat = this.#flat(where, h);
     try {
       checkFinite(where, "h", flat);
@@ -427,108 +589,98 @@ export class VectorQuantizer {
   }
 
   /**
-   * One EMA step with the batch's vectors `h` and their codes `indices`:
-   * N_k <- g N_k + (1-g) n_k, m_k <- g m_k + (1-g) sum_{z_i=k} h_i,
-   * e_k = m_k / N~_k with Laplace-smoothed N~_k = (N_k + eps) / (N + K eps) * N,
-   * so a code with no vectors keeps its place instead of dividing by zero.
+   * One EMA step (`emaStep`) with the batch's vectors `h` and their codes
+   * `indices`: N_k <- g N_k + (1-g) n_k, m_k <- g m_k + (1-g) sum_{z_i=k} h_i,
+   * e_k = m_k / N~_k with Laplace-smoothed counts
+   * N~_k = (N_k + eps) / (N + K eps) * N.
    */
   emaUpdate(h: tf.Tensor, indices: tf.Tensor): void {
     const where = "VectorQuantizer.emaUpdate";
-    if (!this.#emaCounts || !this.#emaSums) {
+    const counts = this.#emaCounts;
+    const sums = this.#emaSums;
+    if (!counts || !sums) {
       throw new ArgumentError(
         where,
         `the quantizer was built with update "${this.update}", not "ema"`,
       );
     }
-    const counts = this.#emaCounts;
-    const sums = this.#emaSums;
+    checkTensor(where, "indices", indices, { dtype: "int32" });
     tf.tidy(() => {
       const flat = this.#flat(where, h);
-      const idx = indices.reshape([-1]).toInt() as tf.Tensor1D;
+      const idx = indices.reshape([-1]) as tf.Tensor1D;
       if (idx.shape[0] !== flat.shape[0]) {
         throw new ArgumentError(
           where,
           `indices has ${idx.shape[0]} entries for ${flat.shape[0]} vectors`,
         );
       }
-      const k = this.numCodes;
-      const g = this.decay;
-      const batchCounts = tf.unsortedSegmentSum(
-        tf.onesLike(idx).toFloat(),
+      const next = emaStep(
+        { counts, sums },
+        flat,
         idx,
-        k,
+        this.decay,
+        this.epsilon,
       );
-      const batchSums = tf.unsortedSegmentSum(flat, idx, k);
-      const newCounts = counts.mul(g).add(batchCounts.mul(1 - g));
-      const newSums = sums.mul(g).add(batchSums.mul(1 - g));
-      const total = newCounts.sum();
-      const smoothed = newCounts.add(this.epsilon).div(
-        total.add(k * this.epsilon),
-      ).mul(total);
-      counts.assign(newCounts as tf.Tensor1D);
-      sums.assign(newSums as tf.Tensor2D);
-      this.codebook.assign(
-        newSums.div(smoothed.reshape([k, 1])) as tf.Tensor2D,
-      );
+      counts.assign(next.counts);
+      sums.assign(next.sums);
+      this.codebook.assign(next.codebook);
     });
   }
 
   /**
-   * Records which codes a training batch used and restarts the dead ones:
-   * every code idle for `deadAfter` steps is moved onto a random vector of
-   * `h` (the current encoder outputs), where it will win some vectors.
-   * Returns the restarted codes (empty when `deadAfter` is 0).
+   * Records which codes a training batch used (`counts`, one per code) and
+   * restarts the dead ones (`restartDeadCodes`): every code idle for
+   * `deadAfter` steps moves onto a random vector of `h`, the current encoder
+   * outputs. Returns the restarted codes (always empty when `deadAfter` is 0).
    */
-  recordUsage(counts: readonly number[], h: tf.Tensor): number[] {
-    const where = "VectorQuantizer.recordUsage";
-    if (!Array.isArray(counts) || counts.length !== this.numCodes) {
+  restartDeadCodes(counts: readonly number[], h: tf.Tensor): number[] {
+    const where = "VectorQuantizer.restartDeadCodes";
+    if (
+      !Array.isArray(counts) || counts.length !== this.numCodes ||
+      counts.some((c) => !(c >= 0))
+    ) {
       throw new ArgumentError(
         where,
-        `counts must have one entry per code (${this.numCodes})`,
+        `counts must be ${this.numCodes} numbers >= 0, one per code`,
       );
     }
-    const dead: number[] = [];
-    for (let k = 0; k < this.numCodes; k++) {
-      this.#idle[k] = counts[k] > 0 ? 0 : this.#idle[k] + 1;
-      if (this.deadAfter > 0 && this.#idle[k] >= this.deadAfter) dead.push(k);
-    }
-    if (dead.length === 0) return dead;
     const flat = this.#flat(where, h);
     try {
-      const n = flat.shape[0];
-      const pick = Array.from({ length: dead.length }, () => this.#rng.int(n));
-      const rows = flat.dataSync();
-      const book = this.codebook.dataSync().slice();
-      dead.forEach((k, i) => {
-        for (let j = 0; j < this.dim; j++) {
-          book[k * this.dim + j] = rows[pick[i] * this.dim + j];
-        }
-        this.#idle[k] = 0;
-      });
-      tf.tidy(() => {
-        const fresh = tf.tensor2d(book, [this.numCodes, this.dim]);
-        this.codebook.assign(fresh);
-        if (this.#emaCounts && this.#emaSums) {
-          // A restarted code starts its EMA as one vector at its new place.
-          const mask = new Float32Array(this.numCodes);
-          for (const k of dead) mask[k] = 1;
-          const m = tf.tensor1d(mask);
-          this.#emaCounts.assign(
-            this.#emaCounts.mul(tf.scalar(1).sub(m)).add(m) as tf.Tensor1D,
-          );
-          const m2 = m.reshape([this.numCodes, 1]);
-          this.#emaSums.assign(
-            this.#emaSums.mul(tf.scalar(1).sub(m2)).add(
-              fresh.mul(m2),
-            ) as tf.Tensor2D,
-          );
-        }
-      });
+      if (flat.shape[0] === 0) throw new ArgumentError(where, "h is empty");
+      const { codebook, dead } = restartDeadCodes(
+        this.codebook,
+        this.#idle,
+        counts,
+        flat,
+        { deadAfter: this.deadAfter, rng: this.#rng },
+      );
+      if (dead.length > 0) {
+        this.#moveCodes(dead, codebook);
+        codebook.dispose();
+      }
+      this.restarts += dead.length;
+      return dead;
     } finally {
       if (flat !== h) flat.dispose();
     }
-    this.restarts += dead.length;
-    return dead;
+  }
+
+  /** Writes the restarted codebook; a restarted code starts its EMA as one vector at its new place. */
+  #moveCodes(dead: number[], fresh: tf.Tensor2D): void {
+    this.codebook.assign(fresh);
+    if (!this.#emaCounts || !this.#emaSums) return;
+    const counts = this.#emaCounts;
+    const sums = this.#emaSums;
+    tf.tidy(() => {
+      const mask = new Float32Array(this.numCodes);
+      for (const k of dead) mask[k] = 1;
+      const m = tf.tensor1d(mask);
+      counts.assign(counts.mul(tf.scalar(1).sub(m)).add(m) as tf.Tensor1D);
+      const m2 = m.reshape([this.numCodes, 1]);
+      sums.assign(
+        sums.mul(tf.scalar(1).sub(m2)).add(fresh.mul(m2)) as tf.Tensor2D,
+      );
+    });
   }
 
   /** Frees the codebook and the EMA statistics. */
@@ -543,50 +695,67 @@ export class VectorQuantizer {
 export interface VQVAEOptions {
   /** Codebook size K (default 64). */
   numCodes?: number;
-  /** Code width d = encoder output channels (default 16). */
+  /** Code width d = encoder output channels (default 16, or the given encoder's output width). */
   dim?: number;
-  /** Encoder channels of the two stride-2 convolutions (default [32, 64]; the decoder mirrors them). */
+  /** Channels of the default encoder's two stride-2 convolutions (default [32, 64]; the default decoder mirrors them). */
   channels?: [number, number];
   /** Commitment weight beta (default 0.25). */
   beta?: number;
-  /** Codebook update: "gradient" (default) or "ema". */
+  /** Codebook update: "gradient" (default; its own variable group) or "ema" (in `afterStep`). */
   update?: "gradient" | "ema";
   /** EMA decay (default 0.99). */
   decay?: number;
-  /** Restart codes idle for this many steps; 0 disables (default 100). */
+  /** Restart codes idle for this many steps, in `afterStep`; 0 disables (default 100). */
   deadAfter?: number;
-  /** Codebook initialisation: "kmeans" of the first batch (default) or "random". */
+  /** Codebook initialisation: "kmeans" (default: call `initCodebook(batch)` before training) or "random". */
   init?: "kmeans" | "random";
-  /** Adam learning rate of the encoder and decoder (default 2e-3). */
-  learningRate?: number;
-  /**
-   * Adam learning rate of the codebook (default: `learningRate`). Separate
-   * from beta on purpose: with Adam, scaling the codebook loss would not
-   * change the codebook's step size, a separate learning rate does.
-   */
-  codebookLearningRate?: number;
-  /** Seed of every initial weight and of the restarts (default 0). */
+  /** Seed of the default networks' initial weights, the codebook and the restarts (default 0). */
   seed?: number;
+  /**
+   * Images [n, ...imageShape] -> h [n, gh, gw, d]; default `convEncoder28`
+   * (28x28x1 -> 7x7xd). The model owns it (`dispose()` frees it).
+   */
+  encoder?: tf.LayersModel;
+  /** Quantized grid [n, gh, gw, d] -> images; default `convDecoder28`. The model owns it. */
+  decoder?: tf.LayersModel;
 }
 
-/** What `VQVAE.trainStep` returns: plain numbers. */
-export interface VQVAEStepMetrics {
-  /** recon + codebook + beta * commitment (the codebook term only with gradient updates). */
-  loss: number;
-  /** Mean squared pixel error. */
-  recon: number;
-  /** ||sg(h) - e||^2. */
-  codebook: number;
-  /** ||h - sg(e)||^2 (before the beta weight). */
-  commitment: number;
-  /** Perplexity of the batch's codes. */
-  perplexity: number;
-  /** Codes used in the batch. */
-  used: number;
-  /** Codes restarted after this step. */
-  restarted: number;
-  /** Index signature so the metrics can go straight to `trainLoop`. */
-  [metric: string]: number;
+const VQVAE_KEYS = [
+  "numCodes",
+  "dim",
+  "channels",
+  "beta",
+  "update",
+  "decay",
+  "deadAfter",
+  "init",
+  "seed",
+  "encoder",
+  "decoder",
+] as const;
+
+/** The resolved options of a `VQVAE` (saved with its weights). */
+export interface VQVAEConfig {
+  /** Codebook size K. */
+  numCodes: number;
+  /** Code width d. */
+  dim: number;
+  /** Channels of the default networks. */
+  channels: [number, number];
+  /** Commitment weight. */
+  beta: number;
+  /** Codebook update. */
+  update: "gradient" | "ema";
+  /** EMA decay. */
+  decay: number;
+  /** Idle steps before a restart (0: never). */
+  deadAfter: number;
+  /** Codebook initialisation. */
+  init: "kmeans" | "random";
+  /** Seed. */
+  seed: number;
+  /** True when the encoder and decoder were given (a load must be given them again). */
+  customNetworks: boolean;
 }
 
 /** What `VQVAE.evaluate` returns: plain numbers. */
@@ -601,71 +770,150 @@ export interface VQVAEEvaluation {
   counts: number[];
 }
 
-function checkImages(where: string, x: unknown): tf.Tensor4D {
-  return checkTensor(where, "images", x, {
-    shape: [null, 28, 28, 1],
-    dtype: "float32",
-  }) as tf.Tensor4D;
+/** A layers model's [height, width, channels] of one input or output. */
+function shapeOf(where: string, name: string, s: tf.Shape): number[] {
+  if (s.length !== 4 || s.slice(1).some((v) => typeof v !== "number")) {
+    throw new ArgumentError(
+      where,
+      `${name} must have a fixed shape [n, height, width, channels], got [${s}]`,
+    );
+  }
+  return s.slice(1) as number[];
 }
 
 /**
- * A VQ-VAE for 28x28x1 images: `convEncoder28` -> `VectorQuantizer` on the
- * 7x7 grid -> `convDecoder28` (linear output, squared-error
- * reconstruction). Owns its variables and optimizers: call `dispose()`.
+ * The VQ-VAE loss of a batch: reconstruction + codebook + beta * commitment.
+ * The encoder outputs and codes are saved for the `afterStep` hook.
  */
-export class VQVAE {
+function vqvaeLoss(model: VQVAE, x: tf.Tensor4D): LossTerms {
+  const { encoder, decoder, quantizer: q } = model;
+  const h = encoder.apply(x) as tf.Tensor4D;
+  const vq = quantize(h, q.codebook, q.beta, q.codebookWeight);
+  const xhat = decoder.apply(vq.quantized) as tf.Tensor4D;
+  const recon = xhat.sub(x).square().mean() as tf.Scalar;
+  return {
+    total: recon.add(vq.loss) as tf.Scalar,
+    terms: { recon, codebook: vq.codebookLoss, commitment: vq.commitmentLoss },
+    saved: { h, indices: vq.indices },
+  };
+}
+
+/**
+ * A VQ-VAE: encoder -> `VectorQuantizer` on the encoder's grid -> decoder
+ * (linear output, squared-error reconstruction). By default the encoder
+ * and decoder are `convEncoder28`/`convDecoder28` (28x28x1 images, a 7x7
+ * grid); pass your own `encoder` and `decoder` to compose it into a larger
+ * model. Implements `Trainable`: train it with `trainStep` and one
+ * optimizer per variable group, `{ networks, codebook }`. Owns its
+ * variables and networks: call `dispose()`.
+ *
+ * ```ts
+ * const model = new VQVAE({ numCodes: 64, dim: 16, seed: 0 });
+ * model.initCodebook(firstBatch);              // k-means of its encoder outputs
+ * const optimizer = { networks: adam(2e-3), codebook: adam(1e-3) };
+ * const metrics = tf.tidy(() => trainStep(model, optimizer, batch));
+ * // { loss, recon, codebook, commitment, perplexity, used, restarted }
+ * ```
+ */
+export class VQVAE implements Trainable<tf.Tensor4D> {
   /** The resolved options (saved with the weights). */
-  readonly config: Required<VQVAEOptions>;
-  /** Images [n, 28, 28, 1] -> h [n, 7, 7, d]. */
-  readonly encoder: tf.Sequential;
-  /** Quantized grid [n, 7, 7, d] -> images [n, 28, 28, 1]. */
-  readonly decoder: tf.Sequential;
+  readonly config: VQVAEConfig;
+  /** Images [n, ...imageShape] -> h [n, gh, gw, d]. */
+  readonly encoder: tf.LayersModel;
+  /** Quantized grid [n, gh, gw, d] -> images. */
+  readonly decoder: tf.LayersModel;
   /** The quantizer and its codebook. */
   readonly quantizer: VectorQuantizer;
-  /** Training steps taken. */
+  /** Shape of one image, e.g. [28, 28, 1]. */
+  readonly imageShape: number[];
+  /** Shape of one code grid, e.g. [7, 7]. */
+  readonly gridShape: [number, number];
+  /** Training steps taken (counted by `afterStep`). */
   steps = 0;
-  readonly #optimizer: tf.Optimizer;
-  readonly #codebookOptimizer: tf.Optimizer;
 
-  /** Builds an untrained model; see `VQVAEOptions`. */
-  constructor(options: VQVAEOptions = {}) {
+  /** Builds an untrained model; see `VQVAEOptions`. Every option is checked before anything is built. */
+  constructor(options?: VQVAEOptions) {
     const where = "VQVAE";
-    const learningRate = checkNumber(
-      where,
-      "learningRate",
-      options.learningRate ?? 2e-3,
-      {
-        min: 0,
-        minExclusive: true,
-      },
-    );
-    this.config = {
-      numCodes: checkInteger(where, "numCodes", options.numCodes ?? 64, {
-        min: 1,
-      }),
-      dim: checkInteger(where, "dim", options.dim ?? 16, { min: 1 }),
-      channels: options.channels ?? [32, 64],
-      beta: options.beta ?? 0.25,
-      update: options.update ?? "gradient",
-      decay: options.decay ?? 0.99,
-      deadAfter: options.deadAfter ?? 100,
-      init: options.init ?? "kmeans",
-      learningRate,
-      codebookLearningRate: checkNumber(
-        where,
-        "codebookLearningRate",
-        options.codebookLearningRate ?? learningRate,
-        { min: 0, minExclusive: true },
-      ),
-      seed: checkNumber(where, "seed", options.seed ?? 0),
-    };
-    const c = this.config;
-    if (!Array.isArray(c.channels) || c.channels.length !== 2) {
+    const o = checkOptions(where, options, VQVAE_KEYS);
+    for (const name of ["encoder", "decoder"] as const) {
+      if (o[name] !== undefined && !(o[name] instanceof tf.LayersModel)) {
+        throw new ArgumentError(
+          where,
+          `${name} must be a tf.LayersModel, got ${o[name]}`,
+        );
+      }
+    }
+    const encoderOut = o.encoder
+      ? shapeOf(where, "the encoder's output", o.encoder.outputs[0].shape)
+      : null;
+    if (encoderOut && o.dim !== undefined && o.dim !== encoderOut[2]) {
       throw new ArgumentError(
         where,
-        `channels must be two positive integers, got ${c.channels}`,
+        `dim = ${o.dim} differs from the encoder's output width ${
+          encoderOut[2]
+        }`,
       );
     }
+    const s = quantizerSettings(where, o, {
+      numCodes: 64,
+      dim: encoderOut?.[2] ?? 16,
+      deadAfter: 100,
+    });
+    const seed = checkNumber(where, "seed", o.seed ?? 0);
+    const channels = o.channels ?? [32, 64];
+    if (
+      !Array.isArray(channels) || channels.length !== 2 ||
+      channels.some((c) => !Number.isInteger(c) || c < 1)
+    ) {
+      throw new ArgumentError(
+        where,
+        `channels must be two positive integers, got ${channels}`,
+      );
+    }
+    if (o.channels !== undefined && o.encoder && o.decoder) {
+      throw new ArgumentError(
+        where,
+        "channels shapes the default networks only; leave it out when both encoder and decoder are given",
+      );
+    }
+    // The default networks' shapes are known without building them.
+    const image = o.encoder
+      ? shapeOf(where, "the encoder's input", o.encoder.inputs[0].shape)
+      : [28, 28, 1];
+    const grid = encoderOut ?? [7, 7, s.dim];
+    const decoderIn = o.decoder
+      ? shapeOf(where, "the decoder's input", o.decoder.inputs[0].shape)
+      : [7, 7, s.dim];
+    const decoderOut = o.decoder
+      ? shapeOf(where, "the decoder's output", o.decoder.outputs[0].shape)
+      : [28, 28, 1];
+    if (decoderIn.join(",") !== grid.join(",")) {
+      throw new ArgumentError(
+        where,
+        `the decoder takes grids [${decoderIn}], the encoder makes [${grid}]`,
+      );
+    }
+    if (decoderOut.join(",") !== image.join(",")) {
+      throw new ArgumentError(
+        where,
+        `the decoder makes images [${decoderOut}], the encoder takes [${image}]`,
+      );
+    }
+    this.imageShape = image;
+    this.gridShape = [grid[0], grid[1]];
+    this.config = {
+      numCodes: s.numCodes,
+      dim: s.dim,
+      channels,
+      beta: s.beta,
+      update: s.update,
+      decay: s.decay,
+      deadAfter: s.deadAfter,
+      init: s.init,
+      seed,
+      customNetworks: o.encoder !== undefined || o.decoder !== undefined,
+    };
+    const c = this.config;
     this.quantizer = new VectorQuantizer({
       numCodes: c.numCodes,
       dim: c.dim,
@@ -676,48 +924,134 @@ export class VQVAE {
       init: c.init,
       seed: c.seed * 7919 + 17,
     });
+    let encoder: tf.LayersModel | undefined = o.encoder;
     try {
-      this.encoder = convEncoder28({
+      encoder ??= convEncoder28({
         channels: c.channels,
         outChannels: c.dim,
         seed: c.seed,
       });
-      this.decoder = convDecoder28({
+      this.encoder = encoder;
+      this.decoder = o.decoder ?? convDecoder28({
         inChannels: c.dim,
         channels: [c.channels[1], c.channels[0]],
         seed: c.seed,
       });
     } catch (e) {
       this.quantizer.dispose();
+      if (!o.encoder) encoder?.dispose();
       throw e;
     }
-    this.#optimizer = adam(c.learningRate);
-    this.#codebookOptimizer = adam(c.codebookLearningRate);
   }
 
-  /** Encoder outputs h [n, 7, 7, d] (caller disposes). */
+  #checkImages(where: string, x: unknown): tf.Tensor4D {
+    return checkTensor(where, "images", x, {
+      shape: [null, ...this.imageShape],
+      dtype: "float32",
+    }) as tf.Tensor4D;
+  }
+
+  /**
+   * The variables the optimizers move: `networks` (encoder and decoder) and
+   * `codebook` (empty with update "ema": the EMA moves it in `afterStep`).
+   * Give each group its own optimizer: one Adam for both would share its
+   * moment slots between them.
+   */
+  trainableVariables(): { networks: tf.Variable[]; codebook: tf.Variable[] } {
+    return {
+      networks: trainableVariables(this.encoder, this.decoder),
+      codebook: this.quantizer.update === "gradient"
+        ? [this.quantizer.codebook]
+        : [],
+    };
+  }
+
+  /**
+   * The loss of a batch of images (`vqvaeLoss`): total = recon + codebook +
+   * beta * commitment (the codebook term only with gradient updates), the
+   * three terms, and the encoder outputs and codes saved for `afterStep`.
+   * New tensors (`trainStep` frees them).
+   *
+   * @throws ArgumentError for an empty or non-finite batch, or a codebook
+   *   that still waits for `initCodebook`
+   */
+  loss(images: tf.Tensor4D): LossTerms {
+    const where = "VQVAE.loss";
+    this.#checkImages(where, images);
+    if (images.shape[0] === 0) {
+      throw new ArgumentError(where, "images is an empty batch (0 images)");
+    }
+    checkFinite(where, "images", images);
+    if (!this.quantizer.initialized) {
+      throw new ArgumentError(
+        where,
+        'the codebook is not initialised: call model.initCodebook(firstBatch) (k-means of its encoder outputs) before training, or build the model with init: "random"',
+      );
+    }
+    return vqvaeLoss(this, images);
+  }
+
+  /**
+   * The hook `trainStep` runs after the optimizer step: the EMA codebook
+   * update (update "ema"), then the dead-code restarts, from the encoder
+   * outputs `h` and codes `indices` that `loss` saved. Returns the batch's
+   * code perplexity, codes used and codes restarted.
+   */
+  afterStep(
+    _images: tf.Tensor4D,
+    saved: Record<string, tf.Tensor>,
+  ): { perplexity: number; used: number; restarted: number } {
+    const q = this.quantizer;
+    const { h, indices } = saved;
+    if (q.update === "ema") q.emaUpdate(h, indices);
+    const usage = codeUsage(indices, q.numCodes);
+    const restarted = q.restartDeadCodes(usage.counts, h).length;
+    this.steps++;
+    return { perplexity: usage.perplexity, used: usage.used, restarted };
+  }
+
+  /**
+   * Initialises the codebook by k-means of the encoder outputs of a batch of
+   * images (`VectorQuantizer.initFromBatch`), so that every code starts
+   * where the data is. Call it once before training (init "kmeans").
+   */
+  initCodebook(images: tf.Tensor4D): void {
+    const where = "VQVAE.initCodebook";
+    this.#checkImages(where, images);
+    checkFinite(where, "images", images);
+    const h = tf.tidy(() => this.encoder.apply(images) as tf.Tensor4D);
+    try {
+      this.quantizer.initFromBatch(h);
+    } finally {
+      h.dispose();
+    }
+  }
+
+  /** Encoder outputs h [n, gh, gw, d] (caller disposes). */
   encode(images: tf.Tensor4D): tf.Tensor4D {
-    checkImages("VQVAE.encode", images);
+    this.#checkImages("VQVAE.encode", images);
     return tf.tidy(() => this.encoder.apply(images) as tf.Tensor4D);
   }
 
-  /** Code grids int32 [n, 7, 7] of the images (caller disposes). */
+  /** Code grids int32 [n, gh, gw] of the images (caller disposes). */
   codes(images: tf.Tensor4D): tf.Tensor3D {
-    checkImages("VQVAE.codes", images);
+    this.#checkImages("VQVAE.codes", images);
     return tf.tidy(() => {
       const h = this.encoder.apply(images) as tf.Tensor;
       return nearestCodes(
         h.reshape([-1, this.config.dim]) as tf.Tensor2D,
         this.quantizer.codebook,
-      )
-        .reshape([images.shape[0], 7, 7]) as tf.Tensor3D;
+      ).reshape([images.shape[0], ...this.gridShape]) as tf.Tensor3D;
     });
   }
 
-  /** Images [n, 28, 28, 1] decoded from code grids int32 [n, 7, 7] (caller disposes). */
+  /** Images decoded from code grids int32 [n, gh, gw] (caller disposes). */
   decodeCodes(codes: tf.Tensor): tf.Tensor4D {
     const where = "VQVAE.decodeCodes";
-    checkTensor(where, "codes", codes, { shape: [null, 7, 7], dtype: "int32" });
+    checkTensor(where, "codes", codes, {
+      shape: [null, ...this.gridShape],
+      dtype: "int32",
+    });
     const values = codes.dataSync();
     for (let i = 0; i < values.length; i++) {
       if (values[i] < 0 || values[i] >= this.config.numCodes) {
@@ -730,7 +1064,7 @@ export class VQVAE {
     return tf.tidy(() => {
       const e = tf.gather(this.quantizer.codebook, codes.reshape([-1]));
       return this.decoder.apply(
-        e.reshape([codes.shape[0], 7, 7, this.config.dim]),
+        e.reshape([codes.shape[0], ...this.gridShape, this.config.dim]),
       ) as tf.Tensor4D;
     });
   }
@@ -744,99 +1078,27 @@ export class VQVAE {
   }
 
   /**
-   * One training step on a batch: recon + codebook + beta * commitment,
-   * Adam on encoder and decoder, a separate Adam on the codebook (or the EMA
-   * update), then dead-code restarts. The first call initialises the
-   * codebook from this batch (k-means) unless `init` is "random".
-   */
-  trainStep(images: tf.Tensor4D): VQVAEStepMetrics {
-    const where = "VQVAE.trainStep";
-    checkImages(where, images);
-    checkFinite(where, "images", images);
-    const q = this.quantizer;
-    if (!q.initialized) {
-      const h0 = this.encode(images);
-      try {
-        q.initFromBatch(h0);
-      } finally {
-        h0.dispose();
-      }
-    }
-    const netVars = trainableVariables(this.encoder, this.decoder);
-    const varList = q.update === "gradient"
-      ? [...netVars, q.codebook]
-      : netVars;
-    let parts: tf.Scalar[] = [];
-    let hKept: tf.Tensor | null = null;
-    let idxKept: tf.Tensor | null = null;
-    try {
-      const { value, grads } = tf.variableGrads(() => {
-        const h = this.encoder.apply(images) as tf.Tensor;
-        // Images were checked; a non-finite h would surface as a non-finite loss.
-        const out = q.forward(h, { skipFiniteCheck: true });
-        const xhat = this.decoder.apply(out.quantized) as tf.Tensor;
-        const recon = xhat.sub(images).square().mean() as tf.Scalar;
-        parts = [recon, out.codebookLoss, out.commitmentLoss].map((t) =>
-          tf.keep(t)
-        );
-        hKept = tf.keep(h);
-        idxKept = tf.keep(out.indices);
-        return recon.add(out.loss) as tf.Scalar;
-      }, varList);
-      const netGrads: Record<string, tf.Tensor> = {};
-      for (const v of netVars) netGrads[v.name] = grads[v.name];
-      this.#optimizer.applyGradients(netGrads);
-      if (q.update === "gradient") {
-        this.#codebookOptimizer.applyGradients({
-          [q.codebook.name]: grads[q.codebook.name],
-        });
-      } else {
-        q.emaUpdate(hKept!, idxKept!);
-      }
-      const loss = value.dataSync()[0];
-      tf.dispose([value, grads as unknown as tf.Tensor[]]);
-      const usage = codeUsage(idxKept!, q.numCodes);
-      const restarted = q.recordUsage(usage.counts, hKept!).length;
-      const [recon, codebook, commitment] = parts.map((p) => p.dataSync()[0]);
-      this.steps++;
-      return {
-        loss,
-        recon,
-        codebook,
-        commitment,
-        perplexity: usage.perplexity,
-        used: usage.used,
-        restarted,
-      };
-    } finally {
-      tf.dispose([
-        ...parts,
-        ...(hKept ? [hKept] : []),
-        ...(idxKept ? [idxKept] : []),
-      ]);
-    }
-  }
-
-  /**
    * Reconstruction MSE and code statistics over a whole set of images,
    * in batches of `batchSize` (default 500). Plain numbers.
    */
   evaluate(
     images: tf.Tensor4D,
-    { batchSize = 500 }: { batchSize?: number } = {},
+    options?: { batchSize?: number },
   ): VQVAEEvaluation {
     const where = "VQVAE.evaluate";
-    checkImages(where, images);
+    const { batchSize = 500 } = checkOptions(where, options, ["batchSize"]);
+    this.#checkImages(where, images);
     checkInteger(where, "batchSize", batchSize, { min: 1 });
     const n = images.shape[0];
     if (n === 0) throw new ArgumentError(where, "images is empty");
+    const positions = this.gridShape[0] * this.gridShape[1];
     let squared = 0;
-    const all = new Int32Array(n * 49);
+    const all = new Int32Array(n * positions);
     for (let start = 0; start < n; start += batchSize) {
       const size = Math.min(batchSize, n - start);
       const [sq, idx] = tf.tidy(() => {
-        const x = images.slice([start, 0, 0, 0], [size, 28, 28, 1]);
-        const codes = this.codes(x);
+        const x = images.slice([start, 0, 0, 0], [size, ...this.imageShape]);
+        const codes = this.codes(x as tf.Tensor4D);
         const xhat = this.decodeCodes(codes);
         return [
           xhat.sub(x).square().sum().dataSync()[0],
@@ -844,11 +1106,11 @@ export class VQVAE {
         ] as const;
       });
       squared += sq;
-      all.set(idx as Int32Array, start * 49);
+      all.set(idx as Int32Array, start * positions);
     }
     const usage = codeUsage(all, this.config.numCodes);
     return {
-      mse: squared / (n * 28 * 28),
+      mse: squared / (n * tf.util.sizeFromShape(this.imageShape)),
       perplexity: usage.perplexity,
       used: usage.used,
       counts: usage.counts,
@@ -856,13 +1118,16 @@ export class VQVAE {
   }
 
   /**
-   * Saves weights, codebook and config to `<path>.json` / `<path>.bin`.
-   * Refuses to overwrite an existing file unless `overwrite` is true.
+   * Saves weights, codebook and config to `<path>.json` / `<path>.bin`, all
+   * or nothing (`saveTensors`), with any extra `files` (e.g.
+   * `{ "history.json": text }` as `<path>.history.json`) in the same save.
+   * Refuses to replace an existing file unless `overwrite` is true.
    */
   async save(
     path: string,
-    { overwrite = false }: { overwrite?: boolean } = {},
+    options?: { overwrite?: boolean; files?: Record<string, string> },
   ): Promise<void> {
+    const o = checkOptions("VQVAE.save", options, ["overwrite", "files"]);
     const tensors: Record<string, tf.Tensor> = {
       ...prefixed("encoder/", modelWeights(this.encoder)),
       ...prefixed("decoder/", modelWeights(this.decoder)),
@@ -876,47 +1141,68 @@ export class VQVAE {
     try {
       await saveTensors(path, tensors, {
         config: { kind: "vqvae", ...this.config, steps: this.steps },
-        overwrite,
+        overwrite: o.overwrite ?? false,
+        files: o.files,
       });
     } finally {
       if (ema) tf.dispose([ema.counts, ema.sums]);
     }
   }
 
-  /** Loads a model written by `save` (ready to use; training can continue with fresh optimizer state). */
-  static async load(path: string): Promise<VQVAE> {
+  /**
+   * Loads a model written by `save` (ready to use; training continues with
+   * fresh optimizers). A model saved with its own networks needs the same
+   * architectures again: `VQVAE.load(path, { encoder, decoder })`.
+   */
+  static async load(
+    path: string,
+    options?: { encoder?: tf.LayersModel; decoder?: tf.LayersModel },
+  ): Promise<VQVAE> {
+    const where = "VQVAE.load";
+    const nets = checkOptions(where, options, ["encoder", "decoder"]);
     const { tensors, config } = await loadTensors(path);
     try {
       if (config.kind !== "vqvae") {
         throw new ArgumentError(
-          "VQVAE.load",
+          where,
           `${path}.json does not hold a VQ-VAE (kind ${config.kind})`,
         );
       }
-      const model = new VQVAE(config as VQVAEOptions);
+      const {
+        kind: _kind,
+        steps,
+        customNetworks,
+        learningRate: _lr, // written by older versions; optimizers are not part of a model now
+        codebookLearningRate: _clr,
+        ...saved
+      } = config as Record<string, unknown>;
+      if (customNetworks === true && !(nets.encoder || nets.decoder)) {
+        throw new ArgumentError(
+          where,
+          `${path} was saved with its own encoder and decoder: pass VQVAE.load(path, { encoder, decoder }) with the same architectures`,
+        );
+      }
+      if (nets.encoder && nets.decoder) delete saved.channels;
+      const model = new VQVAE({ ...saved, ...nets } as VQVAEOptions);
       try {
         setModelWeights(model.encoder, unprefixed("encoder/", tensors));
         setModelWeights(model.decoder, unprefixed("decoder/", tensors));
         const cb = tensors["quantizer/codebook"];
-        if (
-          !cb || cb.shape.join(",") !== model.quantizer.codebook.shape.join(",")
-        ) {
+        const q = model.quantizer;
+        if (!cb || cb.shape.join(",") !== q.codebook.shape.join(",")) {
           throw new ArgumentError(
-            "VQVAE.load",
+            where,
             `${path}: missing or mis-shaped codebook`,
           );
         }
-        model.quantizer.codebook.assign(cb as tf.Tensor2D);
+        q.codebook.assign(cb as tf.Tensor2D);
         const emaCounts = tensors["quantizer/ema_counts"];
         const emaSums = tensors["quantizer/ema_sums"];
-        if (model.quantizer.update === "ema" && emaCounts && emaSums) {
-          model.quantizer.setEmaState(
-            emaCounts as tf.Tensor1D,
-            emaSums as tf.Tensor2D,
-          );
+        if (q.update === "ema" && emaCounts && emaSums) {
+          q.setEmaState(emaCounts as tf.Tensor1D, emaSums as tf.Tensor2D);
         }
-        model.quantizer.initialized = true;
-        model.steps = typeof config.steps === "number" ? config.steps : 0;
+        q.initialized = true;
+        model.steps = typeof steps === "number" ? steps : 0;
         return model;
       } catch (e) {
         model.dispose();
@@ -927,13 +1213,11 @@ export class VQVAE {
     }
   }
 
-  /** Frees every variable and optimizer state of the model. */
+  /** Frees every variable of the model: encoder, decoder and quantizer. */
   dispose(): void {
     this.encoder.dispose();
     this.decoder.dispose();
     this.quantizer.dispose();
-    this.#optimizer.dispose();
-    this.#codebookOptimizer.dispose();
   }
 }
 
@@ -955,317 +1239,4 @@ function unprefixed(
       [k, v],
     ) => [k.slice(prefix.length), v]),
   );
-}
-
-// ---------------------------------------------------------------------------
-// Notebook 03 helpers: plain-data summaries and experiment loops.
-
-/** What `vqvaeSizes` returns: plain numbers. */
-export interface VQVAESizes {
-  /** Shape of the encoder output h for one image: [1, 7, 7, d]. */
-  latentShape: number[];
-  /** Number of code positions l = 7 * 7. */
-  positions: number;
-  /** Code width d. */
-  dim: number;
-  /** Codebook size K. */
-  numCodes: number;
-  /** Trainable parameters of the encoder. */
-  encoderParameters: number;
-  /** Trainable parameters of the decoder. */
-  decoderParameters: number;
-  /** Entries of the codebook, K * d. */
-  codebookParameters: number;
-}
-
-/**
- * The shape of h for one image and the parameter counts of a VQ-VAE's
- * parts. Encodes one blank image to read the shape (no tensor is left).
- */
-export function vqvaeSizes(model: VQVAE): VQVAESizes {
-  if (!(model instanceof VQVAE)) {
-    throw new ArgumentError("vqvaeSizes", "model must be a VQVAE");
-  }
-  const latentShape = tf.tidy(() =>
-    model.encode(tf.zeros([1, 28, 28, 1]) as tf.Tensor4D).shape
-  );
-  const { numCodes, dim } = model.config;
-  return {
-    latentShape,
-    positions: latentShape[1] * latentShape[2],
-    dim,
-    numCodes,
-    encoderParameters: countParameters(model.encoder),
-    decoderParameters: countParameters(model.decoder),
-    codebookParameters: numCodes * dim,
-  };
-}
-
-/** One row of `straightThroughTable`, keyed by the printed column names. */
-export interface StraightThroughRow {
-  /** The name of the form. */
-  form: string;
-  /** Largest |form(h) - q(h)|: 0 when the form has the quantizer's value. */
-  "max |value - q|": number;
-  /** Largest |d<up, form(h)>/dh - up|: 0 when the gradient is passed straight through. */
-  "max |grad - upstream|": number;
-  /** Largest |d<up, q(h)>/dh|: the true derivative of the quantizer (0). */
-  "max |grad of q itself|": number;
-}
-
-/**
- * Checks written forms of the straight-through estimator against the
- * quantizer `quantize`: for each form, the largest deviation of its value
- * from q(h), of its gradient (with upstream gradient `upstream`) from
- * `upstream` itself, and the largest entry of the quantizer's own gradient.
- * Plain numbers, one row per form (ready for `console.table`).
- *
- * @throws ArgumentError when `forms` is empty or h and upstream differ in shape
- */
-export function straightThroughTable(
-  forms: Record<string, (h: tf.Tensor) => tf.Tensor>,
-  quantize: (h: tf.Tensor) => tf.Tensor,
-  h: tf.Tensor,
-  upstream: tf.Tensor,
-): StraightThroughRow[] {
-  const where = "straightThroughTable";
-  if (forms === null || typeof forms !== "object") {
-    throw new ArgumentError(where, "forms must be a record of functions");
-  }
-  const entries = Object.entries(forms);
-  if (
-    entries.length === 0 || entries.some(([, f]) => typeof f !== "function")
-  ) {
-    throw new ArgumentError(
-      where,
-      "forms must be a non-empty record of functions",
-    );
-  }
-  if (typeof quantize !== "function") {
-    throw new ArgumentError(where, "quantize must be a function");
-  }
-  checkTensor(where, "h", h, { dtype: "float32" });
-  checkTensor(where, "upstream", upstream, {
-    shape: h.shape,
-    dtype: "float32",
-  });
-  const maxAbs = (t: tf.Tensor) => t.abs().max().dataSync()[0];
-  return tf.tidy(() => {
-    const q = quantize(h);
-    const qGrad = maxAbs(
-      tf.grad((a: tf.Tensor) => quantize(a).mul(upstream).sum())(h),
-    );
-    return entries.map(([form, fn]) => ({
-      form,
-      "max |value - q|": maxAbs(fn(h).sub(q)),
-      "max |grad - upstream|": maxAbs(
-        tf.grad((a: tf.Tensor) => fn(a).mul(upstream).sum())(h).sub(upstream),
-      ),
-      "max |grad of q itself|": qGrad,
-    }));
-  });
-}
-
-/**
- * The mean of the rows of `h` [n, d] assigned to each code of `codebook`
- * [K, d] (nearest code): the k-means update. A code with no vector gets
- * NaN (0 / 0). Returns a [K, d] tensor the caller disposes.
- */
-export function assignedMeans(
-  h: tf.Tensor2D,
-  codebook: tf.Tensor2D,
-): tf.Tensor2D {
-  const where = "assignedMeans";
-  checkTensor(where, "h", h, { rank: 2, dtype: "float32" });
-  checkTensor(where, "codebook", codebook, { rank: 2, dtype: "float32" });
-  const out = vectorQuantize(h, codebook);
-  tf.dispose([out.quantized, out.codebookLoss, out.commitmentLoss, out.loss]);
-  const k = codebook.shape[0];
-  const means = tf.tidy(() =>
-    tf.unsortedSegmentSum(h, out.indices as tf.Tensor1D, k).div(
-      tf.unsortedSegmentSum(
-        tf.ones([h.shape[0], 1]),
-        out.indices as tf.Tensor1D,
-        k,
-      ),
-    ) as tf.Tensor2D
-  );
-  out.indices.dispose();
-  return means;
-}
-
-/** A matrix as JSON with every entry rounded to `digits` decimals, e.g. "[[0.5,0.467]]". */
-export function roundedJSON(t: tf.Tensor | number[][], digits = 3): string {
-  const where = "roundedJSON";
-  checkInteger(where, "digits", digits, { min: 0, max: 15 });
-  const rows = t instanceof tf.Tensor
-    ? (checkTensor(where, "t", t, { rank: 2 }).arraySync() as number[][])
-    : t;
-  if (!Array.isArray(rows) || rows.some((r) => !Array.isArray(r))) {
-    throw new ArgumentError(where, "t must be a rank-2 tensor or a number[][]");
-  }
-  return JSON.stringify(rows.map((r) => r.map((v) => +v.toFixed(digits))));
-}
-
-/** A trained VQ-VAE and its training history, as saved by `saveVQVAERun`. */
-export interface VQVAERun {
-  /** The model (the caller disposes it). */
-  model: VQVAE;
-  /** Metrics per recorded step, as `trainLoop` returns them. */
-  history: Record<string, number[]>;
-}
-
-/**
- * Loads a model saved by `saveVQVAERun` from `<path>.json`/`.bin` and its
- * history from `<path>.history.json`; null when `<path>.json` does not exist.
- */
-export async function loadVQVAERun(path: string): Promise<VQVAERun | null> {
-  if (typeof path !== "string" || path === "") {
-    throw new ArgumentError("loadVQVAERun", "path must be a non-empty string");
-  }
-  const exists = await Deno.stat(`${path}.json`).then(() => true, () => false);
-  if (!exists) return null;
-  const model = await VQVAE.load(path);
-  try {
-    const history = JSON.parse(
-      await Deno.readTextFile(`${path}.history.json`),
-    ) as Record<string, number[]>;
-    return { model, history };
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-}
-
-/**
- * Saves a model (`VQVAE.save`) and its history to `<path>.history.json`.
- * Never overwrites: an existing file is an error.
- */
-export async function saveVQVAERun(
-  model: VQVAE,
-  history: Record<string, number[]>,
-  path: string,
-): Promise<void> {
-  const where = "saveVQVAERun";
-  if (!(model instanceof VQVAE)) {
-    throw new ArgumentError(where, "model must be a VQVAE");
-  }
-  if (history === null || typeof history !== "object") {
-    throw new ArgumentError(where, "history must be a record of number arrays");
-  }
-  await model.save(path);
-  await Deno.writeTextFile(`${path}.history.json`, JSON.stringify(history), {
-    createNew: true,
-  });
-}
-
-/**
- * Runs `steps` calls of `step` and returns the history; `trainLoop` has
- * this shape (pass it to get live progress).
- */
-export type VQVAEStepRunner = (
-  step: () => Record<string, number>,
-  options: { steps: number; label: string },
-) => Promise<Record<string, number[]>>;
-
-/** A quiet `VQVAEStepRunner`: records every step's metrics, no progress shown. */
-function quietRunner(
-  step: () => Record<string, number>,
-  { steps }: { steps: number; label: string },
-): Promise<Record<string, number[]>> {
-  const history: Record<string, number[]> = { step: [] };
-  for (let i = 0; i < steps; i++) {
-    const metrics = step();
-    history.step.push(i);
-    for (const [name, value] of Object.entries(metrics)) {
-      (history[name] ??= []).push(value);
-    }
-  }
-  return Promise.resolve(history);
-}
-
-/**
- * Trains one fresh VQ-VAE per variant, each `{ ...base, ...variant }`, for
- * `steps` steps on the same seeded batches of `images`, and returns each
- * run's history by name (plain numbers). Each model is disposed after its
- * run. `run` drives the steps (default: quiet; pass `trainLoop` for live
- * progress).
- */
-export async function trainVQVAEVariants(
-  images: tf.Tensor4D,
-  base: VQVAEOptions,
-  variants: Record<string, VQVAEOptions>,
-  { steps, batchSize, seed = 0, run = quietRunner }: {
-    steps: number;
-    batchSize: number;
-    seed?: number;
-    run?: VQVAEStepRunner;
-  },
-): Promise<Record<string, Record<string, number[]>>> {
-  const where = "trainVQVAEVariants";
-  checkImages(where, images);
-  if (variants === null || typeof variants !== "object") {
-    throw new ArgumentError(
-      where,
-      "variants must be a record of VQVAE options",
-    );
-  }
-  checkInteger(where, "steps", steps, { min: 1 });
-  checkInteger(where, "batchSize", batchSize, {
-    min: 1,
-    max: Math.max(images.shape[0], 1),
-  });
-  if (typeof run !== "function") {
-    throw new ArgumentError(where, "run must be a function like trainLoop");
-  }
-  const histories: Record<string, Record<string, number[]>> = {};
-  for (const [name, change] of Object.entries(variants)) {
-    const model = new VQVAE({ ...base, ...change });
-    try {
-      const sampler = batchSampler(images, batchSize, { seed });
-      histories[name] = await run(
-        () => tf.tidy(() => model.trainStep(sampler.next() as tf.Tensor4D)),
-        { steps, label: name },
-      );
-    } finally {
-      model.dispose();
-    }
-  }
-  return histories;
-}
-
-/**
- * Code grids int32 [limit, 7, 7] of the first `limit` images (default all),
- * encoded `batchSize` (default 1000) at a time to bound memory. The caller
- * disposes the result.
- */
-export function codesInBatches(
-  model: VQVAE,
-  images: tf.Tensor4D,
-  { limit, batchSize = 1000 }: { limit?: number; batchSize?: number } = {},
-): tf.Tensor3D {
-  const where = "codesInBatches";
-  if (!(model instanceof VQVAE)) {
-    throw new ArgumentError(where, "model must be a VQVAE");
-  }
-  checkImages(where, images);
-  const n = checkInteger(where, "limit", limit ?? images.shape[0], {
-    min: 1,
-    max: images.shape[0],
-  });
-  checkInteger(where, "batchSize", batchSize, { min: 1 });
-  const parts: tf.Tensor3D[] = [];
-  try {
-    for (let start = 0; start < n; start += batchSize) {
-      const size = Math.min(batchSize, n - start);
-      parts.push(tf.tidy(() =>
-        model.codes(
-          images.slice([start, 0, 0, 0], [size, 28, 28, 1]) as tf.Tensor4D,
-        )
-      ));
-    }
-    return tf.concat(parts) as tf.Tensor3D;
-  } finally {
-    tf.dispose(parts);
-  }
 }

@@ -1,42 +1,32 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
-import {
-  causalMask,
-  independentCodeBits,
-  PixelCNNPrior,
-  rateBoundBits,
-  uniformCodes,
-} from "../lib/prior.ts";
+import { trainStep } from "../lib/model.ts";
+import { adam } from "../lib/optim.ts";
+import { causalMask, PixelCNNPrior } from "../lib/prior.ts";
 import { ArgumentError } from "../lib/validate.ts";
+import { makeTestDir } from "./temp.ts";
 import {
   assert,
   assertAllClose,
   assertEquals,
   assertNoTensorLeak,
+  assertNotEquals,
   assertRejects,
   assertThrows,
 } from "./assert.ts";
 
 await initBackend({ quiet: true });
 
-Deno.test("rate bound and uniform codes", () => {
-  assertAllClose(rateBoundBits(64), 49 * 6);
-  assertAllClose(rateBoundBits(10, 2, 3), 6 * Math.log2(10));
-  const a = uniformCodes(50, 5, { seed: 3 });
-  const b = uniformCodes(50, 5, { seed: 3 });
-  assertEquals(a.shape, [50, 7, 7]);
-  assertEquals(a.dtype, "int32");
-  assertEquals(Array.from(a.dataSync()), Array.from(b.dataSync()));
-  const v = a.dataSync();
-  const seen = new Set(v);
-  assertEquals(
-    [...seen].sort(),
-    [0, 1, 2, 3, 4],
-    "all 5 codes appear among 2450 draws",
-  );
-  tf.dispose([a, b]);
-  assertThrows(() => uniformCodes(0, 5), ArgumentError, "uniformCodes", "n");
-});
+/** Code grids int32 [n, 7, 7], uniform over numCodes (the test's own reference draw). */
+function uniformCodes(
+  n: number,
+  numCodes: number,
+  { seed }: { seed: number },
+): tf.Tensor3D {
+  return tf.tidy(() =>
+    tf.randomUniform([n, 7, 7], 0, numCodes, "int32", seed)
+  ) as tf.Tensor3D;
+}
 
 Deno.test("causal masks: A hides the centre, B shows it, nothing after it", () => {
   const a = causalMask(3, "A");
@@ -130,19 +120,18 @@ Deno.test("training learns a structured grid distribution far below the rate bou
     numCodes: 4,
     channels: 16,
     layers: 2,
-    learningRate: 1e-2,
     seed: 0,
   });
+  const optimizer = adam(1e-2);
   try {
     const start = prior.bitsPerImage(codes);
-    assert(
-      Math.abs(start - rateBoundBits(4)) < 0.3 * rateBoundBits(4),
-      `untrained: ${start} bits`,
-    );
-    prior.trainStep(codes); // creates Adam's slots
+    const bound = 49 * Math.log2(4);
+    assert(Math.abs(start - bound) < 0.3 * bound, `untrained: ${start} bits`);
+    trainStep(prior, optimizer, codes); // creates Adam's slots
     await assertNoTensorLeak(() => {
-      for (let i = 0; i < 120; i++) prior.trainStep(codes);
+      for (let i = 0; i < 120; i++) trainStep(prior, optimizer, codes);
     });
+    assertEquals(prior.steps, 121);
     const end = prior.bitsPerImage(codes);
     // The ideal is 1 bit per image (which of the two kinds).
     assert(
@@ -167,6 +156,7 @@ Deno.test("training learns a structured grid distribution far below the rate bou
     tf.dispose([samples, again]);
   } finally {
     prior.dispose();
+    optimizer.dispose();
     codes.dispose();
   }
 });
@@ -178,9 +168,9 @@ Deno.test("bad codes give clear errors", () => {
   const wrong = tf.zeros([1, 6, 7], "int32") as tf.Tensor3D;
   try {
     assertThrows(
-      () => prior.trainStep(big),
+      () => trainStep(prior, adam(), big),
       ArgumentError,
-      "trainStep",
+      "PixelCNNPrior.loss",
       "[0, 3]",
     );
     assertThrows(() => prior.logits(float), ArgumentError, "dtype int32");
@@ -198,7 +188,7 @@ Deno.test("bad codes give clear errors", () => {
 });
 
 Deno.test("prior save/load round trip; saving never overwrites", async () => {
-  const dir = await Deno.makeTempDir({ dir: "build" });
+  const dir = await makeTestDir("prior-");
   const prior = new PixelCNNPrior({
     numCodes: 5,
     channels: 8,
@@ -207,15 +197,21 @@ Deno.test("prior save/load round trip; saving never overwrites", async () => {
   });
   const codes = uniformCodes(4, 5, { seed: 2 });
   try {
-    prior.trainStep(codes);
+    tf.tidy(() => trainStep(prior, adam(), codes));
     await prior.save(`${dir}/p`);
     await assertRejects(
       () => prior.save(`${dir}/p`),
       ArgumentError,
       "already exists",
     );
+    await assertRejects(
+      () => prior.save(`${dir}/p`, { overwrite: "yes" as unknown as boolean }),
+      ArgumentError,
+      "overwrite must be true or false",
+    );
     const loaded = await PixelCNNPrior.load(`${dir}/p`);
     assertEquals(loaded.config, prior.config);
+    assertEquals(loaded.steps, 1);
     assertAllClose(loaded.bitsPerImage(codes), prior.bitsPerImage(codes), {
       rtol: 1e-6,
     });
@@ -227,27 +223,73 @@ Deno.test("prior save/load round trip; saving never overwrites", async () => {
   }
 });
 
-Deno.test("independentCodeBits: 0 bits for one code, the rate bound for uniform use", () => {
-  const one = tf.fill([3, 7, 7], 5, "int32") as tf.Tensor3D;
-  const r1 = independentCodeBits(one, 8);
-  assertEquals(r1.perplexity, 1);
-  assertEquals(r1.bits, 0);
-  // Every code equally often: entropy log2 K per position.
-  const even = tf.tensor3d(
-    Array.from({ length: 4 * 2 * 4 }, (_, i) => i % 8),
-    [4, 2, 4],
-    "int32",
+Deno.test("an empty batch of code grids is rejected before any step or tensor", async () => {
+  const prior = new PixelCNNPrior({ numCodes: 4, channels: 4, layers: 0 });
+  const optimizer = adam(1e-2);
+  const empty = tf.zeros([0, 7, 7], "int32") as tf.Tensor3D;
+  const codes = uniformCodes(2, 4, { seed: 1 });
+  try {
+    trainStep(prior, optimizer, codes); // optimizer slots exist from here on
+    const weights = prior.trainableVariables().map((v) => v.clone());
+    await assertNoTensorLeak(() => {
+      assertThrows(
+        () => trainStep(prior, optimizer, empty),
+        ArgumentError,
+        "PixelCNNPrior.loss",
+        "empty batch",
+      );
+    });
+    assertEquals(prior.steps, 1);
+    prior.trainableVariables().forEach((v, i) =>
+      assertAllClose(v, weights[i], { atol: 0, rtol: 0 })
+    );
+    assertThrows(
+      () => prior.bitsPerImage(empty),
+      ArgumentError,
+      "empty batch",
+    );
+    tf.dispose(weights);
+  } finally {
+    tf.dispose([empty, codes]);
+    optimizer.dispose();
+    prior.dispose();
+  }
+});
+
+Deno.test("PixelCNNPrior options are checked; unseeded samples continue a stream", () => {
+  const before = tf.memory().numTensors;
+  assertThrows(
+    () =>
+      new PixelCNNPrior(
+        { numCodes: 4, chanels: 8 } as unknown as { numCodes: 4 },
+      ),
+    ArgumentError,
+    'did you mean "channels"',
   );
-  const r2 = independentCodeBits(even, 8);
-  assertAllClose([r2.perplexity, r2.bits], [8, rateBoundBits(8, 2, 4)], {
-    atol: 1e-9,
-  });
-  // Two codes with probabilities 1/4, 3/4: H = 0.8113 bits per position.
-  const skew = tf.tensor3d([0, 1, 1, 1], [1, 2, 2], "int32");
-  const h = -(0.25 * Math.log2(0.25) + 0.75 * Math.log2(0.75));
-  assertAllClose([independentCodeBits(skew, 2).bits], [4 * h], { atol: 1e-9 });
-  const float = tf.zeros([1, 7, 7]) as tf.Tensor3D;
-  assertThrows(() => independentCodeBits(float, 8), ArgumentError, "codes");
-  assertThrows(() => independentCodeBits(even, 4), ArgumentError, "indices");
-  tf.dispose([one, even, skew, float]);
+  assertThrows(
+    () =>
+      new PixelCNNPrior({ numCodes: 4, learningRate: 1 } as unknown as {
+        numCodes: 4;
+      }),
+    ArgumentError,
+    "PixelCNNPrior",
+    "learningRate",
+  );
+  assertThrows(
+    () => new PixelCNNPrior(null as unknown as { numCodes: 4 }),
+    ArgumentError,
+    "PixelCNNPrior",
+  );
+  assertEquals(tf.memory().numTensors, before);
+  const prior = new PixelCNNPrior({ numCodes: 4, channels: 4, layers: 0 });
+  // Without a seed the prior's own stream continues: two calls draw differently.
+  const [u, v] = [prior.sample(2), prior.sample(2)];
+  assertNotEquals(Array.from(u.dataSync()), Array.from(v.dataSync()));
+  tf.dispose([u, v]);
+  assertThrows(
+    () => prior.sample(2, { temprature: 1 } as unknown as { temperature: 1 }),
+    ArgumentError,
+    'did you mean "temperature"',
+  );
+  prior.dispose();
 });

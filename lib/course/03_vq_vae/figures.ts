@@ -19,8 +19,8 @@ import {
   scatter,
   trainingCurves,
   type VectorLike,
-} from "../plot.ts";
-import { ArgumentError, checkInteger, checkNumber } from "../validate.ts";
+} from "../../plot.ts";
+import { ArgumentError, checkInteger, checkNumber } from "../../validate.ts";
 
 function checkSeries(
   where: string,
