@@ -23,6 +23,7 @@ import { registerWasmKernels } from "./kernels/wasm_kernels.ts";
 import { startThreadedWasm } from "./kernels/wasm_threads.ts";
 import { ArgumentError } from "./errors.ts";
 import { envVar } from "./env.ts";
+import { checkOptionKeys } from "./options.ts";
 
 /** Backends the package can run on. */
 export const BACKENDS = ["wasm", "cpu"] as const;
@@ -219,8 +220,20 @@ async function startWasm(threads: number, why: string): Promise<boolean> {
  * the .wasm files from the installed npm package: no network.
  */
 export async function initBackend(
-  options: InitBackendOptions = {},
+  options?: InitBackendOptions,
 ): Promise<BackendName> {
+  options = checkOptionKeys("initBackend", options, [
+    "backend",
+    "threads",
+    "blas",
+    "quiet",
+  ]);
+  if (options.blas !== undefined && typeof options.blas !== "boolean") {
+    throw new ArgumentError(
+      "initBackend",
+      `blas must be true or false, got ${JSON.stringify(options.blas)}`,
+    );
+  }
   const wanted = backendAsked(options.backend);
   // Validated on every call; the default (which samples the CPUs) is
   // worked out only for the first wasm start, the one that uses it.

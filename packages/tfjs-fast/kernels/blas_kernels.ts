@@ -25,6 +25,7 @@ import type * as tf from "@tensorflow/tfjs";
 import type { ProductGeometry, WasmBackendLike } from "./fast_kernels.ts";
 import { ArgumentError } from "../errors.ts";
 import { envVar } from "../env.ts";
+import { checkOptionKeys } from "../options.ts";
 
 const SYMBOLS = {
   cblas_sgemm: {
@@ -154,7 +155,8 @@ export interface OpenBlasOptions {
  * result then says why. `TFJS_BLAS=0` in the environment disables it;
  * `TFJS_BLAS=/path/to/libopenblas.so` picks the file.
  */
-export function openBlas(options: OpenBlasOptions = {}): OpenBlasResult {
+export function openBlas(options?: OpenBlasOptions): OpenBlasResult {
+  options = checkOptionKeys("openBlas", options, ["threads", "paths"]);
   const threads = options.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
     throw new ArgumentError(

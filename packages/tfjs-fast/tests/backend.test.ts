@@ -1,5 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
-import { describeBackend, initBackend } from "../backend.ts";
+import {
+  describeBackend,
+  initBackend,
+  type InitBackendOptions,
+} from "../backend.ts";
 import { ArgumentError } from "../errors.ts";
 import { randomNormal } from "./seeded.ts";
 import {
@@ -67,6 +71,23 @@ Deno.test("initBackend rejects bad options with a clear error", async () => {
     () => initBackend({ backend: "webgl" as "wasm", quiet: true }),
     ArgumentError,
     "backend",
+  );
+  await assertRejects(
+    () => initBackend({ thread: 2 } as InitBackendOptions),
+    ArgumentError,
+    "initBackend",
+    'unknown option "thread" (did you mean "threads"?)',
+    "known options: backend, threads, blas, quiet",
+  );
+  await assertRejects(
+    () => initBackend(null as unknown as InitBackendOptions),
+    ArgumentError,
+    "initBackend: options must be an object",
+  );
+  await assertRejects(
+    () => initBackend({ blas: "no" as unknown as boolean }),
+    ArgumentError,
+    "blas must be true or false",
   );
   assertEquals(tf.getBackend(), "wasm");
 });

@@ -1,6 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { describeBackend, initBackend } from "../backend.ts";
-import { openBlas, useBlas } from "../kernels/blas_kernels.ts";
+import {
+  openBlas,
+  type OpenBlasOptions,
+  useBlas,
+} from "../kernels/blas_kernels.ts";
 import { DEFAULT_BLAS, matMulPathTest } from "./matmul_paths.ts";
 import { ArgumentError } from "../errors.ts";
 import { randomNormal } from "./seeded.ts";
@@ -25,11 +29,16 @@ Deno.test("openBlas names the file it could not load and does not throw", () => 
   }
 });
 
-Deno.test("openBlas rejects a bad thread count or an empty path list", () => {
+Deno.test("openBlas rejects a bad thread count, an empty path list or an unknown option", () => {
   for (const threads of [0, 1.5, 65]) {
     assertThrows(() => openBlas({ threads }), ArgumentError, "threads");
   }
   assertThrows(() => openBlas({ paths: [] }), ArgumentError, "paths");
+  assertThrows(
+    () => openBlas({ path: ["/x.so"] } as OpenBlasOptions),
+    ArgumentError,
+    'openBlas: unknown option "path" (did you mean "paths"?)',
+  );
 });
 
 Deno.test("describeBackend says whether the matMuls run on OpenBLAS", () => {
