@@ -204,13 +204,29 @@ export async function ensureJupyter(): Promise<JupyterSetup> {
 }
 
 /**
+ * Writes a kernelspec: argv = [dir, kernel.json text, deno, exe]; copies
+ * deno to exe first when they differ (copy, then rename: a kernel starting
+ * meanwhile never runs half a file).
+ */
+const REGISTER_KERNEL = `
+import os, shutil, sys
+spec_dir, spec, deno, exe = sys.argv[1:5]
+os.makedirs(spec_dir, exist_ok=True)
+if exe != deno:
+    shutil.copyfile(deno, exe + ".partial")
+    os.chmod(exe + ".partial", 0o755)
+    os.replace(exe + ".partial", exe)
+with open(os.path.join(spec_dir, "kernel.json"), "w") as f:
+    f.write(spec)
+`;
+
+/**
  * True for a Deno binary that a cache may delete: `npx -y deno@...` runs one
  * from npm's npx cache (~/.npm/_npx/<hash>/node_modules/...), which npm
  * clears when it likes; a kernel registered there would stop starting.
  */
 export function isEphemeralPath(path: string): boolean {
-  return /\/(_npx|\.npm|node_modules|\.cache)\//.test(path) ||
-    path.startsWith("/tmp/");
+  return /\/(_npx|\.npm|\.cache)\//.test(path) || path.startsWith("/tmp/");
 }
 
 /** Options of `ensureDenoKernel` (tests point them elsewhere). */
@@ -249,26 +265,25 @@ export async function ensureDenoKernel(
   ) {
     return specPath;
   }
-  await Deno.mkdir(specDir, { recursive: true });
-  let exe = deno;
-  if (isEphemeralPath(deno)) {
-    exe = `${specDir}/deno`;
-    // Copy then rename: a kernel starting meanwhile never sees half a file.
-    await Deno.copyFile(deno, `${exe}.partial`);
-    await Deno.chmod(`${exe}.partial`, 0o755);
-    await Deno.rename(`${exe}.partial`, exe);
-  }
-  if (!(await run(exe, ["--version"])).ok) {
-    throw new Error(
-      `setup: could not register the Deno kernel: ${exe} does not run`,
-    );
-  }
+  const exe = isEphemeralPath(deno) ? `${specDir}/deno` : deno;
   const spec = {
     argv: [exe, "jupyter", "--kernel", "--conn", "{connection_file}"],
     display_name: "Deno",
     language: "typescript",
   };
-  await Deno.writeTextFile(specPath, JSON.stringify(spec, null, 2) + "\n");
+  // Written by a child process: the tasks may write only under build/.
+  const python = (await pythonOf(jupyter)) ?? "python3";
+  const r = await run(python, [
+    "-c",
+    REGISTER_KERNEL,
+    specDir,
+    JSON.stringify(spec, null, 2) + "\n",
+    deno,
+    exe,
+  ]);
+  if (!r.ok || !(await run(exe, ["--version"])).ok) {
+    throw new Error(`setup: could not register the Deno kernel:\n${r.out}`);
+  }
   log.line(
     `setup: registered the Deno Jupyter kernel (${exe}${
       exe === deno ? "" : `, a lasting copy of ${deno}`
