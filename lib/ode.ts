@@ -4,33 +4,48 @@
  *
  * - `odeint` / `odeintWithStats`: fixed-step Euler, midpoint and classic
  *   Runge-Kutta 4, and adaptive Dormand-Prince 5(4) ("dopri5", local error
- *   control: see `OdeintOptions.rtol` for what the tolerances bound). Every step
- *   is made of tfjs ops, so tfjs autodiff differentiates straight through the
- *   solver (discretize-then-optimize): the tape grows with the number of
- *   steps.
+ *   control: see `OdeintOptions.rtol` for what the tolerances bound). Every
+ *   step is made of tfjs ops, so tfjs autodiff differentiates straight
+ *   through the solver (discretize-then-optimize): the tape grows with the
+ *   number of steps.
  * - `odeintAdjoint`: gradients by the adjoint method (optimize-then-
- *   discretize): solve forward without a tape, then solve the augmented
- *   system [z, a_z, a_theta] backward in time with vector-Jacobian products;
- *   memory does not grow with the number of steps.
+ *   discretize): solve forward without a tape, keeping only the states at
+ *   the output times, then solve the augmented system [z, a_z, a_theta]
+ *   backward from each output time to the one before, with vector-Jacobian
+ *   products. Memory does not grow with the number of solver steps.
  * - `residualNetwork`: a stack of residual blocks z_{k+1} = z_k + g_k(z_k),
  *   which is Euler's method with dt = 1.
  * - `neuralVectorField`: wraps a tf.layers model as f(t, y).
- * - `OdeClassifier`: a neural ODE classifier (flow, then a linear readout).
+ * - `NeuralODE`: a network vector field fitted to windows of an observed
+ *   trajectory; `OdeClassifier`: flow the inputs, then a linear readout.
+ *   Both follow the `Trainable` contract of lib/model.ts (`trainStep`).
+ *
+ * The steps read like their formulas (`eulerStep`, `midpointStep`,
+ * `rk4Step`, `dopri5Step`, `nextStepSize`, `augmentedDynamics`,
+ * `adjointBackward`); the solver loops around them do the bookkeeping.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import {
   ArgumentError,
+  checkBoolean,
   checkChoice,
   checkFinite,
   checkInteger,
   checkNumber,
+  checkOptions,
   checkTensor,
   toMatrix,
 } from "./validate.ts";
-import { glorotUniform, rngFrom, type Seed } from "./random.ts";
-import { fastMlpApply, mlp, trainableVariables } from "./nn.ts";
+import { glorotUniform } from "./random.ts";
+import {
+  type Activation,
+  fastMlpApply,
+  mlp,
+  trainableVariables,
+} from "./nn.ts";
+import type { LossTerms, Trainable } from "./model.ts";
 
 /** A vector field f(t, y): a JS number time and a tensor state; returns dy/dt with y's shape. */
 export type VectorField = (t: number, y: tf.Tensor) => tf.Tensor;
@@ -44,8 +59,7 @@ export type OdeMethod = typeof ODE_METHODS[number];
 /** What dopri5's rtol/atol bound: the error of one step, or of the answer (`OdeintOptions.tolerance`). */
 export type OdeTolerance = "local" | "global";
 
-/** The values of `OdeintOptions.tolerance`. */
-export const ODE_TOLERANCES = ["local", "global"] as const;
+const ODE_TOLERANCES = ["local", "global"] as const;
 
 /** Options of `odeint`, `odeintWithStats` and `odeintAdjoint`. */
 export interface OdeintOptions {
@@ -119,6 +133,19 @@ export interface OdeintOptions {
   maxFactor?: number;
 }
 
+const ODEINT_OPTIONS = [
+  "method",
+  "step",
+  "rtol",
+  "atol",
+  "tolerance",
+  "maxSteps",
+  "firstStep",
+  "safety",
+  "minFactor",
+  "maxFactor",
+] as const;
+
 /** What a solve cost, returned by `odeintWithStats` and `odeintAdjoint`. */
 export interface OdeStats {
   /** The method used. */
@@ -154,7 +181,10 @@ export interface OdeStats {
   refinements: number;
 }
 
-/** A solver failure that is not a bad argument: step limit reached, step underflow, non-finite state. */
+/**
+ * A solver failure that is not a bad argument: step limit reached, step
+ * underflow, a state that is no longer finite.
+ */
 export class OdeSolverError extends Error {
   /** Creates the error; `where` is the function. */
   constructor(where: string, message: string) {
@@ -164,67 +194,21 @@ export class OdeSolverError extends Error {
 }
 
 // ---------------------------------------------------------------------------
-// Butcher tableaus. Internally a state is a list of tensors (one for odeint,
-// three groups for the adjoint's augmented state), so one solver serves both.
-
-interface Tableau {
-  c: number[];
-  a: number[][];
-  b: number[];
-  /** b - b_hat: weights of the embedded error estimate. */
-  e?: number[];
-  order: number;
-}
-
-const TABLEAUS: Record<OdeMethod, Tableau> = {
-  euler: { c: [0], a: [[]], b: [1], order: 1 },
-  midpoint: { c: [0, 1 / 2], a: [[], [1 / 2]], b: [0, 1], order: 2 },
-  rk4: {
-    c: [0, 1 / 2, 1 / 2, 1],
-    a: [[], [1 / 2], [0, 1 / 2], [0, 0, 1]],
-    b: [1 / 6, 1 / 3, 1 / 3, 1 / 6],
-    order: 4,
-  },
-  dopri5: {
-    c: [0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1, 1],
-    a: [
-      [],
-      [1 / 5],
-      [3 / 40, 9 / 40],
-      [44 / 45, -56 / 15, 32 / 9],
-      [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729],
-      [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656],
-      [35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84],
-    ],
-    b: [35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0],
-    e: [
-      35 / 384 - 5179 / 57600,
-      0,
-      500 / 1113 - 7571 / 16695,
-      125 / 192 - 393 / 640,
-      -2187 / 6784 + 92097 / 339200,
-      11 / 84 - 187 / 2100,
-      -1 / 40,
-    ],
-    order: 5,
-  },
-};
-
-/** The theoretical order of each method (global error ~ step^order). */
-export const ODE_ORDERS: Readonly<Record<OdeMethod, number>> = Object.freeze({
-  euler: 1,
-  midpoint: 2,
-  rk4: 4,
-  dopri5: 5,
-});
-
-type State = tf.Tensor[];
-type TupleField = (t: number, y: State) => State;
+// The state and the one combination every step is made of
 
 /**
- * Scalar tensors by value, made once per solve and reused by every step
- * (a JS number in tf.mul uploads a new scalar on each call). Kept out of
- * the per-step tidy; `dispose()` frees them.
+ * The state the solver steps: a list of tensors, one for `odeint`, the
+ * groups [z, a_z, a_theta...] of the adjoint's augmented system, so one
+ * solver serves both.
+ */
+type State = tf.Tensor[];
+/** A vector field on such a state. */
+type Field = (t: number, y: State) => State;
+
+/**
+ * Scalar tensors by value, made once per fixed-step solve and reused by
+ * every step (a JS number in tf.mul uploads a new scalar on each call).
+ * Kept out of the per-step tidy; `dispose()` frees them.
  */
 class ScalarCache {
   readonly #scalars = new Map<number, tf.Scalar>();
@@ -245,26 +229,42 @@ class ScalarCache {
 }
 
 /**
- * y + h * sum_i w_i k_i per component, skipping zero weights; with `y` null
- * the sum alone.
- *
- * Cost matters more than it seems: tfjs spends ~5 µs per kernel, and on a
- * gradient tape each op also clones the tensors its gradient needs and adds
- * its own gradient kernels. So the combination is one `tf.customGrad` op:
- * its forward ops (the same as without it, so the same numbers) are not
- * taped, and its gradient is dy for y and dy * h w_i for each k_i. A single
- * term needs no addN. `scalars` supplies the multipliers as cached tensors
- * (fixed steps).
+ * The cache of the fixed-step solve that is running (null otherwise), so
+ * the steps need not pass it along. A solve sets it and puts back the
+ * previous one when it ends (a vector field may itself call odeint).
  */
-function combine(
+let stepScalars: ScalarCache | null = null;
+
+/**
+ * y + h (w_1 k_1 + w_2 k_2 + ...), per tensor of the state: the
+ * combination every Runge-Kutta stage and step is made of (zero weights
+ * skipped).
+ *
+ * It is one fused `tf.customGrad` op per tensor because cost matters more
+ * than it seems: tfjs spends ~5 µs per kernel, and on a gradient tape each
+ * op also clones the tensors its gradient needs and adds its own gradient
+ * kernels. The fused op's forward ops (the same as without it, so the same
+ * numbers) are not taped, and its gradient is written out: dy for y and
+ * dy h w_i for each k_i.
+ */
+function addScaled(y: State, h: number, ks: State[], w: number[]): State {
+  return linearCombination(y, h, ks, w);
+}
+
+/** h (w_1 k_1 + w_2 k_2 + ...) alone, as `addScaled` without the y. */
+function scaledSum(h: number, ks: State[], w: number[]): State {
+  return linearCombination(null, h, ks, w);
+}
+
+function linearCombination(
   y: State | null,
+  h: number,
   ks: State[],
   w: number[],
-  h: number,
-  scalars?: ScalarCache,
 ): State {
   const used = ks.map((_, i) => i).filter((i) => i < w.length && w[i] !== 0);
-  const scalar = (v: number) => scalars ? scalars.get(v) : v;
+  const cache = stepScalars;
+  const scalar = (v: number) => cache ? cache.get(v) : v;
   // xs = [y_j?, k_{used[0]}_j, k_{used[1]}_j, ...]
   const linear = (xs: tf.Tensor[]) => {
     const k = y ? xs.slice(1) : xs;
@@ -293,29 +293,419 @@ function combine(
   });
 }
 
-/** One explicit Runge-Kutta step; `k1` (f at (t, y)) may be supplied (FSAL). */
-function rkStep(
-  tab: Tableau,
-  f: TupleField,
-  t: number,
-  y: State,
-  h: number,
-  k1?: State,
-  scalars?: ScalarCache,
-): { y1: State; ks: State[] } {
-  const ks: State[] = [k1 ?? f(t, y)];
-  let ys: State = y;
-  for (let s = 1; s < tab.c.length; s++) {
-    ys = combine(y, ks, tab.a[s], h, scalars);
-    ks.push(f(t + tab.c[s] * h, ys));
-  }
-  // dopri5's last stage is evaluated at the new point itself (first same as
-  // last): that stage's input already is y1.
-  const last = tab.a[tab.a.length - 1];
-  const fsal = tab.e !== undefined && last.every((v, i) => v === tab.b[i]);
-  const y1 = fsal ? ys : combine(y, ks, tab.b, h, scalars);
-  return { y1, ks };
+// ---------------------------------------------------------------------------
+// The fixed steps
+
+/** Euler: follow the slope at the start for the whole step. */
+function eulerStep(f: Field, t: number, y: State, h: number): State {
+  const k1 = f(t, y);
+  return addScaled(y, h, [k1], [1]);
 }
+
+/** Midpoint: take the slope half a step ahead, found by a half Euler step. */
+function midpointStep(f: Field, t: number, y: State, h: number): State {
+  const k1 = f(t, y);
+  const k2 = f(t + h / 2, addScaled(y, h, [k1], [1 / 2]));
+  return addScaled(y, h, [k2], [1]);
+}
+
+/** Classic Runge-Kutta 4: four slopes, averaged with weights 1, 2, 2, 1 over 6. */
+function rk4Step(f: Field, t: number, y: State, h: number): State {
+  const k1 = f(t, y);
+  const k2 = f(t + h / 2, addScaled(y, h, [k1], [1 / 2]));
+  const k3 = f(t + h / 2, addScaled(y, h, [k2], [1 / 2]));
+  const k4 = f(t + h, addScaled(y, h, [k3], [1]));
+  return addScaled(y, h, [k1, k2, k3, k4], [1 / 6, 1 / 3, 1 / 3, 1 / 6]);
+}
+
+type FixedMethod = Exclude<OdeMethod, "dopri5">;
+
+const FIXED_STEPS: Record<FixedMethod, typeof eulerStep> = {
+  euler: eulerStep,
+  midpoint: midpointStep,
+  rk4: rk4Step,
+};
+
+// ---------------------------------------------------------------------------
+// Dormand-Prince 5(4): the step, its error estimate, the step-size controller
+
+/**
+ * The Dormand-Prince 5(4) tableau: stage s is evaluated at t + c[s] h and
+ * y + h sum_j a[s][j] k_j; b are the 5th-order weights; e = b - b̂, the
+ * difference to the embedded 4th-order weights (its 7th entry weighs
+ * k7 = f(t + h, y1)).
+ */
+const DOPRI5 = {
+  c: [0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1],
+  a: [
+    [],
+    [1 / 5],
+    [3 / 40, 9 / 40],
+    [44 / 45, -56 / 15, 32 / 9],
+    [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729],
+    [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656],
+  ],
+  b: [35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84],
+  e: [
+    35 / 384 - 5179 / 57600,
+    0,
+    500 / 1113 - 7571 / 16695,
+    125 / 192 - 393 / 640,
+    -2187 / 6784 + 92097 / 339200,
+    11 / 84 - 187 / 2100,
+    -1 / 40,
+  ],
+};
+
+/**
+ * One Dormand-Prince step from (t, y), given k1 = f(t, y): the 5th-order
+ * solution y1, the error estimate y1 - ŷ1 against the embedded 4th-order
+ * solution (the same stages, other weights: no extra evaluation), and
+ * k7 = f(t + h, y1).
+ */
+function dopri5Step(f: Field, t: number, y: State, h: number, k1: State) {
+  const { c, a, b, e } = DOPRI5;
+  const k = [k1];
+  for (let s = 1; s < 6; s++) {
+    k.push(f(t + c[s] * h, addScaled(y, h, k, a[s])));
+  }
+  const y1 = addScaled(y, h, k, b);
+  // "First same as last": k7 is the slope at the new point, so it is also
+  // the next step's k1.
+  k.push(f(t + h, y1));
+  const error = scaledSum(h, k, e);
+  return { y1, error, k7: k[6] };
+}
+
+/**
+ * The error norm of a step: the RMS over every component of
+ * error_i / (atol + rtol max_k |scaleFrom_k[i]|), in float64. A step is
+ * accepted when it is <= 1. The controller scales by the states before and
+ * after the step; the starting-step heuristic by one state.
+ */
+function rmsNorm(
+  error: State,
+  scaleFrom: State[],
+  rtol: number,
+  atol: number,
+): number {
+  let sum = 0;
+  let n = 0;
+  for (let j = 0; j < error.length; j++) {
+    const v = error[j].dataSync();
+    const scales = scaleFrom.map((state) => state[j].dataSync());
+    for (let i = 0; i < v.length; i++) {
+      let size = 0;
+      for (const s of scales) size = Math.max(size, Math.abs(s[i]));
+      const r = v[i] / (atol + rtol * size);
+      sum += r * r;
+    }
+    n += v.length;
+  }
+  return Math.sqrt(sum / Math.max(n, 1));
+}
+
+/** The step-size controller's settings (`OdeintOptions`). */
+interface Controller {
+  safety: number;
+  minFactor: number;
+  maxFactor: number;
+}
+
+/**
+ * The next step size after a step of size h whose error norm was `norm`.
+ * The local error of a 5th-order pair behaves like C h^5, so
+ * h norm^(-1/5) would give an error norm of exactly 1: aim a little lower
+ * (safety), change h by at most the factors minFactor..maxFactor, and
+ * never grow it right after a rejection.
+ */
+function nextStepSize(
+  h: number,
+  norm: number,
+  accepted: boolean,
+  { safety, minFactor, maxFactor }: Controller,
+): number {
+  if (!Number.isFinite(norm)) return h * minFactor;
+  if (norm === 0) return h * maxFactor;
+  const optimal = safety * Math.pow(norm, -1 / 5);
+  return h * Math.min(accepted ? maxFactor : 1, Math.max(minFactor, optimal));
+}
+
+/**
+ * Hairer, Norsett & Wanner's starting step: make the first Euler step's
+ * change small relative to the tolerance scale, then refine it with a
+ * second derivative estimate. Costs one extra evaluation of f.
+ */
+function initialStep(
+  f: Field,
+  t0: number,
+  y0: State,
+  f0: State,
+  dir: number,
+  span: number,
+  o: Resolved,
+): number {
+  const d0 = rmsNorm(y0, [y0], o.rtol, o.atol);
+  const d1 = rmsNorm(f0, [y0], o.rtol, o.atol);
+  const h0 = d0 < 1e-5 || d1 < 1e-5 ? 1e-6 : 0.01 * d0 / d1;
+  const d2 = tf.tidy(() => {
+    const y1 = addScaled(y0, dir * h0, [f0], [1]);
+    const f1 = f(t0 + dir * h0, y1);
+    const diff = f1.map((v, j) => tf.sub(v, f0[j]));
+    return rmsNorm(diff, [y0], o.rtol, o.atol) / h0;
+  });
+  const m = Math.max(d1, d2);
+  const h1 = m <= 1e-15 ? Math.max(1e-6, h0 * 1e-3) : Math.pow(0.01 / m, 1 / 5);
+  return Math.min(100 * h0, h1, span);
+}
+
+// ---------------------------------------------------------------------------
+// The solver loops: steps, bookkeeping, statistics, failures
+
+interface Resolved extends Controller {
+  method: OdeMethod;
+  step?: number;
+  rtol: number;
+  atol: number;
+  maxSteps: number;
+  tolerance: OdeTolerance;
+  firstStep?: number;
+}
+
+function emptyStats(method: OdeMethod): OdeStats {
+  return {
+    method,
+    nfe: 0,
+    accepted: 0,
+    rejected: 0,
+    stepTimes: [],
+    stepSizes: [],
+    rejectedTimes: [],
+    rejectedSizes: [],
+    peakBytes: 0,
+    refinements: 0,
+  };
+}
+
+function describeTime(t: number): string {
+  return Number(t.toPrecision(6)).toString();
+}
+
+/** A function that records the growth of live tensor memory since now in `stats.peakBytes`. */
+function memoryProbe(stats: OdeStats): () => void {
+  const startBytes = tf.memory().numBytes;
+  return () => {
+    stats.peakBytes = Math.max(
+      stats.peakBytes,
+      tf.memory().numBytes - startBytes,
+    );
+  };
+}
+
+function tooManySteps(
+  where: string,
+  o: Resolved,
+  ts: number[],
+  t: number,
+): OdeSolverError {
+  return new OdeSolverError(
+    where,
+    `maxSteps (${o.maxSteps}) exceeded at t = ${
+      describeTime(t)
+    } while solving from ${ts[0]} to ${
+      ts[ts.length - 1]
+    }; raise options.maxSteps, use a larger step or looser rtol/atol ` +
+      `(the problem may be stiff)`,
+  );
+}
+
+function isFiniteState(state: State): boolean {
+  for (const x of state) {
+    const v = x.dataSync();
+    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) return false;
+  }
+  return true;
+}
+
+/**
+ * Throws OdeSolverError unless the last output state is finite. Every step
+ * adds to y, so a NaN or an infinity, once there, stays in every later
+ * state: checking the last output checks them all.
+ */
+function checkFiniteOutputs(
+  where: string,
+  outputs: State[],
+  ts: number[],
+  o: Resolved,
+): void {
+  if (isFiniteState(outputs[outputs.length - 1])) return;
+  const bad = outputs.findIndex((s) => !isFiniteState(s));
+  const advice = o.method === "dopri5"
+    ? "the solution may blow up"
+    : `a fixed ${o.method} step may be too large for this problem (an ` +
+      `explicit step is unstable when it is large), or the solution blows ` +
+      `up; use a smaller options.step or method "dopri5"`;
+  throw new OdeSolverError(
+    where,
+    `the state is no longer finite at t = ${describeTime(ts[bad])} (it ` +
+      `was finite at t = ${describeTime(ts[bad - 1])}): ${advice}`,
+  );
+}
+
+/** The number of equal fixed steps that cover [from, to] with steps of at most `step`. */
+function stepsBetween(from: number, to: number, step?: number): number {
+  if (step === undefined) return 1;
+  return Math.max(1, Math.ceil(Math.abs(to - from) / step * (1 - 1e-12)));
+}
+
+/**
+ * The solver core on a list-of-tensors state. Returns, for each output
+ * time, the state there (index 0 is a clone of y0). The caller owns the
+ * returned tensors; everything else is freed step by step, and everything
+ * it made is freed when it throws.
+ */
+function solve(
+  where: string,
+  f: Field,
+  y0: State,
+  ts: number[],
+  o: Resolved,
+  stats: OdeStats,
+): State[] {
+  const outer = stepScalars;
+  const cache = o.method === "dopri5" ? null : new ScalarCache();
+  stepScalars = cache;
+  const outputs: State[] = [y0.map((y) => y.clone())];
+  try {
+    if (ts.length > 1) {
+      if (o.method === "dopri5") adaptiveSteps(where, f, ts, o, stats, outputs);
+      else fixedSteps(where, f, ts, o, stats, outputs);
+      checkFiniteOutputs(where, outputs, ts, o);
+    }
+    return outputs;
+  } catch (e) {
+    for (const s of outputs) tf.dispose(s);
+    throw e;
+  } finally {
+    stepScalars = outer;
+    cache?.dispose();
+  }
+}
+
+/** Fixed steps from outputs[0] through every output time; pushes the state at each. */
+function fixedSteps(
+  where: string,
+  f: Field,
+  ts: number[],
+  o: Resolved,
+  stats: OdeStats,
+  outputs: State[],
+): void {
+  const step = FIXED_STEPS[o.method as FixedMethod];
+  const sample = memoryProbe(stats);
+  let y = outputs[0];
+  let steps = 0;
+  try {
+    for (let i = 0; i + 1 < ts.length; i++) {
+      const n = stepsBetween(ts[i], ts[i + 1], o.step);
+      const h = (ts[i + 1] - ts[i]) / n;
+      for (let k = 0; k < n; k++) {
+        const t = ts[i] + k * h;
+        if (++steps > o.maxSteps) throw tooManySteps(where, o, ts, t);
+        const next = tf.tidy(() => step(f, t, y, h));
+        if (!outputs.includes(y)) tf.dispose(y);
+        y = next;
+        stats.accepted++;
+        stats.stepTimes.push(t);
+        stats.stepSizes.push(h);
+        sample();
+      }
+      outputs.push(y);
+    }
+  } catch (e) {
+    if (!outputs.includes(y)) tf.dispose(y);
+    throw e;
+  }
+}
+
+/**
+ * dopri5 from outputs[0] through every output time: adaptive steps,
+ * clipped so every output time is hit exactly; pushes the state at each.
+ */
+function adaptiveSteps(
+  where: string,
+  f: Field,
+  ts: number[],
+  o: Resolved,
+  stats: OdeStats,
+  outputs: State[],
+): void {
+  const sample = memoryProbe(stats);
+  const dir = Math.sign(ts[1] - ts[0]);
+  const tEnd = ts[ts.length - 1];
+  let t = ts[0];
+  let y = outputs[0];
+  let k1: State = [];
+  let steps = 0;
+  try {
+    k1 = tf.tidy(() => f(t, y));
+    let h = o.firstStep ??
+      initialStep(f, t, y, k1, dir, Math.abs(tEnd - ts[0]), o);
+    for (let i = 1; i < ts.length; i++) {
+      const target = ts[i];
+      while (dir * (target - t) > 0) {
+        const remaining = Math.abs(target - t);
+        const clipped = h >= remaining * (1 - 1e-10);
+        const hs = clipped ? remaining : h;
+        if (t + dir * hs === t) {
+          throw new OdeSolverError(
+            where,
+            `step size underflow at t = ${
+              describeTime(t)
+            } (step ${hs}); the solution may blow up ` +
+              `or rtol/atol are too tight for float32`,
+          );
+        }
+        if (++steps > o.maxSteps) throw tooManySteps(where, o, ts, t);
+        const [yNow, kNow] = [y, k1];
+        const attempt = tf.tidy(() => dopri5Step(f, t, yNow, dir * hs, kNow));
+        const norm = rmsNorm(attempt.error, [y, attempt.y1], o.rtol, o.atol);
+        tf.dispose(attempt.error);
+        const accepted = Number.isFinite(norm) && norm <= 1;
+        const next = nextStepSize(hs, norm, accepted, o);
+        if (accepted) {
+          stats.accepted++;
+          stats.stepTimes.push(t);
+          stats.stepSizes.push(dir * hs);
+          t = clipped ? target : t + dir * hs;
+          if (!outputs.includes(y)) tf.dispose(y);
+          tf.dispose(k1);
+          y = attempt.y1;
+          k1 = attempt.k7;
+          // A step shortened only to land on an output time says nothing
+          // about the right step size: keep the proposal unless it grew.
+          h = clipped ? Math.max(h, next) : next;
+        } else {
+          stats.rejected++;
+          stats.rejectedTimes.push(t);
+          stats.rejectedSizes.push(dir * hs);
+          tf.dispose([attempt.y1, attempt.k7]);
+          h = next;
+        }
+        sample();
+      }
+      outputs.push(y);
+    }
+  } catch (e) {
+    if (!outputs.includes(y)) tf.dispose(y);
+    throw e;
+  } finally {
+    tf.dispose(k1);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Argument checks
 
 function validateTimes(where: string, ts: unknown): number[] {
   let arr: number[];
@@ -352,32 +742,11 @@ function validateTimes(where: string, ts: unknown): number[] {
   return arr;
 }
 
-interface Resolved {
-  method: OdeMethod;
-  step?: number;
-  rtol: number;
-  atol: number;
-  maxSteps: number;
-  tolerance: OdeTolerance;
-  firstStep?: number;
-  safety: number;
-  minFactor: number;
-  maxFactor: number;
-}
-
 function resolveOptions(
   where: string,
   options: OdeintOptions | undefined,
 ): Resolved {
-  if (
-    options !== undefined && (options === null || typeof options !== "object")
-  ) {
-    throw new ArgumentError(
-      where,
-      `options must be an object, got ${String(options)}`,
-    );
-  }
-  const o = options ?? {};
+  const o = checkOptions(where, options, ODEINT_OPTIONS);
   const method = checkChoice(
     where,
     "options.method",
@@ -414,7 +783,7 @@ function resolveOptions(
       min: 1,
     }),
   };
-  if (r.tolerance === "global" && TABLEAUS[method].e === undefined) {
+  if (r.tolerance === "global" && method !== "dopri5") {
     throw new ArgumentError(
       where,
       `options.tolerance "global" needs an adaptive method ("dopri5"), got ` +
@@ -436,238 +805,13 @@ function resolveOptions(
   return r;
 }
 
-function emptyStats(method: OdeMethod): OdeStats {
-  return {
-    method,
-    nfe: 0,
-    accepted: 0,
-    rejected: 0,
-    stepTimes: [],
-    stepSizes: [],
-    rejectedTimes: [],
-    rejectedSizes: [],
-    peakBytes: 0,
-    refinements: 0,
-  };
-}
-
-/**
- * RMS of xs / (atol + rtol * max_k |scaleFrom_k|) over every element, in
- * float64: the step-size controller's error norm (scaled by the states
- * before and after the step) and the starting-step heuristic's (one state).
- */
-function rmsNorm(
-  xs: State,
-  scaleFrom: State[],
-  rtol: number,
-  atol: number,
-): number {
-  let sum = 0;
-  let n = 0;
-  for (let j = 0; j < xs.length; j++) {
-    const v = xs[j].dataSync();
-    const scales = scaleFrom.map((state) => state[j].dataSync());
-    for (let i = 0; i < v.length; i++) {
-      let size = 0;
-      for (const s of scales) size = Math.max(size, Math.abs(s[i]));
-      const r = v[i] / (atol + rtol * size);
-      sum += r * r;
-    }
-    n += v.length;
-  }
-  return Math.sqrt(sum / Math.max(n, 1));
-}
-
-/**
- * Hairer, Norsett & Wanner's starting step: make the first Euler step's
- * change small relative to the tolerance scale, then refine it with a
- * second derivative estimate. Costs one extra evaluation of f.
- */
-function initialStep(
-  f: TupleField,
-  t0: number,
-  y0: State,
-  f0: State,
-  dir: number,
-  span: number,
-  o: Resolved,
-): number {
-  const d0 = rmsNorm(y0, [y0], o.rtol, o.atol);
-  const d1 = rmsNorm(f0, [y0], o.rtol, o.atol);
-  const h0 = d0 < 1e-5 || d1 < 1e-5 ? 1e-6 : 0.01 * d0 / d1;
-  const d2 = tf.tidy(() => {
-    const y1 = combine(y0, [f0], [1], dir * h0);
-    const f1 = f(t0 + dir * h0, y1);
-    const diff = f1.map((v, j) => tf.sub(v, f0[j]));
-    return rmsNorm(diff, [y0], o.rtol, o.atol) / h0;
-  });
-  const m = Math.max(d1, d2);
-  const h1 = m <= 1e-15 ? Math.max(1e-6, h0 * 1e-3) : Math.pow(0.01 / m, 1 / 5);
-  return Math.min(100 * h0, h1, span);
-}
-
-function describeTime(t: number): string {
-  return Number(t.toPrecision(6)).toString();
-}
-
-/**
- * The solver core on a list-of-tensors state. Returns, for each output time,
- * the state there (index 0 is a clone of y0). The caller owns the returned
- * tensors; everything else is freed step by step.
- */
-function solve(
-  where: string,
-  f: TupleField,
-  y0: State,
-  ts: number[],
-  o: Resolved,
-  stats: OdeStats,
-): State[] {
-  const startBytes = tf.memory().numBytes;
-  const sample = () => {
-    stats.peakBytes = Math.max(
-      stats.peakBytes,
-      tf.memory().numBytes - startBytes,
-    );
-  };
-  const outputs: State[] = [y0.map((y) => y.clone())];
-  if (ts.length === 1) return outputs;
-  const tab = TABLEAUS[o.method];
-  let y = outputs[0];
-  let steps = 0;
-  const tooMany = (t: number) =>
-    new OdeSolverError(
-      where,
-      `maxSteps (${o.maxSteps}) exceeded at t = ${
-        describeTime(t)
-      } while solving from ${ts[0]} to ${
-        ts[ts.length - 1]
-      }; raise options.maxSteps, use a larger step or looser rtol/atol ` +
-        `(the problem may be stiff)`,
-    );
-  const owned = (s: State) => !outputs.includes(s);
-
-  if (tab.e === undefined) {
-    const scalars = new ScalarCache();
-    try {
-      fixedSteps(scalars);
-    } catch (e) {
-      for (const s of outputs) tf.dispose(s);
-      if (owned(y)) tf.dispose(y);
-      throw e;
-    } finally {
-      scalars.dispose();
-    }
-    return outputs;
-  }
-  function fixedSteps(scalars: ScalarCache) {
-    for (let i = 0; i + 1 < ts.length; i++) {
-      const span = ts[i + 1] - ts[i];
-      const n = o.step === undefined
-        ? 1
-        : Math.max(1, Math.ceil(Math.abs(span) / o.step * (1 - 1e-12)));
-      const h = span / n;
-      for (let k = 0; k < n; k++) {
-        const t = ts[i] + k * h;
-        if (++steps > o.maxSteps) throw tooMany(t);
-        const next = tf.tidy(() =>
-          rkStep(tab, f, t, y, h, undefined, scalars).y1
-        );
-        if (owned(y)) tf.dispose(y);
-        y = next;
-        stats.accepted++;
-        stats.stepTimes.push(t);
-        stats.stepSizes.push(h);
-        sample();
-      }
-      outputs.push(y);
-    }
-  }
-
-  // dopri5: adaptive steps, clipped so every output time is hit exactly.
-  const dir = Math.sign(ts[1] - ts[0]);
-  const tEnd = ts[ts.length - 1];
-  let t = ts[0];
-  let k1: State = tf.tidy(() => f(t, y));
-  try {
-    let h = o.firstStep ??
-      initialStep(f, t, y, k1, dir, Math.abs(tEnd - ts[0]), o);
-    for (let i = 1; i < ts.length; i++) {
-      const target = ts[i];
-      while (dir * (target - t) > 0) {
-        const remaining = Math.abs(target - t);
-        const clipped = h >= remaining * (1 - 1e-10);
-        const hs = clipped ? remaining : h;
-        if (t + dir * hs === t) {
-          throw new OdeSolverError(
-            where,
-            `step size underflow at t = ${
-              describeTime(t)
-            } (step ${hs}); the solution may blow up ` +
-              `or rtol/atol are too tight for float32`,
-          );
-        }
-        if (++steps > o.maxSteps) throw tooMany(t);
-        const yNow = y;
-        const kNow = k1;
-        const attempt = tf.tidy(() => {
-          const { y1, ks } = rkStep(tab, f, t, yNow, dir * hs, kNow);
-          const err = combine(null, ks, tab.e!, dir * hs);
-          return { y1, err, k7: ks[ks.length - 1] };
-        });
-        const norm = rmsNorm(attempt.err, [y, attempt.y1], o.rtol, o.atol);
-        tf.dispose(attempt.err);
-        const finite = Number.isFinite(norm);
-        if (finite && norm <= 1) {
-          stats.accepted++;
-          stats.stepTimes.push(t);
-          stats.stepSizes.push(dir * hs);
-          t = clipped ? target : t + dir * hs;
-          if (owned(y)) tf.dispose(y);
-          tf.dispose(k1);
-          y = attempt.y1;
-          k1 = attempt.k7;
-          sample();
-          const factor = norm === 0 ? o.maxFactor : Math.min(
-            o.maxFactor,
-            Math.max(o.minFactor, o.safety * Math.pow(norm, -1 / 5)),
-          );
-          // A step shortened only to land on an output time says nothing
-          // about the right step size: keep the proposal unless it grew.
-          h = clipped ? Math.max(h, hs * factor) : hs * factor;
-        } else {
-          stats.rejected++;
-          stats.rejectedTimes.push(t);
-          stats.rejectedSizes.push(dir * hs);
-          tf.dispose([attempt.y1, attempt.k7]);
-          sample();
-          const factor = finite
-            ? Math.min(
-              1,
-              Math.max(o.minFactor, o.safety * Math.pow(norm, -1 / 5)),
-            )
-            : o.minFactor;
-          h = hs * factor;
-        }
-      }
-      outputs.push(y);
-    }
-  } catch (e) {
-    for (const s of outputs) tf.dispose(s);
-    if (owned(y)) tf.dispose(y);
-    throw e;
-  } finally {
-    tf.dispose(k1);
-  }
-  return outputs;
-}
-
+/** f as a Field on a one-tensor state, checking what it returns and counting calls. */
 function checkedField(
   where: string,
   f: VectorField,
   y0: tf.Tensor,
   stats: OdeStats,
-): TupleField {
+): Field {
   const want = y0.shape.join(", ");
   return (t, [y]) => {
     stats.nfe++;
@@ -710,6 +854,61 @@ function checkInputs(where: string, f: unknown, y0: unknown): tf.Tensor {
   return y;
 }
 
+function checkParams(where: string, params: unknown): tf.Tensor[] {
+  if (!Array.isArray(params)) {
+    throw new ArgumentError(
+      where,
+      "params must be an array of tf.Variable (may be empty)",
+    );
+  }
+  params.forEach((p, i) =>
+    checkTensor(where, `params[${i}]`, p, { dtype: "float32" })
+  );
+  return params;
+}
+
+// ---------------------------------------------------------------------------
+// odeint
+
+/** One solve of f from y0 through `times`, stacked: [times.length, ...y0.shape]. */
+function stackedSolve(
+  where: string,
+  f: VectorField,
+  y: tf.Tensor,
+  times: number[],
+  o: Resolved,
+  stats: OdeStats,
+): tf.Tensor {
+  const outs = solve(
+    where,
+    checkedField(where, f, y, stats),
+    [y],
+    times,
+    o,
+    stats,
+  );
+  const states = tf.tidy(() => tf.stack(outs.map((s) => s[0])));
+  outs.forEach((s) => tf.dispose(s));
+  return states;
+}
+
+function integrate(
+  where: string,
+  f: VectorField,
+  y0: tf.Tensor,
+  ts: unknown,
+  options: OdeintOptions | undefined,
+): { states: tf.Tensor; stats: OdeStats } {
+  const y = checkInputs(where, f, y0);
+  const times = validateTimes(where, ts);
+  const o = resolveOptions(where, options);
+  const stats = emptyStats(o.method);
+  const states = o.tolerance === "global"
+    ? solveGlobal(where, f, y, times, o, stats)
+    : stackedSolve(where, f, y, times, o, stats);
+  return { states, stats };
+}
+
 /**
  * Solves dy/dt = f(t, y), y(ts[0]) = y0, and returns the states at every
  * time of `ts` (strictly increasing or strictly decreasing) together with
@@ -722,6 +921,9 @@ function checkInputs(where: string, f: unknown, y0: unknown): tf.Tensor {
  *
  * @example
  * const { states, stats } = odeintWithStats((t, y) => y.neg(), tf.tensor1d([1]), [0, 1], { method: "dopri5" });
+ *
+ * @throws ArgumentError for bad arguments or options (a typo names the closest option)
+ * @throws OdeSolverError when maxSteps is exceeded, the step underflows or the state stops being finite
  */
 export function odeintWithStats(
   f: VectorField,
@@ -729,19 +931,29 @@ export function odeintWithStats(
   ts: number[] | ArrayLike<number> | tf.Tensor1D,
   options?: OdeintOptions,
 ): { states: tf.Tensor; stats: OdeStats } {
-  const where = "odeint";
-  const y = checkInputs(where, f, y0);
-  const times = validateTimes(where, ts);
-  const o = resolveOptions(where, options);
-  const stats = emptyStats(o.method);
-  if (o.tolerance === "global") {
-    return { states: solveGlobal(where, f, y, times, o, stats), stats };
-  }
-  const field = checkedField(where, f, y, stats);
-  const outs = solve(where, field, [y], times, o, stats);
-  const states = tf.tidy(() => tf.stack(outs.map((s) => s[0])));
-  outs.forEach((s) => tf.dispose(s));
-  return { states, stats };
+  return integrate("odeintWithStats", f, y0, ts, options);
+}
+
+/**
+ * Solves dy/dt = f(t, y), y(ts[0]) = y0, and returns the states at every time
+ * of `ts` as a new tensor of shape [ts.length, ...y0.shape] (caller disposes).
+ * Same as `odeintWithStats(...).states`; see `OdeintOptions` for methods,
+ * step sizes and tolerances.
+ *
+ * @example
+ * // y' = -y from t = 0 to 1: states[1] ≈ exp(-1)
+ * const ys = odeint((t, y) => y.neg(), tf.tensor1d([1]), [0, 1], { method: "rk4", step: 0.1 });
+ *
+ * @throws ArgumentError for bad arguments or options (a typo names the closest option)
+ * @throws OdeSolverError when maxSteps is exceeded, the step underflows or the state stops being finite
+ */
+export function odeint(
+  f: VectorField,
+  y0: tf.Tensor,
+  ts: number[] | ArrayLike<number> | tf.Tensor1D,
+  options?: OdeintOptions,
+): tf.Tensor {
+  return integrate("odeint", f, y0, ts, options).states;
 }
 
 /** The smallest rtol resolveOptions accepts (float32). */
@@ -767,12 +979,8 @@ function solveGlobal(
     const scale = Math.pow(10, -k);
     const ok: Resolved = { ...o, rtol: o.rtol * scale, atol: o.atol * scale };
     const s = emptyStats(o.method);
-    const field = checkedField(where, f, y, s);
     try {
-      const outs = solve(where, field, [y], times, ok, s);
-      const states = tf.tidy(() => tf.stack(outs.map((x) => x[0])));
-      outs.forEach((x) => tf.dispose(x));
-      return states;
+      return stackedSolve(where, f, y, times, ok, s);
     } catch (e) {
       if (e instanceof OdeSolverError) {
         throw new OdeSolverError(
@@ -842,27 +1050,8 @@ function solveGlobal(
   }
 }
 
-/**
- * Solves dy/dt = f(t, y), y(ts[0]) = y0, and returns the states at every time
- * of `ts` as a new tensor of shape [ts.length, ...y0.shape] (caller disposes).
- * Same as `odeintWithStats(...).states`; see `OdeintOptions` for methods,
- * step sizes and tolerances.
- *
- * @example
- * // y' = -y from t = 0 to 1: states[1] ≈ exp(-1)
- * const ys = odeint((t, y) => y.neg(), tf.tensor1d([1]), [0, 1], { method: "rk4", step: 0.1 });
- */
-export function odeint(
-  f: VectorField,
-  y0: tf.Tensor,
-  ts: number[] | ArrayLike<number> | tf.Tensor1D,
-  options?: OdeintOptions,
-): tf.Tensor {
-  return odeintWithStats(f, y0, ts, options).states;
-}
-
 // ---------------------------------------------------------------------------
-// Adjoint method
+// The adjoint method
 
 /** The right-hand side of the augmented adjoint system at one time. */
 export interface AdjointDynamics {
@@ -875,12 +1064,71 @@ export interface AdjointDynamics {
 }
 
 /**
+ * `fn()` and its vector-Jacobian products: the gradient of fn with respect
+ * to each of `xs` with upstream gradient `dy` (default: ones, the gradient
+ * of a scalar), zeros where fn does not depend on one; one reverse pass,
+ * new tensors.
+ *
+ * tfjs keeps copies of what the forward pass saved for backpropagation and
+ * frees them only in a backward pass: when `fn` throws, a backward pass
+ * from a constant runs before the error is rethrown, so nothing is left
+ * behind.
+ */
+function gradientsOf(
+  fn: () => tf.Tensor,
+  xs: tf.Tensor[],
+  dy?: tf.Tensor,
+): { value: tf.Tensor; grads: tf.Tensor[] } {
+  let failure: unknown = null;
+  const guarded = () => {
+    try {
+      return fn();
+    } catch (e) {
+      failure = e;
+      return tf.scalar(0);
+    }
+  };
+  const { value, grads } = tf.engine().gradients(guarded, xs, dy, true);
+  if (failure !== null) {
+    tf.dispose([value, ...grads.filter((g) => g)]);
+    throw failure;
+  }
+  return { value, grads: xs.map((x, i) => grads[i] ?? tf.zerosLike(x)) };
+}
+
+/**
+ * The augmented dynamics at time t: f(t, z) and the vector-Jacobian
+ * products -a^T df/dz and -a^T df/dtheta.
+ */
+function augmentedDynamics(
+  f: VectorField,
+  t: number,
+  z: tf.Tensor,
+  a: tf.Tensor,
+  params: tf.Tensor[],
+): AdjointDynamics {
+  return tf.tidy(() => {
+    // One reverse pass through f with upstream gradient a gives
+    // a^T df/dz and a^T df/dtheta together; no Jacobian is ever formed.
+    const { value: fz, grads } = gradientsOf(() => f(t, z), [z, ...params], a);
+    const [aDfDz, ...aDfDtheta] = grads;
+    return {
+      dz: fz,
+      da: tf.neg(aDfDz),
+      dtheta: aDfDtheta.map((g) => tf.neg(g)),
+    };
+  });
+}
+
+/**
  * The augmented dynamics of the adjoint method at time t: f(t, z),
  * -a^T df/dz and -a^T df/dtheta, the last two as vector-Jacobian products
  * from one reverse-mode pass through f (cost ~ one evaluation plus its
  * backward). `params` are the variables f reads (e.g.
  * `trainableVariables(model)`); a parameter f does not use gets zeros.
  * Returns new tensors (caller disposes).
+ *
+ * @throws ArgumentError when z, a or params are not float32 tensors of matching shapes
  */
 export function adjointDynamics(
   f: VectorField,
@@ -890,56 +1138,45 @@ export function adjointDynamics(
   params: tf.Tensor[],
 ): AdjointDynamics {
   const where = "adjointDynamics";
+  if (typeof f !== "function") {
+    throw new ArgumentError(where, "f must be a function (t, z) => tf.Tensor");
+  }
+  checkNumber(where, "t", t);
   checkTensor(where, "z", z, { dtype: "float32" });
   checkTensor(where, "a", a, { shape: z.shape, dtype: "float32" });
   checkParams(where, params);
-  return dynamicsUnchecked(f, t, z, a, params);
+  return augmentedDynamics(f, t, z, a, params);
 }
 
-function checkParams(where: string, params: unknown): tf.Tensor[] {
-  if (!Array.isArray(params)) {
-    throw new ArgumentError(
-      where,
-      "params must be an array of tf.Variable (may be empty)",
-    );
-  }
-  params.forEach((p, i) =>
-    checkTensor(where, `params[${i}]`, p, { dtype: "float32" })
-  );
-  return params;
-}
-
-function dynamicsUnchecked(
-  f: VectorField,
-  t: number,
-  z: tf.Tensor,
-  a: tf.Tensor,
+/**
+ * The backward pass of the adjoint method over the output times t_0..t_N:
+ * start from a_z(t_N) = dL/dz(t_N) and a_theta = 0, solve the augmented
+ * system from each output time back to the one before, and add there
+ * dL/dz(t_{i-1}), the loss's direct dependence on that state. Returns
+ * a_z(t_0) = dL/dz_0 and a_theta(t_0) = dL/dtheta.
+ */
+function adjointBackward(
+  solveBack: (start: State, from: number, to: number) => State,
+  zs: tf.Tensor[],
+  dLdz: tf.Tensor[],
+  times: number[],
   params: tf.Tensor[],
-): AdjointDynamics {
-  return tf.tidy(() => {
-    // engine.gradients runs the closure in its own tidy: keep f(t, z) alive
-    // by hand, because dz/dt is f itself.
-    let fz: tf.Tensor | undefined;
-    const { grads } = tf.engine().gradients(
-      () => {
-        fz = tf.keep(f(t, z));
-        return tf.sum(tf.mul(fz, a)) as tf.Scalar;
-      },
-      [z, ...params],
-      undefined,
-      true,
+): { gradY0: tf.Tensor; gradParams: tf.Tensor[] } {
+  const n = times.length;
+  let a = dLdz[n - 1];
+  let aTheta = params.map((p) => tf.zerosLike(p));
+  for (let i = n - 1; i >= 1; i--) {
+    // z starts again from the stored forward state z(t_i) instead of the
+    // end of the previous backward solve, which has drifted from it.
+    const [, aEnd, ...thetaEnd] = solveBack(
+      [zs[i], a, ...aTheta],
+      times[i],
+      times[i - 1],
     );
-    const dz = fz!;
-    const neg = (g: tf.Tensor | undefined, like: tf.Tensor) =>
-      g ? tf.neg(g) : tf.zerosLike(like);
-    const result = {
-      dz: dz.clone(),
-      da: neg(grads[0], z),
-      dtheta: params.map((p, i) => neg(grads[i + 1], p)),
-    };
-    dz.dispose();
-    return result;
-  });
+    a = tf.add(aEnd, dLdz[i - 1]);
+    aTheta = thetaEnd;
+  }
+  return { gradY0: a, gradParams: aTheta };
 }
 
 /** Result of `odeintAdjoint`; every tensor is new (caller disposes). */
@@ -958,20 +1195,25 @@ export interface AdjointResult {
 
 /**
  * Gradients of `loss(states)` with respect to y0 and the parameters of f by
- * the adjoint method: solve forward without recording a tape, compute
- * a_z(t_i) = dL/dz(t_i) at the output times, then solve the augmented system
+ * the adjoint method: solve forward without recording a tape and keep only
+ * the states z(t_i) at the output times, compute a_z(t_i) = dL/dz(t_i)
+ * there, then solve the augmented system
  *
  *   d/dt [z, a_z, a_theta] = [f(t, z), -a_z^T df/dz, -a_z^T df/dtheta]
  *
- * backward from ts[last] to ts[0] with the same solver, adding dL/dz(t_i)
- * to a_z at each output time. Memory stays constant in the number of steps
- * (z is recomputed backward rather than stored; it is reset to the stored
- * forward state at each output time).
+ * backward from each output time to the one before with the same solver,
+ * restarting z from the stored z(t_i) and adding dL/dz(t_i) to a_z at each
+ * output time. Memory is independent of the number of solver steps: the
+ * solver's internal steps are never kept, only the states at the output
+ * times (a tape would keep every step).
  *
  * `loss` receives the states [ts.length, ...y0.shape] and returns a scalar;
  * `params` are the variables f reads (e.g. `trainableVariables(model)`).
  * With a fixed-step method the backward solve uses the same grid as the
  * forward one.
+ *
+ * @throws ArgumentError for bad arguments, options, or a loss that is not a scalar
+ * @throws OdeSolverError when a solve fails (see `odeint`)
  */
 export function odeintAdjoint(
   f: VectorField,
@@ -1001,72 +1243,52 @@ export function odeintAdjoint(
   }
   const forward = emptyStats(o.method);
   const backward = emptyStats(o.method);
-  const field = checkedField(where, f, y, forward);
-  const outs = solve(where, field, [y], times, o, forward);
-  const states = tf.tidy(() => tf.stack(outs.map((s) => s[0])));
-  outs.forEach((s) => tf.dispose(s));
-
-  const { value, grads } = tf.engine().gradients(
-    () => {
-      const l = loss(states);
-      if (!(l instanceof tf.Tensor) || l.rank !== 0) {
-        throw new ArgumentError(
-          where,
-          "loss(states) must return a scalar tf.Tensor",
-        );
-      }
-      return l;
-    },
-    [states],
-    undefined,
-    true,
-  );
-  const lossValue = value.dataSync()[0];
-  value.dispose();
-  const dLdS = grads[0] ?? tf.zerosLike(states);
-
-  const n = times.length;
-  const slice = (x: tf.Tensor, i: number) =>
-    tf.tidy(() => tf.squeeze(tf.slice(x, i, 1), [0]));
-  let a = slice(dLdS, n - 1);
-  let aTheta = params.map((p) => tf.zerosLike(p));
-  const augmented: TupleField = (t, [z, az]) => {
+  const states = stackedSolve(where, f, y, times, o, forward);
+  // The right-hand side does not depend on a_theta itself.
+  const augmented: Field = (t, [z, a]) => {
     backward.nfe++;
-    const d = dynamicsUnchecked(f, t, z, az, params);
+    const d = augmentedDynamics(f, t, z, a, params);
     return [d.dz, d.da, ...d.dtheta];
   };
+  let lossValue = NaN;
   try {
-    for (let i = n - 1; i >= 1; i--) {
-      const z = slice(states, i);
-      const res = solve(
-        where,
-        augmented,
-        [z, a, ...aTheta],
-        [times[i], times[i - 1]],
-        o,
-        backward,
+    // One tidy frees the per-interval adjoints and the stored-state rows.
+    const [gradY0, ...gradParams] = tf.tidy(() => {
+      const { value, grads } = gradientsOf(() => {
+        const l = loss(states);
+        if (!(l instanceof tf.Tensor) || l.rank !== 0) {
+          throw new ArgumentError(
+            where,
+            `loss(states) must return a scalar tf.Tensor, got ${
+              l instanceof tf.Tensor ? `shape [${l.shape.join(", ")}]` : l
+            }`,
+          );
+        }
+        return l;
+      }, [states]);
+      lossValue = value.dataSync()[0];
+      const solveBack = (start: State, from: number, to: number) =>
+        solve(where, augmented, start, [from, to], o, backward)[1];
+      const r = adjointBackward(
+        solveBack,
+        tf.unstack(states),
+        tf.unstack(grads[0]),
+        times,
+        params,
       );
-      tf.dispose([z, a, ...aTheta]);
-      tf.dispose(res[0]);
-      const [, aEnd, ...thetaEnd] = res[1];
-      tf.dispose(res[1][0]);
-      const jump = slice(dLdS, i - 1);
-      a = tf.add(aEnd, jump);
-      tf.dispose([aEnd, jump]);
-      aTheta = thetaEnd;
-    }
+      return [r.gradY0, ...r.gradParams];
+    });
+    return {
+      loss: lossValue,
+      states,
+      gradY0,
+      gradParams,
+      stats: { forward, backward },
+    };
   } catch (e) {
-    tf.dispose([states, dLdS, a, ...aTheta]);
+    states.dispose();
     throw e;
   }
-  dLdS.dispose();
-  return {
-    loss: lossValue,
-    states,
-    gradY0: a,
-    gradParams: aTheta,
-    stats: { forward, backward },
-  };
 }
 
 // ---------------------------------------------------------------------------
@@ -1077,13 +1299,16 @@ export function odeintAdjoint(
  * exactly Euler's method on dz/dt = g_{floor(t)}(z) with step dt (dt = 1 is
  * the usual residual network). Returns every hidden state stacked,
  * [blocks.length + 1, ...x.shape] (a new tensor; caller disposes).
+ *
+ * @throws ArgumentError for bad blocks, x or options, or a block that changes the shape
  */
 export function residualNetwork(
   blocks: ((z: tf.Tensor) => tf.Tensor)[],
   x: tf.Tensor,
-  { dt = 1 }: { dt?: number } = {},
+  options: { dt?: number } = {},
 ): tf.Tensor {
   const where = "residualNetwork";
+  const { dt = 1 } = checkOptions(where, options, ["dt"]);
   if (!Array.isArray(blocks) || blocks.some((b) => typeof b !== "function")) {
     throw new ArgumentError(
       where,
@@ -1091,7 +1316,7 @@ export function residualNetwork(
     );
   }
   checkTensor(where, "x", x, { dtype: "float32" });
-  checkNumber(where, "dt", dt, { min: 0, minExclusive: true });
+  checkNumber(where, "options.dt", dt, { min: 0, minExclusive: true });
   return tf.tidy(() => {
     const zs = [x];
     for (const [k, block] of blocks.entries()) {
@@ -1113,6 +1338,32 @@ export function residualNetwork(
   });
 }
 
+/** Options of `neuralVectorField`. */
+export interface NeuralVectorFieldOptions {
+  /** Feed t to the model as an extra last input column (default false). */
+  time?: boolean;
+  /** Transforms y before the model (e.g. `y => tf.pow(y, 3)`); default none. */
+  features?: (y: tf.Tensor) => tf.Tensor;
+}
+
+function fieldOptionsOf(
+  where: string,
+  options: NeuralVectorFieldOptions | undefined,
+): { time: boolean; features?: (y: tf.Tensor) => tf.Tensor } {
+  const { time = false, features } = checkOptions(where, options, [
+    "time",
+    "features",
+  ]);
+  checkBoolean(where, "options.time", time);
+  if (features !== undefined && typeof features !== "function") {
+    throw new ArgumentError(
+      where,
+      "options.features must be a function y => tf.Tensor",
+    );
+  }
+  return { time, features };
+}
+
 /**
  * Wraps a tf.layers model mapping [batch, d] -> [batch, d] as a vector field
  * f(t, y) for `odeint`. `y` may be [d] or [batch, d]. With `time: true` the
@@ -1123,15 +1374,15 @@ export function residualNetwork(
  * one taped op per evaluation instead of tf.layers' dozens, the same values,
  * and gradients that reach the model's variables as before (about half the
  * time of a neural-ODE training step). Other models use `model.apply`.
+ *
+ * @throws ArgumentError for a model that is not a tf.LayersModel or bad options
  */
 export function neuralVectorField(
   model: tf.LayersModel,
-  { time = false, features }: {
-    time?: boolean;
-    features?: (y: tf.Tensor) => tf.Tensor;
-  } = {},
+  options: NeuralVectorFieldOptions = {},
 ): VectorField {
   const where = "neuralVectorField";
+  const { time, features } = fieldOptionsOf(where, options);
   if (!(model instanceof tf.LayersModel)) {
     throw new ArgumentError(
       where,
@@ -1159,11 +1410,176 @@ export function neuralVectorField(
 }
 
 // ---------------------------------------------------------------------------
+// A neural ODE fitted to an observed trajectory
+
+/** Options of `NeuralODE`. */
+export interface NeuralODEOptions {
+  /**
+   * Layer sizes of the network f_theta, e.g. [2, 50, 2]: the first is the
+   * size of its input (the state after `features`, plus 1 with `time`),
+   * the last the size of the state. Required.
+   */
+  sizes: number[];
+  /** Hidden activation (default "tanh"). */
+  activation?: Activation;
+  /** Transforms the state before the network, e.g. `y => tf.pow(y, 3)` (default none). */
+  features?: (y: tf.Tensor) => tf.Tensor;
+  /** Feed t to the network as an extra input (default false). */
+  time?: boolean;
+  /**
+   * The times of the rows of a training window, relative to its start:
+   * `loss(windows)` compares the solution at these times with the window's
+   * rows (at least 2, strictly monotone). Required.
+   */
+  windowTimes: number[];
+  /** Solver of the training windows (default "rk4"). */
+  method?: OdeMethod;
+  /** Largest fixed step (default: one step per observation interval). */
+  step?: number;
+  /** Seed of the initial weights (default 0). */
+  seed?: number;
+}
+
+/**
+ * A neural ODE dy/dt = f_theta(t, y), an MLP, fitted to an observed
+ * trajectory (Chen et al., 2018): a training batch is a set of windows of
+ * consecutive observations, [batch, windowTimes.length, d]; the model
+ * starts from each window's first row, solves through `windowTimes`, and
+ * `loss` is the mean absolute difference to the observed rows,
+ * differentiated through the solver. Follows the `Trainable` contract:
+ * train it with `trainStep(model, optimizer, windows)`. `dispose()` frees
+ * the network.
+ *
+ * @example
+ * const model = new NeuralODE({ sizes: [2, 50, 2], windowTimes: [0, 0.1, 0.2] });
+ * const metrics = trainStep(model, tf.train.rmsprop(1e-3), windows); // { loss }
+ */
+export class NeuralODE implements Trainable<tf.Tensor> {
+  /** The network f_theta (owned: `dispose()` frees it). */
+  readonly net: tf.Sequential;
+  /** The learned vector field f(t, y) built on `net`, for `odeint`. */
+  readonly field: VectorField;
+  /** The times of a training window's rows. */
+  readonly windowTimes: readonly number[];
+  /** Size of the state. */
+  readonly dim: number;
+  readonly #solver: OdeintOptions;
+
+  /** Builds the network; every option is checked first. */
+  constructor(options: NeuralODEOptions) {
+    const where = "NeuralODE";
+    if (options === undefined) {
+      throw new ArgumentError(
+        where,
+        "options { sizes, windowTimes } are required",
+      );
+    }
+    const o = checkOptions(where, options, [
+      "sizes",
+      "activation",
+      "features",
+      "time",
+      "windowTimes",
+      "method",
+      "step",
+      "seed",
+    ]);
+    if (!Array.isArray(o.sizes) || o.sizes.length < 2) {
+      throw new ArgumentError(
+        where,
+        "options.sizes must list the network's layer sizes, e.g. [2, 50, 2]",
+      );
+    }
+    o.sizes.forEach((s, i) =>
+      checkInteger(where, `options.sizes[${i}]`, s, { min: 1 })
+    );
+    const times = validateTimes(where, o.windowTimes);
+    if (times.length < 2) {
+      throw new ArgumentError(where, "options.windowTimes needs >= 2 times");
+    }
+    const method = checkChoice(
+      where,
+      "options.method",
+      o.method ?? "rk4",
+      ODE_METHODS,
+    );
+    this.#solver = { method };
+    if (o.step !== undefined) {
+      this.#solver.step = checkNumber(where, "options.step", o.step, {
+        min: 0,
+        minExclusive: true,
+      });
+    }
+    const seed = checkNumber(where, "options.seed", o.seed ?? 0);
+    const activation = checkChoice(
+      where,
+      "options.activation",
+      o.activation ?? "tanh",
+      ACTIVATIONS,
+    );
+    const fieldOptions = fieldOptionsOf(where, {
+      time: o.time,
+      features: o.features,
+    });
+    this.dim = o.sizes[o.sizes.length - 1];
+    this.windowTimes = Object.freeze(times);
+    this.net = mlp(o.sizes, { activation, seed, name: "neural_ode" });
+    this.field = neuralVectorField(this.net, fieldOptions);
+  }
+
+  /** The network's weights and biases. */
+  trainableVariables(): tf.Variable[] {
+    return trainableVariables(this.net);
+  }
+
+  /**
+   * The mean absolute difference between the solutions started at each
+   * window's first row and the window's rows (windows: [batch, T, d] with
+   * T = windowTimes.length; a new scalar in `total`).
+   */
+  loss(windows: tf.Tensor): LossTerms {
+    this.#checkWindows("NeuralODE.loss", windows);
+    const observed = tf.transpose(windows, [1, 0, 2]); // time first, as odeint
+    const y0 = tf.gather(observed, 0);
+    const predicted = odeint(this.field, y0, this.windowTimes, this.#solver);
+    return { total: tf.mean(tf.abs(tf.sub(predicted, observed))) as tf.Scalar };
+  }
+
+  #checkWindows(where: string, windows: unknown): void {
+    checkTensor(where, "windows", windows, {
+      shape: [null, this.windowTimes.length, this.dim],
+      dtype: "float32",
+    });
+    if ((windows as tf.Tensor).shape[0] === 0) {
+      throw new ArgumentError(where, "windows is an empty batch");
+    }
+  }
+
+  /** Frees the network. */
+  dispose(): void {
+    this.net.dispose();
+  }
+}
+
+const ACTIVATIONS: readonly Activation[] = [
+  "relu",
+  "leakyRelu",
+  "tanh",
+  "sigmoid",
+  "elu",
+  "linear",
+];
+
+// ---------------------------------------------------------------------------
 // A neural ODE classifier
 
 /** Options of `OdeClassifier`. */
 export interface OdeClassifierOptions {
-  /** Hidden units of the vector field, an MLP [d + 1, hidden, d] with tanh fed (z, t). Default 32. */
+  /** Size of an input point (default 2). */
+  inputDim?: number;
+  /** Number of classes (default 2). */
+  numClasses?: number;
+  /** Hidden units of the vector field, an MLP [dim + 1, hidden, dim] with tanh fed (z, t). Default 32. */
   hidden?: number;
   /**
    * Extra coordinates, all zero at t = 0, appended to each point before the
@@ -1173,21 +1589,12 @@ export interface OdeClassifierOptions {
   augment?: number;
   /** RK4 steps over [0, 1] (default 4); training, `flow` and predictions use the same grid. */
   solverSteps?: number;
-  /** Adam learning rate (default 0.01). */
-  learningRate?: number;
-  /** Number of classes (default: largest label + 1, at least 2). */
-  numClasses?: number;
   /** Seed of the initial weights (default 0). */
   seed?: number;
 }
 
-/** What one `OdeClassifier.step()` reports (before that step's update). */
-export interface OdeClassifierMetrics extends Record<string, number> {
-  /** Mean softmax cross-entropy on the training points. */
-  loss: number;
-  /** Fraction of training points whose largest logit is their label. */
-  accuracy: number;
-}
+/** A batch of an `OdeClassifier`: points [n, inputDim] (float32) and their labels [n] (int32), as `batchSampler([points, labels], ...)` gives. */
+export type LabeledPoints = [tf.Tensor2D, tf.Tensor1D];
 
 /** The linear readout of an `OdeClassifier` as plain numbers: logits = z W + b. */
 export interface OdeReadout {
@@ -1201,17 +1608,19 @@ export interface OdeReadout {
  * A neural ODE classifier: each point x is lifted to z(0) = [x, 0...0]
  * (`augment` zeros), flowed by dz/dt = f_theta(z, t) from t = 0 to t = 1
  * (RK4 with `solverSteps` steps, backprop through the solver), and classified
- * by a linear readout softmax(z(1) W + b). `step()` is one full-batch Adam
- * step on the mean cross-entropy. Owns copies of the training data, the
- * network, the readout and the optimizer; `dispose()` frees them.
+ * by a linear readout softmax(z(1) W + b). Follows the `Trainable` contract:
+ * `loss([points, labels])` is the mean cross-entropy (and the accuracy as a
+ * term), trained with `trainStep`. Owns the network and the readout;
+ * `dispose()` frees them.
  *
  * @example
  * const { points, labels } = makeMoons(256, { noise: 0.1 });
- * const clf = new OdeClassifier(points, labels, { seed: 0 });
- * const history = await trainLoop(() => clf.step(), { steps: 300 });
+ * const clf = new OdeClassifier({ seed: 0 });
+ * const optimizer = adam(1e-2);
+ * const history = await trainLoop(() => trainStep(clf, optimizer, [points, labels]), { steps: 300 });
  * clf.flow(points, [0, 0.5, 1]); // positions at each time, number[][][]
  */
-export class OdeClassifier {
+export class OdeClassifier implements Trainable<LabeledPoints> {
   /** Size of an input point. */
   readonly inputDim: number;
   /** Size of the flowing state: inputDim + augment. */
@@ -1226,49 +1635,28 @@ export class OdeClassifier {
   readonly net: tf.Sequential;
   /** The vector field f(t, z) built on `net`. */
   readonly field: VectorField;
-  /** Metrics of every `step()`. */
-  readonly history: { step: number[]; loss: number[]; accuracy: number[] } = {
-    step: [],
-    loss: [],
-    accuracy: [],
-  };
-  readonly #x: tf.Tensor2D;
-  readonly #labels: tf.Tensor1D;
-  readonly #targets: tf.Tensor2D;
   readonly #w: tf.Variable;
   readonly #b: tf.Variable;
-  readonly #opt: tf.Optimizer;
-  readonly #vars: tf.Variable[];
-  #steps = 0;
 
-  /**
-   * `points`: float32 [n, d] training inputs; `labels`: int32 [n] classes
-   * 0..numClasses-1. Both are copied (the caller keeps its tensors).
-   */
-  constructor(
-    points: tf.Tensor2D,
-    labels: tf.Tensor1D,
-    options: OdeClassifierOptions = {},
-  ) {
+  /** Builds the network and the readout; every option is checked first. */
+  constructor(options: OdeClassifierOptions = {}) {
     const where = "OdeClassifier";
-    if (options === null || typeof options !== "object") {
-      throw new ArgumentError(where, "options must be an object");
-    }
-    checkTensor(where, "points", points, { rank: 2, dtype: "float32" });
-    checkFinite(where, "points", points);
-    const [n, d] = points.shape;
-    checkTensor(where, "labels", labels, { shape: [n], dtype: "int32" });
-    const labelValues = Array.from(labels.dataSync());
-    const largest = Math.max(...labelValues);
-    if (labelValues.some((v) => v < 0)) {
-      throw new ArgumentError(where, "labels must be >= 0");
-    }
-    const o = options;
+    const o = checkOptions(where, options, [
+      "inputDim",
+      "numClasses",
+      "hidden",
+      "augment",
+      "solverSteps",
+      "seed",
+    ]);
+    this.inputDim = checkInteger(where, "options.inputDim", o.inputDim ?? 2, {
+      min: 1,
+    });
     this.numClasses = checkInteger(
       where,
       "options.numClasses",
-      o.numClasses ?? Math.max(2, largest + 1),
-      { min: Math.max(2, largest + 1) },
+      o.numClasses ?? 2,
+      { min: 2 },
     );
     const hidden = checkInteger(where, "options.hidden", o.hidden ?? 32, {
       min: 1,
@@ -1282,18 +1670,8 @@ export class OdeClassifier {
       o.solverSteps ?? 4,
       { min: 1 },
     );
-    const lr = checkNumber(
-      where,
-      "options.learningRate",
-      o.learningRate ?? 0.01,
-      {
-        min: 0,
-        minExclusive: true,
-      },
-    );
     const seed = checkNumber(where, "options.seed", o.seed ?? 0);
-    this.inputDim = d;
-    this.dim = d + this.augment;
+    this.dim = this.inputDim + this.augment;
     this.net = mlp([this.dim + 1, hidden, this.dim], {
       activation: "tanh",
       seed,
@@ -1301,15 +1679,37 @@ export class OdeClassifier {
     });
     this.field = neuralVectorField(this.net, { time: true });
     const k = this.numClasses;
-    [this.#x, this.#labels, this.#targets, this.#w, this.#b] = tf.tidy(() => [
-      this.#lift(points),
-      labels.clone(),
-      tf.oneHot(labels, k).toFloat() as tf.Tensor2D,
+    [this.#w, this.#b] = tf.tidy(() => [
       tf.variable(glorotUniform([this.dim, k], { seed: seed * 1000 + 500 })),
       tf.variable(tf.zeros([k])),
     ]);
-    this.#opt = tf.train.adam(lr);
-    this.#vars = [...trainableVariables(this.net), this.#w, this.#b];
+  }
+
+  /** The network's weights and biases, then the readout's W and b. */
+  trainableVariables(): tf.Variable[] {
+    return [...trainableVariables(this.net), this.#w, this.#b];
+  }
+
+  /**
+   * The mean softmax cross-entropy of the batch (`total`) and, as a term to
+   * watch, the fraction of points whose largest logit is their label
+   * (`accuracy`): new scalars.
+   */
+  loss(batch: LabeledPoints): LossTerms {
+    const [points, labels] = this.#checkBatch("OdeClassifier.loss", batch);
+    const logits = this.#logits(points);
+    const targets = tf.cast(tf.oneHot(labels, this.numClasses), "float32");
+    const correct = tf.equal(tf.argMax(logits, 1), labels);
+    return {
+      total: tf.losses.softmaxCrossEntropy(targets, logits) as tf.Scalar,
+      terms: { accuracy: tf.mean(tf.cast(correct, "float32")) as tf.Scalar },
+    };
+  }
+
+  /** z(1) W + b: lift each point to z(0) = [x, 0...0], flow it to t = 1, read out. */
+  #logits(points: tf.Tensor2D): tf.Tensor2D {
+    const z1 = tf.gather(this.#solve(this.#lift(points), [0, 1]), 1);
+    return tf.add(tf.matMul(z1 as tf.Tensor2D, this.#w), this.#b);
   }
 
   #lift(x: tf.Tensor2D): tf.Tensor2D {
@@ -1325,52 +1725,50 @@ export class OdeClassifier {
     });
   }
 
-  #logits(z0: tf.Tensor2D): tf.Tensor2D {
-    const z1 = tf.squeeze(tf.slice(this.#solve(z0, [0, 1]), 1, 1), [0]);
-    return tf.add(tf.matMul(z1 as tf.Tensor2D, this.#w), this.#b);
+  #checkBatch(where: string, batch: unknown): LabeledPoints {
+    if (!Array.isArray(batch) || batch.length !== 2) {
+      throw new ArgumentError(
+        where,
+        "batch must be [points, labels]: a float32 [n, inputDim] tensor and an int32 [n] tensor",
+      );
+    }
+    const [points, labels] = batch;
+    checkTensor(where, "points", points, {
+      shape: [null, this.inputDim],
+      dtype: "float32",
+    });
+    const n = points.shape[0];
+    if (n === 0) throw new ArgumentError(where, "the batch is empty");
+    checkFinite(where, "points", points);
+    checkTensor(where, "labels", labels, { shape: [n], dtype: "int32" });
+    this.#checkLabelValues(where, labels.dataSync());
+    return [points, labels];
   }
 
-  /**
-   * One full-batch Adam step on the mean cross-entropy; returns the loss and
-   * the training accuracy of the model before the update (plain numbers,
-   * also appended to `history`).
-   */
-  step(): OdeClassifierMetrics {
-    let accuracy = NaN;
-    const loss = tf.tidy(() =>
-      this.#opt.minimize(
-        () => {
-          const logits = this.#logits(this.#x);
-          accuracy = tf.mean(
-            tf.cast(tf.equal(tf.argMax(logits, 1), this.#labels), "float32"),
-          ).dataSync()[0];
-          return tf.losses.softmaxCrossEntropy(
-            this.#targets,
-            logits,
-          ) as tf.Scalar;
-        },
-        true,
-        this.#vars,
-      )!.dataSync()[0]
-    );
-    this.history.step.push(this.#steps++);
-    this.history.loss.push(loss);
-    this.history.accuracy.push(accuracy);
-    return { loss, accuracy };
+  #checkLabelValues(where: string, labels: ArrayLike<number>): void {
+    for (let i = 0; i < labels.length; i++) {
+      const c = labels[i];
+      if (!Number.isInteger(c) || c < 0 || c >= this.numClasses) {
+        throw new ArgumentError(
+          where,
+          `labels must be classes 0..${
+            this.numClasses - 1
+          }, but labels[${i}] is ${c}`,
+        );
+      }
+    }
   }
 
+  /** `points` as a float32 matrix; call inside a tidy (it may make a tensor). */
   #input(where: string, points: unknown): tf.Tensor2D {
-    const { matrix, created } = toMatrix(where, "points", points);
+    const { matrix } = toMatrix(where, "points", points);
     if (matrix.shape[1] !== this.inputDim) {
-      if (created) matrix.dispose();
       throw new ArgumentError(
         where,
         `points must have ${this.inputDim} columns, got ${matrix.shape[1]}`,
       );
     }
-    const lifted = this.#lift(matrix);
-    if (created) matrix.dispose();
-    return lifted;
+    return matrix;
   }
 
   /**
@@ -1397,7 +1795,7 @@ export class OdeClassifier {
       );
     }
     return tf.tidy(() => {
-      const z0 = this.#input(where, points);
+      const z0 = this.#lift(this.#input(where, points));
       const from0 = ts[0] === 0 ? ts : [0, ...ts];
       const states = this.#solve(z0, from0);
       const kept = from0 === ts ? states : tf.slice(states, 1, ts.length);
@@ -1415,43 +1813,37 @@ export class OdeClassifier {
   }
 
   /**
-   * Fraction of `points` whose most probable class is their label (int32
-   * tensor or number[]); without arguments, on the training set.
+   * Fraction of `points` whose most probable class is their label (an int32
+   * tensor or a number[] of classes 0..numClasses-1). A plain number.
    */
   accuracy(
-    points?: tf.Tensor2D | number[][],
-    labels?: tf.Tensor1D | number[],
+    points: tf.Tensor2D | number[][],
+    labels: tf.Tensor1D | number[],
   ): number {
     const where = "OdeClassifier.accuracy";
-    if ((points === undefined) !== (labels === undefined)) {
-      throw new ArgumentError(where, "pass both points and labels, or neither");
-    }
     return tf.tidy(() => {
-      const z0 = points === undefined ? this.#x : this.#input(where, points);
-      const y = labels === undefined
-        ? this.#labels
-        : labels instanceof tf.Tensor
-        ? checkTensor(where, "labels", labels, {
-          shape: [z0.shape[0]],
-          dtype: "int32",
-        })
-        : Array.isArray(labels)
-        ? tf.tensor1d(
-          labels.map((v, i) =>
-            checkInteger(where, `labels[${i}]`, v, { min: 0 })
-          ),
-          "int32",
-        )
-        : checkTensor(where, "labels", labels);
-      if (y.shape[0] !== z0.shape[0]) {
+      const x = this.#input(where, points);
+      const n = x.shape[0];
+      let y: tf.Tensor;
+      if (labels instanceof tf.Tensor) {
+        y = checkTensor(where, "labels", labels, { rank: 1, dtype: "int32" });
+        this.#checkLabelValues(where, y.dataSync());
+      } else if (Array.isArray(labels)) {
+        this.#checkLabelValues(where, labels);
+        y = tf.tensor1d(labels, "int32");
+      } else {
         throw new ArgumentError(
           where,
-          `labels must have one entry per point (${z0.shape[0]}), got ${
-            y.shape[0]
-          }`,
+          "labels must be an int32 tensor or a number[] of classes",
         );
       }
-      const pred = tf.argMax(this.#logits(z0), 1);
+      if (y.shape[0] !== n) {
+        throw new ArgumentError(
+          where,
+          `labels must have one entry per point (${n}), got ${y.shape[0]}`,
+        );
+      }
+      const pred = tf.argMax(this.#logits(x), 1);
       return tf.mean(tf.cast(tf.equal(pred, y), "float32")).dataSync()[0];
     });
   }
@@ -1464,431 +1856,9 @@ export class OdeClassifier {
     };
   }
 
-  /** Frees the network, the readout, the optimizer and the copied data. */
+  /** Frees the network and the readout. */
   dispose(): void {
     this.net.dispose();
-    this.#opt.dispose();
-    tf.dispose([this.#x, this.#labels, this.#targets, this.#w, this.#b]);
+    tf.dispose([this.#w, this.#b]);
   }
-}
-
-// ---------------------------------------------------------------------------
-// Experiments of notebook 06, returning plain numbers
-
-/** An initial state given as a tensor (read, not disposed) or as numbers. */
-export type InitialState = tf.Tensor | number | number[] | number[][];
-
-function toInitial(where: string, y0: unknown): tf.Tensor {
-  if (y0 instanceof tf.Tensor) return y0.clone();
-  const ok = typeof y0 === "number" ||
-    (Array.isArray(y0) && y0.length > 0 &&
-      (y0.every((v) => typeof v === "number") ||
-        y0.every((r) =>
-          Array.isArray(r) && r.length > 0 &&
-          r.every((v) => typeof v === "number")
-        )));
-  if (!ok) {
-    throw new ArgumentError(
-      where,
-      `y0 must be a tf.Tensor, a number, a number[] or a number[][], got ${
-        Array.isArray(y0) ? "an unsupported array" : String(y0)
-      }`,
-    );
-  }
-  if (typeof y0 === "number") return tf.scalar(y0);
-  return Array.isArray((y0 as unknown[])[0])
-    ? tf.tensor2d(y0 as number[][])
-    : tf.tensor1d(y0 as number[]);
-}
-
-/**
- * `odeint` as plain numbers: row i is the state at `ts[i]`, flattened
- * (a scalar state gives rows of length 1). No tensor is left behind; a
- * tensor `y0` is only read.
- *
- * @example
- * odeintArray((t, y) => tf.neg(y), 1, [0, 1], { method: "rk4" }) // [[1], [0.3679]]
- */
-export function odeintArray(
-  f: VectorField,
-  y0: InitialState,
-  ts: number[] | ArrayLike<number>,
-  options?: OdeintOptions,
-): number[][] {
-  const where = "odeintArray";
-  return tf.tidy(() => {
-    const states = odeint(f, toInitial(where, y0), ts, options);
-    const flat = states.reshape([states.shape[0], -1]);
-    return flat.arraySync() as number[][];
-  });
-}
-
-/**
- * Solves the same problem with each method of `methods` (sharing `options`,
- * e.g. `{ step: 0.5 }`) and returns, per method, the rows of `odeintArray`.
- * Plain arrays; no tensor is left behind.
- */
-export function odeintMethods<M extends OdeMethod>(
-  f: VectorField,
-  y0: InitialState,
-  ts: number[] | ArrayLike<number>,
-  methods: readonly M[],
-  options: Omit<OdeintOptions, "method"> = {},
-): Record<M, number[][]> {
-  const where = "odeintMethods";
-  if (!Array.isArray(methods) || methods.length === 0) {
-    throw new ArgumentError(
-      where,
-      `methods must be a non-empty array of ${ODE_METHODS.join(", ")}`,
-    );
-  }
-  methods.forEach((m, i) =>
-    checkChoice(where, `methods[${i}]`, m, ODE_METHODS)
-  );
-  const out = {} as Record<M, number[][]>;
-  for (const method of methods as readonly M[]) {
-    out[method] = odeintArray(f, y0, ts, { ...options, method });
-  }
-  return out;
-}
-
-/**
- * Least-squares slope of log(ys) against log(xs): the order p of a method
- * whose error behaves like C h^p. Needs at least two positive points with
- * distinct xs.
- */
-export function logLogSlope(
-  xs: readonly number[],
-  ys: readonly number[],
-): number {
-  const where = "logLogSlope";
-  if (!Array.isArray(xs) || !Array.isArray(ys) || xs.length !== ys.length) {
-    throw new ArgumentError(where, "xs and ys must be arrays of equal length");
-  }
-  checkInteger(where, "xs.length", xs.length, { min: 2 });
-  xs.forEach((x, i) =>
-    checkNumber(where, `xs[${i}]`, x, { min: 0, minExclusive: true })
-  );
-  ys.forEach((y, i) =>
-    checkNumber(where, `ys[${i}]`, y, { min: 0, minExclusive: true })
-  );
-  const pts = xs.map((x, i) => [Math.log(x), Math.log(ys[i])]);
-  const mx = pts.reduce((s, p) => s + p[0], 0) / pts.length;
-  const my = pts.reduce((s, p) => s + p[1], 0) / pts.length;
-  const sxx = pts.reduce((s, p) => s + (p[0] - mx) ** 2, 0);
-  if (sxx === 0) throw new ArgumentError(where, "xs must not all be equal");
-  return pts.reduce((s, p) => s + (p[0] - mx) * (p[1] - my), 0) / sxx;
-}
-
-/** One measurement of `convergenceStudy`. */
-export interface ConvergenceRow {
-  /** The solver. */
-  method: OdeMethod;
-  /** The step size. */
-  h: number;
-  /** Euclidean norm of (final state - exact final state). */
-  error: number;
-}
-
-/**
- * Convergence order by experiment: for each method and each step size of
- * `stepRanges` (e.g. `{ euler: [0.02, 0.01], rk4: [0.4, 0.2] }`), solves
- * from `span[0]` to `span[1]`, measures the Euclidean error of the final
- * state against `exact` (the flattened exact final state) and fits the
- * log-log slope per method. Plain numbers; no tensor is left behind.
- */
-export function convergenceStudy(
-  f: VectorField,
-  y0: InitialState,
-  span: [number, number],
-  exact: readonly number[],
-  stepRanges: Partial<Record<OdeMethod, readonly number[]>>,
-): { rows: ConvergenceRow[]; slopes: Record<string, number> } {
-  const where = "convergenceStudy";
-  if (!Array.isArray(exact) || exact.length === 0) {
-    throw new ArgumentError(where, "exact must be a non-empty number[]");
-  }
-  exact.forEach((v, i) => checkNumber(where, `exact[${i}]`, v));
-  if (stepRanges === null || typeof stepRanges !== "object") {
-    throw new ArgumentError(
-      where,
-      "stepRanges must map methods to arrays of step sizes",
-    );
-  }
-  const rows: ConvergenceRow[] = [];
-  const slopes: Record<string, number> = {};
-  for (const [m, hs] of Object.entries(stepRanges)) {
-    const method = checkChoice(where, "stepRanges key", m, ODE_METHODS);
-    if (!Array.isArray(hs) || hs.length < 2) {
-      throw new ArgumentError(
-        where,
-        `stepRanges.${method} must hold at least two step sizes`,
-      );
-    }
-    const errors = hs.map((h, i) => {
-      checkNumber(where, `stepRanges.${method}[${i}]`, h, {
-        min: 0,
-        minExclusive: true,
-      });
-      const states = odeintArray(f, y0, span, { method, step: h });
-      const last = states[states.length - 1];
-      if (last.length !== exact.length) {
-        throw new ArgumentError(
-          where,
-          `exact has ${exact.length} values but the state has ${last.length}`,
-        );
-      }
-      const error = Math.hypot(...last.map((v, j) => v - exact[j]));
-      rows.push({ method, h, error });
-      return error;
-    });
-    slopes[method] = logLogSlope(hs, errors);
-  }
-  return { rows, slopes };
-}
-
-/** Largest |a[i][j] - b[i][j]| of two equally shaped number[][]. */
-export function maxAbsDifference(a: number[][], b: number[][]): number {
-  const where = "maxAbsDifference";
-  checkSameRows(where, a, b);
-  return Math.max(
-    ...a.flatMap((r, i) => r.map((v, j) => Math.abs(v - b[i][j]))),
-  );
-}
-
-/**
- * Mean squared difference over every entry of two equally shaped number[][]
- * (e.g. a learned and a true trajectory, one row per time).
- */
-export function trajectoryMSE(a: number[][], b: number[][]): number {
-  const where = "trajectoryMSE";
-  checkSameRows(where, a, b);
-  let sum = 0;
-  let count = 0;
-  a.forEach((r, i) =>
-    r.forEach((v, j) => {
-      sum += (v - b[i][j]) ** 2;
-      count++;
-    })
-  );
-  return sum / count;
-}
-
-function checkSameRows(where: string, a: unknown, b: unknown): void {
-  const ok = (m: unknown): m is number[][] =>
-    Array.isArray(m) && m.length > 0 && m.every((r) => Array.isArray(r));
-  if (!ok(a) || !ok(b)) {
-    throw new ArgumentError(where, "a and b must be non-empty number[][]");
-  }
-  if (
-    a.length !== b.length || a.some((r, i) => r.length !== b[i].length)
-  ) {
-    throw new ArgumentError(where, "a and b must have the same shape");
-  }
-}
-
-/** One tolerance of `toleranceStudy`. */
-export interface ToleranceRow {
-  /** Relative tolerance. */
-  rtol: number;
-  /** Absolute tolerance used (rtol * atolFactor). */
-  atol: number;
-  /** Evaluations of f. */
-  nfe: number;
-  /** Largest absolute deviation from `reference` over all output times. */
-  err: number;
-}
-
-/**
- * Cost and accuracy of dopri5 per relative tolerance: for each `rtol` of
- * `tols` (atol = rtol * atolFactor) solves on `ts` and compares with
- * `reference` (rows of `odeintArray` on the same `ts`, from a much tighter
- * solve). Plain numbers; no tensor is left behind.
- */
-export function toleranceStudy(
-  f: VectorField,
-  y0: InitialState,
-  ts: number[],
-  tols: readonly number[],
-  reference: number[][],
-  { atolFactor = 1e-2 }: { atolFactor?: number } = {},
-): ToleranceRow[] {
-  const where = "toleranceStudy";
-  checkNumber(where, "atolFactor", atolFactor, { min: 0, minExclusive: true });
-  if (!Array.isArray(tols) || tols.length === 0) {
-    throw new ArgumentError(where, "tols must be a non-empty number[]");
-  }
-  return tols.map((rtol, i) => {
-    checkNumber(where, `tols[${i}]`, rtol, { min: 0, minExclusive: true });
-    const atol = rtol * atolFactor;
-    return tf.tidy(() => {
-      const r = odeintWithStats(f, toInitial(where, y0), ts, { rtol, atol });
-      const rows = r.states.reshape([ts.length, -1]).arraySync() as number[][];
-      return {
-        rtol,
-        atol,
-        nfe: r.stats.nfe,
-        err: maxAbsDifference(rows, reference),
-      };
-    });
-  });
-}
-
-/**
- * A batch of random windows of `length` consecutive rows of `states`
- * ([n, ...]): returns a new tensor [length, batch, ...] (time first, ready
- * for `odeint`; caller disposes). Window starts are
- * floor(u * (n - length)) with u drawn from `seed` (pass the same `Rng` to
- * continue one stream across calls).
- */
-export function randomSegments(
-  states: tf.Tensor,
-  { length, batch, seed }: { length: number; batch: number; seed?: Seed },
-): tf.Tensor {
-  const where = "randomSegments";
-  checkTensor(where, "states", states, { minRank: 1 });
-  const n = states.shape[0];
-  checkInteger(where, "length", length, { min: 1, max: n - 1 });
-  checkInteger(where, "batch", batch, { min: 1 });
-  const rng = rngFrom(seed);
-  return tf.tidy(() => {
-    const starts = Array.from(
-      { length: batch },
-      () => Math.floor(rng.uniform() * (n - length)),
-    );
-    const idx = tf.tensor2d(
-      starts.flatMap((s) => Array.from({ length }, (_, k) => s + k)),
-      [batch, length],
-      "int32",
-    );
-    const perm = [1, 0, ...states.shape.slice(1).map((_, i) => i + 2)];
-    return tf.transpose(tf.gather(states, idx), perm);
-  });
-}
-
-/**
- * The points of an n x n grid, [x, y] with x = start + step * (i mod n) and
- * y = start + step * floor(i / n), i = 0..n²-1 (x varies fastest).
- */
-export function squareGrid(
-  { start, step, n }: { start: number; step: number; n: number },
-): number[][] {
-  const where = "squareGrid";
-  checkNumber(where, "start", start);
-  checkNumber(where, "step", step, { min: 0, minExclusive: true });
-  checkInteger(where, "n", n, { min: 1 });
-  return Array.from(
-    { length: n * n },
-    (_, i) => [start + step * (i % n), start + step * Math.floor(i / n)],
-  );
-}
-
-/** f(t, points) for a batch of points ([n, d] numbers) as number[][]; no tensor left behind. */
-export function fieldValues(
-  f: VectorField,
-  points: number[][],
-  t = 0,
-): number[][] {
-  const where = "fieldValues";
-  checkNumber(where, "t", t);
-  return tf.tidy(() => {
-    const { matrix } = toMatrix(where, "points", points);
-    return f(t, matrix).arraySync() as number[][];
-  });
-}
-
-/**
- * ||a[i] - b[i]|| / ||b[i]|| (Frobenius norms) for two lists of tensors of
- * matching shapes, e.g. adjoint gradients against backprop ones. Reads the
- * tensors, disposes nothing of the caller's.
- */
-export function relativeErrors(a: tf.Tensor[], b: tf.Tensor[]): number[] {
-  const where = "relativeErrors";
-  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) {
-    throw new ArgumentError(
-      where,
-      "a and b must be tensor lists of equal length",
-    );
-  }
-  return a.map((x, i) => {
-    checkTensor(where, `a[${i}]`, x);
-    checkTensor(where, `b[${i}]`, b[i], { shape: x.shape });
-    return tf.tidy(() =>
-      tf.norm(tf.sub(x, b[i])).dataSync()[0] / tf.norm(b[i]).dataSync()[0]
-    );
-  });
-}
-
-/** Memory and time of one gradient computation, per number of steps (`gradientCost`). */
-export interface GradientCostRow {
-  /** Number of RK4 steps over [0, t1]. */
-  n: number;
-  /** Peak extra memory of backprop through the solver (KB), tape included. */
-  tapeKB: number;
-  /** Peak extra memory of the adjoint method (KB): the larger of its two solves. */
-  adjointKB: number;
-  /** Best wall time of backprop through the solver (ms). */
-  backpropMs: number;
-  /** Best wall time of the adjoint method (ms). */
-  adjointMs: number;
-}
-
-/**
- * Backprop through the solver against the adjoint method, for the gradient
- * of sum(z(t1)) with respect to `params`: for each n of `stepCounts`,
- * RK4 with step t1 / n from z(0) = y0, best time of `repeats` runs (the
- * machine may be shared). Plain numbers; every tensor made is disposed.
- */
-export function gradientCost(
-  f: VectorField,
-  y0: tf.Tensor,
-  params: tf.Tensor[],
-  stepCounts: readonly number[],
-  { repeats = 2, t1 = 1 }: { repeats?: number; t1?: number } = {},
-): GradientCostRow[] {
-  const where = "gradientCost";
-  checkTensor(where, "y0", y0, { dtype: "float32" });
-  checkParams(where, params);
-  checkInteger(where, "repeats", repeats, { min: 1 });
-  checkNumber(where, "t1", t1, { min: 0, minExclusive: true });
-  if (!Array.isArray(stepCounts) || stepCounts.length === 0) {
-    throw new ArgumentError(where, "stepCounts must be a non-empty number[]");
-  }
-  stepCounts.forEach((n, i) =>
-    checkInteger(where, `stepCounts[${i}]`, n, { min: 1 })
-  );
-  const total = (s: tf.Tensor) => tf.sum(s) as tf.Scalar;
-  return stepCounts.map((n) => {
-    const opts = { method: "rk4" as const, step: t1 / n };
-    let tapeBytes = 0,
-      adjointBytes = 0,
-      backpropMs = Infinity,
-      adjointMs = Infinity;
-    for (let repeat = 0; repeat < repeats; repeat++) {
-      let t0 = performance.now();
-      tf.dispose(tf.tidy(() =>
-        tf.engine().gradients(() => {
-          const r = odeintWithStats(f, y0, [0, t1], opts);
-          tapeBytes = r.stats.peakBytes;
-          return total(r.states);
-        }, params).grads
-      ));
-      backpropMs = Math.min(backpropMs, performance.now() - t0);
-      t0 = performance.now();
-      const adj = odeintAdjoint(f, y0, [0, t1], params, total, opts);
-      adjointMs = Math.min(adjointMs, performance.now() - t0);
-      adjointBytes = Math.max(
-        adj.stats.forward.peakBytes,
-        adj.stats.backward.peakBytes,
-      );
-      tf.dispose([adj.states, adj.gradY0, ...adj.gradParams]);
-    }
-    return {
-      n,
-      tapeKB: tapeBytes / 1024,
-      adjointKB: adjointBytes / 1024,
-      backpropMs,
-      adjointMs,
-    };
-  });
 }

@@ -1,7 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
+import { batchSampler } from "../lib/data.ts";
 import { makeMoons } from "../lib/datasets2d.ts";
-import { OdeClassifier } from "../lib/ode.ts";
+import { trainStep } from "../lib/model.ts";
+import { type LabeledPoints, OdeClassifier } from "../lib/ode.ts";
+import { adam } from "../lib/optim.ts";
 import { ArgumentError } from "../lib/validate.ts";
 import {
   assert,
@@ -13,33 +16,71 @@ import {
 
 await initBackend({ quiet: true });
 
-Deno.test("OdeClassifier separates two moons: > 95% training accuracy in 200 steps", async () => {
+/** `steps` trainStep calls on the full set; the metrics of each. */
+function train(
+  clf: OdeClassifier,
+  batch: LabeledPoints,
+  steps: number,
+  optimizer = adam(0.01),
+): Record<string, number>[] {
+  const history = Array.from(
+    { length: steps },
+    () => trainStep(clf, optimizer, batch),
+  );
+  optimizer.dispose();
+  return history;
+}
+
+Deno.test("OdeClassifier separates two moons with trainStep: > 95% training accuracy in 200 steps", async () => {
   await assertNoTensorLeak(() => {
-    const train = makeMoons(200, { noise: 0.1, seed: 0 });
+    const moons = makeMoons(200, { noise: 0.1, seed: 0 });
     const test = makeMoons(400, { noise: 0.1, seed: 1 });
-    const clf = new OdeClassifier(train.points, train.labels, { seed: 0 });
-    for (let i = 0; i < 200; i++) clf.step();
-    const { loss, accuracy, step } = clf.history;
-    assertEquals(step, Array.from({ length: 200 }, (_, i) => i));
+    const clf = new OdeClassifier({ seed: 0 });
+    const history = train(clf, [moons.points, moons.labels], 200);
+    const loss = history.map((m) => m.loss);
     assert(loss.every(Number.isFinite), "finite losses");
     // Chance level at the start: log 2 ≈ 0.69 for two classes.
     assert(loss[0] > 0.4, `first loss ${loss[0]}`);
     assert(loss[199] < loss[0] / 20, `loss ${loss[0]} -> ${loss[199]}`);
-    const trainAcc = clf.accuracy();
+    const trainAcc = clf.accuracy(moons.points, moons.labels);
     assert(trainAcc > 0.95, `training accuracy ${trainAcc}`);
-    assert(accuracy[199] > 0.95, `history accuracy ${accuracy[199]}`);
+    // The metric is the accuracy before the step's update.
+    assert(history[199].accuracy > 0.95, `step accuracy ${history[199]}`);
     const testAcc = clf.accuracy(test.points, test.labels);
     assert(testAcc > 0.9, `test accuracy ${testAcc}`);
     clf.dispose();
-    tf.dispose([train.points, train.labels, test.points, test.labels]);
+    tf.dispose([moons.points, moons.labels, test.points, test.labels]);
   });
+});
+
+Deno.test("OdeClassifier.loss is the mean cross-entropy of z(1) W + b and reports the accuracy", () => {
+  const { points, labels } = makeMoons(12, { noise: 0.1, seed: 7 });
+  const clf = new OdeClassifier({ seed: 3, solverSteps: 2 });
+  const { total, terms } = clf.loss([points, labels]);
+  // By hand from the flow and the readout.
+  const z1 = clf.flow(points, [1])[0];
+  const { weights: w, bias: b } = clf.readout();
+  const y = Array.from(labels.dataSync());
+  let ce = 0;
+  let correct = 0;
+  z1.forEach((z, i) => {
+    const logits = [0, 1].map((k) => z[0] * w[0][k] + z[1] * w[1][k] + b[k]);
+    const m = Math.max(...logits);
+    const lse = m + Math.log(logits.reduce((s, l) => s + Math.exp(l - m), 0));
+    ce += lse - logits[y[i]];
+    if (logits[y[i]] === m) correct++;
+  });
+  assertAllClose(total, ce / 12, { rtol: 1e-5 });
+  assertAllClose(terms!.accuracy, correct / 12, { rtol: 1e-6 });
+  tf.dispose([total, terms!.accuracy, points, labels]);
+  clf.dispose();
 });
 
 Deno.test("OdeClassifier is seeded: same seed, same losses; another seed differs", () => {
   const { points, labels } = makeMoons(64, { noise: 0.1, seed: 3 });
   const run = (seed: number) => {
-    const clf = new OdeClassifier(points, labels, { seed });
-    const losses = Array.from({ length: 5 }, () => clf.step().loss);
+    const clf = new OdeClassifier({ seed });
+    const losses = train(clf, [points, labels], 5).map((m) => m.loss);
     clf.dispose();
     return losses;
   };
@@ -49,10 +90,32 @@ Deno.test("OdeClassifier is seeded: same seed, same losses; another seed differs
   tf.dispose([points, labels]);
 });
 
+Deno.test("OdeClassifier trains on minibatches from batchSampler", () => {
+  const { points, labels } = makeMoons(128, { noise: 0.1, seed: 9 });
+  const clf = new OdeClassifier({ seed: 1, hidden: 16 });
+  const optimizer = adam(0.02);
+  const sampler = batchSampler([points, labels], 32, { seed: 0 });
+  const losses = Array.from(
+    { length: 60 },
+    () =>
+      tf.tidy(() =>
+        trainStep(clf, optimizer, sampler.next() as LabeledPoints).loss
+      ),
+  );
+  const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+  assert(
+    mean(losses.slice(-10)) < mean(losses.slice(0, 10)) / 2,
+    `loss ${mean(losses.slice(0, 10))} -> ${mean(losses.slice(-10))}`,
+  );
+  optimizer.dispose();
+  clf.dispose();
+  tf.dispose([points, labels]);
+});
+
 Deno.test("OdeClassifier.flow: shapes, starts at the inputs, ends where the readout classifies", () => {
   const { points, labels } = makeMoons(30, { noise: 0.1, seed: 2 });
-  const clf = new OdeClassifier(points, labels, { seed: 1, solverSteps: 5 });
-  for (let i = 0; i < 3; i++) clf.step();
+  const clf = new OdeClassifier({ seed: 1, solverSteps: 5 });
+  train(clf, [points, labels], 3);
   const xs = points.arraySync() as number[][];
   const snaps = clf.flow(points, [0, 0.4, 1]);
   assertEquals([snaps.length, snaps[0].length, snaps[0][0].length], [3, 30, 2]);
@@ -78,9 +141,9 @@ Deno.test("OdeClassifier.flow: shapes, starts at the inputs, ends where the read
 
 Deno.test("OdeClassifier with augment: the extra coordinates start at zero and move", () => {
   const { points, labels } = makeMoons(20, { noise: 0.1, seed: 4 });
-  const clf = new OdeClassifier(points, labels, { augment: 2, hidden: 8 });
+  const clf = new OdeClassifier({ augment: 2, hidden: 8 });
   assertEquals([clf.inputDim, clf.dim, clf.net.inputs[0].shape[1]], [2, 4, 5]);
-  for (let i = 0; i < 3; i++) clf.step();
+  train(clf, [points, labels], 3);
   const [start, end] = clf.flow(points, [0, 1]);
   assertEquals(start[0].length, 4);
   assert(start.every((z) => z[2] === 0 && z[3] === 0), "zeros at t = 0");
@@ -90,45 +153,88 @@ Deno.test("OdeClassifier with augment: the extra coordinates start at zero and m
   tf.dispose([points, labels]);
 });
 
-Deno.test("OdeClassifier: no tensor leak over the training loop and the queries", async () => {
+Deno.test("OdeClassifier: no tensor leak over training and the queries", async () => {
   const { points, labels } = makeMoons(40, { noise: 0.1, seed: 5 });
+  const badLabels = tf.fill([40], 5, "int32") as tf.Tensor1D;
   // The whole life of a classifier, then the loop alone.
   await assertNoTensorLeak(async () => {
-    const clf = new OdeClassifier(points, labels, { seed: 2 });
-    clf.step(); // Adam creates its moment variables on the first step
+    const clf = new OdeClassifier({ seed: 2 });
+    const optimizer = adam(0.01);
+    trainStep(clf, optimizer, [points, labels]); // Adam makes its moments
     await assertNoTensorLeak(() => {
-      for (let i = 0; i < 20; i++) clf.step();
+      for (let i = 0; i < 20; i++) trainStep(clf, optimizer, [points, labels]);
       clf.flow(points);
       clf.probabilities([[0, 0], [1, 0.5]]);
-      clf.accuracy();
+      clf.accuracy(points, labels);
       clf.accuracy([[0, 1]], [0]);
       clf.readout();
-      try {
-        clf.flow(points, [0, 2]);
-      } catch { /* expected */ }
-      try {
-        clf.accuracy(points, [0, 1]);
-      } catch { /* expected */ }
+      for (
+        const bad of [
+          () => clf.flow(points, [0, 2]),
+          () => clf.accuracy(points, [0, 1]),
+          () => clf.flow([[0, 1, 2]]),
+          () => trainStep(clf, optimizer, [points, badLabels]),
+        ]
+      ) {
+        try {
+          bad();
+        } catch { /* expected */ }
+      }
     });
+    optimizer.dispose();
     clf.dispose();
   });
-  tf.dispose([points, labels]);
+  tf.dispose([points, labels, badLabels]);
 });
 
-Deno.test("OdeClassifier: bad arguments name the argument", () => {
+Deno.test("OdeClassifier handles 200,000 points (loops, not Math.max(...labels))", () => {
+  const n = 200_000;
+  const points = tf.randomUniform([n, 2], -1, 1, "float32", 1) as tf.Tensor2D;
+  const labels = tf.tensor1d(
+    Int32Array.from({ length: n }, (_, i) => i % 2),
+    "int32",
+  );
+  const clf = new OdeClassifier({ hidden: 4, solverSteps: 1 });
+  const acc = clf.accuracy(points, labels);
+  assert(acc >= 0 && acc <= 1, `accuracy ${acc}`);
+  const { total, terms } = clf.loss([points, labels]);
+  assert(Number.isFinite(total.dataSync()[0]), "finite loss");
+  tf.dispose([total, terms!.accuracy, points, labels]);
+  clf.dispose();
+});
+
+Deno.test("OdeClassifier: bad options and batches name the argument; a failing constructor makes no tensor", async () => {
   const { points, labels } = makeMoons(10, { noise: 0.1, seed: 6 });
-  const mk = (p: unknown, l: unknown, o?: unknown) => () =>
-    new OdeClassifier(p as tf.Tensor2D, l as tf.Tensor1D, o as object);
-  assertThrows(mk([[0, 1]], labels), ArgumentError, "OdeClassifier", "points");
-  const nan = tf.tensor2d([[0, NaN]]);
-  assertThrows(mk(nan, tf.tensor1d([0], "int32")), ArgumentError, "points");
+  await assertNoTensorLeak(() => {
+    const mk = (o: unknown) => () => new OdeClassifier(o as object);
+    assertThrows(mk({ hidden: 0 }), ArgumentError, "options.hidden");
+    assertThrows(mk({ augment: -1 }), ArgumentError, "options.augment");
+    assertThrows(
+      mk({ solverSteps: 1.5 }),
+      ArgumentError,
+      "options.solverSteps",
+    );
+    assertThrows(mk({ numClasses: 1 }), ArgumentError, "options.numClasses");
+    assertThrows(mk({ inputDim: 0 }), ArgumentError, "options.inputDim");
+    assertThrows(
+      mk({ learningRate: 0.01 }),
+      ArgumentError,
+      "OdeClassifier",
+      'unknown option "learningRate"',
+    );
+    assertThrows(mk({ sed: 1 }), ArgumentError, 'did you mean "seed"');
+    assertThrows(mk(null), ArgumentError, "OdeClassifier", "options");
+  });
+  const clf = new OdeClassifier({ hidden: 4 });
+  const loss = (batch: unknown) => () => clf.loss(batch as LabeledPoints);
+  assertThrows(loss(points), ArgumentError, "OdeClassifier.loss", "[points");
   assertThrows(
-    mk(points, tf.tensor1d([0, 1], "int32")),
+    loss([points, tf.tensor1d([0, 1], "int32")]),
     ArgumentError,
     "labels",
   );
   assertThrows(
-    mk(points, tf.cast(labels, "float32")),
+    loss([points, tf.cast(labels, "float32")]),
     ArgumentError,
     "labels",
     "int32",
@@ -137,39 +243,25 @@ Deno.test("OdeClassifier: bad arguments name the argument", () => {
     Array.from({ length: 10 }, (_, i) => i - 1),
     "int32",
   );
-  assertThrows(mk(points, negative), ArgumentError, "labels", ">= 0");
+  assertThrows(loss([points, negative]), ArgumentError, "labels[0] is -1");
+  const three = tf.fill([10], 2, "int32");
+  assertThrows(loss([points, three]), ArgumentError, "classes 0..1");
+  const nan = tf.tensor2d([[0, NaN]]);
   assertThrows(
-    mk(points, labels, { hidden: 0 }),
+    loss([nan, tf.tensor1d([0], "int32")]),
     ArgumentError,
-    "options.hidden",
+    "points",
+    "finite",
   );
   assertThrows(
-    mk(points, labels, { augment: -1 }),
+    loss([tf.zeros([0, 2]), tf.zeros([0], "int32")]),
     ArgumentError,
-    "options.augment",
+    "empty",
   );
-  assertThrows(
-    mk(points, labels, { solverSteps: 1.5 }),
-    ArgumentError,
-    "options.solverSteps",
-  );
-  assertThrows(
-    mk(points, labels, { learningRate: 0 }),
-    ArgumentError,
-    "options.learningRate",
-  );
-  assertThrows(
-    mk(points, labels, { numClasses: 1 }),
-    ArgumentError,
-    "options.numClasses",
-  );
-  assertThrows(mk(points, labels, null), ArgumentError, "options");
-  const clf = new OdeClassifier(points, labels, { hidden: 4 });
   assertThrows(() => clf.flow([[0, 1, 2]]), ArgumentError, "flow", "columns");
   assertThrows(() => clf.flow(points, [0, 1.5]), ArgumentError, "times");
   assertThrows(() => clf.flow(points, [0.5, 0.2]), ArgumentError, "times");
   assertThrows(() => clf.probabilities([[0, NaN]]), ArgumentError, "points");
-  assertThrows(() => clf.accuracy(points), ArgumentError, "both");
   assertThrows(
     () => clf.accuracy(points, [0, 1]),
     ArgumentError,
@@ -177,6 +269,7 @@ Deno.test("OdeClassifier: bad arguments name the argument", () => {
     "one entry per point",
   );
   assertThrows(() => clf.accuracy([[0, 1]], [0.5]), ArgumentError, "labels[0]");
+  assertThrows(() => clf.accuracy([[0, 1]], [2]), ArgumentError, "labels[0]");
   clf.dispose();
-  tf.dispose([points, labels, nan, negative]);
+  tf.dispose([points, labels, nan, negative, three]);
 });

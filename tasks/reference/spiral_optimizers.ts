@@ -1,17 +1,22 @@
-// Dev-only: fit the Chen et al. spiral with a given optimizer and report the trajectory MSE.
+// Dev-only: fit the Chen et al. spiral as notebook 06 does (NeuralODE, every
+// window of 10 observations, batches of 20 from batchSampler, trainStep) with
+// a given optimizer and report the trajectory MSE.
 // usage: deno run -A tasks/reference/spiral_optimizers.ts adam|rmsprop LR STEPS [SEED]
-// (notebook 06 uses rmsprop 1e-3 2000; adam 1e-2 plateaus early).
+// (notebook 06 uses rmsprop 1e-3 2000 with seed 0: network seed 0, sampler
+// seed 1; seed s uses network seed s and sampler seed 1 + s).
 import * as tf from "@tensorflow/tfjs";
 import {
+  batchSampler,
   initBackend,
-  mlp,
-  neuralVectorField,
+  NeuralODE,
   odeint,
-  odeintArray,
-  randomSegments,
-  rngFrom,
-  trajectoryMSE,
+  trainStep,
 } from "../../lib/mod.ts";
+import {
+  odeintArray,
+  trajectoryMSE,
+  trajectoryWindows,
+} from "../../lib/course/06_neural_ode/mod.ts";
 await initBackend({ quiet: true });
 const A = tf.tensor2d([[-0.1, 2], [-2, -0.1]]);
 const spiralField = (_t: number, y: tf.Tensor) => tf.matMul(tf.pow(y, 3), A);
@@ -24,32 +29,22 @@ const trueStates = tf.tidy(() =>
 const trueArr = trueStates.arraySync() as number[][];
 const [name, lrS, stepsS, seedS] = Deno.args;
 const lr = Number(lrS), steps = Number(stepsS), seed = Number(seedS ?? 0);
-const net = mlp([2, 50, 2], { activation: "tanh", seed });
-const f = neuralVectorField(net, { features: (y) => tf.pow(y, 3) });
+const model = new NeuralODE({
+  sizes: [2, 50, 2],
+  features: (y) => tf.pow(y, 3),
+  windowTimes: tObs.slice(0, 10),
+  seed,
+});
 const opt = name === "rmsprop" ? tf.train.rmsprop(lr) : tf.train.adam(lr);
-const segRng = rngFrom(1 + seed);
-const segTimes = tObs.slice(0, 10);
+const sampler = batchSampler(trajectoryWindows(trueStates, 10), 20, {
+  seed: 1 + seed,
+});
 const t0 = performance.now();
 for (let i = 0; i < steps; i++) {
-  tf.tidy(() => {
-    const target = randomSegments(trueStates, {
-      length: 10,
-      batch: 20,
-      seed: segRng,
-    });
-    opt.minimize(() =>
-      tf.mean(
-        tf.abs(
-          tf.sub(
-            odeint(f, tf.gather(target, 0), segTimes, { method: "rk4" }),
-            target,
-          ),
-        ),
-      ) as tf.Scalar
-    );
-  });
+  tf.tidy(() => trainStep(model, opt, sampler.next()));
 }
-const mse = trajectoryMSE(odeintArray(f, y0, tObs, { method: "rk4" }), trueArr);
+const learned = odeintArray(model.field, y0, tObs, { method: "rk4" });
+const mse = trajectoryMSE(learned, trueArr);
 console.log(
   `${name} lr ${lr} steps ${steps} seed ${seed}: MSE ${mse.toExponential(3)} (${
     ((performance.now() - t0) / 1000).toFixed(0)

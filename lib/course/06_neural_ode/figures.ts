@@ -1,20 +1,28 @@
 /**
  * Figures of notebook 06 (ODE solvers, neural ODEs, the adjoint method):
- * each function turns the plain results of lib/ode.ts into one titled,
- * labelled `Chart`, so the notebook cells show the solver calls and not the
- * plot options. Inputs are plain numbers; nothing is disposed.
+ * each function turns the plain results of lib/ode.ts and ./experiments.ts
+ * into one titled, labelled `Chart`, so the notebook cells show the solver
+ * calls and not the plot options. Inputs are plain numbers; nothing is
+ * disposed.
  *
  * @module
  */
 import * as Plot from "@observablehq/plot";
-import { type Chart, lineChart, plot, row, vectorField } from "../plot.ts";
-import { ArgumentError } from "../validate.ts";
+import {
+  type Chart,
+  lineChart,
+  plot,
+  row,
+  trainingCurves,
+  vectorField,
+} from "../../plot.ts";
+import { ArgumentError, checkOptions } from "../../validate.ts";
+import type { OdeStats } from "../../ode.ts";
 import type {
   ConvergenceRow,
   GradientCostRow,
-  OdeStats,
   ToleranceRow,
-} from "../ode.ts";
+} from "./experiments.ts";
 
 /** Throws unless `rows` is a non-empty number[][] with `want` rows of at least `width` values. */
 function checkRows(
@@ -86,9 +94,10 @@ export function odeDecayFigure(
   ts: number[],
   exact: number[],
   paths: Record<string, number[][]>,
-  { step }: { step: number },
+  options: { step: number },
 ): Chart {
   const where = "odeDecayFigure";
+  const { step } = checkOptions(where, options, ["step"]);
   checkTimes(where, ts);
   const lines = checkPaths(where, paths, ts.length, 1);
   return lineChart({
@@ -110,9 +119,10 @@ export function odeDecayFigure(
 export function odeOscillatorFigure(
   ts: number[],
   paths: Record<string, number[][]>,
-  { step }: { step: number },
+  options: { step: number },
 ): Chart {
   const where = "odeOscillatorFigure";
+  const { step } = checkOptions(where, options, ["step"]);
   checkTimes(where, ts);
   const lines = checkPaths(where, paths, ts.length, 2);
   const phaseRows = lines.flatMap(([method, path]) =>
@@ -190,9 +200,10 @@ export function vanDerPolFigure(
   ts: number[],
   states: number[][],
   stats: OdeStats,
-  { mu, rtol }: { mu: number; rtol: number },
+  options: { mu: number; rtol: number },
 ): Chart {
   const where = "vanDerPolFigure";
+  const { mu, rtol } = checkOptions(where, options, ["mu", "rtol"]);
   checkTimes(where, ts);
   checkRows(where, "states", states, ts.length, 1);
   if (!stats || !Array.isArray(stats.stepTimes)) {
@@ -238,9 +249,10 @@ export function vanDerPolFigure(
 /** Evaluations and achieved error of dopri5 against rtol (`toleranceStudy`). */
 export function odeToleranceFigure(
   rows: ToleranceRow[],
-  { problem }: { problem: string },
+  options: { problem: string },
 ): Chart {
   const where = "odeToleranceFigure";
+  const { problem } = checkOptions(where, options, ["problem"]);
   if (!Array.isArray(rows) || rows.length === 0) {
     throw new ArgumentError(where, "rows must be a non-empty array");
   }
@@ -262,22 +274,29 @@ export function odeToleranceFigure(
   ], { title: `${problem}: cost and accuracy of dopri5` });
 }
 
-/** The L1 segment loss of the neural ODE, log scale (a `trainLoop` history). */
+/**
+ * The L1 window loss of the neural ODE per step, log scale (a `trainLoop`
+ * history): each step sees other windows, so the raw curve is noisy; it is
+ * drawn faintly behind its exponential moving average, as the other
+ * training charts of the course.
+ */
 export function spiralLossFigure(
-  history: { step: number[]; loss: number[] },
+  history: { step: number[]; [metric: string]: number[] },
 ): Chart {
-  if (!history || !Array.isArray(history.step)) {
+  if (
+    !history || !Array.isArray(history.step) || !Array.isArray(history.loss)
+  ) {
     throw new ArgumentError(
       "spiralLossFigure",
       "history must be a trainLoop history { step, loss }",
     );
   }
-  return lineChart({ "L1 segment loss": history.loss }, {
-    title: "Training loss",
-    x: history.step,
+  return trainingCurves({ step: history.step, loss: history.loss }, {
+    title: "Training loss (faint: per step; line: moving average)",
     xLabel: "step",
     yLabel: "mean |prediction - data|",
     logY: true,
+    smooth: 0.9,
   });
 }
 
@@ -336,20 +355,36 @@ export function spiralFitFigure(
   });
 }
 
-/** The true and the learned vector field side by side on the same grid points. */
+/**
+ * The true and the learned vector field side by side on the same grid
+ * points, on one colour and arrow-length scale (the faster field sets it),
+ * so equal colours are equal speeds.
+ */
 export function spiralFieldsFigure(
   grid: number[][],
   trueField: number[][],
   learnedField: number[][],
 ): Chart {
-  const size = { width: 380, height: 360 };
+  let fastest = 0;
+  for (const field of [trueField, learnedField]) {
+    if (!Array.isArray(field)) {
+      throw new ArgumentError(
+        "spiralFieldsFigure",
+        "the fields must be number[][] (from fieldValues)",
+      );
+    }
+    for (const [dx, dy] of field) {
+      fastest = Math.max(fastest, Math.hypot(dx, dy));
+    }
+  }
+  const common = { width: 380, height: 360, maxMagnitude: fastest || 1 };
   return row([
-    vectorField(grid, trueField, { title: "True field y³A", ...size }),
+    vectorField(grid, trueField, { title: "True field y³A", ...common }),
     vectorField(grid, learnedField, {
       title: "Learned field MLP(y³)",
-      ...size,
+      ...common,
     }),
-  ], { title: "Vector fields (arrow length ∝ speed)" });
+  ], { title: "Vector fields on one scale (arrow length and colour ∝ speed)" });
 }
 
 /** Memory and time of backprop through the solver against the adjoint (`gradientCost`). */
@@ -409,8 +444,12 @@ function classColor(where: string, labels: unknown, n: number): string[] {
 }
 
 function paddedExtent(values: number[]): [number, number] {
-  let lo = Math.min(...values);
-  let hi = Math.max(...values);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
   if (hi === lo) [lo, hi] = [lo - 1, hi + 1];
   const pad = 0.06 * (hi - lo);
   return [lo - pad, hi + pad];
@@ -427,9 +466,10 @@ export function odeFlowFigure(
   times: number[],
   positions: number[][][],
   labels: number[],
-  { readout }: { readout?: { weights: number[][]; bias: number[] } } = {},
+  options: { readout?: { weights: number[][]; bias: number[] } } = {},
 ): Chart {
   const where = "odeFlowFigure";
+  const { readout } = checkOptions(where, options, ["readout"]);
   checkTimes(where, times);
   if (!Array.isArray(positions) || positions.length !== times.length) {
     throw new ArgumentError(
@@ -510,9 +550,13 @@ export function odeDecisionFigure(
   probabilities: number[],
   points: number[][],
   labels: number[],
-  { accuracy, testAccuracy }: { accuracy: number; testAccuracy?: number },
+  options: { accuracy: number; testAccuracy?: number },
 ): Chart {
   const where = "odeDecisionFigure";
+  const { accuracy, testAccuracy } = checkOptions(where, options, [
+    "accuracy",
+    "testAccuracy",
+  ]);
   checkRows(where, "grid", grid, undefined, 2);
   const side = Math.round(Math.sqrt(grid.length));
   if (side < 2 || side * side !== grid.length) {
