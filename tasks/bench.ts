@@ -225,24 +225,29 @@ function mlpGANWorkload(batch = 128, z = 64, hidden = 256): Workload {
   };
 }
 
-// The notebooks' own training steps, through their lib/ modules. Imported
-// lazily: a module still being written must not stop the other rows.
+// The notebooks' own training steps, through their lib/ modules and the one
+// `trainStep` (lib/model.ts), as the notebooks run them. Imported lazily: a
+// module still being written must not stop the other rows.
 
 function vqvaeModuleWorkload(batch = 64): Workload {
   return {
     name: `lib/vqvae VQVAE b${batch}`,
-    what: "VQVAE.trainStep (K=64, d=16, Adam)",
+    what: "trainStep(VQVAE) (K=64, d=16, Adam per group)",
     torch: "vqvae_lib",
     slowOnCpu: true,
     async make() {
       const { VQVAE } = await import("../lib/vqvae.ts");
+      const { trainStep } = await import("../lib/model.ts");
       const model = new VQVAE({ seed: 0 });
       const x = randomUniform([batch, 28, 28, 1], { seed: 4 }) as tf.Tensor4D;
+      model.initCodebook(x);
+      const optimizer = { networks: adam(2e-3), codebook: adam(2e-3) };
       return {
-        step: () => void model.trainStep(x),
+        step: () => void tf.tidy(() => trainStep(model, optimizer, x)),
         dispose() {
           model.dispose();
           x.dispose();
+          Object.values(optimizer).forEach((o) => o.dispose());
         },
       };
     },
@@ -252,28 +257,24 @@ function vqvaeModuleWorkload(batch = 64): Workload {
 function dvaeModuleWorkload(batch = 128): Workload {
   return {
     name: `lib/dvae DVAE b${batch}`,
-    what: "mlp dVAE, 30x10 Gumbel-softmax (tau 1), Adam",
+    what: "trainStep(DVAE), 30x10 Gumbel-softmax (tau 1), Adam",
     torch: "dvae",
     async make() {
       const { DVAE } = await import("../lib/dvae.ts");
+      const { trainStep } = await import("../lib/model.ts");
       const model = new DVAE({ seed: 0 });
       const x = randomUniform([batch, 28, 28, 1], { seed: 4 });
-      const opt = adam(1e-3);
+      const optimizer = adam(1e-3);
       let seed = 0;
       return {
-        step() {
-          tf.tidy(() => {
-            opt.minimize(
-              () => model.loss({ images: x, tau: 1, seed: seed++ }).total,
-              false,
-              model.trainableVariables(),
-            );
-          });
-        },
+        step: () =>
+          void tf.tidy(() =>
+            trainStep(model, optimizer, { images: x, tau: 1, seed: seed++ })
+          ),
         dispose() {
           model.dispose();
           x.dispose();
-          opt.dispose();
+          optimizer.dispose();
         },
       };
     },
@@ -282,41 +283,47 @@ function dvaeModuleWorkload(batch = 128): Workload {
 
 function ganModuleWorkload(batch = 128): Workload {
   return {
-    name: `lib/gan GANTrainer b${batch}`,
-    what: "GANTrainer.step, MLP 64-256-256-784",
+    name: `lib/gan GAN b${batch}`,
+    what: "trainStep of D, then of G (non-saturating), MLP 64-256-256-784",
     torch: "gan_lib",
     async make() {
-      const { GANTrainer, mlpDiscriminator, mlpGenerator } = await import(
+      const { GAN, mlpDiscriminator, mlpGenerator } = await import(
         "../lib/gan.ts"
       );
-      const generator = mlpGenerator({
-        noiseDim: 64,
-        outputDim: 784,
-        hidden: [256, 256],
-        outputActivation: "sigmoid",
-        seed: 1,
-      });
-      const discriminator = mlpDiscriminator({
-        inputDim: 784,
-        hidden: [256, 256],
-        seed: 2,
-      });
+      const { trainStep } = await import("../lib/model.ts");
+      const { batchSampler } = await import("../lib/data.ts");
       const data = randomUniform([1024, 784], { seed: 3 });
-      const trainer = new GANTrainer({
-        generator,
-        discriminator,
+      const gan = new GAN({
+        generator: mlpGenerator({
+          noiseDim: 64,
+          outputDim: 784,
+          hidden: [256, 256],
+          outputActivation: "sigmoid",
+          seed: 1,
+        }),
+        discriminator: mlpDiscriminator({
+          inputDim: 784,
+          hidden: [256, 256],
+          seed: 2,
+        }),
         data,
         noiseDim: 64,
-        batchSize: batch,
         seed: 0,
       });
+      const dObjective = gan.discriminatorObjective();
+      const gObjective = gan.generatorObjective("nonSaturating");
+      const [dOptimizer, gOptimizer] = [adam(2e-4, 0.5), adam(2e-4, 0.5)];
+      const sampler = batchSampler(data, batch, { seed: 0 });
       return {
-        step: () => void trainer.step(),
+        step() {
+          tf.tidy(() => trainStep(dObjective, dOptimizer, sampler.next()));
+          tf.tidy(() => trainStep(gObjective, gOptimizer, sampler.next()));
+        },
         dispose() {
-          trainer.dispose();
-          generator.dispose();
-          discriminator.dispose();
+          gan.dispose();
           data.dispose();
+          dOptimizer.dispose();
+          gOptimizer.dispose();
         },
       };
     },
