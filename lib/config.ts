@@ -2,8 +2,8 @@
  * Settings from the environment. Quick mode: every notebook shrinks its
  * data and epochs when the environment variable `QUICK` is set (`QUICK=1`),
  * so the whole course runs in minutes for CI; full mode (the default) gives
- * the real results. The backend reads `TFJS_BACKEND`, `TFJS_WASM_THREADS`
- * and `TFJS_BLAS` through `envVar` too.
+ * the real results. (The backend's `TFJS_BACKEND`, `TFJS_WASM_THREADS` and
+ * `TFJS_BLAS` are read by packages/tfjs-fast, with its own reader.)
  *
  * @module
  */

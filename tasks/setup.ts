@@ -331,7 +331,7 @@ export async function ensureFashionMNIST(): Promise<string> {
 
 /**
  * Makes OpenBLAS available when it can (Debian's `libopenblas0` as root):
- * the matMuls then run on it (lib/kernels/blas_kernels.ts). Without it
+ * the matMuls then run on it (packages/tfjs-fast/kernels/blas_kernels.ts). Without it
  * everything works on wasm's own kernels, 2-3x slower to train; this says
  * so. Returns whether the library is there.
  */
