@@ -1,6 +1,6 @@
 /**
- * `deno task check`: formatting, lint, type-checking of lib/, tests/, tasks/
- * and of the code cells inside notebooks (which `deno check` cannot read
+ * `deno task check`: formatting, lint, type-checking of lib/, tests/, tasks/,
+ * packages/ and of the code cells inside notebooks (which `deno check` cannot read
  * directly: they are extracted into build/check/), and a check that no
  * committed notebook carries outputs.
  *
@@ -77,11 +77,12 @@ if (import.meta.main) {
   const results = [
     await step("deno fmt --check", ["fmt", "--check"]),
     await step("deno lint", ["lint"]),
-    await step("deno check lib tests tasks", [
+    await step("deno check lib tests tasks packages", [
       "check",
       "lib/",
       "tests/",
       "tasks/",
+      "packages/",
     ]),
   ];
   const extracted = await extractNotebookCode(files);
