@@ -3,13 +3,17 @@
  * algorithm with k-means++ seeding), vectorized over whole batches so that
  * Fashion-MNIST-sized inputs (10k x 784, K up to 256) take seconds.
  *
- * Squared distances use ||x||^2 - 2 x.c + ||c||^2 with one plain matMul
- * against the transposed codebook (computed once per call: transposed
- * matMuls are slow on wasm). The centroid update sums the rows of each
- * cluster with `tf.unsortedSegmentSum`.
+ * Each mechanism is a short core function (what notebook 01 shows:
+ * `nearestCentroid`, `updateCentroids`, `lloyd`, `kmeansPlusPlus`) behind a
+ * checked public wrapper (`quantize`, `kmeans`).
  *
  * Every returned tensor belongs to the caller, who disposes it (e.g.
  * `tf.dispose([result.centroids, result.assignments])`).
+ *
+ * ```ts
+ * const { centroids, assignments, inertia } = kmeans(points, 3, { seed: 0 });
+ * const { indices, quantized } = quantize(newPoints, centroids);
+ * ```
  *
  * @module
  */
@@ -19,9 +23,10 @@ import {
   checkChoice,
   checkInteger,
   checkNumber,
+  checkOptions,
   toMatrix,
 } from "./validate.ts";
-import { Rng, rngFrom, type Seed } from "./random.ts";
+import { type Rng, rngOrStream, type Seed } from "./random.ts";
 
 /** The result of `quantize`: two tensors the caller disposes. */
 export interface Quantized {
@@ -32,18 +37,19 @@ export interface Quantized {
 }
 
 /**
- * Index of the nearest codebook row for each row of `x`. The ||x||^2 term
- * does not change the argmin, so it is left out; identical codebook rows get
- * bitwise-identical scores and `argMin` keeps the first (lowest index).
+ * The assignment step: the index of the nearest centroid of every row of
+ * `x`, z_i = argmin_k ||x_i - c_k||^2, for the whole batch at once.
  */
-function nearest(
-  x: tf.Tensor2D,
-  codebookT: tf.Tensor2D,
-  codeNorms: tf.Tensor1D,
-): tf.Tensor1D {
-  return tf.tidy(() =>
-    tf.argMin(codeNorms.sub(tf.matMul(x, codebookT).mul(2)), 1) as tf.Tensor1D
-  );
+function nearestCentroid(x: tf.Tensor2D, centroids: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    // ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2, and ||x||^2 is the same for
+    // every k, so it cannot change the argmin. (Plain matMul with the
+    // transposed centroids: transposed matMuls are slow on wasm.)
+    const scores = centroids.square().sum(1)
+      .sub(tf.matMul(x, centroids.transpose()).mul(2));
+    // Identical centroids score bitwise the same; argMin keeps the first.
+    return tf.argMin(scores, 1) as tf.Tensor1D;
+  });
 }
 
 /**
@@ -66,6 +72,12 @@ function oneHotFloat(indices: tf.Tensor1D, k: number): tf.Tensor2D {
 /**
  * Vector quantization: maps each row of `data` to its nearest codebook row
  * (squared Euclidean distance). Ties go to the lowest index.
+ *
+ * ```ts
+ * const { indices, quantized } = quantize([[0, 0], [3, 3]], [[0, 1], [4, 4]]);
+ * // indices [0, 1], quantized [[0, 1], [4, 4]]
+ * tf.dispose([indices, quantized]);
+ * ```
  *
  * @param data float32 [n, d] tensor or rectangular `number[][]` (any batch of vectors)
  * @param codebook float32 [K, d] tensor or `number[][]`: the K codewords
@@ -92,7 +104,7 @@ export function quantize(
     }
     const cb = c.matrix;
     return tf.tidy(() => {
-      const indices = nearest(x.matrix, cb.transpose(), cb.square().sum(1));
+      const indices = nearestCentroid(x.matrix, cb);
       return { indices, quantized: lookup(cb, indices) };
     });
   } finally {
@@ -117,7 +129,7 @@ export interface KMeansOptions {
    * explicit starting centroids give exactly one run.
    */
   nInit?: number;
-  /** Maximum Lloyd iterations per run. Default 300. */
+  /** Maximum Lloyd iterations (assignment steps) per run. Default 300. */
   maxIter?: number;
   /**
    * Convergence tolerance, relative to the data: a run stops when the
@@ -125,9 +137,14 @@ export interface KMeansOptions {
    * variance (scikit-learn's rule), or when no assignment changes. Default 1e-4.
    */
   tol?: number;
-  /** A number or an `Rng`. Default 0. */
+  /**
+   * A number or an `Rng`. Default: the package's shared stream
+   * (`rngOrStream`), so two unseeded calls differ.
+   */
   seed?: Seed;
 }
+
+const KMEANS_OPTIONS = ["init", "nInit", "maxIter", "tol", "seed"] as const;
 
 /** The result of `kmeans`. The two tensors belong to the caller. */
 export interface KMeansResult {
@@ -143,6 +160,9 @@ export interface KMeansResult {
    */
   history: number[];
 }
+
+// ---------------------------------------------------------------------------
+// Seeding
 
 /** A 32-bit hash of one row, from the float bits. */
 function hashRow(bits: Uint32Array, start: number, d: number): number {
@@ -187,182 +207,231 @@ function countDistinctRows(
 }
 
 /**
- * Chooses k initial centre row indices. k-means++: each new centre is drawn
- * with probability proportional to the squared distance to the nearest
- * centre chosen so far (greedy: the best of several candidates by the
- * resulting potential). Requires at least k distinct rows (checked).
+ * Squared distances [n, m] between the rows of `x` (with their squared
+ * norms `xNorms`) and the rows of `c`, by the expansion, clipped at 0
+ * (rounding can make a tiny distance negative).
  */
-function seedCentres(
+function squaredDistances(
+  x: tf.Tensor2D,
+  xNorms: tf.Tensor1D,
+  c: tf.Tensor2D,
+): tf.Tensor2D {
+  return tf.tidy(() =>
+    xNorms.reshape([-1, 1]).sub(tf.matMul(x, c.transpose()).mul(2))
+      .add(c.square().sum(1)).relu() as tf.Tensor2D
+  );
+}
+
+/**
+ * k-means++ seeding (greedy, as scikit-learn): the first centre is a random
+ * row; each next one is drawn with probability proportional to D(x)^2, the
+ * squared distance to the nearest centre so far, which spreads the centres
+ * over the data. Of 2 + floor(ln k) such candidates the one that leaves the
+ * smallest total D(x)^2 is kept. Returns k row indices.
+ */
+function kmeansPlusPlus(
   x: tf.Tensor2D,
   xNorms: tf.Tensor1D,
   k: number,
-  init: "kmeans++" | "random",
   rng: Rng,
-  values: Float32Array,
 ): number[] {
-  const [n, d] = x.shape;
-  if (init === "random") {
-    // Distinct rows by value, not just by index: a duplicate centre would
-    // start life as an empty cluster.
-    const chosen: number[] = [];
-    const seen = new Set<string>();
-    for (const i of rng.permutation(n)) {
-      const key = values.subarray(i * d, (i + 1) * d).join(",");
-      if (!seen.has(key)) {
-        seen.add(key);
-        chosen.push(i);
-        if (chosen.length === k) break;
-      }
-    }
-    return chosen;
-  }
   const trials = 2 + Math.floor(Math.log(k));
-  const first = rng.int(n);
-  const chosen = [first];
-  // Closest squared distance of every row to the chosen centres.
-  let closest = tf.tidy(() => {
-    const c = x.slice([first, 0], [1, d]);
-    return xNorms.sub(tf.matMul(x, c.transpose()).reshape([n]).mul(2))
-      .add(c.square().sum()).relu() as tf.Tensor1D;
-  });
-  try {
-    for (let c = 1; c < k; c++) {
-      const weights = closest.dataSync();
-      let candidates: number[];
-      try {
-        candidates = Array.from(
-          { length: trials },
-          () => rng.categorical(weights),
-        );
-      } catch {
-        // All remaining weight is zero: every row coincides with a chosen
-        // centre. Cannot happen with >= k distinct rows, kept as a guard.
-        throw new ArgumentError(
-          "kmeans",
-          `k must not exceed the number of distinct rows`,
-        );
-      }
-      const next = tf.tidy(() => {
-        const cand = tf.gather(x, candidates);
-        const dist = xNorms.reshape([n, 1])
-          .sub(tf.matMul(x, cand.transpose()).mul(2))
-          .add(cand.square().sum(1)).relu();
-        const potential = tf.minimum(dist, closest.reshape([n, 1]));
-        const best = tf.argMin(potential.sum(0)).dataSync()[0];
-        return {
-          best,
-          closest: potential.slice([0, best], [n, 1]).reshape([n]),
-        };
-      });
-      closest.dispose();
-      closest = next.closest as tf.Tensor1D;
-      chosen.push(candidates[next.best]);
-    }
-  } finally {
+  const chosen = [rng.int(x.shape[0])];
+  // [n, 1]: D(x)^2, each row's squared distance to its nearest centre.
+  let closest = squaredDistances(x, xNorms, tf.gather(x, chosen));
+  while (chosen.length < k) {
+    const candidates = drawRows(closest.dataSync(), trials, rng);
+    const next = tf.tidy(() => {
+      const dist = squaredDistances(x, xNorms, tf.gather(x, candidates));
+      // D(x)^2 if each candidate joined the centres; keep the best total.
+      const d2 = tf.minimum(dist, closest);
+      const best = tf.argMin(d2.sum(0)).dataSync()[0];
+      return { best, closest: d2.slice([0, best], [-1, 1]) as tf.Tensor2D };
+    });
     closest.dispose();
+    closest = next.closest;
+    chosen.push(candidates[next.best]);
+  }
+  closest.dispose();
+  return chosen;
+}
+
+/** `count` row indices drawn with probability proportional to `weights`. */
+function drawRows(
+  weights: ArrayLike<number>,
+  count: number,
+  rng: Rng,
+): number[] {
+  try {
+    return Array.from({ length: count }, () => rng.categorical(weights));
+  } catch {
+    // kmeans checked for k distinct rows and scaled the data so that
+    // squared distances are finite: this is a guard, not an expected path.
+    throw new Error(
+      "kmeans: k-means++ found no row away from the centres chosen so far " +
+        "(squared distances all zero or not finite)",
+    );
+  }
+}
+
+/**
+ * k distinct rows by value, not just by index (a duplicate centre would
+ * start life as an empty cluster), in a random order.
+ */
+function randomDistinctRows(
+  values: Float32Array,
+  n: number,
+  d: number,
+  k: number,
+  rng: Rng,
+): number[] {
+  const chosen: number[] = [];
+  const seen = new Set<string>();
+  for (const i of rng.permutation(n)) {
+    const key = values.subarray(i * d, (i + 1) * d).join(",");
+    if (!seen.has(key)) {
+      seen.add(key);
+      chosen.push(i);
+      if (chosen.length === k) break;
+    }
   }
   return chosen;
 }
 
-/** One Lloyd run from the given centre indices. */
+// ---------------------------------------------------------------------------
+// Lloyd's algorithm
+
+/** One assignment step: nearest centroids and every row's squared distance to its own. */
+interface Assignment {
+  assignments: tf.Tensor1D;
+  distances: tf.Tensor1D;
+}
+
+function assignStep(x: tf.Tensor2D, centroids: tf.Tensor2D): Assignment {
+  return tf.tidy(() => {
+    const assignments = nearestCentroid(x, centroids);
+    // Recomputed directly (not by the expansion) so that the objective
+    // carries no cancellation error.
+    const distances = tf.squaredDifference(x, lookup(centroids, assignments))
+      .sum(1) as tf.Tensor1D;
+    return { assignments, distances };
+  });
+}
+
+/**
+ * The update step: every centroid moves to the mean of the rows assigned to
+ * it, mu_k = (1 / n_k) sum_{i: z_i = k} x_i, the best centroid for fixed
+ * assignments. `distances` (each row's squared distance to its old centroid)
+ * picks the rows that restart empty clusters.
+ */
+function updateCentroids(
+  x: tf.Tensor2D,
+  assignments: tf.Tensor1D,
+  distances: tf.Tensor1D,
+  k: number,
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    const sums = tf.unsortedSegmentSum(x, assignments, k);
+    const ones = tf.onesLike(assignments).toFloat();
+    const counts = tf.unsortedSegmentSum(ones, assignments, k);
+    // max(n_k, 1): an empty cluster gives 0 here, not 0/0, and restarts below.
+    const means = sums.div(counts.maximum(1).reshape([k, 1])) as tf.Tensor2D;
+    return restartEmptyClusters(x, means, counts.dataSync(), distances);
+  });
+}
+
+/**
+ * Moves each empty cluster's centroid onto one of the rows farthest from
+ * their current centroid (largest distance first), so none stays empty or
+ * becomes NaN.
+ */
+function restartEmptyClusters(
+  x: tf.Tensor2D,
+  means: tf.Tensor2D,
+  counts: ArrayLike<number>,
+  distances: tf.Tensor1D,
+): tf.Tensor2D {
+  const k = means.shape[0];
+  const empty: number[] = [];
+  for (let j = 0; j < k; j++) if (counts[j] === 0) empty.push(j);
+  if (empty.length === 0) return means;
+  return tf.tidy(() => {
+    const far = tf.topk(distances, Math.min(empty.length, x.shape[0])).indices
+      .dataSync();
+    const mask = new Float32Array(k);
+    const pick = new Int32Array(k);
+    empty.forEach((j, e) => {
+      mask[j] = 1;
+      pick[j] = far[e % far.length];
+    });
+    const m = tf.tensor2d(mask, [k, 1]);
+    return means.mul(tf.scalar(1).sub(m)).add(tf.gather(x, pick).mul(m));
+  });
+}
+
+/** Sum of a tensor's values in float64 (plain number). */
+function total(t: tf.Tensor): number {
+  const v = t.dataSync();
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i];
+  return s;
+}
+
+/** True when any row changed its cluster. */
+function anyChanged(before: tf.Tensor1D, after: tf.Tensor1D): boolean {
+  return tf.tidy(() => tf.notEqual(before, after).any().dataSync()[0] !== 0);
+}
+
+/**
+ * Lloyd's algorithm from `start`: assign every row to its nearest centroid,
+ * move every centroid to the mean of its rows, repeat. Neither step can
+ * raise the inertia. Stops after `maxIter` assignment steps, when no
+ * assignment changes, or when the centroids moved less than `shiftTol`.
+ * Always ends on an assignment step, so centroids, assignments and the
+ * last inertia in `history` belong together.
+ */
 function lloyd(
   x: tf.Tensor2D,
   start: tf.Tensor2D,
   maxIter: number,
   shiftTol: number,
-): KMeansResult {
-  const n = x.shape[0];
+): Omit<KMeansResult, "inertia"> {
   const k = start.shape[0];
-  // A private copy: the loop disposes superseded centroids.
   let centroids = start.clone();
-  let assignments: tf.Tensor1D | null = null;
-  const history: number[] = [];
-  // Assignment step: indices plus every row's squared distance to its centre.
-  const assign = (c: tf.Tensor2D) =>
-    tf.tidy(() => {
-      const idx = nearest(x, c.transpose(), c.square().sum(1));
-      // Distances recomputed directly (not by the expansion) so the
-      // objective carries no cancellation error.
-      const sq = tf.squaredDifference(x, lookup(c, idx)).sum(1) as tf.Tensor1D;
-      return { idx, sq };
-    });
-  const total = (sq: tf.Tensor1D) => {
-    const v = sq.dataSync();
-    let s = 0;
-    for (let i = 0; i < v.length; i++) s += v[i];
-    return s;
-  };
-  try {
-    for (let it = 0; it < maxIter; it++) {
-      const { idx, sq } = assign(centroids);
-      history.push(total(sq));
-      const changed = assignments === null ||
-        tf.tidy(() => tf.notEqual(idx, assignments!).any().dataSync()[0]) !==
-          0;
-      assignments?.dispose();
-      assignments = idx;
-      // Stopping right after an assignment step keeps the assignments
-      // consistent with the returned centroids.
-      if (!changed || it === maxIter - 1) {
-        sq.dispose();
-        break;
-      }
-      // Update step: each centroid moves to the mean of its rows.
-      const [next, shiftT] = tf.tidy(() => {
-        const sums = tf.unsortedSegmentSum(x, idx, k);
-        const counts = tf.unsortedSegmentSum(
-          tf.onesLike(idx).toFloat(),
-          idx,
-          k,
-        ).dataSync();
-        const empty: number[] = [];
-        for (let j = 0; j < k; j++) if (counts[j] === 0) empty.push(j);
-        let next = sums.div(
-          tf.tensor2d(Array.from(counts, (c) => Math.max(c, 1)), [k, 1]),
-        ) as tf.Tensor2D;
-        if (empty.length > 0) {
-          // Re-seed each empty cluster with one of the rows farthest from
-          // their current centre (largest first), so no centroid is 0/0.
-          const far = tf.topk(sq, Math.min(empty.length, n)).indices
-            .dataSync();
-          const mask = new Float32Array(k);
-          const pick = new Int32Array(k);
-          empty.forEach((j, e) => {
-            mask[j] = 1;
-            pick[j] = far[e % far.length];
-          });
-          const m = tf.tensor2d(mask, [k, 1]);
-          next = next.mul(tf.scalar(1).sub(m)).add(tf.gather(x, pick).mul(m));
-        }
-        return [next, next.sub(centroids).square().sum()];
-      }) as [tf.Tensor2D, tf.Scalar];
-      sq.dispose();
-      const shift = shiftT.dataSync()[0];
-      shiftT.dispose();
-      centroids.dispose();
-      centroids = next;
-      if (shift <= shiftTol) {
-        // Converged: one last assignment step so that centroids,
-        // assignments and inertia belong together.
-        const last = assign(centroids);
-        history.push(total(last.sq));
-        last.sq.dispose();
-        assignments.dispose();
-        assignments = last.idx;
-        break;
-      }
-    }
-    return {
-      centroids,
-      assignments: assignments!,
-      inertia: history[history.length - 1],
-      history,
-    };
-  } catch (e) {
-    centroids.dispose();
-    assignments?.dispose();
-    throw e;
+  let step = assignStep(x, centroids);
+  const history = [total(step.distances)];
+  for (let it = 1; it < maxIter; it++) {
+    const next = updateCentroids(x, step.assignments, step.distances, k);
+    const shift = tf.tidy(() => total(next.sub(centroids).square().sum()));
+    const previous = step;
+    tf.dispose([centroids, previous.distances]);
+    centroids = next;
+    step = assignStep(x, centroids);
+    history.push(total(step.distances));
+    const changed = anyChanged(previous.assignments, step.assignments);
+    previous.assignments.dispose();
+    if (shift <= shiftTol || !changed) break;
   }
+  step.distances.dispose();
+  return { centroids, assignments: step.assignments, history };
+}
+
+// ---------------------------------------------------------------------------
+// The public function
+
+/**
+ * Power of two that brings the data's largest magnitude near 1 when its
+ * squares would overflow (or underflow) float32, else 1. Scaling by a power
+ * of two is exact, and k-means commutes with scaling.
+ */
+function exactScale(values: Float32Array): number {
+  let largest = 0;
+  for (let i = 0; i < values.length; i++) {
+    const a = Math.abs(values[i]);
+    if (a > largest) largest = a;
+  }
+  const safe = largest === 0 || (largest < 2 ** 50 && largest > 2 ** -50);
+  return safe ? 1 : 2 ** -Math.round(Math.log2(largest));
 }
 
 /**
@@ -371,9 +440,17 @@ function lloyd(
  * never increases the inertia (sum of squared distances to the assigned
  * centroids). The best of `nInit` seeded restarts is returned.
  *
- * An empty cluster (no row assigned) is re-seeded with the row farthest from
+ * An empty cluster (no row assigned) is restarted at the row farthest from
  * its current centroid (several empty clusters take the farthest rows in
- * decreasing order), instead of producing NaN.
+ * decreasing order), instead of producing NaN. Data whose squares would
+ * overflow float32 (values beyond ~1e15) are clustered at an exact
+ * power-of-two scale and scaled back.
+ *
+ * ```ts
+ * const r = kmeans(points, 3, { seed: 0 });
+ * console.log(r.inertia, r.history);
+ * tf.dispose([r.centroids, r.assignments]);
+ * ```
  *
  * @param data float32 [n, d] tensor or rectangular `number[][]`
  * @param k number of clusters: a positive integer, at most the number of distinct rows
@@ -388,37 +465,58 @@ export function kmeans(
   options: KMeansOptions = {},
 ): KMeansResult {
   const where = "kmeans";
-  const explicit = Array.isArray(options.init) ||
-    options.init instanceof tf.Tensor;
+  const o = checkOptions(where, options, KMEANS_OPTIONS);
+  const explicit = Array.isArray(o.init) || o.init instanceof tf.Tensor;
   const init = explicit ? "given" : checkChoice(
     where,
     "init",
-    options.init ?? "kmeans++",
-    ["kmeans++", "random"] as const,
+    o.init ?? "kmeans++",
+    [
+      "kmeans++",
+      "random",
+    ] as const,
   );
   const nInit = checkInteger(
     where,
     "nInit",
-    options.nInit ?? (init === "random" ? 10 : 1),
+    o.nInit ?? (init === "random" ? 10 : 1),
     { min: 1 },
   );
-  const maxIter = checkInteger(where, "maxIter", options.maxIter ?? 300, {
-    min: 1,
-  });
-  const tol = checkNumber(where, "tol", options.tol ?? 1e-4, { min: 0 });
-  if (
-    options.seed !== undefined && !(options.seed instanceof Rng)
-  ) checkNumber(where, "seed", options.seed);
+  const maxIter = checkInteger(where, "maxIter", o.maxIter ?? 300, { min: 1 });
+  const tol = checkNumber(where, "tol", o.tol ?? 1e-4, { min: 0 });
+  const rng = rngOrStream(o.seed, where);
   checkInteger(where, "k", k, { min: 1 });
-  const { matrix: x, created } = toMatrix(where, "data", data);
+  const owned: tf.Tensor[] = [];
   try {
-    const [n, d] = x.shape;
+    const given = toMatrix(where, "data", data);
+    if (given.created) owned.push(given.matrix);
+    const [n, d] = given.matrix.shape;
     if (k > n) {
       throw new ArgumentError(
         where,
         `k must be at most the number of data rows (${n}), got ${k}`,
       );
     }
+    let start: tf.Tensor2D | null = null;
+    if (explicit) {
+      const s = toMatrix(where, "init", o.init);
+      if (s.created) owned.push(s.matrix);
+      if (s.matrix.shape[0] !== k || s.matrix.shape[1] !== d) {
+        throw new ArgumentError(
+          where,
+          `init centroids must have shape [${k}, ${d}], got [${
+            s.matrix.shape.join(", ")
+          }]`,
+        );
+      }
+      start = s.matrix;
+    }
+    const scale = exactScale(given.matrix.dataSync() as Float32Array);
+    const x = scale === 1
+      ? given.matrix
+      : given.matrix.mul(scale) as tf.Tensor2D;
+    if (x !== given.matrix) owned.push(x);
+    if (start && scale !== 1) owned.push(start = start.mul(scale));
     const values = x.dataSync() as Float32Array;
     const distinct = countDistinctRows(values, n, d, k);
     if (distinct < k) {
@@ -427,188 +525,78 @@ export function kmeans(
         `k must be at most the number of distinct data rows (${distinct}), got ${k}`,
       );
     }
-    let given: tf.Tensor2D | null = null;
-    if (explicit) {
-      const g = toMatrix(where, "init", options.init);
-      given = g.created ? g.matrix : g.matrix.clone();
-      if (given.shape[0] !== k || given.shape[1] !== d) {
-        const shape = given.shape.join(", ");
-        given.dispose();
-        throw new ArgumentError(
-          where,
-          `init centroids must have shape [${k}, ${d}], got [${shape}]`,
-        );
-      }
-    }
-    const rng = rngFrom(options.seed);
-    const xNorms = tf.tidy(() => x.square().sum(1) as tf.Tensor1D);
-    // scikit-learn's tolerance: relative to the mean per-feature variance.
-    const shiftTol = tol *
-      tf.tidy(() => tf.moments(x, 0).variance.mean().dataSync()[0]);
-    let best: KMeansResult | null = null;
-    try {
-      for (let r = 0; r < (given ? 1 : nInit); r++) {
-        const start = given ?? tf.tidy(() =>
-          tf.gather(
-            x,
-            seedCentres(
-              x,
-              xNorms,
-              k,
-              init as "kmeans++" | "random",
-              rng,
-              values,
-            ),
-          ) as tf.Tensor2D
-        );
-        let run: KMeansResult;
-        try {
-          run = lloyd(x, start, maxIter, shiftTol);
-        } finally {
-          start.dispose();
-        }
-        if (best === null || run.inertia < best.inertia) {
-          if (best) tf.dispose([best.centroids, best.assignments]);
-          best = run;
-        } else {
-          tf.dispose([run.centroids, run.assignments]);
-        }
-      }
-    } finally {
-      xNorms.dispose();
-      given?.dispose();
-    }
-    return best!;
-  } finally {
-    if (created) x.dispose();
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Experiments of notebook 01: small loops over `kmeans` settings that return
-// plain numbers (no tensors), so the notebook cells stay short.
-
-/** Throws unless `values` is a non-empty array of integers >= `min`. */
-function checkIntegerList(
-  where: string,
-  name: string,
-  values: unknown,
-  min: number,
-): number[] {
-  if (!Array.isArray(values) || values.length === 0) {
-    throw new ArgumentError(
-      where,
-      `${name} must be a non-empty array of integers, got ${
-        Array.isArray(values) ? "an empty array" : String(values)
-      }`,
-    );
-  }
-  values.forEach((v, i) => checkInteger(where, `${name}[${i}]`, v, { min }));
-  return values;
-}
-
-/** One stage of Lloyd's algorithm, as plain arrays (see `lloydSnapshots`). */
-export interface LloydSnapshot {
-  /** Number of assignment steps run. */
-  steps: number;
-  /**
-   * The centroids the last of those assignment steps used, [k][d] (the
-   * starting centroids for `steps = 1`).
-   */
-  centroids: number[][];
-  /** Index of the nearest of those centroids for every row, length n. */
-  assignments: number[];
-  /** The inertia (sum of squared errors) of these assignments. */
-  inertia: number;
-}
-
-/**
- * Lloyd's algorithm stopped after each of the given numbers of assignment
- * steps, all from the same explicit start (`tol: 0`, so no run stops early
- * on a small shift): the first iterations of k-means, for drawing.
- *
- * @param data float32 [n, d] tensor or `number[][]`
- * @param init the k starting centroids, [k, d] (`number[][]` or tensor); k is its row count
- * @param steps assignment-step counts, positive integers (e.g. `[1, 2, 3, 6]`)
- * @returns one `LloydSnapshot` per entry of `steps`: plain arrays, no tensors to dispose
- * @throws ArgumentError on an empty or non-integer `steps`, or bad data/init (from `kmeans`)
- */
-export function lloydSnapshots(
-  data: tf.Tensor2D | number[][],
-  init: tf.Tensor2D | number[][],
-  steps: number[],
-): LloydSnapshot[] {
-  const where = "lloydSnapshots";
-  checkIntegerList(where, "steps", steps, 1);
-  const k = init instanceof tf.Tensor ? init.shape[0] : init?.length;
-  if (!k) {
-    throw new ArgumentError(
-      where,
-      "init must be a non-empty [k, d] number[][] or tensor",
-    );
-  }
-  return steps.map((maxIter) => {
-    const r = kmeans(data, k, { init, maxIter, tol: 0 });
-    const snapshot = {
-      steps: maxIter,
-      centroids: r.centroids.arraySync(),
-      assignments: Array.from(r.assignments.dataSync()),
-      inertia: r.inertia,
+    const best = bestOfRuns(x, k, values, {
+      init: init as "kmeans++" | "random",
+      start,
+      runs: start ? 1 : nInit,
+      maxIter,
+      tol,
+      rng,
+    });
+    if (scale === 1) return best;
+    const centroids = tf.tidy(() => best.centroids.div(scale) as tf.Tensor2D);
+    best.centroids.dispose();
+    const unscale = (v: number) => v / (scale * scale);
+    return {
+      centroids,
+      assignments: best.assignments,
+      inertia: unscale(best.inertia),
+      history: best.history.map(unscale),
     };
-    tf.dispose([r.centroids, r.assignments]);
-    return snapshot;
-  });
+  } finally {
+    tf.dispose(owned);
+  }
 }
 
-/**
- * Final inertia of single k-means runs (`nInit: 1`), one per seed: shows how
- * much the result of Lloyd's algorithm depends on its seeding.
- *
- * @param data float32 [n, d] tensor or `number[][]`
- * @param k number of clusters
- * @param seeds one seed per run (integers >= 0)
- * @param init the seeding, `"kmeans++"` or `"random"`
- * @returns the final inertia of each run, a plain array aligned with `seeds`
- * @throws ArgumentError on bad seeds, init, k or data
- */
-export function seedInertias(
-  data: tf.Tensor2D | number[][],
+/** Runs Lloyd `runs` times from fresh seedings (or once from `start`); keeps the lowest inertia. */
+function bestOfRuns(
+  x: tf.Tensor2D,
   k: number,
-  seeds: number[],
-  init: "kmeans++" | "random",
-): number[] {
-  const where = "seedInertias";
-  checkInteger(where, "k", k, { min: 1 });
-  checkIntegerList(where, "seeds", seeds, 0);
-  checkChoice(where, "init", init, ["kmeans++", "random"] as const);
-  return seeds.map((seed) => {
-    const r = kmeans(data, k, { init, nInit: 1, seed });
-    tf.dispose([r.centroids, r.assignments]);
-    return r.inertia;
-  });
-}
-
-/**
- * The distortion (mean squared quantization error per row, inertia / n) of
- * a k-means codebook of each size in `ks`: the points of a rate-distortion
- * curve, at a rate of log2 K bits per row.
- *
- * @param data float32 [n, d] tensor or `number[][]`
- * @param ks codebook sizes, positive integers (at most the distinct rows)
- * @param options passed to every `kmeans` call (e.g. `{ seed: 0, nInit: 3 }`)
- * @returns the distortion for each K, a plain array aligned with `ks`
- * @throws ArgumentError on bad ks, options or data
- */
-export function kmeansDistortion(
-  data: tf.Tensor2D | number[][],
-  ks: number[],
-  options: KMeansOptions = {},
-): number[] {
-  checkIntegerList("kmeansDistortion", "ks", ks, 1);
-  return ks.map((k) => {
-    const r = kmeans(data, k, options);
-    const n = r.assignments.shape[0];
-    tf.dispose([r.centroids, r.assignments]);
-    return r.inertia / n;
-  });
+  values: Float32Array,
+  { init, start, runs, maxIter, tol, rng }: {
+    init: "kmeans++" | "random";
+    start: tf.Tensor2D | null;
+    runs: number;
+    maxIter: number;
+    tol: number;
+    rng: Rng;
+  },
+): KMeansResult {
+  const [n, d] = x.shape;
+  const xNorms = tf.tidy(() => x.square().sum(1) as tf.Tensor1D);
+  // scikit-learn's tolerance: relative to the mean per-feature variance.
+  const shiftTol = tol *
+    tf.tidy(() => tf.moments(x, 0).variance.mean().dataSync()[0]);
+  let best: KMeansResult | null = null;
+  try {
+    for (let r = 0; r < runs; r++) {
+      const from = start ?? tf.tidy(() =>
+        tf.gather(
+          x,
+          init === "random"
+            ? randomDistinctRows(values, n, d, k, rng)
+            : kmeansPlusPlus(x, xNorms, k, rng),
+        ) as tf.Tensor2D
+      );
+      let run: KMeansResult;
+      try {
+        const r = lloyd(x, from, maxIter, shiftTol);
+        run = { ...r, inertia: r.history.at(-1)! };
+      } finally {
+        if (from !== start) from.dispose();
+      }
+      if (best === null || run.inertia < best.inertia) {
+        if (best) tf.dispose([best.centroids, best.assignments]);
+        best = run;
+      } else {
+        tf.dispose([run.centroids, run.assignments]);
+      }
+    }
+  } catch (e) {
+    if (best) tf.dispose([best.centroids, best.assignments]);
+    throw e;
+  } finally {
+    xNorms.dispose();
+  }
+  return best!;
 }

@@ -7,6 +7,7 @@ import { kmeans } from "../lib/vq.ts";
 import {
   disposeGMM,
   fitGMM,
+  type FitGMMOptions,
   type GMM,
   gmmLogLikelihood,
   responsibilities,
@@ -319,5 +320,170 @@ Deno.test("GMM functions reject bad input with clear errors", () => {
     ArgumentError,
     "model.weights",
   );
+  disposeGMM(model);
+});
+
+/** Well-separated blobs around `offset`, float32-rounded, with their labels. */
+function offsetBlobs(offset: number, seed = 0) {
+  const rng = new Rng(seed);
+  const centres = [[0, 0, 0], [10, 0, 0], [0, 10, 0]];
+  const spread = [1, 0.5, 0.1];
+  const labels = Array.from({ length: 600 }, (_, i) => i % 3);
+  const x = labels.map((z) =>
+    centres[z].map((c, j) => Math.fround(offset + c + spread[j] * rng.normal()))
+  );
+  return { x, labels };
+}
+
+/** Per-cluster mean and (biased) variance in float64, the two-pass way. */
+function clusterMoments(x: number[][], labels: number[], k: number) {
+  return Array.from({ length: k }, (_, z) => {
+    const rows = x.filter((_, i) => labels[i] === z);
+    const mean = rows[0].map((_, j) =>
+      rows.reduce((s, r) => s + r[j], 0) / rows.length
+    );
+    const variance = mean.map((m, j) =>
+      rows.reduce((s, r) => s + (r[j] - m) ** 2, 0) / rows.length
+    );
+    return { mean, variance };
+  });
+}
+
+Deno.test("M-step variances are centred: a mean of 1000 costs no digits (float64 two-pass within 2e-7)", () => {
+  // On these data scikit-learn's GaussianMixture (float64, one pass) is
+  // within 2.3e-7 of the float64 two-pass variances, and so is fitGMM (checked
+  // offline); the float32 one-pass E[x^2] - mu^2 was off by a factor ~100.
+  for (const offset of [0, 1000]) {
+    const { x, labels } = offsetBlobs(offset);
+    const want = clusterMoments(x, labels, 3);
+    for (const hard of [true, false]) {
+      const fit = fitGMM(x, 3, { hard, seed: 0, tol: 0, maxIter: 5 });
+      const means = fit.means.arraySync();
+      const variances = fit.variances.arraySync();
+      for (const { mean, variance } of want) {
+        // The component that found this blob.
+        const k = means.findIndex((m) =>
+          m.every((v, j) => Math.abs(v - mean[j]) < 1)
+        );
+        assert(k >= 0, `blob at ${mean} found`);
+        assertAllClose(means[k], mean, { atol: 4 * 2 ** -24 * (offset + 10) });
+        assertAllClose(variances[k], variance.map((v) => v + 1e-6), {
+          rtol: 2e-7,
+          atol: 0,
+        });
+      }
+      // The E-step is measured from the means' centre: the same log-likelihood as float64.
+      const w = fit.weights.arraySync();
+      const want64 = x.reduce((s, p) =>
+        s + logDensity(p, means, variances, w), 0) /
+        x.length;
+      assertAllClose(gmmLogLikelihood(fit, x), want64, { rtol: 1e-6 });
+      assertAllClose(fit.logLikelihood, want64, { rtol: 1e-6 });
+      disposeGMM(fit);
+    }
+  }
+});
+
+Deno.test("fitGMM rejects data whose squares overflow float32", () => {
+  const x = [[0, 1e20], [1, 2e20], [3, 0]];
+  assertThrows(() => fitGMM(x, 1), ArgumentError, "fitGMM", "overflow");
+});
+
+Deno.test("sampleGMM rejects negative or non-finite variances and weights", () => {
+  const model = (variances: number[][], weights = [0.5, 0.5]): GMM => ({
+    means: tf.tensor2d([[0, 0], [1, 1]]),
+    variances: tf.tensor2d(variances),
+    weights: tf.tensor1d(weights),
+  });
+  const cases: [GMM, string][] = [
+    [model([[1, 1], [-0.5, 1]]), "model.variances[1][0] is -0.5"],
+    [model([[1, NaN], [1, 1]]), "model.variances[0][1] is NaN"],
+    [model([[1, 1], [1, 1]], [0.5, -0.1]), "model.weights[1] is -0.1"],
+    [model([[1, 1], [1, 1]], [0, 0]), "must not all be zero"],
+  ];
+  for (const [m, message] of cases) {
+    const before = tf.memory().numTensors;
+    assertThrows(
+      () => sampleGMM(m, 5, { seed: 0 }),
+      ArgumentError,
+      "sampleGMM",
+      message,
+    );
+    assertEquals(tf.memory().numTensors, before, message);
+    disposeGMM(m);
+  }
+});
+
+Deno.test("GMM options objects are checked: null, typos", () => {
+  const data = [[0, 0], [1, 1], [2, 0], [5, 5]];
+  assertThrows(
+    () => fitGMM(data, 2, null as unknown as FitGMMOptions),
+    ArgumentError,
+    "fitGMM",
+    "options",
+  );
+  assertThrows(
+    () => fitGMM(data, 2, { covarianceType: "diagonal" } as FitGMMOptions),
+    ArgumentError,
+    "fitGMM",
+    "covarianceType",
+    "covariance",
+  );
+  assertThrows(
+    () => fitGMM(data, 2, { hard: "yes" as unknown as boolean }),
+    ArgumentError,
+    "fitGMM",
+    "hard",
+  );
+  const model = fitGMM(data, 2, { seed: 0 });
+  assertThrows(
+    () => sampleGMM(model, 3, null as unknown as { seed?: number }),
+    ArgumentError,
+    "sampleGMM",
+    "options",
+  );
+  assertThrows(
+    () => sampleGMM(model, 3, { sed: 1 } as { seed?: number }),
+    ArgumentError,
+    "sampleGMM",
+    "sed",
+    "seed",
+  );
+  disposeGMM(model);
+});
+
+Deno.test("a throwing fitGMM leaves the tensor count unchanged", () => {
+  const data = tf.tensor2d([[0, 0], [1, 1], [2, 0], [5, 5]]);
+  const before = tf.memory().numTensors;
+  for (
+    const call of [
+      () => fitGMM(data, 5),
+      () => fitGMM(tf.tensor2d([[1, 1], [1, 1], [2, 2]]), 3),
+      () => fitGMM(data, 2, { varianceFloor: -1 }),
+      () => fitGMM(tf.tensor2d([[1e20, 0], [0, 1]]), 1),
+    ]
+  ) {
+    assertThrows(call, ArgumentError, "fitGMM");
+  }
+  // The two tensors made in the calls themselves are the only new ones.
+  assertEquals(tf.memory().numTensors, before + 2);
+  data.dispose();
+});
+
+Deno.test("unseeded sampleGMM calls draw different samples; a seed repeats", () => {
+  const model: GMM = {
+    means: tf.tensor2d([[0], [5]]),
+    variances: tf.tensor2d([[1], [1]]),
+    weights: tf.tensor1d([0.5, 0.5]),
+  };
+  const draw = (options: { seed?: number }) => {
+    const s = sampleGMM(model, 4, options);
+    const v = Array.from(s.samples.dataSync());
+    tf.dispose([s.samples, s.z]);
+    return v;
+  };
+  const [a, b] = [draw({}), draw({})];
+  assert(a.some((v, i) => v !== b[i]), "two unseeded draws were equal");
+  assertEquals(draw({ seed: 5 }), draw({ seed: 5 }));
   disposeGMM(model);
 });

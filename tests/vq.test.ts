@@ -3,13 +3,7 @@ import { initBackend } from "../lib/backend.ts";
 import { ArgumentError } from "../lib/validate.ts";
 import { makeBlobs } from "../lib/datasets2d.ts";
 import { Rng } from "../lib/random.ts";
-import {
-  kmeans,
-  kmeansDistortion,
-  lloydSnapshots,
-  quantize,
-  seedInertias,
-} from "../lib/vq.ts";
+import { kmeans, type KMeansOptions, quantize } from "../lib/vq.ts";
 import {
   assert,
   assertAllClose,
@@ -280,126 +274,124 @@ Deno.test("kmeans rejects bad input with clear errors", () => {
   assertThrows(() => kmeans(data, 2, { tol: NaN }), ArgumentError, "tol");
 });
 
-// ---------------------------------------------------------------------------
-// Notebook 01 experiments: lloydSnapshots, seedInertias, kmeansDistortion
-
-Deno.test("lloydSnapshots: hand-computed first two steps, then k-means' own runs", async () => {
+Deno.test("kmeans: hand-computed first Lloyd steps from an explicit start", async () => {
   const pts = [[0, 0], [0, 2], [10, 0], [10, 2]];
   const start = [[1, 1], [9, 3]];
-  const snaps = await assertNoTensorLeak(() =>
-    lloydSnapshots(pts, start, [1, 2])
-  );
-  // Step 1 assigns to the start: squared distances 2 + 2 + 10 + 2.
-  assertEquals(snaps[0].steps, 1);
-  assertAllClose(snaps[0].centroids, start);
-  assertEquals(snaps[0].assignments, [0, 0, 1, 1]);
-  assertAllClose(snaps[0].inertia, 16);
-  // Step 2 uses the cluster means (0, 1) and (10, 1): every point at distance 1.
-  assertAllClose(snaps[1].centroids, [[0, 1], [10, 1]]);
-  assertAllClose(snaps[1].inertia, 4);
-
-  const data = makeBlobs(120, { centers: 3, std: 1.5, seed: 4 });
-  const bad = [[-6, 5], [-5, 4.5], [-4, 5.5]];
-  const steps = [1, 2, 3, 6];
-  const many = lloydSnapshots(data.points, bad, steps);
-  many.forEach((s, i) => {
-    const r = kmeans(data.points, 3, { init: bad, maxIter: steps[i], tol: 0 });
-    assertEquals(s.steps, steps[i]);
-    assertEquals(s.inertia, r.inertia);
-    assertEquals(s.assignments, Array.from(r.assignments.dataSync()));
-    assertAllClose(s.centroids, r.centroids.arraySync());
+  // One assignment step: the start itself; squared distances 2 + 2 + 10 + 2.
+  const one = await assertNoTensorLeak(() => {
+    const r = kmeans(pts, 2, { init: start, maxIter: 1, tol: 0 });
+    const out = {
+      history: r.history,
+      centroids: r.centroids.arraySync(),
+      assignments: Array.from(r.assignments.dataSync()),
+    };
     tf.dispose([r.centroids, r.assignments]);
-    if (i > 0) assert(s.inertia <= many[i - 1].inertia, "inertia went up");
+    return out;
   });
-  tf.dispose([data.points, data.labels]);
+  assertAllClose(one.history, [16]);
+  assertAllClose(one.centroids, start);
+  assertEquals(one.assignments, [0, 0, 1, 1]);
+  // The update moves to the cluster means (0, 1) and (10, 1): every point at
+  // distance 1, and the next update moves nothing, so the run stops there.
+  const two = kmeans(pts, 2, { init: start, tol: 0 });
+  assertAllClose(two.history, [16, 4]);
+  assertAllClose(two.centroids, [[0, 1], [10, 1]]);
+  tf.dispose([two.centroids, two.assignments]);
 });
 
-Deno.test("lloydSnapshots rejects bad steps and init", () => {
-  const pts = [[0, 0], [1, 1], [2, 0]];
-  assertThrows(
-    () => lloydSnapshots(pts, [[0, 0]], []),
-    ArgumentError,
-    "lloydSnapshots",
-    "steps",
-  );
-  assertThrows(
-    () => lloydSnapshots(pts, [[0, 0]], [1, 0.5]),
-    ArgumentError,
-    "lloydSnapshots",
-    "steps[1]",
-  );
-  assertThrows(
-    () => lloydSnapshots(pts, [], [1]),
-    ArgumentError,
-    "lloydSnapshots",
-    "init",
-  );
-});
-
-Deno.test("seedInertias equals one single-run kmeans per seed", async () => {
-  const data = makeBlobs(200, { centers: 5, std: 0.8, seed: 2 });
-  const seeds = [0, 1, 2];
-  for (const init of ["kmeans++", "random"] as const) {
-    const got = await assertNoTensorLeak(() =>
-      seedInertias(data.points, 5, seeds, init)
-    );
-    assertEquals(got.length, 3);
-    seeds.forEach((seed, i) => {
-      const r = kmeans(data.points, 5, { init, nInit: 1, seed });
-      assertEquals(got[i], r.inertia);
-      tf.dispose([r.centroids, r.assignments]);
-    });
-  }
-  assertThrows(
-    () => seedInertias(data.points, 5, [], "random"),
-    ArgumentError,
-    "seedInertias",
-    "seeds",
-  );
-  assertThrows(
-    () => seedInertias(data.points, 5, [-1], "random"),
-    ArgumentError,
-    "seeds[0]",
-  );
-  assertThrows(
-    () => seedInertias(data.points, 5, [0], "farthest" as "random"),
-    ArgumentError,
-    "seedInertias",
-    "init",
-  );
-  assertThrows(
-    () => seedInertias(data.points, 0, [0], "random"),
-    ArgumentError,
-    "seedInertias",
-    "k",
-  );
-  tf.dispose([data.points, data.labels]);
-});
-
-Deno.test("kmeansDistortion: K = 1 gives the total variance, K = n gives 0", async () => {
+Deno.test("kmeans: K = 1 leaves the total sum of squares, K = n leaves nothing", () => {
   const pts = [[0, 0], [2, 0], [0, 4], [2, 4]];
-  // Mean (1, 2): squared distances 1 + 4 = 5 for every point.
-  const d = await assertNoTensorLeak(() =>
-    kmeansDistortion(pts, [1, 2, 4], { seed: 0 })
-  );
-  assertAllClose(d, [5, 1, 0], { atol: 1e-5 });
-  const data = makeBlobs(150, { centers: 4, std: 1, seed: 9 });
-  const r = kmeans(data.points, 4, { seed: 0, nInit: 2 });
-  assertEquals(
-    kmeansDistortion(data.points, [4], { seed: 0, nInit: 2 })[0],
-    r.inertia / 150,
-  );
-  tf.dispose([r.centroids, r.assignments, data.points, data.labels]);
+  // Mean (1, 2): squared distance 1 + 4 = 5 from every point.
+  for (const [k, inertia] of [[1, 20], [2, 4], [4, 0]]) {
+    const r = kmeans(pts, k, { seed: 0 });
+    assertAllClose(r.inertia, inertia, { atol: 1e-5 });
+    tf.dispose([r.centroids, r.assignments]);
+  }
+});
+
+Deno.test("kmeans clusters rows of size 1e20 (float32 squares overflow) at an exact scale", () => {
+  const base = [[0, 0], [1, 0], [0, 1], [10, 10], [11, 10], [10, 11]];
+  for (const size of [1e20, 1e-25]) {
+    const big = base.map((r) => r.map((v) => v * size));
+    const r = kmeans(big, 2, { seed: 0 });
+    const small = kmeans(base, 2, { seed: 0 });
+    // The same clustering, centroids and inertia scaled by size and size^2.
+    assertEquals(
+      Array.from(r.assignments.dataSync()),
+      Array.from(small.assignments.dataSync()),
+    );
+    assertAllClose(
+      r.centroids,
+      small.centroids.arraySync().map((c) => c.map((v) => v * size)),
+      { rtol: 1e-6 },
+    );
+    assertAllClose(r.inertia / size ** 2, small.inertia, { rtol: 1e-6 });
+    assert(Number.isFinite(r.inertia), "finite inertia");
+    tf.dispose([
+      r.centroids,
+      r.assignments,
+      small.centroids,
+      small.assignments,
+    ]);
+  }
+  // Explicit starting centroids are scaled with the data.
+  const big = base.map((r) => r.map((v) => v * 1e20));
+  const r = kmeans(big, 2, { init: [[0, 0], [1e21, 1e21]] });
+  assertAllClose(r.inertia, 8e40 / 3, { rtol: 1e-5 });
+  tf.dispose([r.centroids, r.assignments]);
+});
+
+Deno.test("kmeans checks its options object: null, typos, non-objects", () => {
+  const data = randomMatrix(10, 2, 1);
   assertThrows(
-    () => kmeansDistortion(pts, []),
+    () => kmeans(data, 2, null as unknown as KMeansOptions),
     ArgumentError,
-    "kmeansDistortion",
-    "ks",
+    "kmeans",
+    "options",
   );
   assertThrows(
-    () => kmeansDistortion(pts, [2, 0]),
+    () => kmeans(data, 2, { maxIters: 3 } as unknown as KMeansOptions),
     ArgumentError,
-    "kmeansDistortion",
-    "ks[1]",
+    "kmeans",
+    "maxIters",
+    "maxIter",
   );
+  assertThrows(
+    () => kmeans(data, 2, 3 as unknown as KMeansOptions),
+    ArgumentError,
+    "kmeans",
+    "options",
+  );
+});
+
+Deno.test("a throwing kmeans or quantize leaves the tensor count unchanged", () => {
+  const data = tf.tensor2d(randomMatrix(10, 2, 1));
+  const before = tf.memory().numTensors;
+  const bad: [() => unknown, string][] = [
+    [() => kmeans(data, 11), "k must be at most"],
+    [() => kmeans(data, 2, { init: [[0, 0, 0], [1, 1, 1]] }), "init"],
+    [() => kmeans([[1, 1], [1, 1], [2, 2]], 3), "distinct"],
+    [() => kmeans(data, 2, { tol: -1 }), "tol"],
+    [() => quantize(data, [[1, 2, 3]]), "width 2"],
+  ];
+  for (const [call, message] of bad) {
+    assertThrows(call, ArgumentError, message);
+    assertEquals(tf.memory().numTensors, before, message);
+  }
+  data.dispose();
+});
+
+Deno.test("unseeded kmeans calls draw fresh seeds; a seed repeats", () => {
+  const data = randomMatrix(300, 2, 8);
+  const run = (options: KMeansOptions) => {
+    const r = kmeans(data, 20, { init: "random", nInit: 1, ...options });
+    tf.dispose([r.centroids, r.assignments]);
+    return r.history[0];
+  };
+  const unseeded = [run({}), run({}), run({})];
+  assert(
+    new Set(unseeded).size > 1,
+    `three unseeded runs started alike: ${unseeded}`,
+  );
+  assertEquals(run({ seed: 3 }), run({ seed: 3 }));
 });

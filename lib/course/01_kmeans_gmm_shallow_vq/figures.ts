@@ -1,8 +1,8 @@
 /**
  * Figures of notebook 01 (k-means, Gaussian mixtures and the shallow VQ
- * "VAE"): each function turns the plain results of lib/vq.ts and lib/gmm.ts
- * into one titled, labelled `Chart`, so the notebook cells show the
- * computation and not the plot options.
+ * "VAE"): each function turns the plain results of lib/vq.ts, lib/gmm.ts
+ * and ./experiments.ts into one titled, labelled `Chart`, so the notebook
+ * cells show the computation and not the plot options.
  *
  * Tensors passed in are only read, never disposed: they stay the caller's.
  *
@@ -21,9 +21,9 @@ import {
   row,
   scatter,
   voronoiPlot,
-} from "../plot.ts";
-import { ArgumentError } from "../validate.ts";
-import type { LloydSnapshot } from "../vq.ts";
+} from "../../plot.ts";
+import { ArgumentError } from "../../validate.ts";
+import type { LloydSnapshot } from "./experiments.ts";
 
 const NUMBER_WORDS = [
   "zero",
