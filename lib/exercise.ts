@@ -13,13 +13,96 @@
  */
 import * as tf from "@tensorflow/tfjs";
 
-/** A wrong answer; the message says what was expected and what came out. */
+/**
+ * A wrong answer; the message says what was expected and what came out. Its
+ * stack names no line of this file (the check's machinery is not the
+ * student's business); `frames` are kept for errors thrown by the student's
+ * own code.
+ */
 export class ExerciseError extends Error {
   /** Creates the error. */
-  constructor(message: string) {
+  constructor(message: string, frames: string[] = []) {
     super(message);
     this.name = "ExerciseError";
+    this.stack = [`${this.name}: ${message}`, ...frames].join("\n");
   }
+}
+
+/** The stack frames of `e` that are the student's (not this file, tfjs or Deno's internals). */
+function studentFrames(e: unknown): string[] {
+  const stack = e instanceof Error ? e.stack ?? "" : "";
+  return stack.split("\n").filter((line) =>
+    /^\s+at /.test(line) && !line.includes("/lib/exercise.ts") &&
+    !line.includes("node_modules") && !line.includes("ext:")
+  );
+}
+
+/** Which input of a tf.grad/tf.grads call got no gradient (recorded while a check runs). */
+interface MissingGradient {
+  index: number;
+  count: number;
+  shape: number[];
+}
+
+type Gradients = (
+  f: () => tf.Tensor,
+  xs: tf.Tensor[],
+  dy?: tf.Tensor,
+  allowNoGradients?: boolean,
+) => { value: tf.Tensor; grads: (tf.Tensor | null)[] };
+
+/**
+ * Runs `fn` while watching the engine's gradient computations: tfjs says
+ * only "Cannot compute gradient of y=f(x) with respect to x"; this records
+ * which input of the tf.grad/tf.grads call it was about.
+ */
+async function watchingGradients<T>(
+  fn: () => Promise<T>,
+): Promise<
+  { ok: true; result: T; missing: MissingGradient | null } | {
+    ok: false;
+    error: unknown;
+    missing: MissingGradient | null;
+  }
+> {
+  const engine = tf.engine() as unknown as { gradients: Gradients };
+  const original = engine.gradients;
+  let missing: MissingGradient | null = null;
+  engine.gradients = function (this: unknown, f, xs, dy, allowNoGradients) {
+    let out;
+    try {
+      out = original.call(this, f, xs, dy, allowNoGradients);
+    } catch (e) {
+      // No path from any input: the first one is as good a name as any.
+      if (xs.length > 0) missing = { index: -1, count: xs.length, shape: [] };
+      throw e;
+    }
+    const index = out.grads.findIndex((g) => g == null);
+    if (index >= 0 && !allowNoGradients) {
+      missing = { index, count: xs.length, shape: xs[index].shape };
+    }
+    return out;
+  };
+  try {
+    return { ok: true, result: await fn(), missing };
+  } catch (error) {
+    return { ok: false, error, missing };
+  } finally {
+    engine.gradients = original;
+  }
+}
+
+const ORDINALS = ["first", "second", "third", "fourth", "fifth"];
+
+function describeMissing(m: MissingGradient | null): string {
+  if (!m) return "the input";
+  if (m.index < 0) {
+    return m.count === 1 ? "the input" : `any of the ${m.count} inputs`;
+  }
+  const shape = `(shape [${m.shape.join(", ")}])`;
+  if (m.count === 1) return `the input ${shape}`;
+  const nth = ORDINALS[m.index] ?? `#${m.index + 1}`;
+  return `the ${nth} of the ${m.count} inputs ${shape}`;
 }
 
 type Numeric = number | ArrayLike<number> | number[][] | tf.Tensor;
@@ -102,17 +185,23 @@ export async function checkExercise(
 ): Promise<void> {
   // A scope frees the tensors the tests create, even when they are async.
   tf.engine().startScope();
+  let outcome;
   try {
-    await tests();
-  } catch (e) {
-    throw explain(id, e);
+    outcome = await watchingGradients(async () => await tests());
   } finally {
     tf.engine().endScope();
+  }
+  if (!outcome.ok) {
+    throw explain(id, outcome.error, outcome.missing);
   }
   console.log(`✅ Exercise ${id}: correct`);
 }
 
-function explain(id: string, e: unknown): ExerciseError {
+function explain(
+  id: string,
+  e: unknown,
+  missing: MissingGradient | null,
+): ExerciseError {
   const message = e instanceof Error ? e.message : String(e);
   if (/not implemented/i.test(message)) {
     return new ExerciseError(
@@ -122,8 +211,25 @@ function explain(id: string, e: unknown): ExerciseError {
   if (e instanceof ExerciseError) {
     return new ExerciseError(`❌ Exercise ${id}: ${message}`);
   }
+  if (/Cannot compute gradient of y=f\(x\) with respect to x/.test(message)) {
+    return new ExerciseError(
+      `❌ Exercise ${id}: no gradient reaches ${describeMissing(missing)}. ` +
+        "The value may be right, but it is not computed from that input by " +
+        "operations tfjs can differentiate: a copy (clone()), a constant or a " +
+        "number read out with dataSync() carries no gradient back.",
+      studentFrames(e),
+    );
+  }
+  if (e instanceof ReferenceError) {
+    return new ExerciseError(
+      `❌ Exercise ${id}: ${message}: run the first cell (the imports) first, ` +
+        "then the cells above this one (after a kernel restart nothing is defined yet)",
+      studentFrames(e),
+    );
+  }
   const name = e instanceof Error ? e.name : "Error";
   return new ExerciseError(
     `❌ Exercise ${id}: your code threw ${name}: ${message}`,
+    studentFrames(e),
   );
 }
