@@ -385,10 +385,30 @@ export async function ensureChromium(): Promise<string> {
   );
 }
 
+/**
+ * Fetches the npm packages of deno.json (tfjs, Observable Plot, linkedom)
+ * into node_modules/ once, quietly, so that the kernel's first cell does not
+ * download them (and a registry that cannot be reached is reported here,
+ * not as a kernel error).
+ */
+export async function ensureNpmPackages(): Promise<boolean> {
+  const root = new URL("../", import.meta.url).pathname;
+  try {
+    await Deno.stat(`${root}node_modules/@tensorflow/tfjs/package.json`);
+    return true;
+  } catch { /* not yet: install below */ }
+  return await quietStep(
+    "fetching the npm packages (tfjs, Observable Plot, linkedom) into node_modules/",
+    "the notebooks import them; once",
+    [[Deno.execPath(), ["install", "--quiet", `--config=${root}deno.json`]]],
+  );
+}
+
 /** Full set-up for the notebook tasks. Fast (a few probes) when everything is there. */
 export async function setup(): Promise<JupyterSetup> {
   const found = await ensureJupyter();
   await ensureDenoKernel(found.jupyter);
+  await ensureNpmPackages();
   await ensureFashionMNIST();
   await ensureOpenBlas();
   return found;
