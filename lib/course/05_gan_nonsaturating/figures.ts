@@ -1,8 +1,9 @@
 /**
  * The charts of notebook 05 (GANs): thin wrappers that turn the results of
- * lib/gan.ts and lib/metrics.ts into titled, labelled `Chart`s with the
- * helpers of lib/plot.ts. Each returns a `Chart`; tensors passed in stay the
- * caller's (any tensor made here is disposed here).
+ * lib/gan.ts, lib/metrics.ts and ./experiments.ts into titled, labelled
+ * `Chart`s with the helpers of lib/plot.ts. Each returns a `Chart` (display
+ * it with `await show(chart)`); tensors passed in stay the caller's (any
+ * tensor made here is disposed here).
  *
  * @module
  */
@@ -16,10 +17,10 @@ import {
   row,
   scatter,
   trainingCurves,
-} from "../plot.ts";
-import { ringQuality } from "../gan.ts";
-import type { SampleScores } from "../metrics.ts";
-import { ArgumentError, checkInteger, checkNumber } from "../validate.ts";
+} from "../../plot.ts";
+import { ringQuality } from "../../gan.ts";
+import { ArgumentError, checkInteger, checkNumber } from "../../validate.ts";
+import type { SampleScores } from "./experiments.ts";
 
 function checkRecord<T>(
   where: string,
