@@ -29,6 +29,7 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   ArgumentError,
+  checkBoolean,
   checkChoice,
   checkFinite,
   checkInteger,
@@ -41,6 +42,7 @@ import {
   randomUniform,
   Rng,
   rngFrom,
+  rngOrStream,
   type Seed,
 } from "./random.ts";
 import { mlp, trainableVariables, upsample7to28Layers } from "./nn.ts";
@@ -231,9 +233,7 @@ export function mlpGenerator(options: MLPGeneratorOptions): tf.Sequential {
     "tanh",
   ]);
   checkNumber(where, "seed", seed);
-  if (typeof batchNorm !== "boolean") {
-    throw new ArgumentError(where, `batchNorm must be true or false`);
-  }
+  checkBoolean(where, "batchNorm", batchNorm);
   if (!batchNorm) {
     return mlp([noiseDim + numClasses, ...hidden, outputDim], {
       activation: "relu",
@@ -452,8 +452,11 @@ export interface GANOptions {
   noiseDim: number;
   /** Dropout rate on D's input, in [0, 0.95] (default 0): each D pathway must judge alone. */
   inputDropout?: number;
-  /** Seed of the noise and dropout masks of the training steps (default 0). */
-  seed?: number;
+  /**
+   * Seed of the noise and dropout masks of the training steps, a number or
+   * an `Rng` (default: the shared stream of unseeded draws, see `rngOrStream`).
+   */
+  seed?: Seed;
 }
 
 /**
@@ -534,7 +537,7 @@ export class GAN {
       o.inputDropout ?? 0,
       { min: 0, max: 0.95 },
     );
-    const seed = checkNumber(where, "seed", o.seed ?? 0);
+    const rng = rngOrStream(o.seed, where);
     const { examples, numClasses } = checkData(where, o.data, o.numClasses);
     const dataShape = examples.shape.slice(1);
     checkNetworks(where, o.generator, o.discriminator, {
@@ -549,8 +552,8 @@ export class GAN {
     this.inputDropout = inputDropout;
     this.dataShape = dataShape;
     this.#flatD = o.discriminator.inputs[0].shape.length === 2;
-    this.#rng = rngFrom(seed);
-    this.#sampleRng = this.#rng.fork();
+    this.#rng = rng;
+    this.#sampleRng = rng.fork();
   }
 
   /**

@@ -595,3 +595,22 @@ Deno.test("mlpGenerator with batch norm: shapes and seeded weights", () => {
   a.dispose();
   b.dispose();
 });
+
+Deno.test("a GAN without a seed continues the shared stream of unseeded draws; a seed repeats", () => {
+  const { points, labels } = makeRing({ n: 64, seed: 3 });
+  const lossOf = (seed?: number) => {
+    const gan = new GAN({
+      generator: mlpGenerator({ noiseDim: 2, outputDim: 2, hidden: [4] }),
+      discriminator: mlpDiscriminator({ inputDim: 2, hidden: [4] }),
+      data: points,
+      noiseDim: 2,
+      seed,
+    });
+    const loss = scalar(gan.discriminatorObjective().loss(points).total);
+    gan.dispose();
+    return loss;
+  };
+  assertEquals(lossOf(5), lossOf(5));
+  assert(lossOf() !== lossOf(), "two unseeded GANs drew the same noise");
+  tf.dispose([points, labels]);
+});
