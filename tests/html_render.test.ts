@@ -7,9 +7,9 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import {
-  countMarks,
+  expectedFigures,
+  figureProblems,
   figuresOnPage,
-  type PageFigure,
   withBrowser,
 } from "./browser.ts";
 import { makeTestDir } from "./temp.ts";
@@ -18,60 +18,6 @@ import { ensureJupyter } from "../tasks/setup.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const fixture = `${root}tests/fixtures/render/figures.ipynb`;
-
-interface Expected {
-  kind: "svg" | "img";
-  marks: number;
-}
-
-/** The figures a notebook's outputs hold, in order. */
-export async function expectedFigures(path: string): Promise<Expected[]> {
-  const nb = JSON.parse(await Deno.readTextFile(path));
-  const found: Expected[] = [];
-  for (const cell of nb.cells) {
-    for (const out of cell.outputs ?? []) {
-      const data = out.data ?? {};
-      if (data["text/html"]) continue;
-      const svg = data["image/svg+xml"];
-      if (svg) {
-        const text = Array.isArray(svg) ? svg.join("") : svg;
-        found.push({ kind: "svg", marks: countMarks(text) });
-      } else if (data["image/png"]) found.push({ kind: "img", marks: 1 });
-    }
-  }
-  return found;
-}
-
-/** What is wrong with the figures of a page, compared with the notebook's. */
-export function figureProblems(
-  expected: Expected[],
-  onPage: PageFigure[],
-): string[] {
-  const problems: string[] = [];
-  if (onPage.length !== expected.length) {
-    problems.push(
-      `${expected.length} figure(s) in the notebook, ${onPage.length} on the page`,
-    );
-  }
-  expected.forEach((e, i) => {
-    const f = onPage[i];
-    if (!f) return;
-    if (f.kind !== e.kind || f.marks !== e.marks) {
-      problems.push(
-        `figure ${
-          i + 1
-        }: expected ${e.kind} with ${e.marks} marks, the page shows ${f.kind} with ${f.marks}`,
-      );
-    }
-    if (!(f.width >= 4 && f.height >= 4)) {
-      problems.push(`figure ${i + 1}: box ${f.width}x${f.height}`);
-    }
-    if (!(f.ink > 0.005)) {
-      problems.push(`figure ${i + 1}: blank on screen (ink ${f.ink})`);
-    }
-  });
-  return problems;
-}
 
 async function pageFigures(html: string) {
   return await withBrowser(async (browser) => {
