@@ -342,7 +342,7 @@ function quantizerSettings(
 
 /**
  * One EMA step, an online k-means: decayed counts N_k and sums m_k of the
- * vectors assigned to each code, and the code e_k = m_k / N_k.
+ * vectors assigned to each code, and the code e_k = m_k / N_k (smoothed N_k).
  */
 function emaStep(
   state: { counts: tf.Tensor1D; sums: tf.Tensor2D },
@@ -355,17 +355,15 @@ function emaStep(
   const ones = tf.onesLike(indices).toFloat();
   const batchCounts = tf.unsortedSegmentSum(ones, indices, k);
   const batchSums = tf.unsortedSegmentSum(flat, indices, k);
-  const counts = state.counts.mul(decay).add(batchCounts.mul(1 - decay));
-  const sums = state.sums.mul(decay).add(batchSums.mul(1 - decay));
+  const counts: tf.Tensor1D = state.counts.mul(decay).add(
+    batchCounts.mul(1 - decay),
+  );
+  const sums: tf.Tensor2D = state.sums.mul(decay).add(batchSums.mul(1 - decay));
   // Laplace smoothing: a code with no vectors keeps its place instead of 0/0.
   const n = counts.sum();
   const smoothed = counts.add(epsilon).div(n.add(k * epsilon)).mul(n);
-  const codebook = sums.div(smoothed.reshape([k, 1]));
-  return { counts, sums, codebook } as {
-    counts: tf.Tensor1D;
-    sums: tf.Tensor2D;
-    codebook: tf.Tensor2D;
-  };
+  const codebook: tf.Tensor2D = sums.div(smoothed.reshape([k, 1]));
+  return { counts, sums, codebook };
 }
 
 /**
@@ -1018,6 +1016,15 @@ export class VQVAE implements Trainable<tf.Tensor4D> {
   initCodebook(images: tf.Tensor4D): void {
     const where = "VQVAE.initCodebook";
     this.#checkImages(where, images);
+    const vectors = images.shape[0] * this.gridShape[0] * this.gridShape[1];
+    if (vectors < this.config.numCodes) {
+      throw new ArgumentError(
+        where,
+        `k-means of ${this.config.numCodes} codes needs at least that many encoder vectors; ${
+          images.shape[0]
+        } images give ${vectors}`,
+      );
+    }
     checkFinite(where, "images", images);
     const h = tf.tidy(() => this.encoder.apply(images) as tf.Tensor4D);
     try {

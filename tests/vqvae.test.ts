@@ -416,6 +416,12 @@ Deno.test("VQVAE.loss rejects bad, empty and non-finite batches before any tenso
       "VQVAE.loss",
       "initCodebook",
     );
+    assertThrows(
+      () => model.initCodebook(empty),
+      ArgumentError,
+      "VQVAE.initCodebook",
+      "at least",
+    );
     model.initCodebook(x);
     trainStep(model, opt, x); // optimizer slots exist from here on
     await assertNoTensorLeak(() => {
