@@ -10,11 +10,12 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { gunzipSync, gzipSync } from "node:zlib";
-import { join } from "node:path";
+import { constants as zlibConstants, gunzipSync, gzipSync } from "node:zlib";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   ArgumentError,
+  checkBoolean,
   checkChoice,
   checkInteger,
   checkNumber,
@@ -97,13 +98,33 @@ function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-/** Decompresses gzip bytes, or returns the input unchanged if it is not gzip. */
-function maybeGunzip(bytes: Uint8Array, name?: string): Uint8Array {
-  if (!isGzip(bytes)) return bytes;
+/** The largest IDX file (header and data) this reader inflates: 2 GiB. */
+const MAX_IDX_BYTES = 2 ** 31;
+
+/**
+ * gunzip, with node:zlib's errors turned into IDXFormatErrors; `limit` caps
+ * the output (`tooLarge` says what a larger output means).
+ */
+function inflate(
+  bytes: Uint8Array,
+  name: string | undefined,
+  { partial = false, limit, tooLarge = "" }: {
+    partial?: boolean;
+    limit?: number;
+    tooLarge?: string;
+  },
+): Uint8Array {
   let out: Uint8Array;
   try {
-    out = gunzipSync(bytes);
+    out = gunzipSync(bytes, {
+      // A prefix of the compressed bytes: return what it inflates to.
+      finishFlush: partial ? zlibConstants.Z_SYNC_FLUSH : undefined,
+      maxOutputLength: limit,
+    });
   } catch (e) {
+    if ((e as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
+      throw new IDXFormatError(tooLarge, name);
+    }
     throw new IDXFormatError(
       `corrupt gzip data (${
         (e as Error).message
@@ -115,45 +136,63 @@ function maybeGunzip(bytes: Uint8Array, name?: string): Uint8Array {
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
-function allocate(dtype: IDXDtype, size: number): IDXTypedArray {
-  switch (dtype) {
-    case "uint8":
-      return new Uint8Array(size);
-    case "int8":
-      return new Int8Array(size);
-    case "int16":
-      return new Int16Array(size);
-    case "int32":
-      return new Int32Array(size);
-    case "float32":
-      return new Float32Array(size);
-    case "float64":
-      return new Float64Array(size);
+/**
+ * Decompresses gzipped IDX bytes, never to more than the IDX header declares:
+ * the header is read first from the start of the stream (4 KiB of
+ * compressed bytes always hold its at most 1,024 bytes), then the whole file
+ * is inflated with the declared size as the limit, so a small file that
+ * inflates to gigabytes is rejected after the declared size, not after the
+ * memory is gone. Bytes that are not gzip are returned unchanged.
+ */
+function gunzipIDX(bytes: Uint8Array, name?: string): Uint8Array {
+  if (!isGzip(bytes)) return bytes;
+  const head = inflate(bytes.subarray(0, 4096), name, { partial: true });
+  const headerLength = head.length < 4 ? 4 : 4 + 4 * head[3];
+  if (head.length < headerLength) {
+    // Tiny, truncated or corrupt data: inflated whole (it is short), it
+    // gives the real error or the short content for readHeader to explain.
+    return inflate(bytes, name, {
+      limit: 1 << 16,
+      tooLarge: "no IDX header within the first 4 KiB of the gzip data",
+    });
   }
+  const { shape, dtype, expected } = readHeader(head, name);
+  if (expected > MAX_IDX_BYTES) {
+    throw new IDXFormatError(
+      `the header declares shape [${shape.join(", ")}] of ${dtype}, ` +
+        `${expected} bytes: more than the ${MAX_IDX_BYTES} bytes this reader inflates`,
+      name,
+    );
+  }
+  return inflate(bytes, name, {
+    limit: expected,
+    tooLarge:
+      `the gzip data inflates to more than the ${expected} bytes its IDX header declares ` +
+      `(shape [${
+        shape.join(", ")
+      }] of ${dtype}); the file is damaged or not an IDX file`,
+  });
+}
+
+/** What the header of an IDX file declares. */
+interface IDXHeader {
+  dtype: IDXDtype;
+  shape: number[];
+  /** Number of values: the product of `shape`. */
+  size: number;
+  /** Bytes of the header: 4 + 4 * dimensions. */
+  headerBytes: number;
+  /** Bytes of the whole file: header and values. */
+  expected: number;
 }
 
 /**
- * Parses an IDX file (the format of the MNIST and Fashion-MNIST files).
- * Gzipped bytes (magic `1f 8b`) are decompressed first. Multi-byte values
- * are big-endian in the file and native in the result; `uint8` data is a
- * view into the (decompressed) input, so copy it before writing to it.
+ * Reads the header of (decompressed) IDX bytes.
  *
- * @param bytes the file contents
- * @param options.name a file name to put in error messages
- * @throws IDXFormatError if the bytes are truncated, have a bad magic number,
- *   an unknown dtype code, no dimensions, trailing bytes, or corrupt gzip data
+ * @throws IDXFormatError on too few bytes, a bad magic number, an unknown
+ *   dtype code or zero dimensions
  */
-export function parseIDX(
-  bytes: Uint8Array,
-  { name }: { name?: string } = {},
-): IDXArray {
-  if (!(bytes instanceof Uint8Array)) {
-    throw new ArgumentError(
-      "parseIDX",
-      `bytes must be a Uint8Array, got ${typeof bytes}`,
-    );
-  }
-  const raw = maybeGunzip(bytes, name);
+function readHeader(raw: Uint8Array, name?: string): IDXHeader {
   if (raw.length < 4) {
     throw new IDXFormatError(
       `too short to be an IDX file: ${raw.length} bytes, the header alone needs at least 4`,
@@ -206,8 +245,59 @@ export function parseIDX(
     shape.push(d);
     size *= d;
   }
+  const expected = headerBytes + size * BYTES_PER_ELEMENT[dtype];
+  return { dtype, shape, size, headerBytes, expected };
+}
+
+function allocate(dtype: IDXDtype, size: number): IDXTypedArray {
+  switch (dtype) {
+    case "uint8":
+      return new Uint8Array(size);
+    case "int8":
+      return new Int8Array(size);
+    case "int16":
+      return new Int16Array(size);
+    case "int32":
+      return new Int32Array(size);
+    case "float32":
+      return new Float32Array(size);
+    case "float64":
+      return new Float64Array(size);
+  }
+}
+
+/**
+ * Parses an IDX file (the format of the MNIST and Fashion-MNIST files).
+ * Gzipped bytes (magic `1f 8b`) are decompressed first, never to more than
+ * the IDX header declares. Multi-byte values are big-endian in the file and
+ * native in the result; `uint8` data is a view into the (decompressed)
+ * input, so copy it before writing to it.
+ *
+ * ```ts
+ * const { dtype, shape, data } = parseIDX(await Deno.readFile("t10k-labels-idx1-ubyte.gz"));
+ * ```
+ *
+ * @param bytes the file contents
+ * @param options.name a file name to put in error messages
+ * @throws IDXFormatError if the bytes are truncated, have a bad magic number,
+ *   an unknown dtype code, no dimensions, trailing bytes, corrupt gzip data,
+ *   or gzip data that inflates to more than the header declares
+ */
+export function parseIDX(
+  bytes: Uint8Array,
+  options: { name?: string } = {},
+): IDXArray {
+  const { name } = checkOptions("parseIDX", options, ["name"]);
+  if (!(bytes instanceof Uint8Array)) {
+    throw new ArgumentError(
+      "parseIDX",
+      `bytes must be a Uint8Array, got ${typeof bytes}`,
+    );
+  }
+  const raw = gunzipIDX(bytes, name);
+  const { dtype, shape, size, headerBytes, expected } = readHeader(raw, name);
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const width = BYTES_PER_ELEMENT[dtype];
-  const expected = headerBytes + size * width;
   if (raw.length < expected) {
     throw new IDXFormatError(
       `truncated payload: shape [${
@@ -272,9 +362,11 @@ export function writeIDX(
   array: ArrayLike<number>,
   shape: number[],
   dtype: IDXDtype,
-  { gzip = false }: { gzip?: boolean } = {},
+  options: { gzip?: boolean } = {},
 ): Uint8Array {
   const where = "writeIDX";
+  const { gzip = false } = checkOptions(where, options, ["gzip"]);
+  checkBoolean(where, "gzip", gzip);
   checkChoice(where, "dtype", dtype, IDX_DTYPES);
   if (!Array.isArray(shape) || shape.length === 0 || shape.length > 255) {
     throw new ArgumentError(
@@ -404,6 +496,22 @@ export const FASHION_MNIST_SHA256: Readonly<Record<string, string>> = Object
       "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
   });
 
+/**
+ * SHA-256 of the decompressed files of the committed subset in
+ * `data/fashion-mnist-subset/` (its README lists the same digests), so a
+ * damaged or replaced subset is caught instead of silently trained on.
+ */
+const SUBSET_SHA256: Readonly<Record<string, string>> = Object.freeze({
+  "train-images-idx3-ubyte.gz":
+    "85a0ed91fc149c8f56cbcd4faffd965abbddf9bb83d5e7308ec20af22a3a8c87",
+  "train-labels-idx1-ubyte.gz":
+    "d91bcde777777d8b779ccfade8da8df64050ef1cde830c67b3036ee13e26ec28",
+  "t10k-images-idx3-ubyte.gz":
+    "7a6d8e07ea021ec5bc73135ebd0a5770799557ec6f8242d8749c4f32a3cf4643",
+  "t10k-labels-idx1-ubyte.gz":
+    "b40abac7ec8228f434940f579deb7cf7b6e3103b5274cb91d1545771f5ef1c8b",
+});
+
 /** Options of `loadFashionMNIST`. */
 export interface LoadFashionMNISTOptions {
   /** `"train"` (60,000 examples) or `"test"` (10,000, the `t10k` files). Default `"train"`. */
@@ -435,9 +543,31 @@ export interface LoadFashionMNISTOptions {
    * `FASHION_MNIST_URL`; a mirror must serve the same bytes, which are verified.
    */
   downloadUrl?: string;
-  /** Check the SHA-256 of the full files the first time they are read. Default true. */
+  /**
+   * Check the SHA-256 of the files (the full set's against the official
+   * release, the subset's against the committed one) the first time they
+   * are read. Default true.
+   */
   verify?: boolean;
+  /**
+   * Folder of the subset (default: the committed `data/fashion-mnist-subset/`),
+   * e.g. a copy next to a handout; its files must be the committed ones.
+   */
+  subsetDir?: string | URL;
 }
+
+const LOAD_OPTIONS = [
+  "split",
+  "limit",
+  "subset",
+  "dataDir",
+  "searchSystem",
+  "download",
+  "downloadTimeoutMs",
+  "downloadUrl",
+  "verify",
+  "subsetDir",
+] as const;
 
 /** What `loadFashionMNIST` returns; the caller disposes `images` and `labels`. */
 export interface FashionMNIST {
@@ -462,7 +592,13 @@ function toPath(dir: string | URL): string {
   return dir;
 }
 
-const cache = new Map<string, Promise<IDXArray>>();
+/**
+ * Parsed files kept in memory, keyed by path (and the digest they were
+ * checked against), with the size, mtime, ctime and inode the file had when
+ * it was read: a file replaced on disk is read again (a rename changes the
+ * inode; a rewrite changes the size or the millisecond mtime).
+ */
+const cache = new Map<string, { stamp: string; parsed: Promise<IDXArray> }>();
 
 /** Forgets every parsed file `loadFashionMNIST` has kept in memory. */
 export function clearFashionMNISTCache(): void {
@@ -481,34 +617,53 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   ).join("");
 }
 
+/** A digest a file's decompressed contents must have, and what to do when it differs. */
+interface Expected {
+  sha256: string;
+  /** What the file should be and how to get it back, for the error message. */
+  remedy: string;
+}
+
 /**
- * Reads, verifies (optionally) and parses one file, once per path: a notebook
- * that reloads the data many times pays for the gunzip only the first time.
+ * Reads, verifies (optionally) and parses one file, once per version of the
+ * file: a notebook that reloads the data many times pays for the gunzip only
+ * the first time, and a file replaced on disk is read again.
  */
-function readIDXCached(path: string, expectedSha?: string): Promise<IDXArray> {
-  const key = `${path}\0${expectedSha ?? ""}`;
-  let entry = cache.get(key);
-  if (!entry) {
-    entry = (async () => {
-      const bytes = await Deno.readFile(path);
-      const raw = maybeGunzip(bytes, path);
-      if (expectedSha) {
-        const got = await sha256Hex(raw);
-        if (got !== expectedSha) {
-          throw new IDXFormatError(
-            `SHA-256 of the decompressed contents is ${got}, expected ${expectedSha}: ` +
-              `this is not the official Fashion-MNIST file (or it is damaged); replace it`,
-            path,
-          );
-        }
+async function readIDXCached(
+  path: string,
+  expected?: Expected,
+): Promise<IDXArray> {
+  const key = `${path}\0${expected?.sha256 ?? ""}`;
+  const info = await Deno.stat(path);
+  const stamp = [
+    info.size,
+    info.mtime?.getTime(),
+    info.ctime?.getTime(),
+    info.ino,
+  ]
+    .join(":");
+  const hit = cache.get(key);
+  if (hit?.stamp === stamp) return hit.parsed;
+  const parsed = (async () => {
+    const raw = gunzipIDX(await Deno.readFile(path), path);
+    if (expected) {
+      const got = await sha256Hex(raw);
+      if (got !== expected.sha256) {
+        throw new IDXFormatError(
+          `SHA-256 of the decompressed contents is ${got}, expected ${expected.sha256}: ` +
+            expected.remedy,
+          path,
+        );
       }
-      return parseIDX(raw, { name: path });
-    })();
-    cache.set(key, entry);
-    // A failed read should be retried next time (the user may have fixed the file).
-    entry.catch(() => cache.delete(key));
-  }
-  return entry;
+    }
+    return parseIDX(raw, { name: path });
+  })();
+  cache.set(key, { stamp, parsed });
+  // A failed read should be retried next time (the user may have fixed the file).
+  parsed.catch(() => {
+    if (cache.get(key)?.parsed === parsed) cache.delete(key);
+  });
+  return parsed;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -568,7 +723,7 @@ async function downloadFile(
   } finally {
     clearTimeout(timer);
   }
-  const raw = maybeGunzip(body, url);
+  const raw = gunzipIDX(body, url);
   const got = await sha256Hex(raw);
   if (got !== FASHION_MNIST_SHA256[file]) {
     throw new Error(
@@ -702,20 +857,25 @@ function checkPair(images: IDXArray, labels: IDXArray, located: Located): void {
  * If none works and `limit` is at most the size of the committed subset, the
  * subset is used instead (one line is logged); otherwise the error lists every
  * place searched and how to get the files. `subset: true` skips the search.
- * Parsed files are cached in memory per path.
+ * The files' decompressed SHA-256 is checked (the full set's against the
+ * official release, the subset's against the committed one) unless
+ * `verify: false`. Parsed files are cached in memory per path, size and
+ * modification time, so a replaced file is read again.
+ *
+ * ```ts
+ * const { images, labels } = await loadFashionMNIST({ split: "test", limit: 1000 });
+ * ```
  *
  * @returns images float32 [n, 28, 28, 1] in [0, 1] and labels int32 [n]
  *   (the caller disposes both), the class names and a description of the source
  * @throws ArgumentError for bad options (e.g. a non-integer `limit`, or one
- *   larger than the data), IDXFormatError for damaged files, Error if no data is found
+ *   larger than the data, or an unknown key), IDXFormatError for damaged or
+ *   altered files, Error if no data is found
  */
 export async function loadFashionMNIST(
   options: LoadFashionMNISTOptions = {},
 ): Promise<FashionMNIST> {
   const where = "loadFashionMNIST";
-  if (options === null || typeof options !== "object") {
-    throw new ArgumentError(where, `options must be an object, got ${options}`);
-  }
   const {
     split = "train",
     limit,
@@ -726,7 +886,8 @@ export async function loadFashionMNIST(
     downloadTimeoutMs = 5000,
     downloadUrl = FASHION_MNIST_URL,
     verify = true,
-  } = options;
+    subsetDir: subsetFolder = SUBSET_DIR,
+  } = checkOptions(where, options, LOAD_OPTIONS);
   checkChoice(where, "split", split, ["train", "test"] as const);
   if (limit !== undefined) checkInteger(where, "limit", limit, { min: 1 });
   for (
@@ -744,11 +905,15 @@ export async function loadFashionMNIST(
       );
     }
   }
-  if (typeof dataDir !== "string" && !(dataDir instanceof URL)) {
-    throw new ArgumentError(
-      where,
-      `dataDir must be a path string or file URL, got ${dataDir}`,
-    );
+  for (
+    const [key, dir] of Object.entries({ dataDir, subsetDir: subsetFolder })
+  ) {
+    if (typeof dir !== "string" && !(dir instanceof URL)) {
+      throw new ArgumentError(
+        where,
+        `${key} must be a path string or file URL, got ${dir}`,
+      );
+    }
   }
   checkNumber(where, "downloadTimeoutMs", downloadTimeoutMs, {
     min: 0,
@@ -761,7 +926,7 @@ export async function loadFashionMNIST(
     );
   }
 
-  const subsetDir = toPath(SUBSET_DIR);
+  const subsetDir = toPath(subsetFolder);
   const prefix = SPLIT_PREFIX[split];
   const subsetLocated: Located = {
     images: join(subsetDir, `${prefix}-images-idx3-ubyte.gz`),
@@ -789,7 +954,7 @@ export async function loadFashionMNIST(
       located = found;
       full = true;
     } else {
-      const subsetSize = await subsetCount(subsetLocated);
+      const subsetSize = await subsetCount(subsetLocated, verify);
       if (limit !== undefined && subsetSize !== null && limit <= subsetSize) {
         console.warn(
           `loadFashionMNIST: full Fashion-MNIST not found, using the committed ${subsetSize}-example ` +
@@ -820,19 +985,11 @@ export async function loadFashionMNIST(
     }
   }
 
+  const expect = (file: string) =>
+    !verify ? undefined : full ? official(file) : committedSubset(file);
   const [images, labels] = await Promise.all([
-    readIDXCached(
-      located.images,
-      full && verify
-        ? FASHION_MNIST_SHA256[`${prefix}-images-idx3-ubyte.gz`]
-        : undefined,
-    ),
-    readIDXCached(
-      located.labels,
-      full && verify
-        ? FASHION_MNIST_SHA256[`${prefix}-labels-idx1-ubyte.gz`]
-        : undefined,
-    ),
+    readIDXCached(located.images, expect(`${prefix}-images-idx3-ubyte.gz`)),
+    readIDXCached(located.labels, expect(`${prefix}-labels-idx1-ubyte.gz`)),
   ]);
   checkPair(images, labels, located);
   const available = images.shape[0];
@@ -858,12 +1015,36 @@ export async function loadFashionMNIST(
   };
 }
 
+/** The digest of an official Fashion-MNIST file. */
+function official(file: string): Expected {
+  return {
+    sha256: FASHION_MNIST_SHA256[file],
+    remedy:
+      "this is not the official Fashion-MNIST file (or it is damaged); replace it",
+  };
+}
+
+/** The digest of a file of the committed subset. */
+function committedSubset(file: string): Expected {
+  return {
+    sha256: SUBSET_SHA256[file],
+    remedy: "this is not the subset committed in data/fashion-mnist-subset/ " +
+      "(or it is damaged); restore it with `git checkout -- data/fashion-mnist-subset`",
+  };
+}
+
 /** Number of examples in the committed subset for a split, or null if it is missing. */
-async function subsetCount(located: Located): Promise<number | null> {
+async function subsetCount(
+  located: Located,
+  verify: boolean,
+): Promise<number | null> {
   if (!(await exists(located.images)) || !(await exists(located.labels))) {
     return null;
   }
-  const labels = await readIDXCached(located.labels);
+  const labels = await readIDXCached(
+    located.labels,
+    verify ? committedSubset(basename(located.labels)) : undefined,
+  );
   return labels.shape[0];
 }
 

@@ -20,6 +20,7 @@ import {
   type IDXDtype,
   IDXFormatError,
   loadFashionMNIST,
+  type LoadFashionMNISTOptions,
   parseIDX,
   writeIDX,
 } from "../lib/data.ts";
@@ -664,4 +665,234 @@ Deno.test("loadFashionMNIST downloads into dataDir, verifies, keeps nothing unve
     await server.shutdown();
     await Deno.remove(dataDir, { recursive: true });
   }
+});
+
+// --- Issue 18: bounded gunzip, a cache that sees replaced files, a checked subset
+
+/** gzip members concatenated: gunzip inflates them one after the other. */
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+Deno.test("a gzipped IDX file never inflates past the size its header declares", async () => {
+  // 263 KiB of gzip (deflate's ratio is at most ~1032): an 18-byte IDX file
+  // ([10] uint8), then 256 MiB of zeros.
+  const mib = new Uint8Array(gzipSync(new Uint8Array(1 << 20), { level: 9 }));
+  const bomb = concatBytes([
+    writeIDX(new Uint8Array(10), [10], "uint8", { gzip: true }),
+    ...Array.from({ length: 256 }, () => mib),
+  ]);
+  assert(bomb.length < 270 * 1024, `bomb is ${bomb.length} bytes`);
+  const t0 = performance.now();
+  assertThrows(
+    () => parseIDX(bomb, { name: "bomb.gz" }),
+    IDXFormatError,
+    "bomb.gz",
+    "more than the 18 bytes its IDX header declares",
+    "[10] of uint8",
+  );
+  const ms = performance.now() - t0;
+  assert(ms < 1000, `rejecting the bomb took ${ms.toFixed(0)} ms`);
+  // A header that declares more than this reader inflates: 4 GiB of uint8.
+  const huge = new Uint8Array(
+    gzipSync(Uint8Array.of(0, 0, 8, 2, 0, 1, 0, 0, 0, 1, 0, 0)),
+  );
+  assertThrows(
+    () => parseIDX(huge),
+    IDXFormatError,
+    "[65536, 65536]",
+    "more than",
+  );
+  // The loader reads through the same limit.
+  const dataDir = await makeTestDir("fmnist-bomb-");
+  try {
+    const dir = join(dataDir, "fashion-mnist");
+    await Deno.mkdir(dir);
+    await Deno.writeFile(
+      join(dir, "t10k-images-idx3-ubyte.gz"),
+      writeIDX(new Uint8Array(10 * 28 * 28), [10, 28, 28], "uint8", {
+        gzip: true,
+      }),
+    );
+    await Deno.writeFile(join(dir, "t10k-labels-idx1-ubyte.gz"), bomb);
+    await assertRejects(
+      () =>
+        loadFashionMNIST({
+          dataDir,
+          split: "test",
+          searchSystem: false,
+          download: false,
+          verify: false,
+        }),
+      IDXFormatError,
+      "t10k-labels-idx1-ubyte.gz",
+      "more than the 18 bytes",
+    );
+  } finally {
+    clearFashionMNISTCache();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("a file replaced on disk is read again (the cache is keyed by path, size and mtime)", async () => {
+  const dataDir = await makeTestDir("fmnist-replaced-");
+  const dir = join(dataDir, "fashion-mnist");
+  await Deno.mkdir(dir);
+  const opts = {
+    dataDir,
+    split: "test" as const,
+    searchSystem: false,
+    download: false,
+    verify: false,
+  };
+  const images = join(dir, "t10k-images-idx3-ubyte");
+  const labels = join(dir, "t10k-labels-idx1-ubyte");
+  const write = async (n: number, classes: number[]) => {
+    await Deno.writeFile(
+      images,
+      writeIDX(new Uint8Array(n * 784), [n, 28, 28], "uint8"),
+    );
+    await Deno.writeFile(labels, writeIDX(classes, [n], "uint8"));
+  };
+  const load = async () => {
+    const d = await loadFashionMNIST(opts);
+    const out = Array.from(d.labels.dataSync());
+    tf.dispose([d.images, d.labels]);
+    return out;
+  };
+  try {
+    clearFashionMNISTCache();
+    await write(4, [3, 1, 4, 1]);
+    assertEquals(await load(), [3, 1, 4, 1]);
+    // Same size, new contents, a later mtime.
+    await write(4, [2, 7, 1, 8]);
+    const later = new Date(Date.now() + 5000);
+    await Deno.utime(labels, later, later);
+    assertEquals(await load(), [2, 7, 1, 8]);
+    // Another size.
+    await write(5, [9, 9, 9, 9, 9]);
+    assertEquals(await load(), [9, 9, 9, 9, 9]);
+    // Unchanged files come from the cache: the same parsed values.
+    assertEquals(await load(), [9, 9, 9, 9, 9]);
+  } finally {
+    clearFashionMNISTCache();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("the committed subset is checked against its recorded SHA-256", async () => {
+  const copy = await makeTestDir("fmnist-subset-copy-");
+  const empty = await makeTestDir("fmnist-empty-");
+  try {
+    for (const e of Deno.readDirSync(SUBSET_DIR)) {
+      if (e.name.endsWith(".gz")) {
+        await Deno.copyFile(join(SUBSET_DIR, e.name), join(copy, e.name));
+      }
+    }
+    clearFashionMNISTCache();
+    // An intact copy loads.
+    const ok = await loadFashionMNIST({
+      subset: true,
+      split: "test",
+      subsetDir: copy,
+      limit: 3,
+    });
+    tf.dispose([ok.images, ok.labels]);
+    // One label changed: a well-formed file, but not the committed one.
+    const file = join(copy, "t10k-labels-idx1-ubyte.gz");
+    const parsed = parseIDX(await Deno.readFile(file));
+    const changed = Array.from(parsed.data);
+    changed[0] = (changed[0] + 1) % 10;
+    await Deno.writeFile(
+      file,
+      writeIDX(changed, parsed.shape, "uint8", { gzip: true }),
+    );
+    // (mtime has millisecond resolution: written within the same one as the
+    // copy, the file would look unchanged to the cache.)
+    const later = new Date(Date.now() + 5000);
+    await Deno.utime(file, later, later);
+    for (
+      const options of [
+        { subset: true, split: "test" as const, subsetDir: copy },
+        // The fallback path checks it too.
+        {
+          dataDir: empty,
+          searchSystem: false,
+          download: false,
+          limit: 20,
+          split: "test" as const,
+          subsetDir: copy,
+        },
+      ]
+    ) {
+      await assertRejects(
+        () => loadFashionMNIST(options),
+        IDXFormatError,
+        "t10k-labels-idx1-ubyte.gz",
+        "SHA-256",
+        "git checkout",
+      );
+    }
+    // verify: false reads it as it is.
+    const unchecked = await loadFashionMNIST({
+      subset: true,
+      split: "test",
+      subsetDir: copy,
+      verify: false,
+      limit: 1,
+    });
+    assertEquals(Array.from(unchecked.labels.dataSync()), [changed[0]]);
+    tf.dispose([unchecked.images, unchecked.labels]);
+  } finally {
+    clearFashionMNISTCache();
+    await Deno.remove(copy, { recursive: true });
+    await Deno.remove(empty, { recursive: true });
+  }
+});
+
+Deno.test("loader options are key-checked: typos name the closest key, null is an ArgumentError", async () => {
+  await assertRejects(
+    () => loadFashionMNIST({ spilt: "test" } as LoadFashionMNISTOptions),
+    ArgumentError,
+    "loadFashionMNIST",
+    "spilt",
+    "split",
+  );
+  await assertRejects(
+    () => loadFashionMNIST(null as unknown as LoadFashionMNISTOptions),
+    ArgumentError,
+    "loadFashionMNIST",
+    "options",
+  );
+  await assertRejects(
+    () => loadFashionMNIST({ subset: true, subsetDir: 3 as unknown as string }),
+    ArgumentError,
+    "subsetDir",
+  );
+  const bytes = writeIDX([1, 2], [2], "uint8");
+  assertThrows(
+    () => parseIDX(bytes, { nmae: "x" } as { name?: string }),
+    ArgumentError,
+    "parseIDX",
+    "nmae",
+    "name",
+  );
+  assertThrows(
+    () => writeIDX([1], [1], "uint8", { gzip: "yes" as unknown as boolean }),
+    ArgumentError,
+    "writeIDX",
+    "gzip",
+  );
+  assertThrows(
+    () => writeIDX([1], [1], "uint8", { zip: true } as { gzip?: boolean }),
+    ArgumentError,
+    "writeIDX",
+    "zip",
+  );
 });
