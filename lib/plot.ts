@@ -1039,7 +1039,7 @@ export type HistoryLike =
 
 /** Options of `trainingCurves`. */
 export interface TrainingCurvesOptions extends AxisOptions {
-  /** Metrics to draw (default: every key except `step`). */
+  /** Metrics to draw (default: every key except `step` and `time`). */
   keys?: string[];
   /** Logarithmic y axis. */
   logY?: boolean;
@@ -1156,7 +1156,8 @@ export function trainingCurves(
   const where = "trainingCurves";
   const title = checkTitle(where, options);
   const { steps, metrics } = normalizeHistory(where, history);
-  let keys = [...metrics.keys()];
+  // trainLoop's history also holds the clock (`time`): not a metric to draw.
+  let keys = [...metrics.keys()].filter((k) => k !== "time");
   if (options.keys !== undefined) {
     if (!Array.isArray(options.keys) || options.keys.length === 0) {
       throw new ArgumentError(

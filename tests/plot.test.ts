@@ -673,3 +673,20 @@ Deno.test("plot() renders any Plot chart with the legend inside the SVG", () => 
   assert(svg.includes(">u</text>") && svg.includes(">v</text>"));
   assert(!svg.includes("<div"), "HTML legend leaked into the SVG");
 });
+
+Deno.test("trainingCurves draws the metrics of a trainLoop history, not its time key", () => {
+  // trainLoop's history: step, the elapsed seconds and the metrics.
+  const history = {
+    step: [0, 1, 2, 3],
+    time: [0.1, 0.2, 0.3, 0.4],
+    loss: [4, 3, 2, 1],
+  };
+  const svg = trainingCurves(history, { title: "Loss" }).svg();
+  assertWellFormedSVG(svg);
+  assertEquals(count(markGroup(svg, "line"), /<path\b/g), 1);
+  assert(!svg.includes(">time<"), "time is drawn as a metric");
+  // Asked for by name, the clock can still be drawn.
+  const clock = trainingCurves(history, { title: "Clock", keys: ["time"] })
+    .svg();
+  assertEquals(count(markGroup(clock, "line"), /<path\b/g), 1);
+});
