@@ -570,6 +570,7 @@ export const STUDENT_RUNTIME = [
   ".gitignore",
   "README.md",
   "lib",
+  "packages",
   "tasks",
   "docs",
   "data/fashion-mnist-subset",
