@@ -1,8 +1,9 @@
 /**
  * The main job: executes every notebook in notebooks/ in order, headless,
- * writes the executed notebooks and an HTML rendering of each into build/,
- * and prints one line per notebook. A failure names the notebook, the cell
- * index and the error, and the task exits non-zero.
+ * writes the executed notebooks (signed, so they open trusted) and an HTML
+ * rendering of each with its charts (tasks/render.ts) into build/, and prints
+ * one line per notebook. A failure names the notebook, the cell index and the
+ * error, and the task exits non-zero; so does a rendering that lost a figure.
  *
  * usage: deno task notebooks [--quick] [--timeout=SECONDS] [--no-html] [--dir=PATH] [--out=PATH] [NAME...]
  *   NAME matches a notebook file by prefix or substring (e.g. 01, gan).
