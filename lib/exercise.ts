@@ -214,9 +214,10 @@ function explain(
   if (/Cannot compute gradient of y=f\(x\) with respect to x/.test(message)) {
     return new ExerciseError(
       `❌ Exercise ${id}: no gradient reaches ${describeMissing(missing)}. ` +
-        "The value may be right, but it is not computed from that input by " +
-        "operations tfjs can differentiate: a copy (clone()), a constant or a " +
-        "number read out with dataSync() carries no gradient back.",
+        "The value may be right, but the result is not computed from that " +
+        "input by operations tfjs can differentiate: a copy of another tensor " +
+        "(e.g. q.clone()), a constant, or numbers read out with dataSync() and " +
+        "put back carry no gradient to it.",
       studentFrames(e),
     );
   }
