@@ -364,7 +364,7 @@ export async function trainLoop(
         options.label ?? "train"
       }: interrupted after step ${stoppedAfter} of ${steps}. ` +
         `The model keeps what those ${stoppedAfter} steps learned; ` +
-        `the returned history has them. Run the cell again to train anew.`,
+        `the returned history has them.`,
     );
     return history;
   }
