@@ -154,13 +154,17 @@ export function straightThroughTable(
           .join("  ");
       return {
         "text/html": `<table><thead><tr>${
-          header.map((s) => `<th>${escape(s)}</th>`).join("")
+          header.map((s, j) =>
+            `<th style="text-align:${j === 0 ? "left" : "right"}">${
+              escape(s)
+            }</th>`
+          ).join("")
         }</tr></thead><tbody>${
           cells.map((c) =>
             `<tr>${
               c.map((s, j) =>
                 j === 0
-                  ? `<td><code>${escape(s)}</code></td>`
+                  ? `<td style="text-align:left"><code>${escape(s)}</code></td>`
                   : `<td style="text-align:right">${s}</td>`
               ).join("")
             }</tr>`
