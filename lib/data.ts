@@ -139,7 +139,8 @@ function inflate(
 /**
  * Decompresses gzipped IDX bytes, never to more than the IDX header declares:
  * the header is read first from the start of the stream (4 KiB of
- * compressed bytes always hold its at most 1,024 bytes), then the whole file
+ * compressed bytes hold its at most 1,024 bytes, unless the gzip header
+ * carries kilobytes of file name or comment), then the whole file
  * is inflated with the declared size as the limit, so a small file that
  * inflates to gigabytes is rejected after the declared size, not after the
  * memory is gone. Bytes that are not gzip are returned unchanged.
