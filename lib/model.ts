@@ -86,20 +86,25 @@ export function trainStep<Batch>(
     );
   }
   const groups = groupsOf(where, model.trainableVariables());
-  const optimizers = optimizersFor(where, optimizer, Object.keys(groups));
+  const updates = updatesOf(
+    optimizersFor(where, optimizer, Object.keys(groups)),
+    groups,
+  );
   const kept: tf.Tensor[] = [];
   try {
-    return tf.tidy(() => stepCore(model, groups, optimizers, batch, kept));
+    return tf.tidy(() => stepCore(model, updates, batch, kept));
   } finally {
     tf.dispose(kept);
   }
 }
 
+/** Each optimizer with the variables it moves, in a fixed order. */
+type Updates = [tf.Optimizer, tf.Variable[]][];
+
 /** The step itself, as the notebooks show it. */
 function stepCore<Batch>(
   model: Trainable<Batch>,
-  groups: Record<string, tf.Variable[]>,
-  optimizers: Record<string, tf.Optimizer>,
+  updates: Updates,
   batch: Batch,
   kept: tf.Tensor[],
 ): StepResult {
@@ -113,11 +118,12 @@ function stepCore<Batch>(
     );
     kept.forEach((t) => tf.keep(t));
     return out.total;
-  }, Object.values(groups).flat());
-  for (const [group, variables] of Object.entries(groups)) {
-    const own = variables.filter((v) => grads[v.name] !== undefined);
-    optimizers[group].applyGradients(
-      own.map((v) => ({ name: v.name, tensor: grads[v.name] })),
+  }, updates.flatMap(([, variables]) => variables));
+  for (const [optimizer, variables] of updates) {
+    // One call per optimizer, each variable always at the same position (Adam
+    // keys its moments by position); a variable without a gradient is skipped.
+    optimizer.applyGradients(
+      variables.map((v) => ({ name: v.name, tensor: grads[v.name] ?? null! })),
     );
   }
   const metrics: StepResult = { loss: value.dataSync()[0] };
@@ -164,6 +170,31 @@ function gradientsOf(
     if (failure === null) throw e;
   }
   throw failure;
+}
+
+/** Groups the variables by optimizer: one optimizer shared by several groups gets them all at once. */
+function updatesOf(
+  optimizers: Record<string, tf.Optimizer>,
+  groups: Record<string, tf.Variable[]>,
+): Updates {
+  const byOptimizer = new Map<tf.Optimizer, tf.Variable[]>();
+  const owner = new Map<string, string>();
+  for (const [group, variables] of Object.entries(groups)) {
+    for (const v of variables) {
+      if (owner.has(v.name)) {
+        throw new ArgumentError(
+          "trainStep",
+          `variable ${v.name} is in two groups (${
+            owner.get(v.name)
+          } and ${group}) of model.trainableVariables()`,
+        );
+      }
+      owner.set(v.name, group);
+    }
+    const list = byOptimizer.get(optimizers[group]) ?? [];
+    byOptimizer.set(optimizers[group], [...list, ...variables]);
+  }
+  return [...byOptimizer.entries()];
 }
 
 function groupsOf(

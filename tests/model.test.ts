@@ -148,3 +148,53 @@ Deno.test("trainStep: a loss whose total is not a scalar is an ArgumentError, an
   );
   v.dispose();
 });
+
+Deno.test("trainStep: one Adam shared by several groups moves them exactly as tf.train.adam's minimize over all of them", () => {
+  const make = (tag: string) => ({
+    a: tf.variable(tf.tensor1d([1, -2, 0.5]), true, `a${tag}${Math.random()}`),
+    b: tf.variable(tf.tensor1d([0.3]), true, `b${tag}${Math.random()}`),
+    // Gets a gradient only on even steps: its moment slot must not shift the others'.
+    c: tf.variable(tf.tensor1d([2, 2]), true, `c${tag}${Math.random()}`),
+  });
+  const loss = (v: ReturnType<typeof make>, step: number) =>
+    tf.tidy(() => {
+      let total = v.a.square().sum().add(v.b.mul(v.a.sum()).square().sum());
+      if (step % 2 === 0) total = total.add(v.c.sub(1).square().sum());
+      return total as tf.Scalar;
+    });
+  const ours = make("ours");
+  const ref = make("ref");
+  let step = 0;
+  const model: Trainable<null> = {
+    trainableVariables: () => ({ first: [ours.a], second: [ours.b, ours.c] }),
+    loss: () => ({ total: loss(ours, step) }),
+  };
+  const shared = tf.train.adam(0.05);
+  const reference = tf.train.adam(0.05);
+  for (step = 0; step < 20; step++) {
+    trainStep(model, shared, null);
+    reference.minimize(() => loss(ref, step), false, [ref.a, ref.b, ref.c]);
+  }
+  for (const k of ["a", "b", "c"] as const) {
+    assertAllClose(ours[k], ref[k].arraySync() as number[], {
+      atol: 0,
+      rtol: 0,
+      message: k,
+    });
+  }
+  tf.dispose([ours.a, ours.b, ours.c, ref.a, ref.b, ref.c]);
+});
+
+Deno.test("trainStep: a variable in two groups is an ArgumentError", () => {
+  const v = tf.variable(tf.scalar(1), true, `v${Math.random()}`);
+  const model: Trainable<null> = {
+    trainableVariables: () => ({ x: [v], y: [v] }),
+    loss: () => ({ total: v.square() as tf.Scalar }),
+  };
+  assertThrows(
+    () => trainStep(model, tf.train.sgd(1), null),
+    ArgumentError,
+    "is in two groups (x and y)",
+  );
+  v.dispose();
+});
