@@ -7,18 +7,17 @@
  *   one, and every matMul gradient asks for a transpose. A physical transpose
  *   (the backend's own native `Transpose`) followed by the plain product is
  *   an order of magnitude faster.
- * - `Conv2DBackpropInput` (the input gradient of conv2d, and the forward pass
- *   of conv2dTranspose) runs at ~1 GFLOP/s. Here it is one plain matMul
- *   `dy @ W^T` followed by col2im (a scatter-add of the patch rows back onto
- *   the image) in JavaScript.
  * - `GatherV2`: element-by-element copies (2 ms for 128 rows of 784).
  *   Here: one block copy per gathered slice.
  * - `Sum` over leading axes (bias gradients): a transpose first. Here: row
  *   additions.
+ * - `Identity` (every `clone()`, and the copies tfjs makes of the tensors
+ *   a gradient saves): a copy. Here: a new reference to the same memory.
  * - With OpenBLAS loaded (kernels/blas_kernels.ts), `BatchMatMul` and
  *   `_FusedMatMul` call its `cblas_sgemm`, transposes included.
  *
- * The wrapped built-ins are captured once, so registering again never wraps
+ * The convolutions are in kernels/conv_kernels.ts. The wrapped built-ins
+ * are captured once, so registering again never wraps
  * a wrapper. Each kernel is tested against the `cpu` backend, values and
  * gradients, in tests/wasm_kernels.test.ts.
  *
@@ -67,45 +66,15 @@ export function builtin(name: string): KernelFn {
   return fn;
 }
 
-/**
- * The geometry of a conv2d gradient kernel call (`Conv2DBackpropInput` or
- * `Conv2DBackpropFilter`) from its attributes: tfjs's conv info plus the
- * top/left padding. The input shape comes from the attributes when it is
- * not given (the input gradient's case), the filter shape likewise (the
- * filter gradient's). Only NHWC, the layout tfjs.layers uses, is supported.
- */
-export function convBackpropGeometry(
-  kernel: string,
-  attrs: tf.NamedAttrMap | undefined,
-  shapes: { input?: number[]; filter?: number[] },
-): tf.backend_util.Conv2DInfo & { padTop: number; padLeft: number } {
-  const a = attrs as unknown as {
-    strides: [number, number] | number;
-    pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
-    dataFormat: "NHWC" | "NCHW";
-    dimRoundingMode?: "floor" | "round" | "ceil";
-    inputShape?: number[];
-    filterShape?: number[];
-  };
-  if (a.dataFormat === "NCHW") {
-    throw new Error(`${kernel} (wasm, project kernel): only NHWC is supported`);
-  }
-  type Shape4 = [number, number, number, number];
-  const info = tf.backend_util.computeConv2DInfo(
-    (shapes.input ?? a.inputShape) as Shape4,
-    (shapes.filter ?? a.filterShape) as Shape4,
-    a.strides,
-    1,
-    a.pad,
-    a.dimRoundingMode,
-    false,
-    "channelsLast",
-  );
-  return { ...info, padTop: info.padInfo.top, padLeft: info.padInfo.left };
-}
-
 /** The built-ins that `FAST_KERNELS` call. */
-const WRAPPED = ["BatchMatMul", "_FusedMatMul", "Transpose", "GatherV2", "Sum"];
+const WRAPPED = [
+  "BatchMatMul",
+  "_FusedMatMul",
+  "Transpose",
+  "GatherV2",
+  "Sum",
+  "Identity",
+];
 
 /**
  * Captures the backend's built-in kernels that `FAST_KERNELS` wrap, and
@@ -217,7 +186,12 @@ export function productGeometry(
   };
 }
 
-function batchMatMul(args: KernelArgs): tf.TensorInfo {
+/**
+ * BatchMatMul: on OpenBLAS when it is loaded (transposes as sgemm flags),
+ * else wasm's own product after physical transposes; an empty inner
+ * dimension gives zeros.
+ */
+export function batchMatMul(args: KernelArgs): tf.TensorInfo {
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = args.attrs as unknown as {
     transposeA: boolean;
@@ -271,12 +245,42 @@ function fusedMatMul(args: KernelArgs): tf.TensorInfo {
   if (!blasHandles(a, b) && (bias == null || batch === 1) && k > 0) {
     return untransposed("_FusedMatMul", args);
   }
-  const { backend } = args;
-  const wasm = backend as WasmBackendLike;
   const { activation, leakyreluAlpha } = args.attrs as unknown as {
     activation: string;
     leakyreluAlpha?: number;
   };
+  const product = batchMatMul({
+    inputs: { a, b },
+    backend: args.backend,
+    attrs: args.attrs,
+  });
+  return biasAndActivation(product, args.backend, {
+    bias,
+    preluActivationWeights,
+    activation,
+    leakyreluAlpha,
+    kernel: "_FusedMatMul",
+  });
+}
+
+/**
+ * What a fused kernel does after its product: adds `bias` (broadcast) and
+ * applies the activation, with the backend's own kernels; `product` and the
+ * intermediate are released.
+ */
+export function biasAndActivation(
+  product: tf.TensorInfo,
+  backend: unknown,
+  { bias, preluActivationWeights, activation, leakyreluAlpha, kernel }: {
+    bias?: tf.TensorInfo;
+    preluActivationWeights?: tf.TensorInfo;
+    activation?: string;
+    leakyreluAlpha?: number;
+    /** The fused kernel's name, for errors. */
+    kernel: string;
+  },
+): tf.TensorInfo {
+  const wasm = backend as WasmBackendLike;
   const run = (
     name: string,
     inputs: tf.NamedTensorInfoMap,
@@ -287,94 +291,21 @@ function fusedMatMul(args: KernelArgs): tf.TensorInfo {
       backend,
       attrs,
     });
-  const product = batchMatMul({
-    inputs: { a, b },
-    backend,
-    attrs: args.attrs,
-  });
   let biased = product;
   if (bias != null) {
     biased = run("Add", { a: product, b: bias });
     wasm.disposeData(product.dataId);
   }
   if (activation === "linear" || activation == null) return biased;
-  const kernel = ACTIVATION_KERNELS[activation];
-  if (!kernel) {
+  const name = ACTIVATION_KERNELS[activation];
+  if (!name) {
     wasm.disposeData(biased.dataId);
-    throw new Error(`_FusedMatMul (wasm, project kernel): ${activation}?`);
+    throw new Error(`${kernel} (wasm, project kernel): ${activation}?`);
   }
   const out = activation === "prelu"
     ? run("Prelu", { x: biased, alpha: preluActivationWeights! })
-    : run(kernel, { x: biased }, { alpha: leakyreluAlpha ?? 0.2 });
+    : run(name, { x: biased }, { alpha: leakyreluAlpha ?? 0.2 });
   wasm.disposeData(biased.dataId);
-  return out;
-}
-
-function conv2DBackpropInput(
-  { inputs, backend, attrs }: KernelArgs,
-): tf.TensorInfo {
-  const wasm = backend as WasmBackendLike;
-  const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
-  const {
-    batchSize,
-    inHeight,
-    inWidth,
-    inChannels,
-    outHeight,
-    outWidth,
-    outChannels,
-    filterHeight,
-    filterWidth,
-    strideHeight,
-    strideWidth,
-    padTop,
-    padLeft,
-    inShape,
-  } = convBackpropGeometry("Conv2DBackpropInput", attrs, {
-    filter: filter.shape,
-  });
-  const rows = batchSize * outHeight * outWidth;
-  const patch = filterHeight * filterWidth * inChannels;
-  // cols[(b, oh, ow), (fh, fw, ci)] = dy @ W^T: what each output position
-  // sends back to each input pixel of its receptive field.
-  const cols = batchMatMul({
-    inputs: {
-      a: { dataId: dy.dataId, shape: [1, rows, outChannels], dtype: "float32" },
-      b: {
-        dataId: filter.dataId,
-        shape: [1, patch, outChannels],
-        dtype: "float32",
-      },
-    },
-    backend,
-    attrs: { transposeA: false, transposeB: true },
-  });
-  const out = wasm.makeOutput([...inShape], "float32");
-  // Views only after the last allocation: a growing heap detaches them.
-  const ov = wasm.typedArrayFromHeap(out) as Float32Array;
-  const cv = wasm.typedArrayFromHeap(cols) as Float32Array;
-  ov.fill(0);
-  for (let b = 0; b < batchSize; b++) {
-    for (let oh = 0; oh < outHeight; oh++) {
-      for (let ow = 0; ow < outWidth; ow++) {
-        const row = ((b * outHeight + oh) * outWidth + ow) * patch;
-        for (let fh = 0; fh < filterHeight; fh++) {
-          const ih = oh * strideHeight + fh - padTop;
-          if (ih < 0 || ih >= inHeight) continue;
-          for (let fw = 0; fw < filterWidth; fw++) {
-            const iw = ow * strideWidth + fw - padLeft;
-            if (iw < 0 || iw >= inWidth) continue;
-            const src = row + (fh * filterWidth + fw) * inChannels;
-            const dst = ((b * inHeight + ih) * inWidth + iw) * inChannels;
-            for (let ci = 0; ci < inChannels; ci++) {
-              ov[dst + ci] += cv[src + ci];
-            }
-          }
-        }
-      }
-    }
-  }
-  wasm.disposeData(cols.dataId);
   return out;
 }
 
@@ -463,15 +394,38 @@ function sum(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+/**
+ * Identity (`tensor.clone()`, and tfjs's copies of the tensors a gradient
+ * saves) as a new reference to the same memory, as the cpu backend and
+ * the wasm backend's own Reshape do: the built-in copies every element.
+ * tfjs kernels never write into their inputs, so sharing is safe.
+ */
+function identity(args: KernelArgs): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  if (x.dtype === "string") return builtin("Identity")(args);
+  (args.backend as { incRef(dataId: tf.DataId): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+}
+
 /** The faster replacements, by kernel name. */
 export const FAST_KERNELS: Readonly<Record<string, KernelFn>> = {
   BatchMatMul: batchMatMul,
   _FusedMatMul: fusedMatMul,
-  Conv2DBackpropInput: conv2DBackpropInput,
   GatherV2: gatherV2,
   Sum: sum,
+  Identity: identity,
 };
-for (const fn of Object.values(FAST_KERNELS)) replaced.add(fn);
+markReplacements(FAST_KERNELS);
+
+/**
+ * Records `kernels` as the project's replacements, so that `builtin` never
+ * mistakes one for the backend's own kernel.
+ */
+export function markReplacements(
+  kernels: Readonly<Record<string, KernelFn>>,
+): void {
+  for (const fn of Object.values(kernels)) replaced.add(fn);
+}
 
 /**
  * Registers `kernelFunc` as the wasm kernel `kernelName`, replacing any

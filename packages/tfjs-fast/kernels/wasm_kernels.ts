@@ -2,10 +2,9 @@
  * Kernels the tfjs wasm backend (4.22) lacks or gets wrong, registered by
  * the project so that training works on wasm:
  *
- * - `Conv2DBackpropFilter` (the weight gradient of conv2d and conv2dTranspose):
- *   im2col in JavaScript, then the backend's own fast `BatchMatMul`. The
- *   patch matrix is built already transposed because transposed matMuls are
- *   an order of magnitude slower on wasm.
+ * - `Conv2DBackpropFilter` (the weight gradient of conv2d and conv2dTranspose)
+ *   and faster `Conv2DBackpropInput`, `Conv2D` and `FusedConv2D`: im2col
+ *   or col2im in WebAssembly SIMD and one matMul (kernels/conv_kernels.ts).
  * - `UnsortedSegmentSum` (the gradient of gather, e.g. of an embedding or a
  *   codebook lookup).
  * - `OneHot`, whose float32 output on wasm holds int32 bit patterns.
@@ -15,7 +14,7 @@
  * - The speed fixes of kernels/fast_kernels.ts: `BatchMatMul` and
  *   `_FusedMatMul` with transposes (physical transpose, then the plain
  *   product; also fixes the fused bias for batches > 1),
- *   `Conv2DBackpropInput` (matMul + col2im), `GatherV2` (block copies) and
+ *   `GatherV2` (block copies) and
  *   `Sum` over leading axes (row additions); with OpenBLAS present the
  *   matMuls run on it (kernels/blas_kernels.ts).
  *
@@ -27,85 +26,14 @@ import * as tf from "@tensorflow/tfjs";
 import {
   builtin,
   captureBuiltins,
-  convBackpropGeometry,
   FAST_KERNELS,
   fillWhenEmpty,
   type KernelArgs,
+  markReplacements,
   registerWasmKernel,
   type WasmBackendLike,
 } from "./fast_kernels.ts";
-
-function conv2DBackpropFilter(
-  { inputs, backend, attrs }: KernelArgs,
-): tf.TensorInfo {
-  const wasm = backend as WasmBackendLike;
-  const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-  const {
-    batchSize,
-    inHeight,
-    inWidth,
-    inChannels,
-    outHeight,
-    outWidth,
-    outChannels,
-    filterHeight,
-    filterWidth,
-    strideHeight,
-    strideWidth,
-    padTop,
-    padLeft,
-    filterShape,
-  } = convBackpropGeometry("Conv2DBackpropFilter", attrs, { input: x.shape });
-  const xv = wasm.typedArrayFromHeap(x) as Float32Array;
-  const rows = filterHeight * filterWidth * inChannels;
-  const cols = batchSize * outHeight * outWidth;
-  // patchesT[(fh, fw, ci), (b, oh, ow)]: the transposed im2col matrix, so the
-  // weight gradient is one plain (fast) matMul patchesT @ dy.
-  const patchesT = new Float32Array(rows * cols);
-  for (let fh = 0; fh < filterHeight; fh++) {
-    for (let fw = 0; fw < filterWidth; fw++) {
-      for (let b = 0; b < batchSize; b++) {
-        for (let oh = 0; oh < outHeight; oh++) {
-          const ih = oh * strideHeight + fh - padTop;
-          if (ih < 0 || ih >= inHeight) continue;
-          for (let ow = 0; ow < outWidth; ow++) {
-            const iw = ow * strideWidth + fw - padLeft;
-            if (iw < 0 || iw >= inWidth) continue;
-            const col = (b * outHeight + oh) * outWidth + ow;
-            const src = ((b * inHeight + ih) * inWidth + iw) * inChannels;
-            const rowBase = (fh * filterWidth + fw) * inChannels;
-            for (let ci = 0; ci < inChannels; ci++) {
-              patchesT[(rowBase + ci) * cols + col] = xv[src + ci];
-            }
-          }
-        }
-      }
-    }
-  }
-  const aId = wasm.write(patchesT, [1, rows, cols], "float32");
-  const a: tf.TensorInfo = {
-    dataId: aId,
-    shape: [1, rows, cols],
-    dtype: "float32",
-  };
-  // dy [b, oh, ow, co] is already the [cols, co] matrix in memory.
-  const b: tf.TensorInfo = {
-    dataId: dy.dataId,
-    shape: [1, cols, outChannels],
-    dtype: "float32",
-  };
-  const matMul = tf.getKernel("BatchMatMul", "wasm")!.kernelFunc as (
-    args: KernelArgs,
-  ) => tf.TensorInfo;
-  const product = matMul({
-    inputs: { a, b },
-    backend,
-    attrs: { transposeA: false, transposeB: false },
-  });
-  wasm.disposeData(aId);
-  // Same memory, filter shape: what the backend's own Reshape kernel does.
-  return { dataId: product.dataId, shape: [...filterShape], dtype: "float32" };
-}
+import { CONV_BUILTINS, CONV_KERNELS } from "./conv_kernels.ts";
 
 function unsortedSegmentSum(
   { inputs, backend, attrs }: KernelArgs,
@@ -182,7 +110,6 @@ function emptySafeReduction(name: string, value: number) {
 }
 
 const PROJECT_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo> = {
-  Conv2DBackpropFilter: conv2DBackpropFilter,
   UnsortedSegmentSum: unsortedSegmentSum,
   OneHot: oneHot,
   ...Object.fromEntries(
@@ -191,7 +118,9 @@ const PROJECT_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo> = {
     ) => [name, emptySafeReduction(name, value)]),
   ),
   ...FAST_KERNELS,
+  ...CONV_KERNELS,
 };
+markReplacements(PROJECT_KERNELS);
 
 /** Names of the kernels this module registers for the wasm backend. */
 export const WASM_PROJECT_KERNELS: readonly string[] = Object.keys(
@@ -204,7 +133,7 @@ export const WASM_PROJECT_KERNELS: readonly string[] = Object.keys(
  */
 export function registerWasmKernels(): void {
   // The fast kernels wrap built-ins: keep the originals before replacing them.
-  captureBuiltins(Object.keys(EMPTY_REDUCTIONS));
+  captureBuiltins([...Object.keys(EMPTY_REDUCTIONS), ...CONV_BUILTINS]);
   for (const [kernelName, kernelFunc] of Object.entries(PROJECT_KERNELS)) {
     registerWasmKernel(kernelName, kernelFunc);
   }

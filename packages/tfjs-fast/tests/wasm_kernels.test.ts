@@ -690,3 +690,34 @@ Deno.test("the reductions over nothing do not leak tensors or backend memory", a
   await assertNoTensorLeak(work);
   assertEquals(backend.numDataIds(), ids, "wasm data ids");
 });
+
+// Identity as a shared reference (kernels/fast_kernels.ts).
+Deno.test("Identity (clone) shares memory safely: values, dtypes, dispose order, no leaks", async () => {
+  const backend = tf.backend() as unknown as { numDataIds(): number };
+  const ids = backend.numDataIds();
+  await assertNoTensorLeak(() => {
+    for (const dtype of ["float32", "int32", "bool"] as const) {
+      const x = tf.tensor1d([1, 0, 3], dtype);
+      const y = x.clone();
+      assertEquals(y.dtype, dtype);
+      x.dispose(); // the clone outlives the original
+      assertEquals(
+        Array.from(y.dataSync()),
+        dtype === "bool" ? [1, 0, 1] : [1, 0, 3],
+      );
+      y.dispose();
+    }
+    // A gradient through clones and a variable assigned from a clone.
+    const init = tf.tensor1d([2, 3]);
+    const v = tf.variable(init);
+    init.dispose();
+    const g = tf.grad((a: tf.Tensor) => a.clone().square().sum())(v);
+    assertEquals(Array.from(g.dataSync()), [4, 6]);
+    const copy = g.clone();
+    v.assign(copy as tf.Tensor1D);
+    tf.dispose([g, copy]);
+    assertEquals(Array.from(v.dataSync()), [4, 6]);
+    v.dispose();
+  });
+  assertEquals(backend.numDataIds(), ids, "wasm data ids");
+});

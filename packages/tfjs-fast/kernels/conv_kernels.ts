@@ -1,0 +1,330 @@
+/**
+ * The conv2d kernels as im2col (or col2im) plus one matMul, for every
+ * training pass of a convolution layer:
+ *
+ * - `Conv2DBackpropFilter` (the weight gradient of conv2d and of
+ *   conv2dTranspose; tfjs-backend-wasm 4.22 has none): patches^T @ dy,
+ *   with patches = im2col(x) [B OH OW, FH FW C].
+ * - `Conv2DBackpropInput` (the input gradient of conv2d and the forward
+ *   pass of conv2dTranspose; the built-in runs at ~1 GFLOP/s):
+ *   col2im(dy @ W^T).
+ * - `Conv2D` and `FusedConv2D` (the forward pass, and the input gradient
+ *   of conv2dTranspose) when the matMuls run on OpenBLAS: im2col(x) @ W,
+ *   then bias and activation. Without OpenBLAS the built-ins (XNNPACK)
+ *   stay, being as fast as im2col + wasm's matMul.
+ *
+ * im2col and col2im are WebAssembly SIMD loops on the backend's memory
+ * (kernels/conv_wasm.ts); a 1x1 convolution with stride 1 and no padding
+ * needs neither (x is its own patch matrix). On OpenBLAS the transposes
+ * are sgemm's flags; on wasm's own matMul, which is slow with transposes,
+ * the filter gradient is computed transposed, (dy^T @ patches)^T, so only
+ * the small matrices dy and dW are transposed. Dilated convolutions, NCHW
+ * and non-float32 inputs go to the built-ins.
+ *
+ * Tested against the cpu backend, values and gradients on both matMul
+ * paths, for kernels 1-5, strides 1-2, same/valid/explicit padding and
+ * transposed convolutions (tests/conv_kernels.test.ts).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { blasBatchMatMul, blasHandles } from "./blas_kernels.ts";
+import { col2im, im2col, type PatchGeometry } from "./conv_wasm.ts";
+import {
+  batchMatMul,
+  biasAndActivation,
+  builtin,
+  type KernelArgs,
+  type KernelFn,
+  productGeometry,
+  type WasmBackendLike,
+} from "./fast_kernels.ts";
+import { backendMemory } from "./wasm_module.ts";
+
+type ConvInfo = tf.backend_util.Conv2DInfo;
+
+interface ConvAttrs {
+  strides: [number, number] | number;
+  pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+  dataFormat: "NHWC" | "NCHW";
+  dilations?: [number, number] | number;
+  dimRoundingMode?: "floor" | "round" | "ceil";
+  inputShape?: number[];
+  filterShape?: number[];
+}
+
+type Shape4 = [number, number, number, number];
+
+/**
+ * The geometry of a conv2d kernel call from its attributes (tfjs's conv
+ * info), or null when the project's kernels do not handle it (NCHW,
+ * dilations). The input shape comes from the attributes when it is not
+ * given (the input gradient's case), the filter shape likewise (the filter
+ * gradient's).
+ */
+function convInfo(
+  attrs: tf.NamedAttrMap | undefined,
+  shapes: { input?: number[]; filter?: number[] },
+): ConvInfo | null {
+  const a = attrs as unknown as ConvAttrs;
+  if (a.dataFormat === "NCHW") return null;
+  const d = a.dilations ?? 1;
+  if (!(d === 1 || (Array.isArray(d) && d[0] === 1 && d[1] === 1))) {
+    return null;
+  }
+  return tf.backend_util.computeConv2DInfo(
+    (shapes.input ?? a.inputShape) as Shape4,
+    (shapes.filter ?? a.filterShape) as Shape4,
+    a.strides,
+    1,
+    a.pad,
+    a.dimRoundingMode,
+    false,
+    "channelsLast",
+  );
+}
+
+function patchGeometry(c: ConvInfo): PatchGeometry {
+  return {
+    batch: c.batchSize,
+    height: c.inHeight,
+    width: c.inWidth,
+    channels: c.inChannels,
+    outHeight: c.outHeight,
+    outWidth: c.outWidth,
+    filterHeight: c.filterHeight,
+    filterWidth: c.filterWidth,
+    strideHeight: c.strideHeight,
+    strideWidth: c.strideWidth,
+    padTop: c.padInfo.top,
+    padLeft: c.padInfo.left,
+  };
+}
+
+/** Rows (output positions) and columns (filter taps) of the patch matrix. */
+function patchSize(c: ConvInfo): { rows: number; taps: number } {
+  return {
+    rows: c.batchSize * c.outHeight * c.outWidth,
+    taps: c.filterHeight * c.filterWidth * c.inChannels,
+  };
+}
+
+/** Whether x is its own patch matrix: 1x1, stride 1, no padding. */
+function isPointwise(c: ConvInfo): boolean {
+  return c.filterHeight === 1 && c.filterWidth === 1 &&
+    c.outHeight === c.inHeight && c.outWidth === c.inWidth &&
+    c.padInfo.top === 0 && c.padInfo.left === 0;
+}
+
+const byteOffset = (wasm: WasmBackendLike, t: tf.TensorInfo) =>
+  wasm.typedArrayFromHeap(t).byteOffset;
+
+/** A tensor info of the same data seen with another shape. */
+const as = (t: tf.TensorInfo, shape: number[]): tf.TensorInfo => ({
+  dataId: t.dataId,
+  shape,
+  dtype: t.dtype,
+});
+
+/**
+ * The patch matrix of x as a [rows, taps] tensor info, and whether it is a
+ * new allocation (x itself for a pointwise convolution).
+ */
+function patchesOf(
+  x: tf.TensorInfo,
+  c: ConvInfo,
+  wasm: WasmBackendLike,
+  memory: WebAssembly.Memory,
+): { patches: tf.TensorInfo; owned: boolean } {
+  const { rows, taps } = patchSize(c);
+  if (isPointwise(c)) return { patches: as(x, [rows, taps]), owned: false };
+  const patches = wasm.makeOutput([rows, taps], "float32");
+  im2col(
+    memory,
+    byteOffset(wasm, x),
+    byteOffset(wasm, patches),
+    patchGeometry(c),
+  );
+  return { patches, owned: true };
+}
+
+/** A float32 output of `shape` filled with zeros. */
+function zeros(wasm: WasmBackendLike, shape: number[]): tf.TensorInfo {
+  const out = wasm.makeOutput(shape, "float32");
+  wasm.typedArrayFromHeap(out).fill(0);
+  return out;
+}
+
+/** The sgemm out = op(a) op(b) on OpenBLAS into a new [m, n] output. */
+function blasProduct(
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+  outShape: number[],
+  wasm: WasmBackendLike,
+): tf.TensorInfo {
+  const g = productGeometry(a, b, transposeA, transposeB);
+  const out = wasm.makeOutput(outShape, "float32");
+  blasBatchMatMul(a, b, out, g, wasm);
+  return out;
+}
+
+function transpose2(x: tf.TensorInfo, backend: unknown): tf.TensorInfo {
+  return builtin("Transpose")({
+    inputs: { x },
+    backend,
+    attrs: { perm: [1, 0] },
+  });
+}
+
+function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const wasm = backend as WasmBackendLike;
+  const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const c = convInfo(attrs, { input: x.shape });
+  const memory = backendMemory(backend);
+  if (c === null || memory === null || x.dtype !== "float32") {
+    throw new Error(
+      "Conv2DBackpropFilter (wasm, project kernel): only float32 NHWC " +
+        "without dilations is supported",
+    );
+  }
+  const filterShape = [...c.filterShape];
+  const { rows, taps } = patchSize(c);
+  const outChannels = c.outChannels;
+  if (rows === 0 || taps * outChannels === 0) return zeros(wasm, filterShape);
+  const { patches, owned } = patchesOf(x, c, wasm, memory);
+  const dyMatrix = as(dy, [rows, outChannels]);
+  try {
+    if (blasHandles(patches, dyMatrix)) {
+      // dW = patches^T @ dy, the transpose an sgemm flag.
+      return blasProduct(patches, dyMatrix, true, false, filterShape, wasm);
+    }
+    // wasm's matMul is slow with transposes: dW^T = dy^T @ patches,
+    // transposing only the small dy and dW.
+    const dyT = transpose2(dyMatrix, backend);
+    const product = builtin("BatchMatMul")({
+      inputs: {
+        a: as(dyT, [1, outChannels, rows]),
+        b: as(patches, [1, rows, taps]),
+      },
+      backend,
+      attrs: { transposeA: false, transposeB: false },
+    });
+    wasm.disposeData(dyT.dataId);
+    const dw = transpose2(as(product, [outChannels, taps]), backend);
+    wasm.disposeData(product.dataId);
+    return as(dw, filterShape);
+  } finally {
+    if (owned) wasm.disposeData(patches.dataId);
+  }
+}
+
+function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const wasm = backend as WasmBackendLike;
+  const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+  const c = convInfo(attrs, { filter: filter.shape });
+  const memory = backendMemory(backend);
+  if (c === null || memory === null || dy.dtype !== "float32") {
+    return builtin("Conv2DBackpropInput")(args);
+  }
+  const inShape = [...c.inShape];
+  const { rows, taps } = patchSize(c);
+  if (tf.util.sizeFromShape(inShape) === 0) return zeros(wasm, inShape);
+  if (rows * c.outChannels === 0) return zeros(wasm, inShape);
+  // cols[(b, oh, ow), (fh, fw, c)] = dy @ W^T: what each output position
+  // sends back to each input pixel of its receptive field.
+  const cols = batchMatMul({
+    inputs: {
+      a: as(dy, [1, rows, c.outChannels]),
+      b: as(filter, [1, taps, c.outChannels]),
+    },
+    backend,
+    attrs: { transposeA: false, transposeB: true },
+  });
+  if (isPointwise(c)) return as(cols, inShape);
+  const out = zeros(wasm, inShape);
+  col2im(
+    memory,
+    byteOffset(wasm, cols),
+    byteOffset(wasm, out),
+    patchGeometry(c),
+  );
+  wasm.disposeData(cols.dataId);
+  return out;
+}
+
+/**
+ * The forward convolution as im2col + sgemm when the matMuls run on
+ * OpenBLAS, zeros when it is empty; null when the built-in should run (no
+ * OpenBLAS, NCHW, dilations, not float32).
+ */
+function blasConv2D(args: KernelArgs): tf.TensorInfo | null {
+  const { inputs, backend, attrs } = args;
+  const wasm = backend as WasmBackendLike;
+  const { x, filter } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
+  const c = convInfo(attrs, { input: x.shape, filter: filter.shape });
+  const memory = backendMemory(backend);
+  if (c === null || memory === null || x.dtype !== "float32") return null;
+  const outShape = [...c.outShape];
+  const { rows, taps } = patchSize(c);
+  // A convolution over 0 channels is 0 (the built-in leaves it
+  // uninitialised), on either path.
+  if (rows * taps * c.outChannels === 0) return zeros(wasm, outShape);
+  if (!blasHandles(x, filter)) return null;
+  const { patches, owned } = patchesOf(x, c, wasm, memory);
+  try {
+    return blasProduct(
+      patches,
+      as(filter, [taps, c.outChannels]),
+      false,
+      false,
+      outShape,
+      wasm,
+    );
+  } finally {
+    if (owned) wasm.disposeData(patches.dataId);
+  }
+}
+
+function conv2D(args: KernelArgs): tf.TensorInfo {
+  return blasConv2D(args) ?? builtin("Conv2D")(args);
+}
+
+/** conv2d + bias + activation: on OpenBLAS as three steps. */
+function fusedConv2D(args: KernelArgs): tf.TensorInfo {
+  const { bias, preluActivationWeights } = args.inputs as {
+    bias?: tf.TensorInfo;
+    preluActivationWeights?: tf.TensorInfo;
+  };
+  const { activation, leakyreluAlpha } = args.attrs as unknown as {
+    activation: string;
+    leakyreluAlpha?: number;
+  };
+  const product = blasConv2D(args);
+  if (product === null) return builtin("FusedConv2D")(args);
+  return biasAndActivation(product, args.backend, {
+    bias,
+    preluActivationWeights,
+    activation,
+    leakyreluAlpha,
+    kernel: "FusedConv2D",
+  });
+}
+
+/** The project's convolution kernels, by name. */
+export const CONV_KERNELS: Readonly<Record<string, KernelFn>> = {
+  Conv2D: conv2D,
+  FusedConv2D: fusedConv2D,
+  Conv2DBackpropFilter: conv2DBackpropFilter,
+  Conv2DBackpropInput: conv2DBackpropInput,
+};
+
+/** The built-ins the convolution kernels fall back to. */
+export const CONV_BUILTINS: readonly string[] = [
+  "Conv2D",
+  "FusedConv2D",
+  "Conv2DBackpropInput",
+];
