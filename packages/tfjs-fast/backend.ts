@@ -20,6 +20,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import { cpus } from "node:os";
 import { type Blas, openBlas, useBlas } from "./kernels/blas_kernels.ts";
 import { registerWasmKernels } from "./kernels/wasm_kernels.ts";
+import { useFusedAdam } from "./optim.ts";
 import { startThreadedWasm } from "./kernels/wasm_threads.ts";
 import { ArgumentError } from "./errors.ts";
 import { envVar } from "./env.ts";
@@ -53,6 +54,7 @@ export interface InitBackendOptions {
 }
 
 let announced = "";
+let adamPatched = false;
 /** How the wasm backend was started (threads and why), once it was. */
 let wasmStart: { threads: number; why: string } | null = null;
 /** OpenBLAS, when the matMuls run on it, and why it is or is not used. */
@@ -242,6 +244,11 @@ export async function initBackend(
     ? asked ?? await defaultThreads()
     : null;
   if (wanted === "wasm") registerWasmKernels();
+  // Every tf.AdamOptimizer (tf.train.adam, layers' "adam") takes the fused
+  // update on wasm: the same bits, one kernel per variable instead of ~12.
+  // Once, so that a later useFusedAdam(false) stays.
+  if (!adamPatched) useFusedAdam(true);
+  adamPatched = true;
   if (threads && blasStart === null) {
     const blasWanted = options.blas ?? true;
     const opened = blasWanted ? openBlas({ threads: threads.threads }) : null;

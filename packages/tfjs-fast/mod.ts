@@ -29,7 +29,12 @@ export {
   initBackend,
   type InitBackendOptions,
 } from "./backend.ts";
-export { adam, FusedAdamOptimizer } from "./optim.ts";
+export {
+  adam,
+  fusedAdamInUse,
+  FusedAdamOptimizer,
+  useFusedAdam,
+} from "./optim.ts";
 export { ArgumentError } from "./errors.ts";
 export {
   activeBlas,

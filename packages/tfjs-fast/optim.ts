@@ -8,7 +8,9 @@
  * ~2.6 ms of a 16 ms training step there. The fused update
  * (kernels/adam_wasm.ts) does the same float32 arithmetic in the same
  * order with correctly rounded operations, so it gives the same bits as
- * `tf.train.adam`; tests/optim.test.ts checks that.
+ * `tf.train.adam`; tests/optim.test.ts checks that. `initBackend` installs
+ * it in `tf.AdamOptimizer` itself (`useFusedAdam`), so `tf.train.adam` and
+ * tfjs-layers' `"adam"` get it too.
  *
  * @module
  */
@@ -16,22 +18,11 @@ import * as tf from "@tensorflow/tfjs";
 import type { WasmBackendLike } from "./kernels/fast_kernels.ts";
 import { type AdamConstants, adamUpdateFor } from "./kernels/adam_wasm.ts";
 import { ArgumentError } from "./errors.ts";
+import { backendMemory } from "./kernels/wasm_module.ts";
 
 const ADAM_KERNEL = "ProjectFusedAdam";
 
 const f = Math.fround;
-
-/**
- * The wasm backend's memory, where its tensors live: exported by the
- * single-threaded build, `wasmMemory` on the threaded one.
- */
-function wasmMemory(backend: unknown): WebAssembly.Memory | null {
-  const module = (backend as {
-    wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown };
-  })?.wasm;
-  const memory = module?.asm?.memory ?? module?.wasmMemory;
-  return memory instanceof WebAssembly.Memory ? memory : null;
-}
 
 /**
  * One Adam step for one variable on the wasm heap: returns the new value,
@@ -50,7 +41,7 @@ function fusedAdamKernel(
   const mOut = wasm.makeOutput([...x.shape], "float32");
   const vOut = wasm.makeOutput([...x.shape], "float32");
   const at = (t: tf.TensorInfo) => wasm.typedArrayFromHeap(t).byteOffset;
-  adamUpdateFor(wasmMemory(backend)!)(
+  adamUpdateFor(backendMemory(backend)!)(
     {
       x: at(x),
       m: at(m),
@@ -87,10 +78,110 @@ interface AdamState {
   epsilon: number;
 }
 
+type VariableGradients = Parameters<tf.AdamOptimizer["applyGradients"]>[0];
+
+/** tfjs's own `AdamOptimizer.applyGradients`, kept before any patch. */
+const tfjsApplyGradients = tf.AdamOptimizer.prototype.applyGradients;
+
+/**
+ * `applyGradients` of an `AdamOptimizer` with the fused update: on wasm,
+ * for float32 variables, one kernel per variable; anywhere else tfjs's own
+ * code. The same state (moments, accBeta1/2, iterations) either way.
+ */
+function fusedApplyGradients(
+  this: tf.AdamOptimizer,
+  variableGradients: VariableGradients,
+): void {
+  const names = Array.isArray(variableGradients)
+    ? variableGradients.map((v) => v.name)
+    : Object.keys(variableGradients);
+  const gradientOf = (name: string, i: number) =>
+    Array.isArray(variableGradients)
+      ? variableGradients[i].tensor
+      : variableGradients[name];
+  const fusable = tf.getBackend() === "wasm" &&
+    backendMemory(tf.backend()) !== null &&
+    names.every((name, i) => {
+      const g = gradientOf(name, i);
+      return g == null ||
+        (g.dtype === "float32" &&
+          tf.engine().registeredVariables[name]?.dtype === "float32");
+    });
+  if (!fusable) {
+    tfjsApplyGradients.call(this, variableGradients);
+    return;
+  }
+  registerFusedAdam();
+  const s = this as unknown as AdamState;
+  tf.tidy(() => {
+    const [acc1, acc2] = [s.accBeta1, s.accBeta2].map((t) => t.dataSync()[0]);
+    const attrs: AdamConstants = {
+      beta1: f(s.beta1),
+      oneMinusBeta1: f(1 - s.beta1),
+      beta2: f(s.beta2),
+      oneMinusBeta2: f(1 - s.beta2),
+      oneMinusAccBeta1: f(1 - acc1),
+      oneMinusAccBeta2: f(1 - acc2),
+      epsilon: f(s.epsilon),
+      negLearningRate: f(-s.learningRate),
+    };
+    names.forEach((name, i) => {
+      const value = tf.engine().registeredVariables[name];
+      if (s.accumulatedFirstMoment[i] == null) {
+        s.accumulatedFirstMoment[i] = {
+          originalName: `${name}/m`,
+          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+        };
+      }
+      if (s.accumulatedSecondMoment[i] == null) {
+        s.accumulatedSecondMoment[i] = {
+          originalName: `${name}/v`,
+          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+        };
+      }
+      const gradient = gradientOf(name, i);
+      if (gradient == null) return;
+      const m = s.accumulatedFirstMoment[i].variable;
+      const v = s.accumulatedSecondMoment[i].variable;
+      const [x1, m1, v1] = tf.engine().runKernel(
+        ADAM_KERNEL,
+        { x: value, m, v, g: gradient },
+        attrs as unknown as tf.NamedAttrMap,
+      ) as tf.Tensor[];
+      m.assign(m1);
+      v.assign(v1);
+      value.assign(x1);
+    });
+    s.accBeta1.assign(tf.mul(s.accBeta1, s.beta1));
+    s.accBeta2.assign(tf.mul(s.accBeta2, s.beta2));
+  });
+  this.incrementIterations();
+}
+
+/**
+ * Makes every `tf.AdamOptimizer` use the fused update (`true`, what
+ * `initBackend` does) or tfjs's own code again (`false`): ordinary tfjs
+ * code (`tf.train.adam`, tfjs-layers' `optimizer: "adam"`) then gets the
+ * fast path without importing `adam`. The results are the same bits
+ * either way (tests/optim.test.ts); `FusedAdamOptimizer` fuses regardless.
+ */
+export function useFusedAdam(on: boolean): void {
+  tf.AdamOptimizer.prototype.applyGradients = on
+    ? fusedApplyGradients
+    : tfjsApplyGradients;
+}
+
+/** Whether `tf.AdamOptimizer` runs the fused update (`useFusedAdam`). */
+export function fusedAdamInUse(): boolean {
+  return tf.AdamOptimizer.prototype.applyGradients === fusedApplyGradients;
+}
+
 /**
  * tfjs's Adam with a fused update on the wasm backend. Same state, same
  * saved weights (`getWeights`/`setWeights`), same results; other backends
- * and non-float32 variables take tfjs's own path.
+ * and non-float32 variables take tfjs's own path. Since `initBackend`
+ * patches `tf.AdamOptimizer` itself (`useFusedAdam`), `tf.train.adam` is
+ * as fast; this class fuses even when the patch is off.
  */
 export class FusedAdamOptimizer extends tf.AdamOptimizer {
   /** Same class name as tfjs's Adam, so saved optimizers interchange. */
@@ -98,73 +189,8 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
     return "Adam";
   }
 
-  override applyGradients(
-    variableGradients: Parameters<tf.AdamOptimizer["applyGradients"]>[0],
-  ): void {
-    const names = Array.isArray(variableGradients)
-      ? variableGradients.map((v) => v.name)
-      : Object.keys(variableGradients);
-    const gradientOf = (name: string, i: number) =>
-      Array.isArray(variableGradients)
-        ? variableGradients[i].tensor
-        : variableGradients[name];
-    const fusable = tf.getBackend() === "wasm" &&
-      wasmMemory(tf.backend()) !== null &&
-      names.every((name, i) => {
-        const g = gradientOf(name, i);
-        return g == null ||
-          (g.dtype === "float32" &&
-            tf.engine().registeredVariables[name]?.dtype === "float32");
-      });
-    if (!fusable) {
-      super.applyGradients(variableGradients);
-      return;
-    }
-    registerFusedAdam();
-    const s = this as unknown as AdamState;
-    tf.tidy(() => {
-      const [acc1, acc2] = [s.accBeta1, s.accBeta2].map((t) => t.dataSync()[0]);
-      const attrs: AdamConstants = {
-        beta1: f(s.beta1),
-        oneMinusBeta1: f(1 - s.beta1),
-        beta2: f(s.beta2),
-        oneMinusBeta2: f(1 - s.beta2),
-        oneMinusAccBeta1: f(1 - acc1),
-        oneMinusAccBeta2: f(1 - acc2),
-        epsilon: f(s.epsilon),
-        negLearningRate: f(-s.learningRate),
-      };
-      names.forEach((name, i) => {
-        const value = tf.engine().registeredVariables[name];
-        if (s.accumulatedFirstMoment[i] == null) {
-          s.accumulatedFirstMoment[i] = {
-            originalName: `${name}/m`,
-            variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
-          };
-        }
-        if (s.accumulatedSecondMoment[i] == null) {
-          s.accumulatedSecondMoment[i] = {
-            originalName: `${name}/v`,
-            variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
-          };
-        }
-        const gradient = gradientOf(name, i);
-        if (gradient == null) return;
-        const m = s.accumulatedFirstMoment[i].variable;
-        const v = s.accumulatedSecondMoment[i].variable;
-        const [x1, m1, v1] = tf.engine().runKernel(
-          ADAM_KERNEL,
-          { x: value, m, v, g: gradient },
-          attrs as unknown as tf.NamedAttrMap,
-        ) as tf.Tensor[];
-        m.assign(m1);
-        v.assign(v1);
-        value.assign(x1);
-      });
-      s.accBeta1.assign(tf.mul(s.accBeta1, s.beta1));
-      s.accBeta2.assign(tf.mul(s.accBeta2, s.beta2));
-    });
-    this.incrementIterations();
+  override applyGradients(variableGradients: VariableGradients): void {
+    fusedApplyGradients.call(this, variableGradients);
   }
 }
 

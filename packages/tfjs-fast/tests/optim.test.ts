@@ -1,6 +1,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
-import { adam, FusedAdamOptimizer } from "../optim.ts";
+import {
+  adam,
+  fusedAdamInUse,
+  FusedAdamOptimizer,
+  useFusedAdam,
+} from "../optim.ts";
 import { ArgumentError } from "../errors.ts";
 import { randomNormal } from "./seeded.ts";
 import {
@@ -37,15 +42,107 @@ function train(
   return out;
 }
 
+/** `fn` with tfjs's own Adam code in tf.AdamOptimizer (the patch off). */
+function withTfjsAdam<T>(fn: () => T): T {
+  useFusedAdam(false);
+  try {
+    return fn();
+  } finally {
+    useFusedAdam(true);
+  }
+}
+
+/** The kernels one training step of `opt` runs (names). */
+async function stepKernels(opt: tf.Optimizer): Promise<string[]> {
+  const w = tf.variable(tf.ones([4]), true, `w_kernels_${Math.random()}`);
+  const profile = await tf.profile(() => {
+    opt.minimize(() => tf.sum(tf.square(w)), false, [w]);
+  });
+  w.dispose();
+  return profile.kernels.map((k) => k.name);
+}
+
 for (const [lr, beta1, beta2] of [[1e-2, 0.9, 0.999], [2e-4, 0.5, 0.999]]) {
-  Deno.test(`adam gives the same bits as tf.train.adam (lr ${lr}, beta1 ${beta1})`, () => {
+  Deno.test(`adam and the patched tf.train.adam give the bits of tfjs's own Adam (lr ${lr}, beta1 ${beta1})`, () => {
     const ours = train(adam(lr, beta1, beta2), 50, `ours${lr}`);
-    const theirs = train(tf.train.adam(lr, beta1, beta2), 50, `tfjs${lr}`);
+    const patched = train(tf.train.adam(lr, beta1, beta2), 50, `patched${lr}`);
+    const theirs = withTfjsAdam(() =>
+      train(tf.train.adam(lr, beta1, beta2), 50, `tfjs${lr}`)
+    );
     for (let i = 0; i < ours.length; i++) {
       assertEquals(Array.from(ours[i]), Array.from(theirs[i]), `weight ${i}`);
+      assertEquals(
+        Array.from(patched[i]),
+        Array.from(theirs[i]),
+        `weight ${i}`,
+      );
     }
   });
 }
+
+Deno.test("after initBackend tf.train.adam runs the fused kernel; useFusedAdam(false) restores tfjs's", async () => {
+  assert(fusedAdamInUse());
+  const fused = await stepKernels(tf.train.adam(0.1));
+  assert(fused.includes("ProjectFusedAdam"), fused.join(" "));
+  assertEquals(fused.filter((k) => k === "Sqrt").length, 0);
+  const own = withTfjsAdam(() => fusedAdamInUse());
+  assertEquals(own, false);
+  useFusedAdam(false);
+  try {
+    const tfjs = await stepKernels(tf.train.adam(0.1));
+    assert(!tfjs.includes("ProjectFusedAdam"), tfjs.join(" "));
+    assert(tfjs.includes("Sqrt"), tfjs.join(" "));
+    // adam() fuses even with the patch off.
+    assert((await stepKernels(adam(0.1))).includes("ProjectFusedAdam"));
+  } finally {
+    useFusedAdam(true);
+  }
+  // A later initBackend keeps the patch (and does not apply it twice).
+  await initBackend({ quiet: true });
+  assert(fusedAdamInUse());
+});
+
+Deno.test("a tfjs-layers model compiled with optimizer 'adam' trains to tfjs's bits, fused", async () => {
+  const fit = async () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.dense({
+          inputShape: [5],
+          units: 8,
+          activation: "relu",
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
+        }),
+        tf.layers.dense({
+          units: 2,
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }),
+        }),
+      ],
+    });
+    model.compile({ optimizer: "adam", loss: "meanSquaredError" });
+    const x = randomNormal([32, 5], { seed: 3 });
+    const y = randomNormal([32, 2], { seed: 4 });
+    await model.fit(x, y, {
+      epochs: 3,
+      batchSize: 8,
+      shuffle: false,
+      verbose: 0,
+    });
+    const weights = model.getWeights().map((w) => Array.from(w.dataSync()));
+    (model.optimizer as tf.Optimizer).dispose();
+    model.dispose();
+    tf.dispose([x, y]);
+    return weights;
+  };
+  const patched = await fit();
+  useFusedAdam(false);
+  let theirs: number[][];
+  try {
+    theirs = await fit();
+  } finally {
+    useFusedAdam(true);
+  }
+  assertEquals(patched, theirs);
+});
 
 Deno.test("adam on cpu takes tfjs's path and agrees with wasm", async () => {
   const wasm = train(adam(1e-2), 20, "wasm");
