@@ -1,14 +1,18 @@
 /**
- * Discrete latents and adversarial models: the course library.
+ * Discrete latents and adversarial models: the course library's core API.
  *
- * Notebooks import everything from here: `import * as dl from "../lib/mod.ts"`
- * (or named imports). The math modules never import the display modules;
- * notebooks join the two.
+ * Notebooks import from here (`import { VQVAE, trainStep } from "../lib/mod.ts"`)
+ * and their own experiments and figures from `lib/course/<notebook>/mod.ts`.
+ * Library authors import the argument checks and other building blocks from
+ * their modules directly (e.g. `lib/validate.ts`). The idea modules never
+ * import the display modules; notebooks join the two.
  *
  * @module
  */
-// Ground floor: backend, randomness, data, argument checks.
-export * from "./backend.ts";
+// Ground floor: backend, randomness, data, the model contract.
+export { describeBackend, initBackend } from "./backend.ts";
+export type * from "./backend.ts";
+export { adam } from "./optim.ts";
 export {
   glorotUniform,
   randomNormal,
@@ -16,69 +20,136 @@ export {
   resetRandomStream,
   Rng,
   rngFrom,
-  type Seed,
 } from "./random.ts";
-export * from "./validate.ts";
-export * from "./config.ts";
-export * from "./data.ts";
-export * from "./datasets2d.ts";
-// Display floor: charts, images, training progress.
-export * from "./png.ts";
-export * from "./plot.ts";
-export * from "./train.ts";
-export * from "./model.ts";
-export * from "./display.ts";
-export * from "./source.ts";
-export * from "./exercise.ts";
-export * from "./nn.ts";
-export * from "./optim.ts";
-export * from "./autodiff.ts";
-export * from "./ode.ts";
+export type * from "./random.ts";
+export { ArgumentError } from "./validate.ts";
+export { byMode, isQuick } from "./config.ts";
+export {
+  batches,
+  batchSampler,
+  FASHION_MNIST_CLASSES,
+  IDXFormatError,
+  loadFashionMNIST,
+} from "./data.ts";
+export type * from "./data.ts";
+export { makeBlobs, makeMoons, makeRing, makeSpiral } from "./datasets2d.ts";
+export type * from "./datasets2d.ts";
+export { trainStep } from "./model.ts";
+export type * from "./model.ts";
+export {
+  convDecoder28,
+  convEncoder28,
+  loadTensors,
+  mlp,
+  saveTensors,
+  trainableVariables,
+} from "./nn.ts";
+export type * from "./nn.ts";
+
+// Display floor: showing code and figures, charts, training progress, exercises.
+export { show, showSource } from "./display.ts";
+export type * from "./source.ts";
+export {
+  Chart,
+  column,
+  heatmap,
+  histogram,
+  imageGrid,
+  lineChart,
+  row,
+  scatter,
+  trainingCurves,
+} from "./plot.ts";
+export type * from "./plot.ts";
+export { NonFiniteLossError, trainLoop } from "./train.ts";
+export type * from "./train.ts";
+export {
+  checkExercise,
+  ExerciseError,
+  expect,
+  expectClose,
+} from "./exercise.ts";
+
+// The ideas of the syllabus, in the order of the notebooks.
+export { kmeans, quantize } from "./vq.ts";
+export type * from "./vq.ts";
+export {
+  disposeGMM,
+  fitGMM,
+  gmmLogLikelihood,
+  responsibilities,
+  sampleGMM,
+} from "./gmm.ts";
+export type * from "./gmm.ts";
 export {
   addNoise,
   Autoencoder,
-  type EvaluationReport,
   gaussianGradientEstimates,
-  type GaussianGradientOptions,
   gaussianKL,
   GaussianVAE,
-  type GaussianVAEOptions,
-  type GradientEstimates,
-  type GradientEstimator,
-  type ImageAutoencoderOptions,
-  type ImageBatch,
   LinearAutoencoder,
   pca,
-  type PCAResult,
   principalAngles,
   reparameterize,
-  type ScalarObjective,
 } from "./vae.ts";
-export * from "./vq.ts";
-export * from "./gmm.ts";
+export type * from "./vae.ts";
+export { stopGradient, straightThrough } from "./autodiff.ts";
+export { codeUsage, vectorQuantize, VectorQuantizer, VQVAE } from "./vqvae.ts";
+export type * from "./vqvae.ts";
+export { causalMask, PixelCNNPrior } from "./prior.ts";
+export type * from "./prior.ts";
 export {
   categoricalEntropy,
   gumbelMax,
   gumbelSoftmax,
-  type GumbelSoftmaxOptions,
   gumbelSoftmaxEstimates,
   klToUniform,
   sampleGumbel,
-  type SampleObjective,
   scoreFunctionEstimates,
   temperatureSchedule,
-  type TemperatureScheduleOptions,
 } from "./gumbel.ts";
+export type * from "./gumbel.ts";
+export { bernoulliNLL, DVAE } from "./dvae.ts";
+export type * from "./dvae.ts";
 export {
-  bernoulliNLL,
-  DVAE,
-  type DVAEBatch,
-  type DVAEMetrics,
-  type DVAEOptions,
-} from "./dvae.ts";
-export * from "./vqvae.ts";
-export * from "./prior.ts";
-export * from "./gan.ts";
-export * from "./linalg.ts";
-export * from "./metrics.ts";
-export * from "./classifier.ts";
+  convDiscriminator28,
+  convGenerator28,
+  discriminatorLoss,
+  GAN,
+  mlpDiscriminator,
+  mlpGenerator,
+  nonSaturatingGeneratorLoss,
+  ringQuality,
+  saturatingGeneratorLoss,
+} from "./gan.ts";
+export type * from "./gan.ts";
+export {
+  frechetDistance,
+  frechetDistanceGaussians,
+  knnRadii,
+  precisionRecall,
+} from "./metrics.ts";
+export type * from "./metrics.ts";
+export { jacobiEigen } from "./linalg.ts";
+export {
+  classifierFeatures,
+  classifierProbabilities,
+  fashionClassifier,
+  loadOrTrainClassifier,
+  trainClassifier,
+} from "./classifier.ts";
+export type * from "./classifier.ts";
+export {
+  adjointDynamics,
+  NeuralODE,
+  neuralVectorField,
+  OdeClassifier,
+  odeint,
+  odeintAdjoint,
+  odeintWithStats,
+  OdeSolverError,
+  residualNetwork,
+} from "./ode.ts";
+export type * from "./ode.ts";
+export * from "./transformer.ts";
+export * from "./vqgan.ts";
