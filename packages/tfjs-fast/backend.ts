@@ -26,14 +26,22 @@ import { ArgumentError } from "./errors.ts";
 import { envVar } from "./env.ts";
 import { checkOptionKeys } from "./options.ts";
 
-/** Backends the package can run on. */
-export const BACKENDS = ["wasm", "cpu"] as const;
+/**
+ * Backends the package can run on. `webgpu` runs only when asked for
+ * (option or `TFJS_BACKEND=webgpu`), never by default, and with tfjs's own
+ * WebGPU kernels, not the project's.
+ */
+export const BACKENDS = ["wasm", "cpu", "webgpu"] as const;
 /** A backend name accepted by `initBackend`. */
 export type BackendName = typeof BACKENDS[number];
 
 /** Options for `initBackend`. */
 export interface InitBackendOptions {
-  /** Force a backend; default: env `TFJS_BACKEND`, else `"wasm"`. */
+  /**
+   * Force a backend; default: env `TFJS_BACKEND`, else `"wasm"`. `"webgpu"`
+   * needs a WebGPU adapter (Deno has WebGPU); it is never the default, and
+   * a software adapter (llvmpipe) is named as such in the backend line.
+   */
   backend?: BackendName;
   /**
    * Threads (1 to 8): OpenBLAS's when it is loaded, else wasm's. Default:
@@ -170,9 +178,70 @@ async function idleCpus(ms = 100): Promise<number | null> {
   }
 }
 
+/** The WebGPU adapter initBackend started, once it did. */
+let gpuStart: { description: string; software: boolean } | null = null;
+
+/**
+ * Software rasterisers that WebGPU implementations offer when there is no
+ * GPU (Mesa's llvmpipe/lavapipe, SwiftShader, Windows' WARP).
+ */
+const SOFTWARE_ADAPTER =
+  /llvmpipe|lavapipe|swiftshader|softpipe|\bwarp\b|software|basic render/i;
+
+/**
+ * Starts tfjs-backend-webgpu on the adapter navigator.gpu offers, or throws
+ * saying why it cannot (no WebGPU in this runtime, no adapter, a failing
+ * device). A software adapter is used only because it was asked for, and
+ * the backend line says so.
+ */
+async function startWebGpu(): Promise<void> {
+  const gpu = (navigator as { gpu?: GPU }).gpu;
+  if (!gpu) {
+    throw new Error(
+      "initBackend: webgpu: this runtime has no WebGPU (navigator.gpu is missing)",
+    );
+  }
+  const adapter = await gpu.requestAdapter({
+    powerPreference: "high-performance",
+  });
+  if (!adapter) {
+    throw new Error(
+      "initBackend: webgpu: navigator.gpu.requestAdapter() found no adapter " +
+        "(no GPU, and no software fallback)",
+    );
+  }
+  const info =
+    (adapter as { info?: GPUAdapterInfo & { isFallbackAdapter?: boolean } })
+      .info;
+  const description =
+    [info?.description, info?.vendor && `vendor ${info.vendor}`]
+      .filter(Boolean).join(", ") || "unnamed adapter";
+  const software = Boolean(
+    info?.isFallbackAdapter ||
+      (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ||
+      SOFTWARE_ADAPTER.test(description),
+  );
+  // Imported only now: on import it registers a backend of higher priority
+  // than wasm, which would otherwise be tfjs's default.
+  await import("@tensorflow/tfjs-backend-webgpu");
+  if (!(await tf.setBackend("webgpu"))) {
+    throw new Error(
+      `initBackend: webgpu: the backend failed to start on ${description}`,
+    );
+  }
+  gpuStart = { description, software };
+}
+
 /** A one-line description of the active backend (name, SIMD, threads). */
 export function describeBackend(): string {
   const name = tf.getBackend();
+  if (name === "webgpu" && gpuStart) {
+    return `webgpu (${gpuStart.description}${
+      gpuStart.software
+        ? "; a software adapter, no GPU: slower than wasm, used because asked for"
+        : ""
+    })`;
+  }
   if (name !== "wasm") return `${name}`;
   const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT");
   const threads = wasmStart?.threads ?? 1;
@@ -270,7 +339,9 @@ export async function initBackend(
   // Deno looks like Node to tfjs, and tests compare against cpu, so mute it.
   const cpu = tf.findBackend("cpu") as { firstUse?: boolean } | null;
   if (cpu) cpu.firstUse = false;
-  if (tf.getBackend() !== wanted) {
+  if (wanted === "webgpu" && tf.getBackend() !== "webgpu") {
+    await startWebGpu();
+  } else if (tf.getBackend() !== wanted) {
     const ok = threads
       ? await startWasm(threads.threads, threads.why)
       : await tf.setBackend(wanted);

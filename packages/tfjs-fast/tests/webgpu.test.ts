@@ -1,0 +1,137 @@
+/**
+ * initBackend({ backend: "webgpu" }): tfjs-backend-webgpu on the adapter
+ * Deno's WebGPU offers. Where there is none, the tests check the error and
+ * the training test is ignored; where the only adapter is a software one
+ * (Mesa's llvmpipe on the course machine), it runs there, slowly, and the
+ * backend line says so. A training step is checked against cpu.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { describeBackend, initBackend } from "../backend.ts";
+import { randomNormal } from "./seeded.ts";
+import {
+  assert,
+  assertAllClose,
+  assertEquals,
+  assertRejects,
+} from "../../../tests/assert.ts";
+
+const gpu = (navigator as { gpu?: GPU }).gpu;
+const adapter = gpu ? await gpu.requestAdapter() : null;
+const hasAdapter = adapter !== null;
+// WebGPU devices hold resources the test sanitizers would count as leaks.
+const options = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test({
+  name: "initBackend without a WebGPU adapter says why",
+  ignore: hasAdapter,
+  ...options,
+  fn: async () => {
+    await assertRejects(
+      () => initBackend({ backend: "webgpu", quiet: true }),
+      Error,
+      "initBackend: webgpu:",
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "initBackend webgpu with no adapter says so (requestAdapter stubbed to null)",
+  ignore: !gpu,
+  ...options,
+  fn: async () => {
+    const proto = Object.getPrototypeOf(gpu) as GPU;
+    const original = proto.requestAdapter;
+    proto.requestAdapter = () => Promise.resolve(null);
+    try {
+      await assertRejects(
+        () => initBackend({ backend: "webgpu", quiet: true }),
+        Error,
+        "initBackend: webgpu: navigator.gpu.requestAdapter() found no adapter",
+      );
+    } finally {
+      proto.requestAdapter = original;
+    }
+    assertEquals(tf.getBackend() === "webgpu", false);
+  },
+});
+
+/** Two Adam steps of a small MLP and a conv layer's gradients. */
+function trainingStep(): tf.Tensor[] {
+  const w1 = tf.variable(randomNormal([16, 32], { seed: 1 }).mul(0.3));
+  const w2 = tf.variable(randomNormal([32, 4], { seed: 2 }).mul(0.3));
+  const x = randomNormal([64, 16], { seed: 3 });
+  const y = randomNormal([64, 4], { seed: 4 });
+  const optimizer = tf.train.adam(1e-2);
+  const losses: tf.Tensor[] = [];
+  for (let i = 0; i < 2; i++) {
+    losses.push(
+      optimizer.minimize(
+        () => tf.losses.meanSquaredError(y, tf.relu(x.matMul(w1)).matMul(w2)),
+        true,
+        [w1, w2],
+      )!,
+    );
+  }
+  const image = randomNormal([2, 8, 8, 3], { seed: 5 }) as tf.Tensor4D;
+  const filter = randomNormal([4, 4, 3, 5], { seed: 6 }) as tf.Tensor4D;
+  const convGrads = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+    tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, "same").square().sum()
+  )([image, filter]);
+  const out = [...losses, w1.clone(), w2.clone(), ...convGrads];
+  optimizer.dispose();
+  tf.dispose([w1, w2, x, y, image, filter]);
+  return out;
+}
+
+Deno.test({
+  name: "initBackend starts webgpu when asked; a training step matches cpu",
+  ignore: !hasAdapter,
+  ...options,
+  fn: async () => {
+    try {
+      assertEquals(
+        await initBackend({ backend: "webgpu", quiet: true }),
+        "webgpu",
+      );
+      assertEquals(tf.getBackend(), "webgpu");
+      const line = describeBackend();
+      assert(line.startsWith("webgpu ("), line);
+      const info = (adapter as { info?: { isFallbackAdapter?: boolean } }).info;
+      if (info?.isFallbackAdapter) {
+        assert(line.includes("software adapter"), line);
+      }
+      const onGpu = trainingStep();
+      const gpuValues = await Promise.all(onGpu.map((t) => t.data()));
+      tf.dispose(onGpu);
+      await tf.setBackend("cpu");
+      const onCpu = trainingStep();
+      const cpuValues = onCpu.map((t) => t.dataSync());
+      tf.dispose(onCpu);
+      for (let i = 0; i < cpuValues.length; i++) {
+        assertAllClose(
+          gpuValues[i] as Float32Array,
+          cpuValues[i] as Float32Array,
+          {
+            rtol: 1e-3,
+            atol: 1e-3,
+            message: `output ${i}`,
+          },
+        );
+      }
+    } finally {
+      await initBackend({ quiet: true });
+    }
+    // Asking for wasm again goes back to it.
+    assertEquals(tf.getBackend(), "wasm");
+  },
+});
+
+Deno.test({
+  name: "the default backend is never webgpu",
+  ...options,
+  fn: async () => {
+    assertEquals(await initBackend({ quiet: true }), "wasm");
+    assertEquals(tf.getBackend(), "wasm");
+  },
+});
