@@ -24,6 +24,8 @@
  *   --no-torch         skip PyTorch
  *   --leak             also check tf.memory().numTensors after 10 and after
  *                      --leak-steps steps (default 1000) of every cheap workload
+ *   --profile          also print each workload's kernels (tf.profile of one
+ *                      step on the default backend: ms and calls per kernel)
  *
  * @module
  */
@@ -45,9 +47,12 @@ import {
 import { stopGradient, straightThrough } from "../lib/autodiff.ts";
 import { randomNormal, randomUniform } from "../lib/random.ts";
 
-/** One training workload: `step()` runs one step, `dispose()` frees it. */
+/**
+ * One training workload: `step()` runs one step (a promise for the
+ * readback, which awaits `data()`), `dispose()` frees it.
+ */
 interface Instance {
-  step(): void;
+  step(): void | Promise<void>;
   dispose(): void;
 }
 
@@ -62,6 +67,8 @@ interface Workload {
   flops?: number;
   /** Too slow for the cpu backend (minutes per step): skipped there unless --cpu-all. */
   slowOnCpu?: boolean;
+  /** The ratio to PyTorch the project aims for (default 1.3). */
+  target?: number;
   make(): Promise<Instance> | Instance;
 }
 
@@ -92,9 +99,9 @@ function matMulWorkload(n: number): Workload {
  */
 function convVQVAEWorkload(batch = 64, d = 16, K = 128): Workload {
   return {
-    name: `conv VQ-VAE b${batch}`,
-    what: `train step, 28x28, 7x7 grid, d=${d}, K=${K}`,
-    torch: "vqvae",
+    name: `conv VQ-VAE b${batch}${K === 128 ? "" : ` K${K}`}`,
+    what: `train step, 28x28, 4x4/2 convs 32-64, 7x7 grid, d=${d}, K=${K}`,
+    torch: K === 128 ? "vqvae" : `vqvae${K}`,
     slowOnCpu: true,
     make() {
       const enc = convEncoder28({ outChannels: d, seed: 1 });
@@ -163,10 +170,16 @@ function convVQVAEWorkload(batch = 64, d = 16, K = 128): Workload {
  * sigmoid), D 784-256-256-1; one D step (real + fake) and one G step
  * (non-saturating), Adam(2e-4, 0.5). Mirrored in bench_torch.py.
  */
-function mlpGANWorkload(batch = 128, z = 64, hidden = 256): Workload {
+function mlpGANWorkload(
+  batch = 128,
+  z = 64,
+  hidden = 256,
+  optimizer: "adam()" | "tf.train.adam" = "adam()",
+): Workload {
+  const plain = optimizer === "tf.train.adam";
   return {
-    name: `MLP GAN b${batch}`,
-    what: `D + G step, ${z}-${hidden}-${hidden}-784`,
+    name: `MLP GAN b${batch}${plain ? " tf.train.adam" : ""}`,
+    what: `D + G step, ${z}-${hidden}-${hidden}-784, ${optimizer}`,
     torch: "gan",
     make() {
       const G = mlp([z, hidden, hidden, 784], {
@@ -182,8 +195,12 @@ function mlpGANWorkload(batch = 128, z = 64, hidden = 256): Workload {
       });
       const real = randomUniform([batch, 784], { seed: 3 });
       const noise = randomNormal([batch, z], { seed: 4 });
-      const optD = adam(2e-4, 0.5);
-      const optG = adam(2e-4, 0.5);
+      // Plain tfjs code: what a student writes without the course's adam().
+      const makeOptimizer = plain
+        ? () => tf.train.adam(2e-4, 0.5)
+        : () => adam(2e-4, 0.5);
+      const optD = makeOptimizer();
+      const optG = makeOptimizer();
       const vD = trainableVariables(D);
       const vG = trainableVariables(G);
       const ones = tf.ones([batch, 1]);
@@ -335,6 +352,8 @@ function odeModuleWorkload(batch = 20, segLen = 10): Workload {
     name: `lib/ode spiral b${batch}`,
     what: `neural ODE 2-50-2 tanh, RK4 over ${segLen} times`,
     torch: "ode",
+    // Small tensors: per-kernel bookkeeping, where tfjs cannot match PyTorch.
+    target: 2.0,
     async make() {
       const { neuralVectorField, odeint } = await import("../lib/ode.ts");
       const net = mlp([2, 50, 2], { activation: "tanh", seed: 0 });
@@ -369,14 +388,234 @@ function odeModuleWorkload(batch = 20, segLen = 10): Workload {
   };
 }
 
+/**
+ * Reading a result back: `await c.data()` of a 1024x1024 float32 tensor
+ * (4 MB). PyTorch's counterpart copies the same 4 MB out of a tensor
+ * (`c.numpy().copy()`): what a new JavaScript array costs at memory speed.
+ */
+function readbackWorkload(n = 1024): Workload {
+  return {
+    name: `readback ${(4 * n * n / 2 ** 20).toFixed(0)} MB`,
+    what: `await data() of a ${n}x${n} float32 matMul result`,
+    torch: `readback${n}`,
+    make() {
+      const c = tf.tidy(() =>
+        tf.matMul(
+          randomNormal([n, n], { seed: 1 }),
+          randomNormal([n, n], { seed: 2 }),
+        )
+      );
+      return {
+        async step() {
+          await c.data();
+        },
+        dispose: () => c.dispose(),
+      };
+    },
+  };
+}
+
+/** A convolution layer's geometry for the conv-gradient rows. */
+interface ConvGeometry {
+  kernel: number;
+  stride: number;
+  pad: "same" | "valid";
+  inChannels: number;
+  outChannels: number;
+  /** Input height and width (square). */
+  size: number;
+  batch: number;
+  /** conv2dTranspose (the decoder's upsampling) instead of conv2d. */
+  transposed?: boolean;
+}
+
+/** The name bench_torch.py parses: convgrad_k4_s2_same_c32_64_h14_b64. */
+function convGeometryKey(g: ConvGeometry): string {
+  return `${
+    g.transposed ? "convtgrad" : "convgrad"
+  }_k${g.kernel}_s${g.stride}_${g.pad}_c${g.inChannels}_${g.outChannels}_h${g.size}_b${g.batch}`;
+}
+
+/**
+ * One convolution layer's forward pass and both gradients (input and
+ * filter) under a random upstream gradient: Conv2D + Conv2DBackpropInput
+ * + Conv2DBackpropFilter (for a transposed convolution:
+ * Conv2DBackpropInput + Conv2D + Conv2DBackpropFilter).
+ */
+function convGradWorkload(g: ConvGeometry): Workload {
+  const t = g.transposed ? "T" : "";
+  const out = g.transposed
+    ? g.size * g.stride
+    : g.pad === "same"
+    ? Math.ceil(g.size / g.stride)
+    : Math.ceil((g.size - g.kernel + 1) / g.stride);
+  const flops = 3 * 2 * g.batch * g.kernel ** 2 * g.inChannels *
+    g.outChannels * (g.transposed ? g.size ** 2 : out ** 2);
+  return {
+    name:
+      `conv${t} ${g.kernel}x${g.kernel}/${g.stride} ${g.pad} ${g.inChannels}->${g.outChannels} ${g.size}x${g.size} b${g.batch}`,
+    what: `conv2d${
+      g.transposed ? "Transpose" : ""
+    } forward + input and filter gradients`,
+    torch: convGeometryKey(g),
+    flops,
+    slowOnCpu: true,
+    make() {
+      const x = randomNormal([g.batch, g.size, g.size, g.inChannels], {
+        seed: 1,
+      }) as tf.Tensor4D;
+      // conv2dTranspose's filter is [h, w, out, in].
+      const w = tf.tidy(() =>
+        randomNormal(
+          g.transposed
+            ? [g.kernel, g.kernel, g.outChannels, g.inChannels]
+            : [g.kernel, g.kernel, g.inChannels, g.outChannels],
+          { seed: 2 },
+        ).mul(0.1)
+      ) as tf.Tensor4D;
+      const layer = (a: tf.Tensor4D, b: tf.Tensor4D) =>
+        g.transposed
+          ? tf.conv2dTranspose(
+            a,
+            b,
+            [g.batch, out, out, g.outChannels],
+            g.stride,
+            g.pad,
+          )
+          : tf.conv2d(a, b, g.stride, g.pad);
+      const upstream = tf.tidy(() =>
+        randomNormal(layer(x, w).shape, { seed: 3 })
+      );
+      const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(layer(a as tf.Tensor4D, b as tf.Tensor4D), upstream))
+      );
+      return {
+        step: () => tf.dispose(grads([x, w])),
+        dispose: () => tf.dispose([x, w, upstream]),
+      };
+    },
+  };
+}
+
+/** The conv-gradient table: the course's layers and common others. */
+const CONV_GEOMETRIES: ConvGeometry[] = [
+  // The VQ-VAE's encoder (28 -> 14 -> 7) and decoder (7 -> 14 -> 28).
+  {
+    kernel: 4,
+    stride: 2,
+    pad: "same",
+    inChannels: 1,
+    outChannels: 32,
+    size: 28,
+    batch: 64,
+  },
+  {
+    kernel: 4,
+    stride: 2,
+    pad: "same",
+    inChannels: 32,
+    outChannels: 64,
+    size: 14,
+    batch: 64,
+  },
+  {
+    kernel: 1,
+    stride: 1,
+    pad: "same",
+    inChannels: 64,
+    outChannels: 16,
+    size: 7,
+    batch: 64,
+  },
+  {
+    kernel: 3,
+    stride: 1,
+    pad: "same",
+    inChannels: 16,
+    outChannels: 64,
+    size: 7,
+    batch: 64,
+  },
+  {
+    kernel: 4,
+    stride: 2,
+    pad: "same",
+    inChannels: 64,
+    outChannels: 32,
+    size: 7,
+    batch: 64,
+    transposed: true,
+  },
+  {
+    kernel: 4,
+    stride: 2,
+    pad: "same",
+    inChannels: 32,
+    outChannels: 1,
+    size: 14,
+    batch: 64,
+    transposed: true,
+  },
+  // Other common layers.
+  {
+    kernel: 3,
+    stride: 1,
+    pad: "same",
+    inChannels: 64,
+    outChannels: 64,
+    size: 14,
+    batch: 32,
+  },
+  {
+    kernel: 5,
+    stride: 1,
+    pad: "same",
+    inChannels: 32,
+    outChannels: 32,
+    size: 14,
+    batch: 32,
+  },
+  {
+    kernel: 3,
+    stride: 2,
+    pad: "valid",
+    inChannels: 32,
+    outChannels: 64,
+    size: 15,
+    batch: 32,
+  },
+  {
+    kernel: 2,
+    stride: 2,
+    pad: "valid",
+    inChannels: 64,
+    outChannels: 128,
+    size: 8,
+    batch: 32,
+  },
+  {
+    kernel: 3,
+    stride: 1,
+    pad: "same",
+    inChannels: 256,
+    outChannels: 256,
+    size: 4,
+    batch: 32,
+  },
+];
+
 const WORKLOADS: Workload[] = [
   matMulWorkload(1024),
+  readbackWorkload(1024),
   convVQVAEWorkload(),
+  convVQVAEWorkload(64, 16, 256),
   mlpGANWorkload(),
+  mlpGANWorkload(128, 64, 256, "tf.train.adam"),
   vqvaeModuleWorkload(),
   dvaeModuleWorkload(),
   ganModuleWorkload(),
   odeModuleWorkload(),
+  ...CONV_GEOMETRIES.map(convGradWorkload),
 ];
 
 // ---------------------------------------------------------------------------
@@ -447,17 +686,17 @@ interface Entry {
 }
 
 /** Times `instance.step` for about `budgetMs` (at least one step); ms/step. */
-function timeSteps(
+async function timeSteps(
   instance: Instance,
   estimate: number,
   budgetMs: number,
-): number {
+): Promise<number> {
   const reps = Math.max(
     1,
-    Math.min(20, Math.round(budgetMs / Math.max(estimate, 1e-3))),
+    Math.min(50, Math.round(budgetMs / Math.max(estimate, 1e-3))),
   );
   const t0 = performance.now();
-  for (let i = 0; i < reps; i++) instance.step();
+  for (let i = 0; i < reps; i++) await instance.step();
   // Steps read back nothing; one tiny read makes sure queued work finished.
   tf.tidy(() => tf.scalar(0).dataSync());
   return (performance.now() - t0) / reps;
@@ -482,9 +721,9 @@ async function leakCheck(
     // Cap the check at ~10 s per entry; report the steps actually run.
     const n = Math.max(20, Math.min(steps, Math.floor(10000 / ms)));
     await selectBackend(e.backend);
-    for (let i = 0; i < 10; i++) e.instance.step();
+    for (let i = 0; i < 10; i++) await e.instance.step();
     const after10 = tf.memory().numTensors;
-    for (let i = 10; i < n; i++) e.instance.step();
+    for (let i = 10; i < n; i++) await e.instance.step();
     const after = tf.memory().numTensors;
     out.push({
       workload: e.workload.name,
@@ -560,7 +799,7 @@ async function main() {
       try {
         entry.instance = await workload.make();
         const t0 = performance.now();
-        entry.instance.step(); // first step: compiles, allocates, inits
+        await entry.instance.step(); // first step: compiles, allocates, inits
         const first = performance.now() - t0;
         if (backend === "cpu" && first > cpuCapMs) {
           entry.skipped = `first step ${Math.round(first)} ms > --cpu-cap-ms`;
@@ -568,7 +807,7 @@ async function main() {
           entry.instance = null;
           continue;
         }
-        entry.instance.step();
+        await entry.instance.step();
       } catch (e) {
         entry.skipped = (e as Error).message.split("\n")[0].slice(0, 100);
         entry.instance?.dispose();
@@ -590,7 +829,7 @@ async function main() {
       for (const e of entries) {
         if (e.backend !== backend || !e.instance) continue;
         const estimate = e.samples.length ? median(e.samples) : 50;
-        e.samples.push(timeSteps(e.instance, estimate, budgetMs));
+        e.samples.push(await timeSteps(e.instance, estimate, budgetMs));
       }
     }
     if (torchOk) {
@@ -607,6 +846,32 @@ async function main() {
   }
   await selectBackend(home);
 
+  const profiles: Record<string, { kernels: number; top: string[] }> = {};
+  if (flag("profile") !== undefined) {
+    for (const e of entries) {
+      if (e.backend !== home || !e.instance) continue;
+      const instance = e.instance;
+      const profile = await tf.profile(async () => {
+        await instance.step();
+      });
+      const byKernel = new Map<string, { ms: number; calls: number }>();
+      for (const k of profile.kernels) {
+        const entry = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+        entry.ms += k.kernelTimeMs as number;
+        entry.calls++;
+        byKernel.set(k.name, entry);
+      }
+      const top = [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8)
+        .map(([name, { ms, calls }]) => `${name} ${ms.toFixed(2)} ms/${calls}`);
+      profiles[e.workload.name] = { kernels: profile.kernels.length, top };
+      console.log(
+        `profile ${e.workload.name}: ${profile.kernels.length} kernels; ${
+          top.join(", ")
+        }`,
+      );
+    }
+  }
+
   let leaks: Awaited<ReturnType<typeof leakCheck>> = [];
   if (flag("leak") !== undefined) {
     leaks = await leakCheck(entries, Number(flag("leak-steps") ?? 1000));
@@ -619,15 +884,30 @@ async function main() {
     const torchMs = e.workload.torch && torchSamples[e.workload.torch]
       ? median(torchSamples[e.workload.torch])
       : null;
+    const best = e.samples.length ? Math.min(...e.samples) : null;
+    const torchBest = e.workload.torch && torchSamples[e.workload.torch]
+      ? Math.min(...torchSamples[e.workload.torch])
+      : null;
+    const ratio = ms && torchMs ? ms / torchMs : null;
+    const target = e.workload.target ?? 1.3;
     return {
       workload: e.workload.name,
       what: e.workload.what,
       backend: e.backend,
       msPerStep: ms,
+      bestMs: best,
       samples: e.samples,
       gflops: ms && e.workload.flops ? e.workload.flops / ms / 1e6 : null,
       torchMs,
-      ratioToTorch: ms && torchMs ? ms / torchMs : null,
+      torchBestMs: torchBest,
+      torchSamples: e.workload.torch ? torchSamples[e.workload.torch] : null,
+      ratioToTorch: ratio,
+      bestRatioToTorch: best && torchBest ? best / torchBest : null,
+      // The target applies to the default path (wasm + OpenBLAS when loaded).
+      target: e.backend === home ? target : null,
+      meetsTarget: e.backend === home && ratio !== null
+        ? ratio <= target
+        : null,
       skipped: e.skipped ?? null,
     };
   });
@@ -646,17 +926,28 @@ async function main() {
     "workload",
     "backend",
     "ms/step",
+    "best",
     "GFLOP/s",
     "PyTorch ms",
+    "best",
     "x PyTorch",
+    "best x",
+    "target",
   ];
+  const times = (v: number | null) => v === null ? "-" : `${v.toFixed(2)}x`;
   const lines = rows.map((r) => [
     r.workload,
     r.backend,
-    r.skipped ? `skipped: ${r.skipped}` : fmt(r.msPerStep),
+    r.skipped ? `skipped: ${r.skipped}` : fmt(r.msPerStep, 2),
+    fmt(r.bestMs, 2),
     fmt(r.gflops),
-    fmt(r.torchMs),
-    r.ratioToTorch === null ? "-" : `${r.ratioToTorch.toFixed(2)}x`,
+    fmt(r.torchMs, 2),
+    fmt(r.torchBestMs, 2),
+    times(r.ratioToTorch),
+    times(r.bestRatioToTorch),
+    r.target === null || r.meetsTarget === null
+      ? ""
+      : `${r.meetsTarget ? "ok" : "OVER"} (${r.target}x)`,
   ]);
   const widths = header.map((h, i) =>
     Math.max(h.length, ...lines.map((l) => l[i].length))
@@ -667,7 +958,7 @@ async function main() {
   console.log("| " + widths.map((w) => "-".repeat(w)).join(" | ") + " |");
   for (const l of lines) console.log(show(l));
   console.log(
-    `(median of ${rounds} interleaved rounds; load average at end: ${loadAverage()})`,
+    `(median and best of ${rounds} interleaved rounds, PyTorch's likewise; target: the median ratio on ${home}; load average at end: ${loadAverage()})`,
   );
 
   for (const e of entries) e.instance?.dispose();
@@ -682,6 +973,7 @@ async function main() {
     torch: torchInfo,
     rows,
     leaks,
+    profiles,
   };
   await Deno.mkdir(new URL("../build/", import.meta.url), { recursive: true });
   const path = new URL("../build/bench.json", import.meta.url);

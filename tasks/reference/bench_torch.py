@@ -21,6 +21,7 @@ call; the caller interleaves calls and takes medians across rounds).
 """
 import json
 import os
+import re
 import sys
 import time
 
@@ -186,9 +187,52 @@ def make_matmul(n):
     return lambda: torch.mm(a, b)
 
 
+def make_readback(n):
+    """A new copy of an n x n float32 result (tfjs: await c.data())."""
+    c = torch.mm(torch.randn(n, n), torch.randn(n, n))
+    return lambda: c.numpy().copy()
+
+
+CONV_KEY = re.compile(
+    r"^(convgrad|convtgrad)_k(\d+)_s(\d+)_(same|valid)_c(\d+)_(\d+)_h(\d+)_b(\d+)$")
+
+
+def make_conv_grad(key):
+    """One conv layer's forward pass and both gradients, as in tasks/bench.ts.
+
+    "same" is tfjs's padding: (k - 1) // 2 on each side here, which gives
+    the same output size for the geometries of the bench (tfjs puts an odd
+    total padding's extra pixel at the bottom/right; the cost is the same).
+    """
+    kind, k, s, pad, cin, cout, h, b = CONV_KEY.match(key).groups()
+    k, s, cin, cout, h, b = map(int, (k, s, cin, cout, h, b))
+    torch.manual_seed(0)
+    x = torch.randn(b, cin, h, h, requires_grad=True)
+    if kind == "convgrad":
+        p = (k - 1) // 2 if pad == "same" else 0
+        if pad == "same" and k % 2 == 0:
+            p = k // 2 - 1 if s == 2 else k // 2  # 4x4/2 same: 1
+        layer = nn.Conv2d(cin, cout, k, s, p, bias=False)
+    else:
+        # tfjs conv2dTranspose "same": output = input * stride.
+        p = (k - s + 1) // 2 if pad == "same" else 0
+        out_pad = h * s - ((h - 1) * s - 2 * p + k) if pad == "same" else 0
+        layer = nn.ConvTranspose2d(cin, cout, k, s, p, output_padding=out_pad, bias=False)
+    upstream = torch.randn_like(layer(x))
+
+    def step():
+        x.grad = None
+        layer.weight.grad = None
+        (layer(x) * upstream).sum().backward()
+
+    return step
+
+
 WORKLOADS = {
     "matmul1024": lambda: make_matmul(1024),
+    "readback1024": lambda: make_readback(1024),
     "vqvae": make_vqvae,
+    "vqvae256": lambda: make_vqvae(K=256),
     "vqvae_lib": lambda: make_vqvae(K=64),
     "gan": make_gan,
     "gan_lib": lambda: make_gan(g_act=nn.ReLU),
@@ -222,6 +266,8 @@ def main():
     for name in only:
         if name in WORKLOADS:
             ms[name] = time_step(WORKLOADS[name](), budget)
+        elif CONV_KEY.match(name):
+            ms[name] = time_step(make_conv_grad(name), budget)
     info = {
         "version": torch.__version__,
         "threads": torch.get_num_threads(),
