@@ -86,6 +86,20 @@ export const F32 = {
   zero: [0x43, 0, 0, 0, 0],
 } as const;
 
+/** v128.load / v128.store at a constant byte offset from the address. */
+export const v128LoadAt = (offset: number): number[] => [
+  0xfd,
+  0x00,
+  0x00,
+  ...uleb(offset),
+];
+export const v128StoreAt = (offset: number): number[] => [
+  0xfd,
+  0x0b,
+  0x00,
+  ...uleb(offset),
+];
+
 /** 128-bit SIMD (4 x f32), unaligned access. */
 export const V128 = {
   load: [0xfd, 0x00, 0x00, 0x00],
