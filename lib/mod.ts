@@ -151,5 +151,15 @@ export {
   residualNetwork,
 } from "./ode.ts";
 export type * from "./ode.ts";
-export * from "./transformer.ts";
-export * from "./vqgan.ts";
+export { causalAttentionMask, TransformerPrior } from "./transformer.ts";
+export type * from "./transformer.ts";
+export {
+  adaptiveWeight,
+  gradientsAt,
+  layerFeatures,
+  patchDiscriminator28,
+  VQGAN,
+} from "./vqgan.ts";
+export type * from "./vqgan.ts";
+export { TwoLevelVQVAE } from "./vqvae2.ts";
+export type * from "./vqvae2.ts";

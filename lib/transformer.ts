@@ -24,6 +24,7 @@ import {
   randomNormal,
   type Rng,
   rngFrom,
+  rngOrStream,
   type Seed,
 } from "./random.ts";
 import {
@@ -68,8 +69,8 @@ interface BlockWeights {
  * Additive causal mask [L, L]: 0 where position i may look at j (j <= i),
  * -1e9 where it may not (j > i). Added to attention scores before softmax.
  */
-export function causalMask(length: number): tf.Tensor2D {
-  checkInteger("causalMask", "length", length, { min: 1 });
+export function causalAttentionMask(length: number): tf.Tensor2D {
+  checkInteger("causalAttentionMask", "length", length, { min: 1 });
   return tf.tidy(() => {
     const i = tf.range(0, length, 1, "int32").reshape([length, 1]);
     const j = tf.range(0, length, 1, "int32").reshape([1, length]);
@@ -221,7 +222,7 @@ export class TransformerPrior implements Trainable<tf.Tensor2D> {
     this.#final = norm();
     this.#readout = make(glorot([dim, vocabSize]));
     this.#variables = all;
-    this.#mask = causalMask(length);
+    this.#mask = causalAttentionMask(length);
   }
 
   /** The variables `trainStep` moves. */
@@ -278,9 +279,10 @@ export class TransformerPrior implements Trainable<tf.Tensor2D> {
   /** Mean bits per sequence of a set of sequences, in batches (plain number). */
   bitsPerImage(
     tokens: tf.Tensor2D,
-    { batchSize = 256 }: { batchSize?: number } = {},
+    options: { batchSize?: number } = {},
   ): number {
     const where = "TransformerPrior.bitsPerImage";
+    const { batchSize = 256 } = checkOptions(where, options, ["batchSize"]);
     this.#checkTokens(where, tokens);
     checkInteger(where, "batchSize", batchSize, { min: 1 });
     let total = 0;
@@ -297,7 +299,8 @@ export class TransformerPrior implements Trainable<tf.Tensor2D> {
   /**
    * Draws `count` sequences token by token: z_i ~ softmax(logits_i / T).
    * Temperature T < 1 sharpens the distribution, T > 1 flattens it.
-   * Returns int32 [count, L] (caller disposes).
+   * Without a `seed`, the shared stream of unseeded draws continues (two
+   * calls differ). Returns int32 [count, L] (caller disposes).
    */
   sample(
     count: number,
@@ -313,7 +316,8 @@ export class TransformerPrior implements Trainable<tf.Tensor2D> {
       min: 0,
       minExclusive: true,
     });
-    const rng = rngFrom(seed ?? 0);
+    // Without a seed, the shared stream of unseeded draws continues: never the same draw twice.
+    const rng = rngOrStream(seed, where);
     const { length, vocabSize } = this.config;
     const tokens = new Int32Array(count * length);
     for (let i = 0; i < length; i++) {

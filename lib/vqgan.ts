@@ -11,16 +11,39 @@
  *   reconstruction term at the decoder's last layer:
  *   lambda = ||grad_L L_rec|| / (||grad_L L_GAN|| + delta).
  *
+ * `VQGAN` composes them with a `VQVAE` (its encoder, quantizer and decoder)
+ * and gives each player its objective as a `Trainable`: the generator's
+ * (reconstruction + perceptual + codebook/commitment + lambda * GAN) and the
+ * discriminator's (hinge loss on real images and reconstructions). Both
+ * train with the one `trainStep`:
+ *
+ * ```ts
+ * const vqgan = new VQGAN({ vqvae, features: layerFeatures(classifier, ["classifier_conv1"]) });
+ * const [g, d] = [vqgan.generatorObjective(), vqgan.discriminatorObjective()];
+ * const gOptimizer = { networks: adam(2e-4), codebook: adam(2e-4) };
+ * const dOptimizer = adam(2e-4, 0.5);
+ * tf.tidy(() => {
+ *   const x = sampler.next();
+ *   trainStep(d, dOptimizer, x); // D: real vs reconstructions
+ *   trainStep(g, gOptimizer, x); // encoder, codebook, decoder
+ * });
+ * ```
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import {
   ArgumentError,
+  checkFinite,
   checkInteger,
   checkNumber,
   checkOptions,
   checkTensor,
 } from "./validate.ts";
+import { stopGradient } from "./autodiff.ts";
+import type { LossTerms, Trainable } from "./model.ts";
+import { trainableVariables } from "./nn.ts";
+import type { VQVAE } from "./vqvae.ts";
 
 /**
  * Freezes a network: its weights become non-trainable, so no optimizer
@@ -145,11 +168,7 @@ export function hingeDiscriminatorLoss(
   checkTensor("hingeDiscriminatorLoss", "fakeLogits", fakeLogits, {
     dtype: "float32",
   });
-  return tf.tidy(() =>
-    tf.relu(tf.sub(1, realLogits)).mean().add(
-      tf.relu(tf.add(1, fakeLogits)).mean(),
-    ) as tf.Scalar
-  );
+  return tf.tidy(() => hingeD(realLogits, fakeLogits));
 }
 
 /** The generator's hinge loss: -mean(D(G(z))), raise the fake logits. */
@@ -157,7 +176,7 @@ export function hingeGeneratorLoss(fakeLogits: tf.Tensor): tf.Scalar {
   checkTensor("hingeGeneratorLoss", "fakeLogits", fakeLogits, {
     dtype: "float32",
   });
-  return tf.tidy(() => fakeLogits.mean().neg() as tf.Scalar);
+  return tf.tidy(() => hingeG(fakeLogits));
 }
 
 /**
@@ -218,4 +237,382 @@ export function gradientsAt(
     throw e;
   }
   return out;
+}
+
+/**
+ * A frozen feature extractor from a layers model: the outputs of the named
+ * layers for a batch of images, one tensor per layer (what
+ * `perceptualLoss` compares). The model is frozen (`freeze`), so a loss
+ * through these features never moves its weights. The extractor shares the
+ * model's weights; dispose the model, not the extractor.
+ *
+ * @example
+ * const features = layerFeatures(classifier, ["classifier_conv1", "classifier_conv2"]);
+ * perceptualLoss(features, x, xhat);
+ */
+export function layerFeatures(
+  model: tf.LayersModel,
+  layerNames: string[],
+): (images: tf.Tensor) => tf.Tensor[] {
+  const where = "layerFeatures";
+  if (!(model instanceof tf.LayersModel)) {
+    throw new ArgumentError(where, "model must be a tf.LayersModel");
+  }
+  if (!Array.isArray(layerNames) || layerNames.length === 0) {
+    throw new ArgumentError(
+      where,
+      "layerNames must be a non-empty array of layer names",
+    );
+  }
+  const known = model.layers.map((l) => l.name);
+  const outputs = layerNames.map((name) => {
+    if (!known.includes(name)) {
+      throw new ArgumentError(
+        where,
+        `model has no layer ${JSON.stringify(name)}; its layers are ${
+          known.join(", ")
+        }`,
+      );
+    }
+    return model.getLayer(name).output as tf.SymbolicTensor;
+  });
+  freeze(model);
+  const extractor = tf.model({ inputs: model.inputs, outputs });
+  return (images) => {
+    const out = extractor.apply(images);
+    return Array.isArray(out) ? out as tf.Tensor[] : [out as tf.Tensor];
+  };
+}
+
+/** Options of `VQGAN`. */
+export interface VQGANOptions {
+  /** The VQ-VAE whose encoder, quantizer and decoder become the generator (the VQGAN owns it). */
+  vqvae: VQVAE;
+  /** Discriminator images -> logits (any shape, e.g. per patch); default `patchDiscriminator28({ seed })`. Owned. */
+  discriminator?: tf.LayersModel;
+  /** Frozen perceptual features (`layerFeatures`); without them the perceptual term is left out. Not owned. */
+  features?: (images: tf.Tensor) => tf.Tensor | tf.Tensor[];
+  /** Weight of the perceptual term in the reconstruction loss (default 1; needs `features`). */
+  perceptualWeight?: number;
+  /** Factor on the adaptive weight lambda (taming's disc_weight; default 1; 0 turns the GAN term off). */
+  discWeight?: number;
+  /** delta of the adaptive weight (default 1e-4). */
+  delta?: number;
+  /** Seed of the default discriminator (default 0). */
+  seed?: number;
+}
+
+/** The resolved numeric options of a `VQGAN`. */
+export interface VQGANConfig {
+  /** Weight of the perceptual term. */
+  perceptualWeight: number;
+  /** Factor on lambda. */
+  discWeight: number;
+  /** delta of the adaptive weight. */
+  delta: number;
+}
+
+/**
+ * The reconstruction loss the adaptive weight balances against the GAN
+ * term: mean squared error plus the weighted perceptual loss.
+ */
+function reconstructionTerms(
+  gan: VQGAN,
+  x: tf.Tensor,
+  xhat: tf.Tensor,
+  features = gan.features,
+): { mse: tf.Scalar; perceptual: tf.Scalar; total: tf.Scalar } {
+  const mse = xhat.sub(x).square().mean() as tf.Scalar;
+  const { config } = gan;
+  const perceptual = features && config.perceptualWeight > 0
+    ? perceptualCore(features, x, xhat)
+    : tf.scalar(0);
+  const total = mse.add(perceptual.mul(config.perceptualWeight)) as tf.Scalar;
+  return { mse, perceptual, total };
+}
+
+/**
+ * lambda at the decoder's last layer: the gradients of the reconstruction
+ * loss and of the GAN loss with respect to its kernel, each from its own
+ * backward pass through that layer alone (its input `a` held constant).
+ */
+function lambdaAtLastLayer(
+  gan: VQGAN,
+  x: tf.Tensor,
+  a: tf.Tensor,
+  features = gan.features,
+): number {
+  const last = gan.lastLayer;
+  const held = stopGradient(a);
+  const xhat = () => last.apply(held) as tf.Tensor;
+  const grads = gradientsAt({
+    rec: () => reconstructionTerms(gan, x, xhat(), features).total,
+    gan: () => hingeG(gan.discriminator.apply(xhat()) as tf.Tensor),
+  }, gan.lastKernel);
+  try {
+    const { discWeight, delta } = gan.config;
+    return discWeight * adaptiveWeight(grads.rec, grads.gan, { delta });
+  } finally {
+    tf.dispose(Object.values(grads));
+  }
+}
+
+/** `features`, computing the target's features once: they are the same in every term of a step. */
+function featuresOfTarget(
+  features: VQGAN["features"],
+  x: tf.Tensor,
+): VQGAN["features"] {
+  if (!features) return features;
+  let cached: tf.Tensor | tf.Tensor[] | null = null;
+  return (images) =>
+    images === x ? (cached ??= features(images)) : features(images);
+}
+
+/**
+ * The generator's loss: reconstruction (MSE + perceptual) + codebook +
+ * beta * commitment + lambda * hinge GAN loss, lambda from the gradients at
+ * the decoder's last layer (0 while `adversarial` is false: the warm-up).
+ */
+function vqganGeneratorLoss(
+  gan: VQGAN,
+  x: tf.Tensor4D,
+  adversarial: boolean,
+): LossTerms {
+  const { encoder, quantizer } = gan.vqvae;
+  const h = encoder.apply(x) as tf.Tensor4D;
+  const vq = quantizer.forward(h, { skipFiniteCheck: true });
+  const a = gan.decoderTrunk.apply(vq.quantized) as tf.Tensor;
+  const xhat = gan.lastLayer.apply(a) as tf.Tensor;
+  const features = featuresOfTarget(gan.features, x);
+  const rec = reconstructionTerms(gan, x, xhat, features);
+  const ganLoss = hingeG(gan.discriminator.apply(xhat) as tf.Tensor);
+  const lambda = adversarial && gan.config.discWeight > 0
+    ? lambdaAtLastLayer(gan, x, a, features)
+    : 0;
+  const total = rec.total.add(vq.loss).add(ganLoss.mul(lambda)) as tf.Scalar;
+  return {
+    total,
+    terms: {
+      recon: rec.mse,
+      perceptual: rec.perceptual,
+      codebook: vq.codebookLoss,
+      commitment: vq.commitmentLoss,
+      gan: ganLoss,
+      lambda: tf.scalar(lambda),
+    },
+    saved: { h, indices: vq.indices },
+  };
+}
+
+/**
+ * The discriminator's loss: hinge loss of D's logits on the real images and
+ * on their reconstructions, which enter as constants (the generator is
+ * frozen for this step).
+ */
+function vqganDiscriminatorLoss(gan: VQGAN, x: tf.Tensor4D): LossTerms {
+  const { encoder, quantizer, decoder } = gan.vqvae;
+  const h = encoder.apply(x) as tf.Tensor4D;
+  const q = quantizer.forward(h, { skipFiniteCheck: true }).quantized;
+  const xhat = stopGradient(decoder.apply(q) as tf.Tensor);
+  const real = gan.discriminator.apply(x) as tf.Tensor;
+  const fake = gan.discriminator.apply(xhat) as tf.Tensor;
+  return {
+    total: hingeD(real, fake),
+    terms: { dReal: real.mean() as tf.Scalar, dFake: fake.mean() as tf.Scalar },
+  };
+}
+
+/** D's hinge loss: zero once real logits exceed 1 and fake ones are below -1. */
+function hingeD(realLogits: tf.Tensor, fakeLogits: tf.Tensor): tf.Scalar {
+  return tf.relu(tf.sub(1, realLogits)).mean().add(
+    tf.relu(tf.add(1, fakeLogits)).mean(),
+  ) as tf.Scalar;
+}
+
+/** G's hinge loss: raise D's logits on the fakes, with no margin. */
+function hingeG(fakeLogits: tf.Tensor): tf.Scalar {
+  return fakeLogits.mean().neg() as tf.Scalar;
+}
+
+/**
+ * A VQ-GAN (Esser, Rombach and Ommer 2021) as a composition: the encoder,
+ * quantizer and decoder of a `VQVAE` are the generator, a discriminator
+ * judges images patch by patch, and a frozen network's features give the
+ * perceptual loss. Each player's objective is a `Trainable` for the one
+ * `trainStep`: `generatorObjective()` (groups `networks` and `codebook`, as
+ * the VQ-VAE's) and `discriminatorObjective()` (D's variables only).
+ * Owns the VQ-VAE and the discriminator: `dispose()` frees both.
+ */
+export class VQGAN {
+  /** The encoder, quantizer and decoder. */
+  readonly vqvae: VQVAE;
+  /** Images -> logits (per patch). */
+  readonly discriminator: tf.LayersModel;
+  /** The frozen perceptual features, if any. */
+  readonly features?: (images: tf.Tensor) => tf.Tensor | tf.Tensor[];
+  /** The resolved weights. */
+  readonly config: VQGANConfig;
+  /** Every decoder layer but the last: quantized grid -> the last layer's input. */
+  readonly decoderTrunk: tf.LayersModel;
+  /** The decoder's last layer, where the adaptive weight compares the gradients. */
+  readonly lastLayer: tf.layers.Layer;
+  /** The kernel of the last layer. */
+  readonly lastKernel: tf.Variable;
+
+  /** Builds a VQ-GAN around a VQ-VAE; see `VQGANOptions`. Everything is checked before anything is built. */
+  constructor(options: VQGANOptions) {
+    const where = "VQGAN";
+    if (options === null || typeof options !== "object") {
+      throw new ArgumentError(where, "options must be an object with vqvae");
+    }
+    const o = checkOptions(where, options, [
+      "vqvae",
+      "discriminator",
+      "features",
+      "perceptualWeight",
+      "discWeight",
+      "delta",
+      "seed",
+    ]);
+    const vqvae = o.vqvae;
+    if (
+      vqvae === null || typeof vqvae !== "object" ||
+      !(vqvae.encoder instanceof tf.LayersModel) ||
+      !(vqvae.decoder instanceof tf.LayersModel) || !vqvae.quantizer
+    ) {
+      throw new ArgumentError(where, "vqvae must be a VQVAE");
+    }
+    if (
+      o.discriminator !== undefined &&
+      !(o.discriminator instanceof tf.LayersModel)
+    ) {
+      throw new ArgumentError(where, "discriminator must be a tf.LayersModel");
+    }
+    if (o.features !== undefined && typeof o.features !== "function") {
+      throw new ArgumentError(
+        where,
+        "features must be a function images -> feature tensor(s), e.g. layerFeatures(classifier, [...])",
+      );
+    }
+    const perceptualWeight = checkNumber(
+      where,
+      "perceptualWeight",
+      o.perceptualWeight ?? 1,
+      { min: 0 },
+    );
+    const discWeight = checkNumber(where, "discWeight", o.discWeight ?? 1, {
+      min: 0,
+    });
+    const delta = checkNumber(where, "delta", o.delta ?? 1e-4, {
+      min: 0,
+      minExclusive: true,
+    });
+    const seed = checkNumber(where, "seed", o.seed ?? 0);
+    const decoder = vqvae.decoder;
+    const lastLayer = decoder.layers[decoder.layers.length - 1];
+    const kernel = lastLayer?.trainableWeights[0];
+    if (!kernel || Array.isArray(lastLayer.input)) {
+      throw new ArgumentError(
+        where,
+        "the decoder's last layer must have one input and a trainable kernel (the adaptive weight is measured there)",
+      );
+    }
+    this.vqvae = vqvae;
+    this.features = o.features;
+    this.config = { perceptualWeight, discWeight, delta };
+    this.lastLayer = lastLayer;
+    this.lastKernel = kernel.read() as tf.Variable;
+    this.decoderTrunk = tf.model({
+      inputs: decoder.inputs,
+      outputs: lastLayer.input as tf.SymbolicTensor,
+    });
+    this.discriminator = o.discriminator ?? patchDiscriminator28({ seed });
+  }
+
+  /**
+   * The generator's objective: encoder, codebook and decoder (the VQ-VAE's
+   * groups `networks` and `codebook`) against reconstruction + perceptual +
+   * codebook/commitment + lambda * GAN (`vqganGeneratorLoss`). With
+   * `adversarial: false` the GAN term is off (lambda = 0): the warm-up
+   * before D is switched on. Its `afterStep` is the VQ-VAE's (EMA,
+   * dead-code restarts, code usage).
+   */
+  generatorObjective(
+    options: { adversarial?: boolean } = {},
+  ): Trainable<tf.Tensor4D> {
+    const where = "VQGAN.generatorObjective";
+    const { adversarial = true } = checkOptions(where, options, [
+      "adversarial",
+    ]);
+    if (typeof adversarial !== "boolean") {
+      throw new ArgumentError(where, "adversarial must be true or false");
+    }
+    return {
+      trainableVariables: () => this.vqvae.trainableVariables(),
+      loss: (x: tf.Tensor4D) => {
+        this.#checkBatch("VQGAN.generatorObjective.loss", x);
+        return vqganGeneratorLoss(this, x, adversarial);
+      },
+      afterStep: (x, saved) => this.vqvae.afterStep(x, saved),
+    };
+  }
+
+  /**
+   * The discriminator's objective: D's variables only, against the hinge
+   * loss on real images and their reconstructions (`vqganDiscriminatorLoss`).
+   * Terms: the mean real and fake logits.
+   */
+  discriminatorObjective(): Trainable<tf.Tensor4D> {
+    return {
+      trainableVariables: () => trainableVariables(this.discriminator),
+      loss: (x: tf.Tensor4D) => {
+        this.#checkBatch("VQGAN.discriminatorObjective.loss", x);
+        return vqganDiscriminatorLoss(this, x);
+      },
+    };
+  }
+
+  /**
+   * lambda for a batch, as the generator's objective computes it (a plain
+   * number: discWeight * ||grad rec|| / (||grad GAN|| + delta) at the
+   * decoder's last layer).
+   */
+  adaptiveWeight(images: tf.Tensor4D): number {
+    this.#checkBatch("VQGAN.adaptiveWeight", images);
+    const a = tf.tidy(() => {
+      const { encoder, quantizer } = this.vqvae;
+      const h = encoder.apply(images) as tf.Tensor4D;
+      const q = quantizer.forward(h, { skipFiniteCheck: true }).quantized;
+      return this.decoderTrunk.apply(q) as tf.Tensor;
+    });
+    try {
+      return lambdaAtLastLayer(this, images, a);
+    } finally {
+      a.dispose();
+    }
+  }
+
+  #checkBatch(where: string, x: unknown): void {
+    checkTensor(where, "images", x, {
+      shape: [null, ...this.vqvae.imageShape],
+      dtype: "float32",
+    });
+    const t = x as tf.Tensor4D;
+    if (t.shape[0] === 0) {
+      throw new ArgumentError(where, "images is an empty batch (0 images)");
+    }
+    checkFinite(where, "images", t);
+    if (!this.vqvae.quantizer.initialized) {
+      throw new ArgumentError(
+        where,
+        "the codebook is not initialised: call vqvae.initCodebook(firstBatch) first",
+      );
+    }
+  }
+
+  /** Frees the VQ-VAE and the discriminator (not the perceptual network). */
+  dispose(): void {
+    this.vqvae.dispose();
+    this.discriminator.dispose();
+  }
 }

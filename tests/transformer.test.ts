@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import { trainStep } from "../lib/model.ts";
 import { adam } from "../lib/optim.ts";
-import { causalMask, TransformerPrior } from "../lib/transformer.ts";
+import { causalAttentionMask, TransformerPrior } from "../lib/transformer.ts";
 import { ArgumentError } from "../lib/validate.ts";
 import {
   assert,
@@ -14,8 +14,8 @@ import {
 
 await initBackend({ quiet: true });
 
-Deno.test("causalMask: 0 on and below the diagonal, -1e9 above", () => {
-  const m = causalMask(3);
+Deno.test("causalAttentionMask: 0 on and below the diagonal, -1e9 above", () => {
+  const m = causalAttentionMask(3);
   assertAllClose(m, [[0, -1e9, -1e9], [0, 0, -1e9], [0, 0, 0]]);
   m.dispose();
 });

@@ -1,15 +1,19 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import { trainStep } from "../lib/model.ts";
+import { adam } from "../lib/optim.ts";
 import { ArgumentError } from "../lib/validate.ts";
+import { VQVAE } from "../lib/vqvae.ts";
 import {
   adaptiveWeight,
   freeze,
   gradientsAt,
   hingeDiscriminatorLoss,
   hingeGeneratorLoss,
+  layerFeatures,
   patchDiscriminator28,
   perceptualLoss,
+  VQGAN,
 } from "../lib/vqgan.ts";
 import {
   assert,
@@ -161,4 +165,254 @@ Deno.test("vqgan pieces: bad arguments are ArgumentErrors that name the function
     );
   });
   tf.dispose([a, b]);
+});
+
+// ---------------------------------------------------------------------------
+// The VQ-GAN composition
+
+/** A tiny VQ-VAE on 4x4 images: 1x1 convolutions only, so every gradient is easy to write by hand. */
+function tinyVQVAE(seed = 0): VQVAE {
+  const init = (i: number) =>
+    tf.initializers.glorotUniform({ seed: seed * 10 + i });
+  const encoder = tf.sequential({
+    layers: [tf.layers.conv2d({
+      inputShape: [4, 4, 1],
+      filters: 2,
+      kernelSize: 1,
+      kernelInitializer: init(1),
+    })],
+  });
+  const decoder = tf.sequential({
+    layers: [
+      tf.layers.conv2d({
+        inputShape: [4, 4, 2],
+        filters: 3,
+        kernelSize: 1,
+        activation: "relu",
+        kernelInitializer: init(2),
+        biasInitializer: tf.initializers.constant({ value: 0.1 }),
+      }),
+      tf.layers.conv2d({
+        filters: 1,
+        kernelSize: 1,
+        kernelInitializer: init(3),
+      }),
+    ],
+  });
+  return new VQVAE({ numCodes: 4, encoder, decoder, init: "random", seed });
+}
+
+/** A linear 1x1 patch critic: D(x) = u x + c per pixel. */
+function linearCritic(u: number, c: number): tf.Sequential {
+  return tf.sequential({
+    layers: [tf.layers.conv2d({
+      inputShape: [4, 4, 1],
+      filters: 1,
+      kernelSize: 1,
+      kernelInitializer: tf.initializers.constant({ value: u }),
+      biasInitializer: tf.initializers.constant({ value: c }),
+    })],
+  });
+}
+
+Deno.test("VQGAN: lambda at the decoder's last layer equals the hand computation, and the total is the sum of its terms", () => {
+  const vqgan = new VQGAN({
+    vqvae: tinyVQVAE(1),
+    discriminator: linearCritic(0.7, -0.2),
+    discWeight: 0.8,
+  });
+  const x = tf.randomUniform([3, 4, 4, 1], 0, 1, "float32", 5) as tf.Tensor4D;
+  // The last layer's input a [N, 3] and output xhat = a W + b, N = 3 * 16 pixels.
+  const { a, xhat } = tf.tidy(() => {
+    const h = vqgan.vqvae.encoder.apply(x) as tf.Tensor;
+    const q = vqgan.vqvae.quantizer.forward(h).quantized;
+    const act = vqgan.decoderTrunk.apply(q) as tf.Tensor;
+    return {
+      a: act.reshape([-1, 3]).arraySync() as number[][],
+      xhat: (vqgan.lastLayer.apply(act) as tf.Tensor).reshape([-1])
+        .arraySync() as number[],
+    };
+  });
+  const xs = Array.from(x.dataSync());
+  const N = xs.length;
+  // L_rec = mean((xhat - x)^2): dL/dW_k = 2/N sum_i a_ik (xhat_i - x_i).
+  const gRec = [0, 1, 2].map((k) =>
+    (2 / N) * a.reduce((s, row, i) => s + row[k] * (xhat[i] - xs[i]), 0)
+  );
+  // L_GAN = -mean(u xhat + c): dL/dW_k = -u/N sum_i a_ik.
+  const gGan = [0, 1, 2].map((k) =>
+    (-0.7 / N) * a.reduce((s, row) => s + row[k], 0)
+  );
+  const norm = (g: number[]) => Math.hypot(...g);
+  const expected = 0.8 * norm(gRec) / (norm(gGan) + 1e-4);
+  assertAllClose([vqgan.adaptiveWeight(x)], [expected], { rtol: 1e-4 });
+  // The generator's loss: recon + codebook + beta commitment + lambda gan (no perceptual features here).
+  const out = vqgan.generatorObjective().loss(x);
+  const t = Object.fromEntries(
+    Object.entries(out.terms!).map(([k, v]) => [k, v.dataSync()[0]]),
+  );
+  assertAllClose([t.lambda], [expected], { rtol: 1e-4 });
+  assertAllClose(
+    out.total,
+    [t.recon + t.codebook + 0.25 * t.commitment + t.lambda * t.gan],
+    { rtol: 1e-5 },
+  );
+  assertAllClose(
+    [t.gan],
+    [-(0.7 * xhat.reduce((s, v) => s + v, 0) / N - 0.2)],
+    {
+      rtol: 1e-5,
+    },
+  );
+  // The warm-up objective has no GAN term.
+  const warm = vqgan.generatorObjective({ adversarial: false }).loss(x);
+  assertEquals(warm.terms!.lambda.dataSync()[0], 0);
+  tf.dispose([
+    x,
+    out.total,
+    warm.total,
+    ...Object.values(out.terms!),
+    ...Object.values(out.saved!),
+    ...Object.values(warm.terms!),
+    ...Object.values(warm.saved!),
+  ]);
+  vqgan.dispose();
+});
+
+Deno.test("VQGAN: each objective moves its own player only; the frozen perceptual network never moves; no leaks over 200 steps of each", async () => {
+  const vqvae = new VQVAE({ numCodes: 8, dim: 4, channels: [4, 8], seed: 2 });
+  const perceptual = freeze(tf.sequential({
+    layers: [tf.layers.conv2d({
+      inputShape: [28, 28, 1],
+      filters: 4,
+      kernelSize: 3,
+      strides: 2,
+      activation: "relu",
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 9 }),
+      name: "frozen_conv",
+    })],
+  }));
+  const vqgan = new VQGAN({
+    vqvae,
+    discriminator: patchDiscriminator28({ channels: [4, 8], seed: 3 }),
+    features: layerFeatures(perceptual, ["frozen_conv"]),
+  });
+  const images = tf.randomUniform([16, 28, 28, 1], 0, 1, "float32", 1);
+  vqvae.initCodebook(images as tf.Tensor4D);
+  const [g, d] = [vqgan.generatorObjective(), vqgan.discriminatorObjective()];
+  const frozen = perceptual.getWeights().map((w) => w.arraySync());
+  const snapshot = (m: tf.LayersModel) =>
+    m.getWeights().map((w) => w.dataSync().slice());
+  const batch = () => images.slice([0, 0, 0, 0], [4, 28, 28, 1]) as tf.Tensor4D;
+  // variableGrads over every trainable variable: the frozen network's are not among them.
+  const { grads } = tf.variableGrads(() => {
+    const out = g.loss(batch());
+    return out.total;
+  });
+  const frozenNames = perceptual.weights.map((w) =>
+    (w.read() as tf.Variable).name
+  );
+  assert(Object.keys(grads).length > 0);
+  assert(
+    Object.keys(grads).every((name) => !frozenNames.includes(name)),
+    "a frozen weight got a gradient",
+  );
+  tf.dispose(Object.values(grads));
+  const gOptimizer = { networks: adam(1e-3), codebook: adam(1e-3) };
+  const dOptimizer = adam(1e-3, 0.5);
+  // One step each: D's step leaves the generator, G's step leaves D.
+  const gBefore = snapshot(vqvae.decoder);
+  tf.tidy(() => trainStep(d, dOptimizer, batch()));
+  snapshot(vqvae.decoder).forEach((w, i) =>
+    assertAllClose(w, gBefore[i], { atol: 0, rtol: 0 })
+  );
+  const dBefore = snapshot(vqgan.discriminator);
+  tf.tidy(() => trainStep(g, gOptimizer, batch()));
+  snapshot(vqgan.discriminator).forEach((w, i) =>
+    assertAllClose(w, dBefore[i], { atol: 0, rtol: 0 })
+  );
+  let last: Record<string, number> = {};
+  await assertNoTensorLeak(() => {
+    for (let i = 0; i < 200; i++) {
+      tf.tidy(() => trainStep(d, dOptimizer, batch()));
+      last = tf.tidy(() => trainStep(g, gOptimizer, batch()));
+    }
+  });
+  for (
+    const key of [
+      "recon",
+      "perceptual",
+      "codebook",
+      "commitment",
+      "gan",
+      "lambda",
+    ]
+  ) {
+    assert(Number.isFinite(last[key]), `${key} = ${last[key]}`);
+  }
+  perceptual.getWeights().forEach((w, i) =>
+    assertAllClose(w, frozen[i] as number[][], { atol: 0, rtol: 0 })
+  );
+  images.dispose();
+  vqgan.dispose();
+  perceptual.dispose();
+});
+
+Deno.test("VQGAN and layerFeatures: bad arguments are ArgumentErrors that name the call and build nothing", async () => {
+  const vqvae = tinyVQVAE(0);
+  const x = tf.zeros([2, 4, 4, 1]) as tf.Tensor4D;
+  const empty = tf.zeros([0, 4, 4, 1]) as tf.Tensor4D;
+  await assertNoTensorLeak(() => {
+    assertThrows(
+      () => new VQGAN(null as never),
+      ArgumentError,
+      "VQGAN: options",
+    );
+    assertThrows(
+      () => new VQGAN({} as never),
+      ArgumentError,
+      "vqvae must be a VQVAE",
+    );
+    assertThrows(
+      () => new VQGAN({ vqvae, discWieght: 1 } as never),
+      ArgumentError,
+      'did you mean "discWeight"',
+    );
+    assertThrows(
+      () => new VQGAN({ vqvae, perceptualWeight: -1 }),
+      ArgumentError,
+      "perceptualWeight",
+    );
+    assertThrows(
+      () => new VQGAN({ vqvae, discriminator: {} as never }),
+      ArgumentError,
+      "discriminator must be a tf.LayersModel",
+    );
+    assertThrows(
+      () => layerFeatures(vqvae.decoder, ["nope"]),
+      ArgumentError,
+      'layerFeatures: model has no layer "nope"',
+    );
+  });
+  const vqgan = new VQGAN({ vqvae, discriminator: linearCritic(1, 0) });
+  const wrong = tf.zeros([2, 5, 5, 1]);
+  await assertNoTensorLeak(() => {
+    assertThrows(
+      () => vqgan.generatorObjective().loss(empty),
+      ArgumentError,
+      "VQGAN.generatorObjective.loss: images is an empty batch",
+    );
+    assertThrows(
+      () => vqgan.discriminatorObjective().loss(wrong as never),
+      ArgumentError,
+      "VQGAN.discriminatorObjective.loss: images must have shape",
+    );
+    assertThrows(
+      () => vqgan.generatorObjective({ adversrial: true } as never),
+      ArgumentError,
+      'did you mean "adversarial"',
+    );
+  });
+  tf.dispose([x, empty, wrong]);
+  vqgan.dispose();
 });
