@@ -10,7 +10,7 @@
  * - `GatherV2`: element-by-element copies (2 ms for 128 rows of 784).
  *   Here: one block copy per gathered slice.
  * - `Sum` over leading axes (bias gradients): a transpose first. Here: row
- *   additions.
+ *   additions in SIMD (kernels/elementwise.ts).
  * - `Identity` (every `clone()`, and the copies tfjs makes of the tensors
  *   a gradient saves): a copy. Here: a new reference to the same memory.
  * - With OpenBLAS loaded (kernels/blas_kernels.ts), `BatchMatMul` and
@@ -25,6 +25,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { blasBatchMatMul, blasHandles } from "./blas_kernels.ts";
+import { sumRows } from "./elementwise.ts";
 
 /** The subset of the wasm backend's API these kernels use. */
 export interface WasmBackendLike {
@@ -384,6 +385,7 @@ function sum(args: KernelArgs): tf.TensorInfo {
     keepDims ? [...new Array(k).fill(1), ...kept] : kept,
     "float32",
   );
+  if (cols > 0 && sumRows(backend, x, out, rows, cols)) return out;
   const xv = wasm.typedArrayFromHeap(x) as Float32Array;
   const ov = wasm.typedArrayFromHeap(out) as Float32Array;
   ov.fill(0);

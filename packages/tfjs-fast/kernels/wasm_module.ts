@@ -108,6 +108,33 @@ export const V128 = {
   f32x4Add: [0xfd, 0xe4, 0x01],
 } as const;
 
+/** More SIMD and scalar operations (opcodes of the SIMD proposal). */
+export const SIMD = {
+  f32x4Splat: [0xfd, 0x13],
+  i8x16Splat: [0xfd, 0x0f],
+  f32x4Lt: [0xfd, 0x43],
+  f32x4Gt: [0xfd, 0x44],
+  f32x4Mul: [0xfd, 0xe6, 0x01],
+  bitselect: [0xfd, 0x52],
+  and: [0xfd, 0x4e],
+  i16x8NarrowI32x4S: [0xfd, 0x85, 0x01],
+  i8x16NarrowI16x8S: [0xfd, 0x65],
+  /** v128.load32_zero (offset 0): 4 bytes into the low lane. */
+  load32Zero: [0xfd, 0x5c, 0x00, 0x00],
+  i16x8ExtendLowI8x16U: [0xfd, 0x89, 0x01],
+  i32x4ExtendLowI16x8U: [0xfd, 0xa9, 0x01],
+  i32x4Ne: [0xfd, 0x38],
+} as const;
+
+/** f32 comparisons and multiply, and 8-bit memory access (offset 0). */
+export const SCALAR = {
+  f32Lt: [0x5d],
+  f32Gt: [0x5e],
+  f32Mul: [0x94],
+  i32Load8U: [0x2d, 0x00, 0x00],
+  i32Store8: [0x3a, 0x00, 0x00],
+} as const;
+
 /** select: the first operand when the condition (last) is non-zero. */
 export const select = [0x1b];
 
@@ -180,11 +207,11 @@ export function addTo(local: number, amount: number[]): number[] {
   return [...get(local), ...amount, ...I32.add, ...set(local)];
 }
 
-/** One exported function: i32 parameters, typed locals after them. */
+/** One exported function: parameters, typed locals after them. */
 export interface WasmFunction {
   name: string;
-  /** Number of i32 parameters. */
-  params: number;
+  /** Number of i32 parameters, or their types. */
+  params: number | ValueType[];
   /** Types of the locals that follow the parameters. */
   locals: ValueType[];
   body: number[];
@@ -214,7 +241,11 @@ export function moduleBytes(
 ): Uint8Array<ArrayBuffer> {
   const types = functions.map((f) => [
     0x60,
-    ...vec(new Array(f.params).fill([T.i32])),
+    ...vec(
+      (typeof f.params === "number"
+        ? new Array(f.params).fill(T.i32)
+        : f.params).map((t) => [t]),
+    ),
     0x00,
   ]);
   const memoryLimits = shared ? [0x03, 0x00, ...uleb(65536)] : [0x00, 0x00];

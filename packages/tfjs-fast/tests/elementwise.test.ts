@@ -128,3 +128,107 @@ Deno.test("the elementwise kernels free what they allocate", async () => {
   assertEquals(backend.numDataIds(), ids, "wasm data ids");
   tf.dispose([a, b]);
 });
+
+/** Values with the edge cases: signed zeros, infinities, NaN. */
+function edgy(n: number, seed: number): tf.Tensor {
+  const values = randomNormal([n], { seed }).dataSync().slice();
+  const special = [0, -0, Infinity, -Infinity, NaN, 1e-40, -1e-40];
+  special.forEach((v, i) => {
+    if (i < n) values[(i * 7) % n] = v;
+  });
+  return tf.tensor1d(values);
+}
+
+/** Asserts that kernel `name` gives the built-in's bits (NaN as NaN). */
+function assertSameBits(
+  name: string,
+  inputs: tf.NamedTensorMap,
+  attrs: tf.NamedAttrMap = {},
+) {
+  const ours = tf.engine().runKernel(name, inputs, attrs) as tf.Tensor;
+  const theirs = tf.engine().makeTensorFromTensorInfo(
+    builtin(name)({ inputs, backend: tf.backend(), attrs }),
+  );
+  assertEquals(ours.dtype, theirs.dtype, `${name} dtype`);
+  assertEquals(ours.shape, theirs.shape, `${name} shape`);
+  const bits = (t: tf.Tensor) =>
+    Array.from(
+      t.dtype === "bool"
+        ? t.dataSync()
+        : new Uint32Array((t.dataSync() as Float32Array).slice().buffer),
+    );
+  // NaN payloads may differ: compare NaN as NaN.
+  const a = bits(ours);
+  const b = bits(theirs);
+  const values = ours.dataSync();
+  a.forEach((x, i) => {
+    if (!(Number.isNaN(values[i]) && Number.isNaN(theirs.dataSync()[i]))) {
+      assertEquals(x, b[i], `${name} element ${i}`);
+    }
+  });
+}
+
+for (const n of [1, 3, 4, 17, 32768]) {
+  Deno.test(`LeakyRelu, Greater and Select give the built-ins' bits (n = ${n})`, () => {
+    tf.tidy(() => {
+      const x = edgy(n, 8);
+      const y = edgy(n, 9);
+      const zero = tf.scalar(0);
+      assertSameBits("LeakyRelu", { x }, { alpha: 0.2 });
+      assertSameBits("LeakyRelu", { x: x.reshape([1, n]) }, { alpha: 0.01 });
+      assertSameBits("Greater", { a: x, b: y });
+      assertSameBits("Greater", { a: x, b: zero });
+      assertSameBits("Greater", { a: zero, b: y });
+      const mask = tf.greater(x, y);
+      assertSameBits("Select", { condition: mask, t: x, e: y });
+    });
+  });
+}
+
+Deno.test("leakyRelu's gradient (Greater, Select, Multiply) matches cpu", async () => {
+  const run = async (backend: string) => {
+    await tf.setBackend(backend);
+    const g = tf.tidy(() =>
+      tf.grad((x: tf.Tensor) =>
+        tf.sum(
+          tf.mul(tf.leakyRelu(x, 0.2), randomNormal([64, 33], { seed: 11 })),
+        )
+      )(randomNormal([64, 33], { seed: 10 }))
+    );
+    const values = g.dataSync().slice();
+    g.dispose();
+    return values;
+  };
+  const wasm = await run("wasm");
+  const cpu = await run("cpu");
+  await tf.setBackend("wasm");
+  assertAllClose(wasm, cpu, { rtol: 0, atol: 0 });
+});
+
+Deno.test("Greater and Select with other dtypes or broadcasts go to the built-ins", () => {
+  tf.tidy(() => {
+    const ints = tf.tensor1d([1, 5, 3], "int32");
+    assertEquals(Array.from(tf.greater(ints, 2).dataSync()), [0, 1, 1]);
+    const rows = tf.tensor2d([[1, 2], [3, 4]]);
+    assertEquals(Array.from(tf.greater(rows, tf.tensor1d([2, 2])).dataSync()), [
+      0,
+      0,
+      1,
+      1,
+    ]);
+    // tf.where broadcasts a rank-1 condition along the last axis first.
+    const picked = tf.where(
+      tf.tensor1d([true, false], "bool"),
+      rows,
+      tf.neg(rows),
+    );
+    assertEquals(Array.from(picked.dataSync()), [1, -2, 3, -4]);
+    const mixed = tf.where(
+      tf.tensor1d([false, true], "bool"),
+      tf.tensor1d([1, 5], "int32"),
+      tf.tensor1d([7, 8], "int32"),
+    );
+    assertEquals(mixed.dtype, "int32");
+    assertEquals(Array.from(mixed.dataSync()), [7, 5]);
+  });
+});
