@@ -134,3 +134,50 @@ export function kmeansDistortion(
     return r.inertia / n;
   });
 }
+
+/**
+ * Least-squares slope of log2(ys) against log2(xs): on a rate-distortion
+ * sweep (`xs` the codebook sizes, `ys` their distortions) it is how many
+ * bits of distortion one more bit of rate removes (-1: every doubling of K
+ * halves the distortion).
+ *
+ * ```ts
+ * logLogSlope([4, 8, 16], [1, 0.5, 0.25]); // -1
+ * ```
+ *
+ * @param xs positive numbers (at least two distinct)
+ * @param ys positive numbers, aligned with `xs`
+ * @returns the fitted slope, a plain number
+ * @throws ArgumentError on arrays of different lengths, fewer than two distinct xs, or non-positive values
+ */
+export function logLogSlope(xs: number[], ys: number[]): number {
+  const where = "logLogSlope";
+  if (!Array.isArray(xs) || !Array.isArray(ys) || xs.length !== ys.length) {
+    throw new ArgumentError(
+      where,
+      "xs and ys must be arrays of the same length",
+    );
+  }
+  [...xs, ...ys].forEach((v, i) => {
+    if (!(typeof v === "number" && v > 0 && Number.isFinite(v))) {
+      throw new ArgumentError(
+        where,
+        `values must be positive finite numbers, got ${v} (entry ${i})`,
+      );
+    }
+  });
+  const u = xs.map(Math.log2);
+  const w = ys.map(Math.log2);
+  const mu = u.reduce((a, b) => a + b, 0) / u.length;
+  const mw = w.reduce((a, b) => a + b, 0) / w.length;
+  let cov = 0;
+  let varU = 0;
+  u.forEach((ui, i) => {
+    cov += (ui - mu) * (w[i] - mw);
+    varU += (ui - mu) ** 2;
+  });
+  if (varU === 0) {
+    throw new ArgumentError(where, "xs must hold at least two distinct values");
+  }
+  return cov / varU;
+}
