@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import {
+  type AdjointDynamics,
   ODE_METHODS,
   odeint,
   odeintAdjoint,
@@ -466,4 +467,116 @@ export function gradientCost(
       adjointMs,
     };
   });
+}
+
+/**
+ * The right-hand side of an adjoint system at time t, given z and a_z:
+ * dz/dt, da_z/dt and da_theta/dt per parameter, as `adjointDynamics`
+ * returns them (new tensors).
+ */
+export type AdjointField = (
+  t: number,
+  z: tf.Tensor,
+  a: tf.Tensor,
+) => AdjointDynamics;
+
+/**
+ * Integrates an adjoint system backward with `steps` RK4 steps from
+ * span[0] to span[1]: the state [z, a_z, a_theta...] starts at
+ * [z1, a1, 0...] (a_theta with the shapes of `params`) and moves with
+ * `dynamics`. Returns a_z and a_theta at span[1] (new tensors; the caller
+ * disposes them): the gradients with respect to z and the parameters at
+ * span[1] when `dynamics` is right and a1 = dL/dz(span[0]).
+ */
+export function adjointSweep(
+  dynamics: AdjointField,
+  z1: tf.Tensor,
+  a1: tf.Tensor,
+  params: tf.Tensor[],
+  span: [number, number],
+  steps: number,
+): { gradZ: tf.Tensor; gradParams: tf.Tensor[] } {
+  const where = "adjointSweep";
+  if (typeof dynamics !== "function") {
+    throw new ArgumentError(
+      where,
+      "dynamics must be (t, z, a) => { dz, da, dtheta }",
+    );
+  }
+  checkTensor(where, "z1", z1, { dtype: "float32" });
+  checkTensor(where, "a1", a1, { shape: z1.shape, dtype: "float32" });
+  params.forEach((p, i) => checkTensor(where, `params[${i}]`, p));
+  span.forEach((t, i) => checkNumber(where, `span[${i}]`, t));
+  checkInteger(where, "steps", steps, { min: 1 });
+  const h = (span[1] - span[0]) / steps;
+  const field = (t: number, [z, a]: tf.Tensor[]) => {
+    const d = dynamics(t, z, a);
+    return [d.dz, d.da, ...d.dtheta];
+  };
+  const plus = (y: tf.Tensor[], k: tf.Tensor[], s: number) =>
+    y.map((v, i) => tf.add(v, tf.mul(k[i], s)));
+  let y = [z1.clone(), a1.clone(), ...params.map((p) => tf.zerosLike(p))];
+  for (let n = 0; n < steps; n++) {
+    const t = span[0] + n * h;
+    const next = tf.tidy(() => {
+      const k1 = field(t, y);
+      const k2 = field(t + h / 2, plus(y, k1, h / 2));
+      const k3 = field(t + h / 2, plus(y, k2, h / 2));
+      const k4 = field(t + h, plus(y, k3, h));
+      return y.map((v, i) =>
+        tf.add(
+          v,
+          tf.mul(tf.addN([k1[i], k2[i], k2[i], k3[i], k3[i], k4[i]]), h / 6),
+        )
+      );
+    });
+    tf.dispose(y);
+    y = next;
+  }
+  tf.dispose(y[0]);
+  return { gradZ: y[1], gradParams: y.slice(2) };
+}
+
+/**
+ * The kinetic-energy cost R = lambda * integral over span of ½ |f(t, z)|² dt
+ * (summed over the rows of the batch z0) and its gradients with respect to
+ * z0 and `params` (the variables f reads), by autodiff through an RK4 solve
+ * of the state augmented with q, dq/dt = ½ lambda |f|² per row (R is the
+ * sum of q at span[1]). Also returns z at span[1]. New tensors; the caller
+ * disposes them.
+ */
+export function kineticCostGradients(
+  f: VectorField,
+  z0: tf.Tensor2D,
+  params: tf.Tensor[],
+  span: [number, number],
+  lambda: number,
+  steps: number,
+): { cost: number; z1: tf.Tensor; gradZ0: tf.Tensor; gradParams: tf.Tensor[] } {
+  const where = "kineticCostGradients";
+  checkTensor(where, "z0", z0, { rank: 2, dtype: "float32" });
+  params.forEach((p, i) => checkTensor(where, `params[${i}]`, p));
+  checkNumber(where, "lambda", lambda);
+  checkInteger(where, "steps", steps, { min: 1 });
+  const [n, d] = z0.shape;
+  const augmented = (t: number, zq: tf.Tensor) =>
+    tf.tidy(() => {
+      const fz = f(t, tf.slice(zq, [0, 0], [n, d]));
+      const dq = tf.mul(tf.sum(tf.square(fz), 1, true), lambda / 2);
+      return tf.concat([fz, dq], 1);
+    });
+  const step = Math.abs(span[1] - span[0]) / steps;
+  let z1: tf.Tensor | null = null;
+  const { value, grads } = tf.engine().gradients(() => {
+    const zq0 = tf.concat([z0, tf.zeros([n, 1])], 1);
+    const end = tf.gather(
+      odeint(augmented, zq0, span, { method: "rk4", step }),
+      1,
+    );
+    z1 = tf.keep(tf.slice(end, [0, 0], [n, d]));
+    return tf.sum(tf.slice(end, [0, d], [n, 1])) as tf.Scalar;
+  }, [z0, ...params]);
+  const cost = value.dataSync()[0];
+  value.dispose();
+  return { cost, z1: z1!, gradZ0: grads[0], gradParams: grads.slice(1) };
 }
