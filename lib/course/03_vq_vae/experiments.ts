@@ -1,7 +1,9 @@
 /**
  * Helpers of notebook 03 only: plain-data summaries of a VQ-VAE, the
- * straight-through check table, the 2-D k-means demo, rate bounds of code
- * grids, and saving/loading a trained run.
+ * straight-through check table, the angle between the straight-through and
+ * a softened quantizer's gradient, the summary of a short sweep run, the
+ * autoencoder / VAE / VQ-VAE comparison, rate bounds of code grids, and
+ * saving/loading a trained run.
  *
  * @module
  */
@@ -9,12 +11,19 @@ import * as tf from "@tensorflow/tfjs";
 import {
   ArgumentError,
   checkInteger,
+  checkNumber,
   checkOptions,
   checkTensor,
 } from "../../validate.ts";
-import { rngOrStream, type Seed } from "../../random.ts";
+import { randomNormal, rngFrom, rngOrStream, type Seed } from "../../random.ts";
 import { countParameters } from "../../nn.ts";
-import { codeUsage, vectorQuantize, VQVAE } from "../../vqvae.ts";
+import {
+  codeUsage,
+  vectorQuantize,
+  VQVAE,
+  type VQVAEEvaluation,
+} from "../../vqvae.ts";
+import { Autoencoder, GaussianVAE } from "../../vae.ts";
 
 const JUPYTER_DISPLAY = Symbol.for("Jupyter.display");
 
@@ -71,16 +80,58 @@ export interface StraightThroughRow {
 }
 
 /** What `straightThroughTable` returns: the rows, and a narrow table for `show`. */
-export interface StraightThroughTable {
-  /** One row per form. */
-  rows: StraightThroughRow[];
+export interface StraightThroughTable extends DisplayTable<StraightThroughRow> {
   /** Largest |d<up, q(h)>/dh|: the true derivative of the quantizer (0). */
   quantizerGradient: number;
+}
+
+const formatError = (v: number) => v === 0 ? "0" : v.toExponential(1);
+
+/** Something `show` displays as a narrow table: its rows as plain data, and Jupyter's display hook. */
+export interface DisplayTable<Row> {
+  /** One entry per table row. */
+  rows: Row[];
   /** Jupyter's display hook: an HTML table (and plain text outside Jupyter). */
   [JUPYTER_DISPLAY](): Record<string, string>;
 }
 
-const formatError = (v: number) => v === 0 ? "0" : v.toExponential(1);
+const escapeHTML = (s: string) =>
+  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+/** The HTML and plain-text bundle of a table: first column left-aligned (as code when `codeFirst`), the rest right-aligned. */
+function tableBundle(
+  header: string[],
+  cells: string[][],
+  note: string,
+  codeFirst: boolean,
+): Record<string, string> {
+  const widths = header.map((_, j) =>
+    Math.max(...[header, ...cells].map((c) => c[j].length))
+  );
+  const line = (c: string[]) =>
+    c.map((s, j) => j === 0 ? s.padEnd(widths[j]) : s.padStart(widths[j]))
+      .join("  ");
+  const align = (j: number) => `text-align:${j === 0 ? "left" : "right"}`;
+  const first = (s: string) =>
+    codeFirst ? `<code>${escapeHTML(s)}</code>` : escapeHTML(s);
+  const html = `<table><thead><tr>${
+    header.map((s, j) => `<th style="${align(j)}">${escapeHTML(s)}</th>`)
+      .join("")
+  }</tr></thead><tbody>${
+    cells.map((c) =>
+      `<tr>${
+        c.map((s, j) =>
+          `<td style="${align(j)}">${j === 0 ? first(s) : escapeHTML(s)}</td>`
+        ).join("")
+      }</tr>`
+    ).join("")
+  }</tbody></table>${note ? `<p>${escapeHTML(note)}</p>` : ""}`;
+  return {
+    "text/html": html,
+    "text/plain": [line(header), ...cells.map(line), ...(note ? [note] : [])]
+      .join("\n"),
+  };
+}
 
 /**
  * Checks written forms of the straight-through estimator against the
@@ -140,39 +191,10 @@ export function straightThroughTable(
   const note = `the quantizer's own gradient: max |dq/dh| = ${
     formatError(quantizerGradient)
   }`;
-  const escape = (s: string) =>
-    s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   return {
     rows,
     quantizerGradient,
-    [JUPYTER_DISPLAY]: () => {
-      const widths = header.map((_, j) =>
-        Math.max(...[header, ...cells].map((c) => c[j].length))
-      );
-      const line = (c: string[]) =>
-        c.map((s, j) => j === 0 ? s.padEnd(widths[j]) : s.padStart(widths[j]))
-          .join("  ");
-      return {
-        "text/html": `<table><thead><tr>${
-          header.map((s, j) =>
-            `<th style="text-align:${j === 0 ? "left" : "right"}">${
-              escape(s)
-            }</th>`
-          ).join("")
-        }</tr></thead><tbody>${
-          cells.map((c) =>
-            `<tr>${
-              c.map((s, j) =>
-                j === 0
-                  ? `<td style="text-align:left"><code>${escape(s)}</code></td>`
-                  : `<td style="text-align:right">${s}</td>`
-              ).join("")
-            }</tr>`
-          ).join("")
-        }</tbody></table><p>${escape(note)}</p>`,
-        "text/plain": [line(header), ...cells.map(line), note].join("\n"),
-      };
-    },
+    [JUPYTER_DISPLAY]: () => tableBundle(header, cells, note, true),
   };
 }
 
@@ -365,5 +387,321 @@ export function independentCodeBits(
   return {
     perplexity,
     bits: codes.shape[1] * codes.shape[2] * Math.log2(perplexity),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Why straight-through works: against the true gradient of a softened quantizer
+
+/**
+ * The softened quantizer: each row h_i of h [n, d] becomes the average of
+ * the codes weighted by softmax_k(-||h_i - e_k||^2 / T). Differentiable;
+ * as T -> 0 all the weight goes to the nearest code (the hard quantizer).
+ */
+function softQuantizer(
+  h: tf.Tensor2D,
+  codebook: tf.Tensor2D,
+  temperature: number,
+): tf.Tensor2D {
+  // ||h - e||^2 = ||h||^2 - 2 h.e + ||e||^2, as in nearestCodes: [n, K].
+  const squared = h.square().sum(1, true)
+    .sub(tf.matMul(h, codebook, false, true).mul(2))
+    .add(codebook.square().sum(1).expandDims(0));
+  const weights = tf.softmax(squared.neg().div(temperature)); // p(k | h_i)
+  return tf.matMul(weights, codebook);
+}
+
+/** The codes of a square lattice with the given spacing that covers [-radius, radius]^2, as [K, 2]. */
+function squareLattice(spacing: number, radius: number): tf.Tensor2D {
+  const m = Math.round(radius / spacing);
+  const codes: number[] = [];
+  for (let i = -m; i <= m; i++) {
+    for (let j = -m; j <= m; j++) codes.push(i * spacing, j * spacing);
+  }
+  return tf.tensor2d(codes, [codes.length / 2, 2]);
+}
+
+/** Options of `straightThroughAngles`. */
+export interface StraightThroughAnglesOptions {
+  /** Lattice spacings of the 2-D codebooks, coarse to fine (default 2 down to 0.12). */
+  spacings?: number[];
+  /** Temperatures T of the softened quantizer (default [0.005, 0.02, 0.08]). */
+  temperatures?: number[];
+  /** Number of random points h ~ N(0, I) and upstream gradients g ~ N(0, I) (default 1000). */
+  points?: number;
+  /** Seed of h and g (default 0). */
+  seed?: number;
+}
+
+/** What `straightThroughAngles` returns: plain numbers, one entry per spacing. */
+export interface StraightThroughAngles {
+  /** The lattice spacings. */
+  spacings: number[];
+  /** Mean squared distortion ||h - q(h)||^2 of the hard (nearest-code) quantizer at each spacing. */
+  distortion: number[];
+  /** Per temperature ("T = 0.02"): the mean cosine between the straight-through gradient g and the true gradient J^T g. */
+  cosine: Record<string, number[]>;
+  /** Per temperature: the median of |J^T g| / |g| (0: the true gradient vanishes, 1: as large as straight-through's). */
+  gradientRatio: Record<string, number[]>;
+}
+
+const cosineOf = (a: number[], b: number[]) => {
+  const dot = a.reduce((s, v, i) => s + v * b[i], 0);
+  const norms = Math.hypot(...a) * Math.hypot(...b);
+  return norms > 0 ? dot / norms : 0; // a zero gradient has no direction
+};
+
+const median = (v: number[]) => {
+  const s = [...v].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/**
+ * How good the straight-through gradient is, on 2-D codebooks (square
+ * lattices) of decreasing spacing: for random points h and upstream
+ * gradients g, straight-through passes g itself; the softened quantizer
+ * `softQuantizer` at temperature T has the true gradient J^T g (by
+ * autodiff). Reports, per spacing, the hard quantizer's distortion and, per
+ * temperature, the mean cosine between the two gradients and the median
+ * ratio of their lengths. Plain numbers.
+ *
+ * ```ts
+ * const angles = straightThroughAngles({ points: 300 });
+ * angles.cosine["T = 0.02"]; // ~0.6 for coarse codebooks, ~1 once the distortion is well below T
+ * ```
+ */
+export function straightThroughAngles(
+  options?: StraightThroughAnglesOptions,
+): StraightThroughAngles {
+  const where = "straightThroughAngles";
+  const o = checkOptions(where, options, [
+    "spacings",
+    "temperatures",
+    "points",
+    "seed",
+  ]);
+  const spacings = o.spacings ?? [2, 1.4, 1, 0.7, 0.5, 0.35, 0.25, 0.18, 0.12];
+  const temperatures = o.temperatures ?? [0.005, 0.02, 0.08];
+  for (
+    const [name, list] of [["spacings", spacings], [
+      "temperatures",
+      temperatures,
+    ]] as const
+  ) {
+    if (!Array.isArray(list) || list.length === 0) {
+      throw new ArgumentError(where, `${name} must be a non-empty array`);
+    }
+    list.forEach((v, i) =>
+      checkNumber(where, `${name}[${i}]`, v, { min: 0, minExclusive: true })
+    );
+  }
+  const n = checkInteger(where, "points", o.points ?? 1000, { min: 1 });
+  const rng = rngFrom(checkNumber(where, "seed", o.seed ?? 0));
+  const [h, g] = tf.tidy(() => [
+    randomNormal([n, 2], { seed: rng }) as tf.Tensor2D,
+    randomNormal([n, 2], { seed: rng }) as tf.Tensor2D,
+  ]);
+  const gRows = g.arraySync() as number[][];
+  const result: StraightThroughAngles = {
+    spacings: [...spacings],
+    distortion: [],
+    cosine: {},
+    gradientRatio: {},
+  };
+  try {
+    for (const spacing of spacings) {
+      const codebook = squareLattice(spacing, 4.5);
+      try {
+        result.distortion.push(tf.tidy(() => {
+          const q = vectorQuantize(h, codebook, { skipFiniteCheck: true });
+          return q.quantized.sub(h).square().sum(1).mean().dataSync()[0];
+        }));
+        for (const t of temperatures) {
+          const trueGrad = tf.tidy(() =>
+            tf.grad((x: tf.Tensor) =>
+              softQuantizer(x as tf.Tensor2D, codebook, t).mul(g).sum()
+            )(h).arraySync() as number[][]
+          );
+          const key = `T = ${t}`;
+          (result.cosine[key] ??= []).push(
+            trueGrad.reduce((s, r, i) => s + cosineOf(r, gRows[i]), 0) / n,
+          );
+          (result.gradientRatio[key] ??= []).push(
+            median(
+              trueGrad.map((r, i) =>
+                Math.hypot(...r) / Math.hypot(...gRows[i])
+              ),
+            ),
+          );
+        }
+      } finally {
+        codebook.dispose();
+      }
+    }
+  } finally {
+    tf.dispose([h, g]);
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------
+// Short sweep runs and the autoencoder / VAE / VQ-VAE comparison
+
+/** What `sweepPoint` returns: plain numbers. */
+export interface SweepPoint {
+  /** Reconstruction MSE per pixel on the evaluation images. */
+  mse: number;
+  /** Perplexity of their code histogram. */
+  perplexity: number;
+  /** Codes they use (of K). */
+  used: number;
+  /** Mean commitment distance ||h - sg(e)||^2 over the last tenth of the training steps. */
+  commitment: number;
+}
+
+/**
+ * The summary of one short training run: test reconstruction error and code
+ * usage of `model` on `images` (`VQVAE.evaluate`), and how far the encoder
+ * outputs sat from their codes at the end of training (from `history`, as
+ * `trainLoop` returns it).
+ */
+export function sweepPoint(
+  model: VQVAE,
+  history: Record<string, number[]>,
+  images: tf.Tensor4D,
+): SweepPoint {
+  const where = "sweepPoint";
+  if (!(model instanceof VQVAE)) {
+    throw new ArgumentError(where, "model must be a VQVAE");
+  }
+  const commitment = history?.commitment;
+  if (!Array.isArray(commitment) || commitment.length === 0) {
+    throw new ArgumentError(where, "history must have a commitment array");
+  }
+  const tail = commitment.slice(
+    -Math.max(1, Math.round(commitment.length / 10)),
+  );
+  const ev = model.evaluate(images);
+  return {
+    mse: ev.mse,
+    perplexity: ev.perplexity,
+    used: ev.used,
+    commitment: tail.reduce((a, b) => a + b, 0) / tail.length,
+  };
+}
+
+/** A sweep of one setting as a narrow table: the setting, test MSE, perplexity, codes used, commitment distance. */
+export function sweepTable(
+  setting: string,
+  values: readonly number[],
+  points: readonly SweepPoint[],
+): DisplayTable<SweepPoint & { value: number }> {
+  const where = "sweepTable";
+  if (!Array.isArray(values) || values.length !== points?.length) {
+    throw new ArgumentError(
+      where,
+      "values and points must be arrays of the same length",
+    );
+  }
+  const rows = points.map((p, i) => ({ value: values[i], ...p }));
+  const header = [
+    setting,
+    "test MSE",
+    "perplexity",
+    "codes used",
+    "||h − e||²",
+  ];
+  const cells = rows.map((r) => [
+    String(r.value),
+    r.mse.toFixed(4),
+    r.perplexity.toFixed(1),
+    String(r.used),
+    r.commitment.toExponential(1),
+  ]);
+  return {
+    rows,
+    [JUPYTER_DISPLAY]: () => tableBundle(header, cells, "", false),
+  };
+}
+
+/** One row of `latentComparison`. */
+export interface LatentComparisonRow {
+  /** The model's name. */
+  model: string;
+  /** Test reconstruction MSE per pixel. */
+  mse: number;
+  /** Rate in bits per image: the VAE's KL / ln 2, the VQ-VAE's prior NLL; Infinity for a deterministic real-valued code. */
+  bits: number;
+  /** How much of the latent is in use, in words (active dimensions, codes used). */
+  inUse: string;
+}
+
+/**
+ * Autoencoders, Gaussian VAEs and a VQ-VAE on the same test images: the
+ * reconstruction MSE, the rate in bits per image and how much of each
+ * latent is in use. `flat` maps names to trained `Autoencoder`s or
+ * `GaussianVAE`s (evaluated on `images`); `vq` gives the VQ-VAE's own
+ * evaluation and its learned prior's test NLL in bits. Plain numbers,
+ * displayed by `show` as a table.
+ */
+export function latentComparison(
+  flat: Record<string, Autoencoder | GaussianVAE>,
+  vq: {
+    name: string;
+    evaluation: VQVAEEvaluation;
+    bits: number;
+    numCodes: number;
+  },
+  images: tf.Tensor,
+): DisplayTable<LatentComparisonRow> {
+  const where = "latentComparison";
+  if (flat === null || typeof flat !== "object") {
+    throw new ArgumentError(where, "flat must be a record of trained models");
+  }
+  checkOptions(where, vq, ["name", "evaluation", "bits", "numCodes"], "vq");
+  const rows: LatentComparisonRow[] = Object.entries(flat).map(([name, m]) => {
+    if (!(m instanceof Autoencoder || m instanceof GaussianVAE)) {
+      throw new ArgumentError(
+        where,
+        `flat["${name}"] must be an Autoencoder or a GaussianVAE`,
+      );
+    }
+    const ev = m.evaluate(images);
+    return m instanceof GaussianVAE
+      ? {
+        model: name,
+        mse: ev.mse,
+        bits: ev.rate / Math.LN2,
+        inUse: `${ev.activeUnits} of ${m.latentDim} dimensions`,
+      }
+      : {
+        model: name,
+        mse: ev.mse,
+        bits: Infinity,
+        inUse: `${m.latentDim} real numbers, no prior`,
+      };
+  });
+  rows.push({
+    model: vq.name,
+    mse: vq.evaluation.mse,
+    bits: vq.bits,
+    inUse: `${vq.evaluation.used} of ${vq.numCodes} codes`,
+  });
+  const header = [
+    "model",
+    "test MSE",
+    "rate (bits per image)",
+    "latent in use",
+  ];
+  const cells = rows.map((r) => [
+    r.model,
+    r.mse.toFixed(4),
+    Number.isFinite(r.bits) ? r.bits.toFixed(1) : "unbounded",
+    r.inUse,
+  ]);
+  return {
+    rows,
+    [JUPYTER_DISPLAY]: () => tableBundle(header, cells, "", false),
   };
 }

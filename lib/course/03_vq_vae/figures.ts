@@ -260,3 +260,134 @@ export function vqvaePriorFigure(
     }),
   ], { title: "Phase II: the learned prior" });
 }
+
+/**
+ * Straight-through against the true gradient of the softened quantizer
+ * (`straightThroughAngles`): the mean cosine between the two (left) and the
+ * median ratio of their lengths (right), against the hard quantizer's
+ * distortion, one line per temperature.
+ */
+export function straightThroughAngleFigure(
+  angles: {
+    distortion: number[];
+    cosine: Record<string, number[]>;
+    gradientRatio: Record<string, number[]>;
+  },
+): Chart {
+  const where = "straightThroughAngleFigure";
+  if (angles === null || typeof angles !== "object") {
+    throw new ArgumentError(
+      where,
+      "angles must be what straightThroughAngles returns",
+    );
+  }
+  const { distortion, cosine, gradientRatio } = angles;
+  return row([
+    lineChart(cosine, {
+      x: distortion,
+      logX: true,
+      title: "cos(straight-through, true gradient)",
+      xLabel: "distortion ||h − q(h)||² (coarse codes → right)",
+      yLabel: "mean cosine",
+      legendLabel: "softened quantizer",
+      width: 390,
+    }),
+    lineChart(gradientRatio, {
+      x: distortion,
+      logX: true,
+      title: "|true gradient| / |straight-through|",
+      xLabel: "distortion ||h − q(h)||² (coarse codes → right)",
+      yLabel: "median ratio",
+      legendLabel: "softened quantizer",
+      width: 390,
+    }),
+  ], {
+    title:
+      "Straight-through is the true gradient once the distortion is below T",
+  });
+}
+
+/** One swept setting: its values and the `sweepPoint` of the run at each. */
+export interface SweepSeries {
+  /** The setting's values (the x axis, log scale). */
+  values: number[];
+  /** The summary of the run at each value. */
+  points: {
+    mse: number;
+    perplexity: number;
+    used: number;
+    commitment: number;
+  }[];
+}
+
+/**
+ * Two sweeps of short VQ-VAE runs, one row each: code perplexity, test
+ * reconstruction MSE and the commitment distance ||h - e||^2 against the
+ * swept setting (log scales). `sweeps` maps a setting's axis label (e.g.
+ * "codebook learning rate") to its values and run summaries.
+ */
+export function codebookSweepFigure(
+  sweeps: Record<string, SweepSeries>,
+): Chart {
+  const where = "codebookSweepFigure";
+  if (
+    sweeps === null || typeof sweeps !== "object" ||
+    Object.keys(sweeps).length === 0
+  ) {
+    throw new ArgumentError(where, "sweeps must be a non-empty record");
+  }
+  const panels = Object.entries(sweeps).map(([label, { values, points }]) => {
+    if (!Array.isArray(values) || values.length !== points?.length) {
+      throw new ArgumentError(
+        where,
+        `sweeps["${label}"] needs as many points as values`,
+      );
+    }
+    const chart = (
+      key: "perplexity" | "mse" | "commitment",
+      title: string,
+      logY: boolean,
+    ) =>
+      lineChart({ [key]: points.map((p) => p[key]) }, {
+        x: values,
+        logX: true,
+        logY,
+        title,
+        xLabel: label,
+        yLabel: key === "perplexity" ? "codes" : "mean squared error",
+        width: 260,
+        height: 220,
+      });
+    return row([
+      chart("perplexity", "Code perplexity (test)", false),
+      chart("mse", "Reconstruction MSE (test)", true),
+      chart("commitment", "||h − sg(e)||² at the end", true),
+    ], { title: `Sweeping the ${label}` });
+  });
+  return column(panels, {
+    title: "The codebook's learning rate and β act on different things",
+  });
+}
+
+/**
+ * Samples of several generative models, one titled image row each
+ * (`samples` maps a row title to images [n, 28, 28, 1] with values in [0, 1]).
+ */
+export function latentSamplesFigure(samples: Record<string, tf.Tensor>): Chart {
+  const where = "latentSamplesFigure";
+  const entries = samples !== null && typeof samples === "object"
+    ? Object.entries(samples)
+    : [];
+  if (
+    entries.length === 0 || entries.some(([, t]) => !(t instanceof tf.Tensor))
+  ) {
+    throw new ArgumentError(
+      where,
+      "samples must be a non-empty record of image tensors",
+    );
+  }
+  return column(
+    entries.map(([title, images]) => imageGrid(images, { title, cols: 10 })),
+    { title: "Samples: decoded draws from each model's prior" },
+  );
+}
