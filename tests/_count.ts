@@ -1,2 +1,0 @@
-const m = await import("../lib/mod.ts");
-console.log(Object.keys(m).length);
