@@ -14,6 +14,8 @@
  * - Float32 `Add`, `Sub`, `Multiply` as SIMD loops for equal shapes, scalars
  *   and trailing broadcasts (kernels/elementwise.ts): the same bits, without
  *   the built-ins' ~5 µs per call.
+ * - `Tanh` (float32) as musl's tanhf in SIMD, the built-in's bits at a
+ *   tenth of its time (kernels/tanh.ts).
  * - The speed fixes of kernels/fast_kernels.ts: `BatchMatMul` and
  *   `_FusedMatMul` with transposes (physical transpose, then the plain
  *   product; also fixes the fused bias for batches > 1),
@@ -38,6 +40,7 @@ import {
 } from "./fast_kernels.ts";
 import { CONV_BUILTINS, CONV_KERNELS } from "./conv_kernels.ts";
 import { ELEMENTWISE_BUILTINS, ELEMENTWISE_KERNELS } from "./elementwise.ts";
+import { tanh } from "./tanh.ts";
 
 function unsortedSegmentSum(
   { inputs, backend, attrs }: KernelArgs,
@@ -124,6 +127,7 @@ const PROJECT_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo> = {
   ...FAST_KERNELS,
   ...CONV_KERNELS,
   ...ELEMENTWISE_KERNELS,
+  Tanh: tanh,
 };
 markReplacements(PROJECT_KERNELS);
 
@@ -142,6 +146,7 @@ export function registerWasmKernels(): void {
     ...Object.keys(EMPTY_REDUCTIONS),
     ...CONV_BUILTINS,
     ...ELEMENTWISE_BUILTINS,
+    "Tanh",
   ]);
   for (const [kernelName, kernelFunc] of Object.entries(PROJECT_KERNELS)) {
     registerWasmKernel(kernelName, kernelFunc);
