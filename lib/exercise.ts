@@ -9,9 +9,76 @@
  * });
  * ```
  *
+ * Under the autograder (tasks/grade.ts) the same functions also record
+ * what they saw, for the grader to compare in its own process; see
+ * "Grading mode" at the end of this file.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+
+// The built-ins and tf entry points the checks rely on, taken when this
+// module is first imported. Under the grader that happens in a setup cell
+// before any submitted code runs, so a later `Math.abs = () => 0` or a
+// patched Array.prototype or Tensor.prototype does not reach these.
+const {
+  create: objectCreate,
+  defineProperty,
+  freeze,
+  getOwnPropertyDescriptor,
+  getPrototypeOf,
+  hasOwn,
+} = Object;
+const {
+  apply: reflectApply,
+  defineProperty: reflectDefineProperty,
+  deleteProperty,
+  ownKeys,
+  setPrototypeOf: reflectSetPrototypeOf,
+} = Reflect;
+const { abs: mathAbs } = Math;
+const arrayFrom = Array.from;
+const arrayIsArray = Array.isArray;
+const isView = ArrayBuffer.isView;
+const numberIsFinite = Number.isFinite;
+const toText = String;
+const jsonParse = JSON.parse;
+const hasInstance = Function.prototype[Symbol.hasInstance];
+const typedArrayLength = getOwnPropertyDescriptor(
+  getPrototypeOf(Uint8Array.prototype),
+  "length",
+)!.get!;
+const TensorClass = tf.Tensor;
+const tensorDataSync = tf.Tensor.prototype.dataSync;
+const jupyter = jupyterOrNull();
+const broadcast = jupyter?.broadcast;
+
+function jupyterOrNull():
+  | { broadcast?: (...args: unknown[]) => unknown }
+  | null {
+  try {
+    // Its getter throws outside `deno jupyter`.
+    return (Deno as unknown as {
+      jupyter?: { broadcast?: (...args: unknown[]) => unknown };
+    }).jupyter ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** `list.push(value)` that no patched Array.prototype can intercept. */
+function append<T>(list: T[], value: T): void {
+  defineProperty(list, list.length, {
+    value,
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  });
+}
+
+function isTensor(x: unknown): x is tf.Tensor {
+  return reflectApply(hasInstance, TensorClass, [x]) as boolean;
+}
 
 /**
  * A wrong answer; the message says what was expected and what came out. Its
@@ -108,14 +175,31 @@ function describeMissing(m: MissingGradient | null): string {
 type Numeric = number | ArrayLike<number> | number[][] | tf.Tensor;
 
 function flat(x: Numeric): number[] {
-  if (x instanceof tf.Tensor) return Array.from(x.dataSync());
-  if (typeof x === "number") return [x];
   const out: number[] = [];
   const walk = (v: unknown) => {
-    if (typeof v === "number") out.push(v);
-    else for (const e of Array.from(v as ArrayLike<unknown>)) walk(e);
+    if (typeof v === "number") append(out, v);
+    else if (isTensor(v)) walkList(reflectApply(tensorDataSync, v, []));
+    else if (typeof v === "object" && v !== null) walkList(v);
+    // Other values (strings, booleans, undefined) carry no numbers.
   };
-  walk(x);
+  const walkList = (v: unknown) => {
+    // Real arrays and typed arrays by index (no iterator to patch), the rest
+    // (an array-like of the student's own making) the way Array.from reads it.
+    const list = arrayIsArray(v)
+      ? v
+      : isView(v)
+      ? null
+      : arrayFrom(v as ArrayLike<unknown>);
+    if (list === null) {
+      const n = reflectApply(typedArrayLength, v, []) as number;
+      for (let i = 0; i < n; i++) walk((v as ArrayLike<unknown>)[i]);
+    } else {
+      for (let i = 0; i < list.length; i++) walk(list[i]);
+    }
+  };
+  if (isTensor(x)) walkList(reflectApply(tensorDataSync, x, []));
+  else if (typeof x === "number") append(out, x);
+  else walk(x);
   return out;
 }
 
@@ -128,9 +212,17 @@ function show(values: number[]): string {
     : `[${head}${values.length > 6 ? ", ..." : ""}]`;
 }
 
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Throws `ExerciseError` with `message` unless `condition` holds. */
 export function expect(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new ExerciseError(message);
+  const holds = condition ? true : false;
+  record({ kind: "expect", what: toText(message), value: holds });
+  if (!holds) throw new ExerciseError(message);
 }
 
 /**
@@ -148,22 +240,44 @@ export function expectClose(
       `${what}: your code returned ${actual}; return a value`,
     );
   }
-  if (actual instanceof tf.Tensor && expected instanceof tf.Tensor) {
-    const same = actual.shape.length === expected.shape.length &&
-      actual.shape.every((s, i) => s === expected.shape[i]);
-    expect(
-      same,
-      `${what}: expected shape [${expected.shape}], got [${actual.shape}]`,
+  // Under the grader the actual values are recorded before `expected` is
+  // looked at; a submission's run records nothing else (the grader takes the
+  // expected values, tolerances and message from the master's run).
+  const a = flat(actual);
+  if (grading?.role === "submission") {
+    record({
+      kind: "close",
+      what: toText(what),
+      actual: encodeValues(a),
+      actualShape: isTensor(actual) ? arrayFrom(actual.shape) : null,
+    });
+  }
+  const e = flat(expected);
+  if (grading?.role === "master") {
+    record({
+      kind: "close",
+      what: toText(what),
+      expected: encodeValues(e),
+      expectedShape: isTensor(expected) ? arrayFrom(expected.shape) : null,
+      rtol,
+      atol,
+    });
+  }
+  // The grader applies these same rules to the records (tasks/grade.ts).
+  if (isTensor(actual) && isTensor(expected)) {
+    if (!sameShape(actual.shape, expected.shape)) {
+      throw new ExerciseError(
+        `${what}: expected shape [${expected.shape}], got [${actual.shape}]`,
+      );
+    }
+  }
+  if (a.length !== e.length) {
+    throw new ExerciseError(
+      `${what}: expected ${e.length} values, got ${a.length}`,
     );
   }
-  const a = flat(actual);
-  const e = flat(expected);
-  expect(
-    a.length === e.length,
-    `${what}: expected ${e.length} values, got ${a.length}`,
-  );
   for (let i = 0; i < a.length; i++) {
-    if (!(Math.abs(a[i] - e[i]) <= atol + rtol * Math.abs(e[i]))) {
+    if (!(mathAbs(a[i] - e[i]) <= atol + rtol * mathAbs(e[i]))) {
       throw new ExerciseError(
         `${what}: expected ${show(e)}, got ${
           show(a)
@@ -183,6 +297,7 @@ export async function checkExercise(
   id: string,
   tests: () => void | Promise<void>,
 ): Promise<void> {
+  if (grading) restoreBuiltins(current ?? toText(id));
   // A scope frees the tensors the tests create, even when they are async.
   tf.engine().startScope();
   let outcome;
@@ -233,4 +348,340 @@ function explain(
     `❌ Exercise ${id}: your code threw ${name}: ${message}`,
     studentFrames(e),
   );
+}
+
+// ---------------------------------------------------------------- grading mode
+//
+// Used only by the autograder, tasks/grade.ts (what it guarantees, and what
+// not, is in docs/instructors.md). The grader starts each kernel with
+// COURSE_GRADING naming a token file, {"nonce": "...", "role": "master" |
+// "submission"}, and imports this module in a setup cell before any
+// submitted code runs; at that import the file is removed and the variable
+// deleted. (A file, not the variable's value: /proc/self/environ keeps a
+// process's first environment after it is deleted.) Then:
+//
+// - every expect/expectClose adds a record, a display output of type
+//   CHECK_MIME carrying the nonce: the master's run records the expected
+//   values, tolerances and messages, a submission's run only its actual
+//   values (and whether each expect held). The grader compares them in its
+//   own process. The nonce marks genuine records; the score does not rest on
+//   it staying secret, since adding records, genuine or not, fails the count.
+// - `__courseGrading__`, a global that submitted code can neither replace
+//   nor shadow, gives the check cells the grader runs the course's own
+//   checkExercise/expect/expectClose and the master's imports, and puts back
+//   the built-ins (Math, JSON, Reflect, Object, Array, Number, String,
+//   Promise, the typed arrays, their prototypes and iterators,
+//   tf.Tensor and its prototype) to the state they had at this import.
+
+/** The display type of a grading record (also in tasks/grade.ts). */
+const CHECK_MIME = "application/vnd.course.check+json";
+const GRADING_ENV = "COURSE_GRADING";
+const GRADING_GLOBAL = "__courseGrading__";
+
+interface Grading {
+  nonce: string;
+  role: "master" | "submission";
+}
+
+/** The grader's token, taken at import; null outside the grader. */
+const grading: Grading | null = takeGradingToken();
+/** The exercise whose check cell is running (set by `__courseGrading__.check`). */
+let current: string | null = null;
+let sequence = 0;
+
+function takeGradingToken(): Grading | null {
+  // Asked first, so that importing the course without --allow-env never prompts.
+  const env = Deno.permissions.querySync?.({
+    name: "env",
+    variable: GRADING_ENV,
+  });
+  if (env?.state !== "granted") return null;
+  const path = Deno.env.get(GRADING_ENV);
+  if (path === undefined) return null;
+  Deno.env.delete(GRADING_ENV);
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch {
+    // Another copy of this module (imported by another URL) took it first.
+    return null;
+  }
+  try {
+    Deno.removeSync(path);
+  } catch {
+    Deno.writeTextFileSync(path, "");
+  }
+  const token = jsonParse(text) as Partial<Grading>;
+  if (
+    typeof token?.nonce !== "string" ||
+    (token.role !== "master" && token.role !== "submission")
+  ) {
+    throw new Error(`${GRADING_ENV}: not a grading token: ${path}`);
+  }
+  return freeze({ nonce: token.nonce, role: token.role });
+}
+
+function encodeValues(values: number[]): (number | string)[] {
+  // JSON has no NaN or infinities: those travel as "NaN", "Infinity", "-Infinity".
+  const out: (number | string)[] = [];
+  for (let i = 0; i < values.length; i++) {
+    append(out, numberIsFinite(values[i]) ? values[i] : toText(values[i]));
+  }
+  return out;
+}
+
+/** Sends one grading record (nothing outside the grader). */
+function record(fields: Record<string, unknown>): void {
+  if (!grading) return;
+  if (typeof broadcast !== "function") {
+    throw new Error("grading records need the Jupyter kernel (Deno.jupyter)");
+  }
+  const body = {
+    v: 1,
+    token: grading.nonce,
+    exercise: current,
+    seq: sequence++,
+    ...fields,
+  };
+  reflectApply(broadcast, jupyter, ["display_data", {
+    data: { [CHECK_MIME]: body },
+    metadata: {},
+    transient: {},
+  }]);
+}
+
+interface BuiltinSnapshot {
+  name: string;
+  target: object;
+  keys: PropertyKey[];
+  /** Own property descriptors at import (null-prototype copies). */
+  descriptors: Record<PropertyKey, PropertyDescriptor>;
+  proto: object | null;
+  /** Only `keys` are restored (globalThis: the notebook's own globals stay). */
+  partial: boolean;
+}
+
+const DESCRIPTOR_FIELDS = [
+  "value",
+  "writable",
+  "get",
+  "set",
+  "enumerable",
+  "configurable",
+] as const;
+
+function copyDescriptor(d: PropertyDescriptor): PropertyDescriptor {
+  const copy = objectCreate(null) as Record<string, unknown>;
+  for (let i = 0; i < DESCRIPTOR_FIELDS.length; i++) {
+    const f = DESCRIPTOR_FIELDS[i];
+    if (hasOwn(d, f)) copy[f] = (d as Record<string, unknown>)[f];
+  }
+  return copy as PropertyDescriptor;
+}
+
+function sameDescriptor(a: PropertyDescriptor, b: PropertyDescriptor): boolean {
+  for (let i = 0; i < DESCRIPTOR_FIELDS.length; i++) {
+    const f = DESCRIPTOR_FIELDS[i];
+    const x = hasOwn(a, f) ? (a as Record<string, unknown>)[f] : undefined;
+    const y = hasOwn(b, f) ? (b as Record<string, unknown>)[f] : undefined;
+    if (!(x === y || (x !== x && y !== y))) return false;
+  }
+  return true;
+}
+
+function snapshotOf(
+  name: string,
+  target: object,
+  keys: PropertyKey[],
+  partial = false,
+): BuiltinSnapshot {
+  const descriptors = objectCreate(null) as Record<
+    PropertyKey,
+    PropertyDescriptor
+  >;
+  const present: PropertyKey[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const d = getOwnPropertyDescriptor(target, keys[i]);
+    if (d) {
+      descriptors[keys[i]] = copyDescriptor(d);
+      append(present, keys[i]);
+    }
+  }
+  return {
+    name,
+    target,
+    keys: present,
+    descriptors,
+    proto: getPrototypeOf(target),
+    partial,
+  };
+}
+
+function snapshotBuiltins(): BuiltinSnapshot[] {
+  const typedArray = getPrototypeOf(Uint8Array) as object;
+  const arrayIterator = getPrototypeOf([][Symbol.iterator]()) as object;
+  const typed = [
+    Int8Array,
+    Uint8Array,
+    Uint8ClampedArray,
+    Int16Array,
+    Uint16Array,
+    Int32Array,
+    Uint32Array,
+    Float32Array,
+    Float64Array,
+  ];
+  const objects: [string, object][] = [
+    ["Object.prototype", Object.prototype],
+    ["Object", Object],
+    ["Function.prototype", Function.prototype],
+    ["Array.prototype", Array.prototype],
+    ["Array", Array],
+    ["ArrayIterator", arrayIterator],
+    ["Iterator.prototype", getPrototypeOf(arrayIterator) as object],
+    ["Math", Math],
+    ["JSON", JSON],
+    ["Reflect", Reflect],
+    ["Number", Number],
+    ["Number.prototype", Number.prototype],
+    ["String", String],
+    ["String.prototype", String.prototype],
+    ["Boolean.prototype", Boolean.prototype],
+    ["Symbol", Symbol],
+    ["Promise", Promise],
+    ["Promise.prototype", Promise.prototype],
+    ["Map.prototype", Map.prototype],
+    ["Set.prototype", Set.prototype],
+    ["Error.prototype", Error.prototype],
+    ["TypedArray", typedArray],
+    ["TypedArray.prototype", (typedArray as { prototype: object }).prototype],
+    ...typed.map((t): [string, object] => [`${t.name}.prototype`, t.prototype]),
+    ["tf.Tensor", tf.Tensor],
+    ["tf.Tensor.prototype", tf.Tensor.prototype],
+    ["tf.Variable.prototype", tf.Variable.prototype],
+  ];
+  const globals = [
+    "Object",
+    "Function",
+    "Array",
+    "Math",
+    "JSON",
+    "Reflect",
+    "Number",
+    "String",
+    "Boolean",
+    "Symbol",
+    "Promise",
+    "Map",
+    "Set",
+    "Error",
+    "TypeError",
+    "RangeError",
+    "ArrayBuffer",
+    "isFinite",
+    "isNaN",
+    "parseFloat",
+    "parseInt",
+    ...typed.map((t) => t.name),
+  ];
+  return [
+    ...objects.map(([name, target]) =>
+      snapshotOf(name, target, ownKeys(target))
+    ),
+    snapshotOf("globalThis", globalThis, globals, true),
+  ];
+}
+
+const BUILTINS: BuiltinSnapshot[] = grading ? snapshotBuiltins() : [];
+
+function label(name: string, key: PropertyKey): string {
+  return typeof key === "symbol"
+    ? `${name}[${toText(key)}]`
+    : `${name}.${toText(key)}`;
+}
+
+/**
+ * Puts the built-ins back as they were at import (index loops only: the
+ * iterators themselves may be patched). Records what it changed, so the
+ * report can say so; throws when something cannot be put back (made
+ * non-configurable by the submission).
+ */
+function restoreBuiltins(exercise: string): void {
+  const changed: string[] = [];
+  const stuck: string[] = [];
+  for (let i = 0; i < BUILTINS.length; i++) {
+    const s = BUILTINS[i];
+    if (!s.partial) {
+      const keys = ownKeys(s.target);
+      for (let k = 0; k < keys.length; k++) {
+        if (hasOwn(s.descriptors, keys[k])) continue;
+        append(changed, label(s.name, keys[k]));
+        if (!deleteProperty(s.target, keys[k])) {
+          append(stuck, label(s.name, keys[k]));
+        }
+      }
+    }
+    for (let k = 0; k < s.keys.length; k++) {
+      const key = s.keys[k];
+      const was = s.descriptors[key];
+      const now = getOwnPropertyDescriptor(s.target, key);
+      if (now && sameDescriptor(now, was)) continue;
+      append(changed, label(s.name, key));
+      if (!reflectDefineProperty(s.target, key, was)) {
+        append(stuck, label(s.name, key));
+      }
+    }
+    if (getPrototypeOf(s.target) !== s.proto) {
+      append(changed, `${s.name} [[Prototype]]`);
+      if (!reflectSetPrototypeOf(s.target, s.proto)) {
+        append(stuck, `${s.name} [[Prototype]]`);
+      }
+    }
+  }
+  if (changed.length > 0) record({ kind: "restored", names: changed });
+  if (stuck.length > 0) {
+    throw new ExerciseError(
+      `❌ Exercise ${exercise}: the notebook changed built-ins the checks use ` +
+        `so that they cannot be put back (${stuck.join(", ")})`,
+    );
+  }
+}
+
+if (grading) {
+  let bindings: Record<string, unknown> | null = null;
+  const kit = objectCreate(null) as {
+    prepare(given: Record<string, unknown>): void;
+    check(id: string): Record<string, unknown>;
+  };
+  // Called once, by the grader's setup cell: the master's imports.
+  kit.prepare = (given) => {
+    if (bindings !== null) throw new Error(`${GRADING_GLOBAL}: prepared twice`);
+    bindings = objectCreate(null) as Record<string, unknown>;
+    const keys = ownKeys(given);
+    for (let i = 0; i < keys.length; i++) {
+      const d = getOwnPropertyDescriptor(given, keys[i]);
+      if (d && hasOwn(d, "value")) bindings[keys[i] as string] = d.value;
+    }
+    freeze(bindings);
+  };
+  // The first line of every check cell the grader runs.
+  kit.check = (id) => {
+    current = toText(id);
+    restoreBuiltins(current);
+    const names = objectCreate(null) as Record<string, unknown>;
+    const keys = bindings === null ? [] : ownKeys(bindings);
+    for (let i = 0; i < keys.length; i++) {
+      names[keys[i] as string] = bindings![keys[i] as string];
+    }
+    names.checkExercise = checkExercise;
+    names.expect = expect;
+    names.expectClose = expectClose;
+    return names;
+  };
+  defineProperty(globalThis, GRADING_GLOBAL, {
+    value: freeze(kit),
+    writable: false,
+    enumerable: false,
+    configurable: false,
+  });
 }
