@@ -659,7 +659,22 @@ export function latentComparison(
   if (flat === null || typeof flat !== "object") {
     throw new ArgumentError(where, "flat must be a record of trained models");
   }
-  checkOptions(where, vq, ["name", "evaluation", "bits", "numCodes"], "vq");
+  const { name, evaluation, bits, numCodes } = checkOptions(
+    where,
+    vq,
+    ["name", "evaluation", "bits", "numCodes"],
+    "vq",
+  );
+  if (
+    typeof name !== "string" || typeof evaluation?.mse !== "number" ||
+    typeof bits !== "number"
+  ) {
+    throw new ArgumentError(
+      where,
+      "vq must be { name, evaluation (VQVAE.evaluate), bits (the prior's test NLL), numCodes }",
+    );
+  }
+  checkInteger(where, "vq.numCodes", numCodes, { min: 1 });
   const rows: LatentComparisonRow[] = Object.entries(flat).map(([name, m]) => {
     if (!(m instanceof Autoencoder || m instanceof GaussianVAE)) {
       throw new ArgumentError(
@@ -683,10 +698,10 @@ export function latentComparison(
       };
   });
   rows.push({
-    model: vq.name,
-    mse: vq.evaluation.mse,
-    bits: vq.bits,
-    inUse: `${vq.evaluation.used} of ${vq.numCodes} codes`,
+    model: name,
+    mse: evaluation.mse,
+    bits,
+    inUse: `${evaluation.used} of ${numCodes} codes`,
   });
   const header = [
     "model",

@@ -360,7 +360,7 @@ export function codebookSweepFigure(
       });
     return row([
       chart("perplexity", "Code perplexity (test)", false),
-      chart("mse", "Reconstruction MSE (test)", true),
+      chart("mse", "Reconstruction MSE (test)", false),
       chart("commitment", "||h − sg(e)||² at the end", true),
     ], { title: `Sweeping the ${label}` });
   });
