@@ -308,6 +308,87 @@ export function mlpDiscriminator(
   });
 }
 
+/**
+ * Leaky ReLU written as alpha x + (1 - alpha) relu(x): the same function as
+ * tf.layers.leakyReLU, but tfjs can differentiate its gradient once more
+ * (tf.leakyRelu's gradient goes through Greater, which has no gradient), and
+ * the R1 penalty differentiates D's input gradient with respect to D's
+ * weights.
+ */
+class TwiceDifferentiableLeakyReLU extends tf.layers.Layer {
+  static className = "TwiceDifferentiableLeakyReLU";
+  readonly alpha: number;
+
+  constructor(config: { alpha?: number; name?: string } = {}) {
+    super({ name: config.name });
+    this.alpha = config.alpha ?? 0.2;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    return tf.tidy(() =>
+      tf.add(tf.mul(x, this.alpha), tf.mul(tf.relu(x), 1 - this.alpha))
+    );
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), alpha: this.alpha };
+  }
+}
+tf.serialization.registerClass(TwiceDifferentiableLeakyReLU);
+
+/**
+ * Batch normalisation that always uses the batch's own statistics (per
+ * channel, the last axis), with a learned scale and shift: what a GAN's G
+ * uses in training, and at sampling time too (`GAN.sample` hands it a full
+ * batch). Written with tf.moments, whose gradient broadcasts; the gradient
+ * of tf.layers.batchNormalization tiles tensors to the input's size, which
+ * made G's step three times slower on the wasm backend.
+ */
+class BatchStatisticsNorm extends tf.layers.Layer {
+  static className = "BatchStatisticsNorm";
+  readonly epsilon = 1e-3;
+  #gamma: tf.LayerVariable | null = null;
+  #beta: tf.LayerVariable | null = null;
+
+  constructor(config: { name?: string } = {}) {
+    super({ name: config.name });
+  }
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const shape =
+      (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    const channels = shape[shape.length - 1] as number;
+    this.#gamma = this.addWeight(
+      "gamma",
+      [channels],
+      "float32",
+      tf.initializers.ones(),
+    );
+    this.#beta = this.addWeight(
+      "beta",
+      [channels],
+      "float32",
+      tf.initializers.zeros(),
+    );
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    return tf.tidy(() => {
+      const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+      const { mean, variance } = tf.moments(x, axes);
+      const scale = tf.mul(
+        this.#gamma!.read(),
+        tf.rsqrt(tf.add(variance, this.epsilon)),
+      );
+      return tf.add(tf.mul(tf.sub(x, mean), scale), this.#beta!.read());
+    });
+  }
+}
+tf.serialization.registerClass(BatchStatisticsNorm);
+
 /** Options of `convGenerator28`. */
 export interface ConvGeneratorOptions {
   /** Size of the noise vector z. */
@@ -318,28 +399,47 @@ export interface ConvGeneratorOptions {
   channels?: [number, number];
   /** Seed of the initial weights (default 0). */
   seed?: number;
+  /**
+   * DCGAN's batch normalisation (default false): each hidden feature map is
+   * normalised per channel before its ReLU, which keeps G's units alive and
+   * its output varied from the first steps.
+   */
+  batchNorm?: boolean;
 }
 
 /**
  * A small convolutional generator for 28x28 images in [0, 1]: a dense layer
  * to a 7x7 map, then two 4x4 stride-2 transposed convolutions (7 -> 14 ->
  * 28), sigmoid output. Input [n, noiseDim + numClasses], output [n, 28, 28, 1].
+ * With `batchNorm`, DCGAN's layout: dense -> 7x7 map -> batch norm -> ReLU ->
+ * transposed conv -> batch norm -> ReLU -> transposed conv -> sigmoid.
+ *
+ * @example
+ * const G = convGenerator28({ noiseDim: 64, channels: [128, 64], batchNorm: true });
  */
 export function convGenerator28(options: ConvGeneratorOptions): tf.Sequential {
   const where = "convGenerator28";
-  const { noiseDim, numClasses = 0, channels = [32, 16], seed = 0 } =
-    checkOptions(where, options, [
-      "noiseDim",
-      "numClasses",
-      "channels",
-      "seed",
-    ]);
+  const {
+    noiseDim,
+    numClasses = 0,
+    channels = [32, 16],
+    seed = 0,
+    batchNorm = false,
+  } = checkOptions(where, options, [
+    "noiseDim",
+    "numClasses",
+    "channels",
+    "seed",
+    "batchNorm",
+  ]);
   checkInteger(where, "noiseDim", noiseDim, { min: 1 });
   checkInteger(where, "numClasses", numClasses, { min: 0 });
   checkSizes(where, "channels", channels, 2);
   checkNumber(where, "seed", seed);
+  checkBoolean(where, "batchNorm", batchNorm);
   const init = (i: number) =>
     tf.initializers.glorotUniform({ seed: seed * 1000 + 200 + i });
+  if (batchNorm) return dcganGenerator(noiseDim + numClasses, channels, init);
   return tf.sequential({
     name: "generator",
     layers: [
@@ -364,6 +464,49 @@ export function convGenerator28(options: ConvGeneratorOptions): tf.Sequential {
   });
 }
 
+/** DCGAN's generator: every hidden map batch-normalised per channel before its ReLU (the norm's shift replaces the bias). */
+function dcganGenerator(
+  inputDim: number,
+  channels: [number, number],
+  init: (i: number) => ReturnType<typeof tf.initializers.glorotUniform>,
+): tf.Sequential {
+  const up = (filters: number, i: number, last: boolean) =>
+    tf.layers.conv2dTranspose({
+      filters,
+      kernelSize: 4,
+      strides: 2,
+      padding: "same",
+      useBias: last,
+      activation: last ? "sigmoid" : "linear",
+      kernelInitializer: init(i),
+      name: `generator_up${i - 1}`,
+    });
+  const normRelu = (i: number) => [
+    new BatchStatisticsNorm({ name: `generator_bn${i}` }),
+    tf.layers.reLU({ name: `generator_act${i}` }),
+  ];
+  return tf.sequential({
+    name: "generator",
+    layers: [
+      tf.layers.dense({
+        inputShape: [inputDim],
+        units: 7 * 7 * channels[0],
+        useBias: false,
+        kernelInitializer: init(1),
+        name: "generator_dense",
+      }),
+      tf.layers.reshape({
+        targetShape: [7, 7, channels[0]],
+        name: "generator_reshape",
+      }),
+      ...normRelu(1),
+      up(channels[1], 2, false),
+      ...normRelu(2),
+      up(1, 3, true),
+    ],
+  });
+}
+
 /** Options of `convDiscriminator28`. */
 export interface ConvDiscriminatorOptions {
   /** Classes of a conditional GAN: the one-hot code enters as constant extra input channels (default 0). */
@@ -376,8 +519,13 @@ export interface ConvDiscriminatorOptions {
 
 /**
  * A small convolutional discriminator for 28x28 images: two 4x4 stride-2
- * convolutions with leaky ReLU (28 -> 14 -> 7), then one logit. Input
- * [n, 28, 28, 1 + numClasses], output [n, 1].
+ * convolutions with leaky ReLU (slope 0.2; 28 -> 14 -> 7), then one logit.
+ * Input [n, 28, 28, 1 + numClasses], output [n, 1]. No batch norm: each
+ * example's logit depends on that example alone, as the R1 penalty
+ * (`r1Penalty`) assumes, and tfjs can differentiate it twice.
+ *
+ * @example
+ * const D = convDiscriminator28({ channels: [64, 128] });
  */
 export function convDiscriminator28(
   options: ConvDiscriminatorOptions = {},
@@ -405,7 +553,7 @@ export function convDiscriminator28(
         kernelInitializer: init(1),
         name: "discriminator_conv1",
       }),
-      tf.layers.leakyReLU({ alpha: 0.2, name: "discriminator_act1" }),
+      new TwiceDifferentiableLeakyReLU({ name: "discriminator_act1" }),
       tf.layers.conv2d({
         filters: channels[1],
         kernelSize: 4,
@@ -414,7 +562,7 @@ export function convDiscriminator28(
         kernelInitializer: init(2),
         name: "discriminator_conv2",
       }),
-      tf.layers.leakyReLU({ alpha: 0.2, name: "discriminator_act2" }),
+      new TwiceDifferentiableLeakyReLU({ name: "discriminator_act2" }),
       tf.layers.flatten({ name: "discriminator_flatten" }),
       tf.layers.dense({
         units: 1,
@@ -423,6 +571,172 @@ export function convDiscriminator28(
       }),
     ],
   });
+}
+
+// ---------------------------------------------------------------------------
+// What stabilises an image GAN: a penalty on D's slope, an average of G
+
+/**
+ * R1 = (gamma / 2) mean_i ||grad_x D(x_i)||^2 over real examples
+ * (Mescheder et al. 2018): a D that is flat where the data are cannot grow
+ * the cliffs that throw G back and forth. Examples must not interact in D
+ * (no batch norm), so the gradient of the summed logits is each one's own.
+ */
+function r1(
+  logitsOf: (x: tf.Tensor) => tf.Tensor,
+  real: tf.Tensor,
+  gamma: number,
+): tf.Scalar {
+  const slopes = tf.grad((x: tf.Tensor) => tf.sum(logitsOf(x)))(real);
+  const perExample = tf.sum(tf.square(slopes.reshape([real.shape[0], -1])), 1);
+  return tf.mul(gamma / 2, tf.mean(perExample)) as tf.Scalar;
+}
+
+/**
+ * The R1 penalty (gamma / 2) mean_i ||grad_x D(x_i)||^2 of a discriminator
+ * on a batch of real examples (Mescheder et al. 2018), as a scalar that D's
+ * loss adds and that is differentiable with respect to D's weights.
+ * `discriminator` is a network (real [n, ...] -> logits [n, 1]) or a function
+ * from a batch to its logits (e.g. one that appends a class code). D must
+ * treat each example on its own (no batch norm). `gamma` defaults to 1.
+ * Returns a scalar tensor (the caller disposes it).
+ *
+ * @example
+ * // A linear D(x) = w . x + b has the slope w everywhere: R1 = gamma/2 |w|^2.
+ * r1Penalty(tf.sequential({ layers: [tf.layers.dense({ inputShape: [2], units: 1 })] }), x);
+ */
+export function r1Penalty(
+  discriminator: tf.LayersModel | ((x: tf.Tensor) => tf.Tensor),
+  real: tf.Tensor,
+  options: { gamma?: number } = {},
+): tf.Scalar {
+  const where = "r1Penalty";
+  const { gamma = 1 } = checkOptions(where, options, ["gamma"]);
+  checkNumber(where, "gamma", gamma, { min: 0 });
+  if (
+    !(discriminator instanceof tf.LayersModel) &&
+    typeof discriminator !== "function"
+  ) {
+    throw new ArgumentError(
+      where,
+      "discriminator must be a tf.LayersModel or a function (x) => logits",
+    );
+  }
+  checkTensor(where, "real", real, { minRank: 2, dtype: "float32" });
+  if (real.shape[0] === 0) {
+    throw new ArgumentError(where, "real must not be empty");
+  }
+  const logitsOf = discriminator instanceof tf.LayersModel
+    ? (x: tf.Tensor) => discriminator.apply(x) as tf.Tensor
+    : discriminator;
+  return tf.tidy(() => r1(logitsOf, real, gamma));
+}
+
+/**
+ * An exponential moving average of a network's weights (Polyak averaging,
+ * as GANs use it for G, e.g. Karras et al. 2018): after every step
+ * average <- decay * average + (1 - decay) * weight. The average smooths
+ * away the last steps' oscillation of the game, so it usually gives better
+ * samples than the current weights. It starts at the current weights.
+ *
+ * @example
+ * const ema = new ExponentialMovingAverage(generator, { decay: 0.999 });
+ * // ... after each optimizer step of the generator:
+ * ema.update();
+ * const samples = ema.withAverages(() => generator.predict(z) as tf.Tensor);
+ */
+export class ExponentialMovingAverage {
+  /** The weight of the old average in each update. */
+  readonly decay: number;
+  readonly #variables: tf.Variable[];
+  readonly #averages: tf.Variable[];
+  #disposed = false;
+
+  /**
+   * Averages `source`'s trainable weights (a network), or the given
+   * variables; `decay` in [0, 1) (default 0.999).
+   */
+  constructor(
+    source: tf.LayersModel | tf.Variable[],
+    options: { decay?: number } = {},
+  ) {
+    const where = "ExponentialMovingAverage";
+    const { decay = 0.999 } = checkOptions(where, options, ["decay"]);
+    checkNumber(where, "decay", decay, { min: 0, max: 1 });
+    if (decay === 1) {
+      throw new ArgumentError(where, "decay must be below 1 (1 never moves)");
+    }
+    let variables: tf.Variable[];
+    if (source instanceof tf.LayersModel) {
+      variables = trainableVariables(source);
+    } else if (
+      Array.isArray(source) && source.every((v) => v instanceof tf.Variable)
+    ) {
+      variables = [...source];
+    } else {
+      throw new ArgumentError(
+        where,
+        "source must be a tf.LayersModel or an array of tf.Variable",
+      );
+    }
+    this.decay = decay;
+    this.#variables = variables;
+    this.#averages = variables.map((v) => tf.variable(v, false));
+  }
+
+  /** One step of the average: average <- decay * average + (1 - decay) * weight. */
+  update(): void {
+    this.#checkAlive("ExponentialMovingAverage.update");
+    tf.tidy(() => {
+      this.#averages.forEach((average, i) => {
+        const weight = this.#variables[i];
+        average.assign(
+          tf.add(tf.mul(average, this.decay), tf.mul(weight, 1 - this.decay)),
+        );
+      });
+    });
+  }
+
+  /**
+   * Runs `fn` with the averages in the variables, then puts the current
+   * weights back (also when `fn` throws); returns what `fn` returns.
+   */
+  withAverages<T>(fn: () => T): T {
+    this.#checkAlive("ExponentialMovingAverage.withAverages");
+    if (typeof fn !== "function") {
+      throw new ArgumentError(
+        "ExponentialMovingAverage.withAverages",
+        "fn must be a function",
+      );
+    }
+    const current = this.#variables.map((v) => tf.clone(v));
+    this.#variables.forEach((v, i) => v.assign(this.#averages[i]));
+    try {
+      return fn();
+    } finally {
+      this.#variables.forEach((v, i) => v.assign(current[i]));
+      tf.dispose(current);
+    }
+  }
+
+  /** Copies of the averages, in the variables' order (the caller disposes them). */
+  values(): tf.Tensor[] {
+    this.#checkAlive("ExponentialMovingAverage.values");
+    return this.#averages.map((a) => tf.clone(a));
+  }
+
+  #checkAlive(where: string): void {
+    if (this.#disposed) {
+      throw new ArgumentError(where, "the average has been disposed");
+    }
+  }
+
+  /** Frees the averages (not the averaged network). */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    tf.dispose(this.#averages);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -452,6 +766,17 @@ export interface GANOptions {
   noiseDim: number;
   /** Dropout rate on D's input, in [0, 0.95] (default 0): each D pathway must judge alone. */
   inputDropout?: number;
+  /**
+   * Weight gamma >= 0 of the R1 penalty (gamma / 2) E ||grad_x D(x)||^2 on
+   * the real batch in D's objective (default 0: none). See `r1Penalty`.
+   */
+  r1?: number;
+  /**
+   * Decay of an exponential moving average of G's weights, in [0, 1)
+   * (default: no average). G's objective updates it after every step
+   * (`afterStep`), and `sample` draws from the averaged G.
+   */
+  emaDecay?: number;
   /**
    * Seed of the noise and dropout masks of the training steps, a number or
    * an `Rng` (default: the shared stream of unseeded draws, see `rngOrStream`).
@@ -505,11 +830,16 @@ export class GAN {
   readonly numClasses: number;
   /** Dropout rate on D's input during training. */
   readonly inputDropout: number;
+  /** Weight of the R1 penalty in D's objective (0: none). */
+  readonly r1: number;
+  /** The moving average of G's weights (null without `emaDecay`). */
+  readonly generatorAverage: ExponentialMovingAverage | null;
   /** Shape of one example (the data's shape without the batch axis). */
   readonly dataShape: number[];
   readonly #rng: Rng;
   readonly #sampleRng: Rng;
   readonly #flatD: boolean;
+  readonly #normalisesBatches: boolean;
   #disposed = false;
 
   /** Creates the game; see `GANOptions`. Checks everything before it keeps anything. */
@@ -522,6 +852,8 @@ export class GAN {
       "numClasses",
       "noiseDim",
       "inputDropout",
+      "r1",
+      "emaDecay",
       "seed",
     ]);
     if (!(o.generator instanceof tf.LayersModel)) {
@@ -537,6 +869,13 @@ export class GAN {
       o.inputDropout ?? 0,
       { min: 0, max: 0.95 },
     );
+    const r1Weight = checkNumber(where, "r1", o.r1 ?? 0, { min: 0 });
+    if (o.emaDecay !== undefined) {
+      checkNumber(where, "emaDecay", o.emaDecay, { min: 0, max: 1 });
+      if (o.emaDecay === 1) {
+        throw new ArgumentError(where, "emaDecay must be below 1");
+      }
+    }
     const rng = rngOrStream(o.seed, where);
     const { examples, numClasses } = checkData(where, o.data, o.numClasses);
     const dataShape = examples.shape.slice(1);
@@ -550,8 +889,17 @@ export class GAN {
     this.noiseDim = noiseDim;
     this.numClasses = numClasses;
     this.inputDropout = inputDropout;
+    this.r1 = r1Weight;
+    this.generatorAverage = o.emaDecay === undefined
+      ? null
+      : new ExponentialMovingAverage(o.generator, { decay: o.emaDecay });
     this.dataShape = dataShape;
     this.#flatD = o.discriminator.inputs[0].shape.length === 2;
+    this.#normalisesBatches = o.generator.layers.some((layer) =>
+      ["BatchNormalization", "BatchStatisticsNorm"].includes(
+        layer.getClassName(),
+      )
+    );
     this.#rng = rng;
     this.#sampleRng = rng.fork();
   }
@@ -575,13 +923,17 @@ export class GAN {
         const both = labels ? tf.concat([labels, labels]) : null;
         const logits = this.#discriminate(tf.concat([real, fake]), both);
         const [realLogits, fakeLogits] = tf.split(logits, 2);
-        return {
-          total: dLoss(realLogits, fakeLogits),
-          terms: {
-            dReal: tf.mean(tf.sigmoid(realLogits)) as tf.Scalar,
-            dFake: tf.mean(tf.sigmoid(fakeLogits)) as tf.Scalar,
-          },
+        const terms: Record<string, tf.Scalar> = {
+          dReal: tf.mean(tf.sigmoid(realLogits)) as tf.Scalar,
+          dFake: tf.mean(tf.sigmoid(fakeLogits)) as tf.Scalar,
         };
+        let total = dLoss(realLogits, fakeLogits);
+        if (this.r1 > 0) {
+          // D's slope on the real examples, differentiated again for D's step.
+          terms.r1 = r1((x) => this.#discriminate(x, labels), real, this.r1);
+          total = tf.add(total, terms.r1);
+        }
+        return { total, terms };
       },
     };
   }
@@ -605,6 +957,8 @@ export class GAN {
         const fake = this.#generate(this.#noise(real.shape[0]), labels);
         return { total: generatorLoss(this.#discriminate(fake, labels)) };
       },
+      // After G's step, its moving average follows (when the GAN keeps one).
+      afterStep: () => this.generatorAverage?.update(),
     };
   }
 
@@ -678,21 +1032,121 @@ export class GAN {
    */
   sample(
     n: number,
-    options: { seed?: Seed; labels?: number | number[] } = {},
+    options: { seed?: Seed; labels?: number | number[]; average?: boolean } =
+      {},
   ): tf.Tensor {
     const where = "GAN.sample";
     this.#checkAlive(where);
     checkInteger(where, "n", n, { min: 1 });
-    const { seed, labels } = checkOptions(where, options, ["seed", "labels"]);
+    const { seed, labels, average } = checkOptions(where, options, [
+      "seed",
+      "labels",
+      "average",
+    ]);
     if (seed !== undefined && !(seed instanceof Rng)) {
       checkNumber(where, "seed", seed);
     }
+    const useAverage = this.#checkAverage(where, average);
     const rng = seed === undefined ? this.#sampleRng : rngFrom(seed);
     const classes = this.#sampleLabels(where, n, labels, seed, rng);
-    return tf.tidy(() => {
-      const z = randomNormal([n, this.noiseDim], { seed: rng });
-      return this.#generate(z, classes && tf.tensor1d(classes, "int32"));
+    const z = randomNormal([n, this.noiseDim], { seed: rng });
+    try {
+      return this.#generateForSampling(z, classes, useAverage);
+    } finally {
+      z.dispose();
+    }
+  }
+
+  /**
+   * G(z) for given noise vectors z [n, noiseDim] (e.g. points on a line
+   * between two z, to watch G interpolate), in the data's shape (the caller
+   * disposes it; z stays the caller's). `labels` and `average` as in
+   * `sample` (a conditional GAN needs `labels`).
+   */
+  generateFrom(
+    z: tf.Tensor,
+    options: { labels?: number | number[]; average?: boolean } = {},
+  ): tf.Tensor {
+    const where = "GAN.generateFrom";
+    this.#checkAlive(where);
+    const { labels, average } = checkOptions(where, options, [
+      "labels",
+      "average",
+    ]);
+    checkTensor(where, "z", z, {
+      shape: [null, this.noiseDim],
+      dtype: "float32",
     });
+    if (z.shape[0] === 0) throw new ArgumentError(where, "z must not be empty");
+    if (this.numClasses > 0 && labels === undefined) {
+      throw new ArgumentError(
+        where,
+        "a conditional GAN needs labels: one class for all rows, or one per row",
+      );
+    }
+    const useAverage = this.#checkAverage(where, average);
+    const classes = this.#sampleLabels(
+      where,
+      z.shape[0],
+      labels,
+      undefined,
+      this.#sampleRng,
+    );
+    return this.#generateForSampling(z, classes, useAverage);
+  }
+
+  #checkAverage(where: string, average: unknown): boolean {
+    if (average === undefined) return this.generatorAverage !== null;
+    checkBoolean(where, "average", average);
+    if (average && this.generatorAverage === null) {
+      throw new ArgumentError(
+        where,
+        "average: true needs a GAN made with emaDecay (a moving average of G)",
+      );
+    }
+    return average as boolean;
+  }
+
+  /**
+   * G(z) outside training. A G with batch norm normalises with the batch's
+   * own statistics, so a small or unusual batch (ten points on one line)
+   * would be normalised unlike the training batches: it is padded with a
+   * fixed reference batch of random noise (a virtual batch, Salimans et al.
+   * 2016) whose outputs are dropped.
+   */
+  #generateForSampling(
+    z: tf.Tensor,
+    classes: Int32Array | null,
+    average: boolean,
+  ): tf.Tensor {
+    const n = z.shape[0];
+    const run = () =>
+      tf.tidy(() => {
+        const pad = this.#normalisesBatches ? Math.max(0, 256 - n) : 0;
+        const reference = pad > 0 ? this.#referenceNoise(pad) : null;
+        const input = reference ? tf.concat([z, reference.z]) : z;
+        let labels: tf.Tensor | null = classes &&
+          tf.tensor1d(classes, "int32");
+        if (labels && reference?.labels) {
+          labels = tf.concat([labels, reference.labels]);
+        }
+        const out = this.#generate(input, labels);
+        return pad > 0 ? out.slice(0, n) : out;
+      });
+    return average ? this.generatorAverage!.withAverages(run) : run();
+  }
+
+  /** The same `count` noise vectors (and classes) every call. */
+  #referenceNoise(count: number): { z: tf.Tensor; labels: tf.Tensor | null } {
+    const rng = rngFrom(20160610);
+    const z = randomNormal([count, this.noiseDim], { seed: rng });
+    const labels = this.numClasses > 0
+      ? tf.tensor1d(
+        Int32Array.from({ length: count }, (_, i) => i % this.numClasses),
+        "int32",
+      )
+      : null;
+    return { z, labels };
   }
 
   #sampleLabels(
@@ -746,6 +1200,7 @@ export class GAN {
     this.#disposed = true;
     this.generator.dispose();
     this.discriminator.dispose();
+    this.generatorAverage?.dispose();
   }
 }
 

@@ -439,6 +439,98 @@ export function precisionRecall(
 }
 
 // ---------------------------------------------------------------------------
+// Within-class diversity
+
+/** Mean Euclidean distance over the pairs i < j of the listed rows (a set's spread). */
+function meanPairwiseDistance(x: Rows, rows: number[]): number {
+  let sum = 0;
+  for (let a = 0; a < rows.length; a++) {
+    for (let b = a + 1; b < rows.length; b++) {
+      sum += Math.sqrt(squaredDistance(x.data, rows[a], x.data, rows[b], x.d));
+    }
+  }
+  return sum / (rows.length * (rows.length - 1) / 2);
+}
+
+/**
+ * Within-class diversity: for each class, the mean Euclidean distance
+ * between two different feature vectors of that class, and their mean over
+ * the classes present. A conditional GAN that ignores its noise gives
+ * nearly the same sample for every z of a class: its diversity collapses
+ * towards 0 while the real data's stays large, so the ratio of the two
+ * measures collapse inside the classes, which precision, recall and the
+ * Frechet distance of all classes together can hide. `labels` are integer
+ * classes, one per row ([n] tensor or array); classes with fewer than 2
+ * rows are skipped (NaN in `perClass`). Returns plain numbers.
+ *
+ * @example
+ * const real = withinClassDiversity(testFeatures, test.labels);
+ * const fake = withinClassDiversity(sampleFeatures, sampleLabels);
+ * fake.mean / real.mean; // 1 when G varies as much as the data
+ */
+export function withinClassDiversity(
+  features: Features,
+  labels: tf.Tensor | ArrayLike<number>,
+): { perClass: number[]; mean: number } {
+  const where = "withinClassDiversity";
+  const x = readRows(where, "features", features, 2);
+  const ys = readLabels(where, labels, x.n);
+  const byClass = new Map<number, number[]>();
+  ys.forEach((y, i) => {
+    if (!byClass.has(y)) byClass.set(y, []);
+    byClass.get(y)!.push(i);
+  });
+  const numClasses = Math.max(...ys) + 1;
+  const perClass = Array.from({ length: numClasses }, (_, c) => {
+    const rows = byClass.get(c) ?? [];
+    return rows.length < 2 ? NaN : meanPairwiseDistance(x, rows);
+  });
+  const present = perClass.filter((v) => !Number.isNaN(v));
+  if (present.length === 0) {
+    throw new ArgumentError(where, "no class has two or more rows");
+  }
+  const mean = present.reduce((a, b) => a + b, 0) / present.length;
+  return { perClass, mean };
+}
+
+function readLabels(where: string, labels: unknown, n: number): number[] {
+  let ys: number[];
+  if (labels instanceof Object && "dataSync" in labels) {
+    const t = labels as tf.Tensor;
+    if (t.rank !== 1) {
+      throw new ArgumentError(
+        where,
+        `labels must be a rank-1 tensor, got shape [${t.shape}]`,
+      );
+    }
+    ys = Array.from(t.dataSync());
+  } else if (
+    labels !== null && typeof labels === "object" && "length" in labels
+  ) {
+    ys = Array.from(labels as ArrayLike<number>);
+  } else {
+    throw new ArgumentError(
+      where,
+      "labels must be a rank-1 tensor or an array of classes",
+    );
+  }
+  if (ys.length !== n) {
+    throw new ArgumentError(
+      where,
+      `labels must have one class per feature row (${n}), got ${ys.length}`,
+    );
+  }
+  const bad = ys.findIndex((y) => !Number.isInteger(y) || y < 0);
+  if (bad >= 0) {
+    throw new ArgumentError(
+      where,
+      `labels must be integers >= 0, but labels[${bad}] is ${ys[bad]}`,
+    );
+  }
+  return ys;
+}
+
+// ---------------------------------------------------------------------------
 // Inception Score
 
 /**

@@ -4,10 +4,12 @@ import {
   convDiscriminator28,
   convGenerator28,
   discriminatorLoss,
+  ExponentialMovingAverage,
   GAN,
   mlpDiscriminator,
   mlpGenerator,
   nonSaturatingGeneratorLoss,
+  r1Penalty,
   ringQuality,
   saturatingGeneratorLoss,
 } from "../lib/gan.ts";
@@ -613,4 +615,421 @@ Deno.test("a GAN without a seed continues the shared stream of unseeded draws; a
   assertEquals(lossOf(5), lossOf(5));
   assert(lossOf() !== lossOf(), "two unseeded GANs drew the same noise");
   tf.dispose([points, labels]);
+});
+
+// ---------------------------------------------------------------------------
+// R1, the moving average of G, DCGAN builders, sampling from given z
+
+Deno.test("R1 of a linear D is gamma/2 |w|^2 with gradient gamma w (closed form)", () => {
+  const D = tf.sequential({
+    layers: [tf.layers.dense({
+      inputShape: [3],
+      units: 1,
+      kernelInitializer: "zeros",
+      biasInitializer: "zeros",
+    })],
+  });
+  const w = [0.5, -2, 1.5];
+  D.layers[0].setWeights([tf.tensor2d(w, [3, 1]), tf.tensor1d([0.7])]);
+  const x = tf.tensor2d([[1, 2, 3], [-1, 0, 4], [0.2, 0.1, -5]]);
+  const gamma = 3;
+  const normSq = w.reduce((s, v) => s + v * v, 0);
+  assertAllClose(scalar(r1Penalty(D, x, { gamma })), (gamma / 2) * normSq, {
+    rtol: 1e-6,
+  });
+  const [kernel, bias] = D.trainableWeights.map((v) => v.read() as tf.Variable);
+  const { value, grads } = tf.variableGrads(
+    () => r1Penalty(D, x, { gamma }),
+    [kernel, bias],
+  );
+  assertAllClose(grads[kernel.name], w.map((v) => [gamma * v]), {
+    rtol: 1e-5,
+  });
+  // The slope does not depend on the bias: no gradient, or a zero one.
+  if (grads[bias.name]) assertAllClose(grads[bias.name], [0], { atol: 1e-7 });
+  tf.dispose([value, ...Object.values(grads), x]);
+  D.dispose();
+});
+
+/** Central differences of `f` in a few entries of a variable (restored afterwards). */
+function numericEntries(
+  f: () => number,
+  v: tf.Variable,
+  indices: number[],
+  eps = 1e-2,
+): number[] {
+  const base = v.dataSync().slice();
+  const at = (index: number, delta: number) => {
+    const shifted = base.slice();
+    shifted[index] += delta;
+    tf.tidy(() => v.assign(tf.tensor(shifted, v.shape)));
+    return f();
+  };
+  const out = indices.map((i) => (at(i, eps) - at(i, -eps)) / (2 * eps));
+  tf.tidy(() => v.assign(tf.tensor(base, v.shape)));
+  return out;
+}
+
+Deno.test("R1 through convolutions: its gradient w.r.t. every kernel matches finite differences", () => {
+  // Without activations R1 is a smooth polynomial of the weights, so central
+  // differences are exact up to float32: this checks tfjs's second-order
+  // gradients of conv2d (Conv2DBackpropInput's own gradient) and dense.
+  const init = (seed: number) => tf.initializers.glorotUniform({ seed });
+  const D = tf.sequential({
+    layers: [
+      tf.layers.conv2d({
+        inputShape: [28, 28, 1],
+        filters: 2,
+        kernelSize: 4,
+        strides: 2,
+        padding: "same",
+        kernelInitializer: init(1),
+      }),
+      tf.layers.conv2d({
+        filters: 3,
+        kernelSize: 4,
+        strides: 2,
+        padding: "same",
+        kernelInitializer: init(2),
+      }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 1, kernelInitializer: init(3) }),
+    ],
+  });
+  const x = tf.tidy(() => tf.randomUniform([2, 28, 28, 1], 0, 1, "float32", 3));
+  const gamma = 2;
+  const penalty = () => tf.tidy(() => scalar(r1Penalty(D, x, { gamma })));
+  const variables = D.trainableWeights.map((v) => v.read() as tf.Variable);
+  const { value, grads } = tf.variableGrads(
+    () => r1Penalty(D, x, { gamma }),
+    variables,
+  );
+  // The value: gamma/2 mean |grad_x D|^2, with the input gradient by autodiff.
+  const perExample = tf.tidy(() => {
+    const g = tf.grad((xx: tf.Tensor) => (D.apply(xx) as tf.Tensor).sum())(x);
+    return Array.from(g.square().reshape([2, -1]).sum(1).dataSync());
+  });
+  assertAllClose(scalar(value), (gamma / 2) * meanOf(perExample), {
+    rtol: 1e-5,
+  });
+  for (const v of [variables[0], variables[2], variables[4]]) {
+    const indices = [0, 7, 13];
+    const g = grads[v.name].dataSync();
+    assertAllClose(
+      indices.map((i) => g[i]),
+      numericEntries(penalty, v, indices),
+      { rtol: 2e-2, atol: 1e-5, message: v.name },
+    );
+  }
+  tf.dispose([x, ...Object.values(grads)]);
+  D.dispose();
+});
+
+Deno.test("R1 through convDiscriminator28 (leaky ReLUs): the logit layer's gradient matches finite differences", () => {
+  // tf.leakyRelu's gradient cannot be differentiated again in tfjs; the
+  // builder's leaky ReLU can. Moving the logit layer's kernel changes no
+  // ReLU pattern, so R1 is exactly quadratic in it.
+  const D = convDiscriminator28({ channels: [2, 3], seed: 4 });
+  const x = tf.tidy(() => tf.randomUniform([2, 28, 28, 1], 0, 1, "float32", 3));
+  const penalty = () => tf.tidy(() => scalar(r1Penalty(D, x, { gamma: 2 })));
+  const variables = D.trainableWeights.map((v) => v.read() as tf.Variable);
+  const { value, grads } = tf.variableGrads(
+    () => r1Penalty(D, x, { gamma: 2 }),
+    variables,
+  );
+  value.dispose();
+  for (const v of [variables[0], variables[2], variables[4]]) {
+    assert(grads[v.name] !== undefined, `no R1 gradient for ${v.name}`);
+  }
+  const logitKernel = variables[4];
+  const indices = [0, 11, 100];
+  const g = grads[logitKernel.name].dataSync();
+  assertAllClose(
+    indices.map((i) => g[i]),
+    numericEntries(penalty, logitKernel, indices),
+    { rtol: 2e-2, atol: 1e-5 },
+  );
+  tf.dispose([x, ...Object.values(grads)]);
+  D.dispose();
+});
+
+Deno.test("convDiscriminator28's leaky ReLU is tf.leakyRelu with slope 0.2", () => {
+  const D = convDiscriminator28({ channels: [2, 2] });
+  const act = D.getLayer("discriminator_act1");
+  const x = tf.tensor1d([-3, -0.5, 0, 0.25, 4]);
+  assertAllClose(act.apply(x) as tf.Tensor, tf.leakyRelu(x, 0.2), {
+    rtol: 1e-6,
+  });
+  D.dispose();
+  x.dispose();
+});
+
+Deno.test("r1Penalty checks its arguments and does not leak", async () => {
+  const D = mlpDiscriminator({ inputDim: 2, hidden: [3] });
+  const x = tf.ones([4, 2]);
+  await assertNoTensorLeak(() => scalar(r1Penalty(D, x)));
+  assertThrows(
+    () => r1Penalty(D, x, { gama: 1 } as never),
+    ArgumentError,
+    "r1Penalty",
+    'did you mean "gamma"',
+  );
+  assertThrows(() => r1Penalty(D, x, { gamma: -1 }), ArgumentError, "gamma");
+  assertThrows(() => r1Penalty(D, x, null as never), ArgumentError);
+  assertThrows(
+    () => r1Penalty({} as never, x),
+    ArgumentError,
+    "discriminator",
+  );
+  assertThrows(() => r1Penalty(D, tf.zeros([0, 2])), ArgumentError, "empty");
+  D.dispose();
+  x.dispose();
+});
+
+Deno.test("the D objective with r1 adds gamma/2 mean |grad_x D(x)|^2 on the real batch", () => {
+  const real = tf.tensor2d([[1, 2], [-1, 0.5], [0.3, -2], [2, 2]]);
+  const gan = new GAN({
+    generator: zeroGenerator(2, 2),
+    discriminator: mlpDiscriminator({ inputDim: 2, hidden: [5], seed: 4 }),
+    data: real,
+    noiseDim: 2,
+    r1: 4,
+    seed: 1,
+  });
+  const out = gan.discriminatorObjective().loss(real);
+  const expectedR1 = scalar(r1Penalty(gan.discriminator, real, { gamma: 4 }));
+  const logits = (x: tf.Tensor) =>
+    tf.tidy(() => (gan.discriminator.predict(x) as tf.Tensor).reshape([-1]));
+  const plain = tf.tidy(() =>
+    discriminatorLoss(logits(real), logits(tf.zeros([4, 2]))).dataSync()[0]
+  );
+  assertAllClose(scalar(out.terms!.r1), expectedR1, { rtol: 1e-5 });
+  assertAllClose(scalar(out.total), plain + expectedR1, { rtol: 1e-5 });
+  tf.dispose([out.terms!.dReal, out.terms!.dFake]);
+  assertThrows(
+    () =>
+      new GAN({
+        generator: zeroGenerator(2, 2),
+        discriminator: mlpDiscriminator({ inputDim: 2, hidden: [5] }),
+        data: real,
+        noiseDim: 2,
+        r1: -1,
+      }),
+    ArgumentError,
+    "r1",
+  );
+  gan.dispose();
+  real.dispose();
+});
+
+Deno.test("ExponentialMovingAverage follows its closed form and restores the weights", async () => {
+  const v = tf.variable(tf.tensor1d([1, -2]));
+  const decay = 0.9;
+  const ema = new ExponentialMovingAverage([v], { decay });
+  // The weight takes the values w_1..w_n; the average starts at w_0:
+  // a_n = decay^n w_0 + (1 - decay) sum_t decay^(n - t) w_t.
+  const ws = [[1, -2], [3, 0], [-1, 5], [2, 2]];
+  await assertNoTensorLeak(() => {
+    for (const w of ws.slice(1)) {
+      tf.tidy(() => v.assign(tf.tensor1d(w)));
+      ema.update();
+    }
+  });
+  const n = ws.length - 1;
+  const closed = [0, 1].map((j) =>
+    decay ** n * ws[0][j] +
+    ws.slice(1).reduce(
+      (s, w, t) => s + (1 - decay) * decay ** (n - 1 - t) * w[j],
+      0,
+    )
+  );
+  const [average] = ema.values();
+  assertAllClose(average, closed, { rtol: 1e-6 });
+  average.dispose();
+  // withAverages swaps the average in and the current weight back, also on a throw.
+  const inside = ema.withAverages(() => Array.from(v.dataSync()));
+  assertAllClose(inside, closed, { rtol: 1e-6 });
+  assertAllClose(v, ws[n]);
+  assertThrows(() =>
+    ema.withAverages(() => {
+      throw new Error("boom");
+    })
+  );
+  assertAllClose(v, ws[n]);
+  assertThrows(
+    () => new ExponentialMovingAverage([v], { decay: 1 }),
+    ArgumentError,
+    "decay",
+  );
+  assertThrows(
+    () => new ExponentialMovingAverage([v], { decy: 0.5 } as never),
+    ArgumentError,
+    'did you mean "decay"',
+  );
+  assertThrows(
+    () => new ExponentialMovingAverage([1] as never),
+    ArgumentError,
+    "source",
+  );
+  ema.dispose();
+  assertThrows(() => ema.update(), ArgumentError, "disposed");
+  v.dispose();
+});
+
+Deno.test("a GAN with emaDecay averages G after each G step and samples from the average", () => {
+  const points = tf.tidy(() => tf.randomNormal([64, 2], 0, 1, "float32", 1));
+  const gan = new GAN({
+    generator: mlpGenerator({
+      noiseDim: 2,
+      outputDim: 2,
+      hidden: [4],
+      seed: 1,
+    }),
+    discriminator: mlpDiscriminator({ inputDim: 2, hidden: [4], seed: 2 }),
+    data: points,
+    noiseDim: 2,
+    emaDecay: 0.5,
+    seed: 3,
+  });
+  const w0 = snapshot(gan.generator);
+  const opt = adam(1e-2);
+  const sampler = batchSampler(points, 16, { seed: 0 });
+  tf.tidy(() => trainStep(gan.generatorObjective(), opt, sampler.next()));
+  const w1 = snapshot(gan.generator);
+  const averages = gan.generatorAverage!.values();
+  averages.forEach((a, i) =>
+    assertAllClose(a, Array.from(w0[i], (v, j) => 0.5 * v + 0.5 * w1[i][j]), {
+      rtol: 1e-5,
+      atol: 1e-7,
+    })
+  );
+  // sample() uses the average by default; average: false the current G.
+  const z = tf.tidy(() => tf.randomNormal([5, 2], 0, 1, "float32", 9));
+  const variables = gan.generator.trainableWeights.map((w) =>
+    w.read() as tf.Variable
+  );
+  const current = variables.map((v) => tf.clone(v));
+  const byHand = (weights: tf.Tensor[]) => {
+    variables.forEach((v, i) => v.assign(weights[i]));
+    const out = tf.tidy(() =>
+      Array.from((gan.generator.predict(z) as tf.Tensor).dataSync())
+    );
+    variables.forEach((v, i) => v.assign(current[i]));
+    return out;
+  };
+  assertAllClose(gan.generateFrom(z), byHand(averages), { rtol: 1e-5 });
+  assertAllClose(gan.generateFrom(z, { average: false }), byHand(current), {
+    rtol: 1e-5,
+  });
+  assertAllClose(
+    snapshot(gan.generator).flatMap((w) => [...w]),
+    current.flatMap((w) => [...w.dataSync()]),
+  );
+  tf.dispose([...averages, ...current, z, points]);
+  opt.dispose();
+  gan.dispose();
+});
+
+Deno.test("generateFrom: given z, one image each; a batch-norm G is normalised as in a full batch", () => {
+  const images = tf.tidy(() =>
+    tf.randomUniform([8, 28, 28, 1], 0, 1, "float32", 1)
+  );
+  const gan = new GAN({
+    generator: convGenerator28({
+      noiseDim: 4,
+      channels: [4, 2],
+      batchNorm: true,
+      seed: 1,
+    }),
+    discriminator: convDiscriminator28({ channels: [2, 2], seed: 2 }),
+    data: images,
+    noiseDim: 4,
+  });
+  const z = tf.tidy(() => tf.randomNormal([1, 4], 0, 1, "float32", 5));
+  // Ten copies of one z: with the batch's own statistics alone every pixel
+  // would be normalised to the same value; the reference batch prevents it.
+  const copies = tf.tidy(() => tf.tile(z, [10, 1]));
+  const ten = gan.generateFrom(copies);
+  const one = gan.generateFrom(z);
+  assertEquals(ten.shape, [10, 28, 28, 1]);
+  const spread = tf.tidy(() =>
+    tf.moments(one.reshape([-1])).variance.dataSync()[0]
+  );
+  assert(spread > 1e-6, `a single image is flat (pixel variance ${spread})`);
+  assertAllClose(ten.slice(0, 1), one, { rtol: 1e-2, atol: 1e-3 });
+  assertThrows(
+    () => gan.generateFrom(tf.zeros([2, 3])),
+    ArgumentError,
+    "GAN.generateFrom",
+    "z",
+  );
+  assertThrows(
+    () => gan.generateFrom(z, { average: true }),
+    ArgumentError,
+    "emaDecay",
+  );
+  tf.dispose([z, copies, ten, one, images]);
+  gan.dispose();
+});
+
+Deno.test("convGenerator28 with batch norm: DCGAN's layers, images in [0, 1], seeded", () => {
+  const make = () =>
+    convGenerator28({
+      noiseDim: 8,
+      channels: [8, 4],
+      batchNorm: true,
+      seed: 2,
+    });
+  const a = make();
+  const b = make();
+  assertEquals(
+    a.layers.map((l) => l.getClassName()),
+    [
+      "Dense",
+      "Reshape",
+      "BatchStatisticsNorm",
+      "ReLU",
+      "Conv2DTranspose",
+      "BatchStatisticsNorm",
+      "ReLU",
+      "Conv2DTranspose",
+    ],
+  );
+  // Its batch norm normalises each channel with the batch's statistics,
+  // exactly as tf.layers.batchNormalization does in training mode.
+  const x = tf.tidy(() => tf.randomNormal([5, 7, 7, 8], 2, 3, "float32", 4));
+  const reference = tf.layers.batchNormalization({ epsilon: 1e-3 });
+  assertAllClose(
+    a.getLayer("generator_bn1").apply(x) as tf.Tensor,
+    reference.apply(x, { training: true }) as tf.Tensor,
+    { rtol: 1e-4, atol: 1e-5 },
+  );
+  const gradOf = (layer: tf.layers.Layer) =>
+    tf.grad((t: tf.Tensor) =>
+      tf.sum(tf.mul(layer.apply(t, { training: true }) as tf.Tensor, t))
+    )(x);
+  assertAllClose(
+    gradOf(a.getLayer("generator_bn1")),
+    gradOf(reference),
+    { rtol: 1e-3, atol: 1e-4 },
+  );
+  reference.dispose();
+  x.dispose();
+  assertEquals(a.outputs[0].shape, [null, 28, 28, 1]);
+  assertEquals(snapshot(a), snapshot(b));
+  const out = tf.tidy(() =>
+    a.apply(tf.randomNormal([6, 8]), { training: true }) as tf.Tensor
+  );
+  const [lo, hi] = tf.tidy(
+    () => [out.min().dataSync()[0], out.max().dataSync()[0]],
+  );
+  assert(lo >= 0 && hi <= 1);
+  out.dispose();
+  assertThrows(
+    () => convGenerator28({ noiseDim: 8, batchNorm: 1 as never }),
+    ArgumentError,
+    "batchNorm",
+  );
+  a.dispose();
+  b.dispose();
 });

@@ -6,6 +6,7 @@ import {
   inceptionScore,
   knnRadii,
   precisionRecall,
+  withinClassDiversity,
 } from "../lib/metrics.ts";
 import { Rng } from "../lib/random.ts";
 import { ArgumentError } from "../lib/validate.ts";
@@ -303,5 +304,66 @@ Deno.test("frechetDistanceGaussians rejects a covariance that is not PSD, accept
     () => frechetDistanceGaussians(m, broken, m, singular),
     ArgumentError,
     "eigenvalue",
+  );
+});
+
+Deno.test("withinClassDiversity: mean pairwise distance per class, closed forms", async () => {
+  // Class 0 at 0, 3, 4 on a line (distances 3, 4, 1); class 1 two points 5 apart.
+  const features = [[0, 0], [3, 0], [0, 0], [4, 0], [3, 4]];
+  const labels = [0, 0, 1, 0, 1];
+  const d = withinClassDiversity(features, labels);
+  assertAllClose(d.perClass, [8 / 3, 5], { rtol: 1e-12 });
+  assertAllClose(d.mean, (8 / 3 + 5) / 2, { rtol: 1e-12 });
+  // A collapsed class (all rows equal) has diversity 0; a missing class is NaN and skipped.
+  const collapsed = withinClassDiversity([[1, 1], [1, 1], [0, 2], [2, 0]], [
+    0,
+    0,
+    2,
+    2,
+  ]);
+  assertEquals(collapsed.perClass[0], 0);
+  assert(Number.isNaN(collapsed.perClass[1]));
+  assertAllClose(collapsed.mean, Math.sqrt(8) / 2, { rtol: 1e-12 });
+  // For Gaussian features the mean distance is sqrt(2) E|N(0, I_d)|: about sqrt(2 d).
+  const rng = new Rng(5);
+  const many = gaussianRows(
+    rng,
+    1500,
+    [0, 0, 0, 0, 0, 0, 0, 0],
+    Array(8).fill(1),
+  );
+  const spread = withinClassDiversity(many, many.map(() => 0)).mean;
+  assertAllClose(spread, Math.sqrt(2) * 2.7416, { rtol: 0.02 }); // E|N(0, I_8)| = 2.7416
+  // Tensors work and nothing leaks.
+  const t = tf.tensor2d(features);
+  const y = tf.tensor1d(labels, "int32");
+  await assertNoTensorLeak(() => {
+    assertAllClose(withinClassDiversity(t, y).mean, d.mean, { rtol: 1e-6 });
+  });
+  tf.dispose([t, y]);
+});
+
+Deno.test("withinClassDiversity rejects bad labels", () => {
+  const f = [[0, 0], [1, 1], [2, 2]];
+  assertThrows(
+    () => withinClassDiversity(f, [0, 1]),
+    ArgumentError,
+    "withinClassDiversity",
+    "one class per feature row",
+  );
+  assertThrows(
+    () => withinClassDiversity(f, [0, 1.5, 0]),
+    ArgumentError,
+    "labels[1]",
+  );
+  assertThrows(
+    () => withinClassDiversity(f, [0, 1, 2]),
+    ArgumentError,
+    "two or more",
+  );
+  assertThrows(
+    () => withinClassDiversity(f, null as never),
+    ArgumentError,
+    "labels",
   );
 });
