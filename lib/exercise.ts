@@ -48,6 +48,8 @@ const typedArrayLength = getOwnPropertyDescriptor(
   getPrototypeOf(Uint8Array.prototype),
   "length",
 )!.get!;
+const PromiseClass = Promise;
+const later = setTimeout;
 const TensorClass = tf.Tensor;
 const tensorDataSync = tf.Tensor.prototype.dataSync;
 const jupyter = jupyterOrNull();
@@ -298,6 +300,7 @@ export async function checkExercise(
   tests: () => void | Promise<void>,
 ): Promise<void> {
   if (grading) restoreBuiltins(current ?? toText(id));
+  depth++;
   // A scope frees the tensors the tests create, even when they are async.
   tf.engine().startScope();
   let outcome;
@@ -305,6 +308,7 @@ export async function checkExercise(
     outcome = await watchingGradients(async () => await tests());
   } finally {
     tf.engine().endScope();
+    if (--depth === 0 && grading) await flushRecords();
   }
   if (!outcome.ok) {
     throw explain(id, outcome.error, outcome.missing);
@@ -387,7 +391,14 @@ interface Grading {
 const grading: Grading | null = takeGradingToken();
 /** The exercise whose check cell is running (set by `__courseGrading__.check`). */
 let current: string | null = null;
+/** Between `__courseGrading__.check` and the end of its checkExercise. */
+let active = false;
+/** Set when a check is restarted while one runs: the check then scores nothing. */
+let spoiled = false;
+/** Nesting of checkExercise calls; the outermost sends the records. */
+let depth = 0;
 let sequence = 0;
+let pending: Record<string, unknown>[] = [];
 
 function takeGradingToken(): Grading | null {
   // Asked first, so that importing the course without --allow-env never prompts.
@@ -430,24 +441,60 @@ function encodeValues(values: number[]): (number | string)[] {
   return out;
 }
 
-/** Sends one grading record (nothing outside the grader). */
+/**
+ * Keeps one grading record for the running check (nothing outside the
+ * grader, nothing outside a check cell the grader runs). Consecutive
+ * passing expects with the same message are kept as one (with a count): a
+ * guard in a callback that the student's code calls once per evaluation
+ * would otherwise make the number of records depend on how the answer is
+ * written.
+ */
 function record(fields: Record<string, unknown>): void {
-  if (!grading) return;
-  if (typeof broadcast !== "function") {
-    throw new Error("grading records need the Jupyter kernel (Deno.jupyter)");
+  if (!grading || !active) return;
+  const last = pending[pending.length - 1];
+  if (
+    fields.kind === "expect" && fields.value === true && last !== undefined &&
+    last.kind === "expect" && last.value === true && last.what === fields.what
+  ) {
+    last.count = (last.count as number) + 1;
+    return;
   }
+  append(pending, {
+    seq: sequence++,
+    ...fields,
+    ...(fields.kind === "expect" ? { count: 1 } : {}),
+  });
+}
+
+/**
+ * Sends the running check's records as one display output (thousands of
+ * separate messages overflow the kernel's channel), then lets the event
+ * loop send it while this cell is still the one running: the kernel labels
+ * a message with the request current when it goes out.
+ */
+async function flushRecords(): Promise<void> {
+  if (!grading || !active) return;
   const body = {
     v: 1,
     token: grading.nonce,
     exercise: current,
-    seq: sequence++,
-    ...fields,
+    records: pending,
+    ...(spoiled ? { spoiled: true } : {}),
   };
+  active = false;
+  spoiled = false;
+  pending = [];
+  if (typeof broadcast !== "function") {
+    throw new Error("grading records need the Jupyter kernel (Deno.jupyter)");
+  }
   reflectApply(broadcast, jupyter, ["display_data", {
     data: { [CHECK_MIME]: body },
     metadata: {},
     transient: {},
   }]);
+  await new PromiseClass((resolve) =>
+    reflectApply(later, globalThis, [resolve, 0])
+  );
 }
 
 interface BuiltinSnapshot {
@@ -666,8 +713,21 @@ if (grading) {
   };
   // The first line of every check cell the grader runs.
   kit.check = (id) => {
+    // Only the grader's line at the top of a check cell calls this, once per
+    // cell; called again while a check runs (by submitted code) it would
+    // throw away that check's records, so that check scores nothing.
+    if (active) {
+      spoiled = true;
+      return namesFor();
+    }
     current = toText(id);
+    active = true;
+    spoiled = false;
+    pending = [];
     restoreBuiltins(current);
+    return namesFor();
+  };
+  const namesFor = () => {
     const names = objectCreate(null) as Record<string, unknown>;
     const keys = bindings === null ? [] : ownKeys(bindings);
     for (let i = 0; i < keys.length; i++) {

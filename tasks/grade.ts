@@ -371,15 +371,20 @@ export function gradingEdition(
   return { ...nb, cells: [setup, ...cells] };
 }
 
-/** One check record (lib/exercise.ts, "Grading mode"). */
+/**
+ * One check record (lib/exercise.ts, "Grading mode"). A check cell sends
+ * its records as one output: `{ token, exercise, records: [...] }`.
+ */
 export interface CheckRecord {
-  token: string;
+  /** The exercise of the check cell that recorded it. */
   exercise: string | null;
   seq: number;
   kind: "close" | "expect" | "restored";
   what?: string;
   /** expect: whether the condition held. */
   value?: boolean;
+  /** expect: how many consecutive passing calls with this message it stands for. */
+  count?: number;
   /** close, in a submission's run. */
   actual?: (number | string)[];
   actualShape?: number[] | null;
@@ -392,22 +397,46 @@ export interface CheckRecord {
   names?: string[];
 }
 
-/** The check records of one executed cell: those with the run's token, and how many without. */
-export function recordsOf(
-  cell: Cell,
-  token: string,
-): { records: CheckRecord[]; forged: number } {
-  const records: CheckRecord[] = [];
-  let forged = 0;
+/** The check records of one executed cell. */
+export interface CellRecords {
+  /** Records sent with the run's token, in order. */
+  records: CheckRecord[];
+  /** Outputs of the check type without the run's token (made by hand). */
+  forged: number;
+  /** The check was restarted while it ran (by submitted code). */
+  spoiled: boolean;
+}
+
+/** The check records of one executed cell (lib/exercise.ts sends them). */
+export function recordsOf(cell: Cell, token: string): CellRecords {
+  const found: CellRecords = { records: [], forged: 0, spoiled: false };
   for (const o of cell.outputs ?? []) {
     const data = (o as { data?: Record<string, unknown> }).data;
-    const r = data?.[CHECK_MIME] as CheckRecord | undefined;
-    if (r === undefined) continue;
-    if (typeof r === "object" && r !== null && r.token === token) {
-      records.push(r);
-    } else forged++;
+    if (!data || !(CHECK_MIME in data)) continue;
+    const batch = data[CHECK_MIME] as {
+      token?: unknown;
+      exercise?: unknown;
+      records?: unknown;
+      spoiled?: unknown;
+    } | null;
+    if (
+      typeof batch !== "object" || batch === null || batch.token !== token ||
+      !Array.isArray(batch.records)
+    ) {
+      found.forged++;
+      continue;
+    }
+    if (batch.spoiled === true) found.spoiled = true;
+    for (const r of batch.records) {
+      if (typeof r === "object" && r !== null) {
+        found.records.push({
+          ...(r as CheckRecord),
+          exercise: typeof batch.exercise === "string" ? batch.exercise : null,
+        });
+      }
+    }
   }
-  return { records, forged };
+  return found;
 }
 
 function decode(values: unknown): number[] | null {
@@ -777,10 +806,10 @@ async function recordOnce(
         } else if (cell.execution_count == null) {
           result.problems[ex.id] = "the master's check did not run";
         } else {
-          const { records, forged } = recordsOf(cell, token);
+          const { records, forged, spoiled } = recordsOf(cell, token);
           const checks = records.filter((r) => r.kind !== "restored");
           const foreign = checks.filter((r) => r.exercise !== ex.id).length;
-          if (forged || foreign) {
+          if (forged || foreign || spoiled) {
             result.problems[ex.id] =
               "the master's check cell has records from outside its check";
           }
@@ -813,7 +842,7 @@ async function recordOnce(
         checks: Object.fromEntries(
           Object.entries(result.checks).map((
             [id, rs],
-          ) => [id, rs.map(({ token: _, ...r }) => r)]),
+          ) => [id, rs.map(({ exercise: _, ...r }) => r)]),
         ),
       },
       null,
@@ -870,7 +899,7 @@ export function scoreExecuted(
     const problem = recording.problems[ex.id];
     if (problem) return grade("not run", `cannot be graded: ${problem}`);
     const cell = executed.cells[idx];
-    const { records, forged } = recordsOf(cell, token);
+    const { records, forged, spoiled } = recordsOf(cell, token);
     if (forged > 0) {
       notes.push(
         `check ${ex.id}: ${forged} check record${
@@ -888,6 +917,12 @@ export function scoreExecuted(
     const got = records.filter((r) => r.kind !== "restored");
     const want = recording.checks[ex.id] ?? [];
     const error = errorOf(cell);
+    if (spoiled) {
+      return grade(
+        "fail",
+        "the check was started again while it ran (by the submission's code): its results were not kept",
+      );
+    }
     if (error) {
       // The first wrong result, judged here, says more than the kernel can be trusted to.
       const wrong = judgeRecords(

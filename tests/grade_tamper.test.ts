@@ -36,7 +36,6 @@ async function python(): Promise<string> {
 const close = (
   fields: Partial<CheckRecord>,
 ): CheckRecord => ({
-  token: "t",
   exercise: "x",
   seq: 0,
   kind: "close",
@@ -153,6 +152,7 @@ Deno.test("grade: redefinitions, patched built-ins, edited checks and forged rec
     "patch_inside",
     "edited_check",
     "forged",
+    "restart_check",
   ];
   const started = performance.now();
   const reports = await inParallel(
@@ -180,7 +180,7 @@ Deno.test("grade: redefinitions, patched built-ins, edited checks and forged rec
   assertEquals([by.honest.score, by.honest.maxScore], [8, 8]);
   assertEquals(statuses("honest"), ["pass", "pass", "pass"]);
   assertEquals(by.honest.notes, []);
-  for (const n of names.slice(1)) {
+  for (const n of names.slice(1, -1)) {
     assertEquals(by[n].score, 0, `${n}: ${JSON.stringify(by[n], null, 1)}`);
     assertEquals(by[n].maxScore, 8);
   }
@@ -231,6 +231,9 @@ Deno.test("grade: redefinitions, patched built-ins, edited checks and forged rec
     ),
     messages("forged")[2],
   );
+  // Restarting the check from the answer: that check's results are dropped.
+  assertEquals(statuses("restart_check"), ["fail", "pass", "pass"]);
+  assert(messages("restart_check")[0].includes("started again"));
   // The reports on disk say the same.
   const saved = JSON.parse(
     await Deno.readTextFile(`${out}/redefine_check.json`),
