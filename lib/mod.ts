@@ -32,7 +32,13 @@ export {
   loadFashionMNIST,
 } from "./data.ts";
 export type * from "./data.ts";
-export { makeBlobs, makeMoons, makeRing, makeSpiral } from "./datasets2d.ts";
+export {
+  makeBlobs,
+  makeMoons,
+  makeRing,
+  makeSpiral,
+  ringCenters,
+} from "./datasets2d.ts";
 export type * from "./datasets2d.ts";
 export { trainStep } from "./model.ts";
 export type * from "./model.ts";
