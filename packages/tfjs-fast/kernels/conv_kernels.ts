@@ -16,9 +16,9 @@
  * im2col and col2im are WebAssembly SIMD loops on the backend's memory
  * (kernels/conv_wasm.ts); a 1x1 convolution with stride 1 and no padding
  * needs neither (x is its own patch matrix). On OpenBLAS the transposes
- * are sgemm's flags; on wasm's own matMul, which is slow with transposes,
- * the filter gradient is computed transposed, (dy^T @ patches)^T, so only
- * the small matrices dy and dW are transposed. Dilated convolutions, NCHW
+ * are sgemm's flags; on wasm's own matMul, which is slow with transposes
+ * and repacks a new second operand on every call, the patch matrix is
+ * transposed by the backend's Transpose and multiplied first. Dilated convolutions, NCHW
  * and non-float32 inputs go to the built-ins.
  *
  * Tested against the cpu backend, values and gradients on both matMul
@@ -201,21 +201,24 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo {
       // dW = patches^T @ dy, the transpose an sgemm flag.
       return blasProduct(patches, dyMatrix, true, false, filterShape, wasm);
     }
-    // wasm's matMul is slow with transposes: dW^T = dy^T @ patches,
-    // transposing only the small dy and dW.
-    const dyT = transpose2(dyMatrix, backend);
-    const product = builtin("BatchMatMul")({
-      inputs: {
-        a: as(dyT, [1, outChannels, rows]),
-        b: as(patches, [1, rows, taps]),
-      },
-      backend,
-      attrs: { transposeA: false, transposeB: false },
-    });
-    wasm.disposeData(dyT.dataId);
-    const dw = transpose2(as(product, [outChannels, taps]), backend);
-    wasm.disposeData(product.dataId);
-    return as(dw, filterShape);
+    // wasm's matMul (XNNPACK) is slow with transposes, and repacks its
+    // second operand on every call when that is a new tensor: transpose
+    // the patches (the backend's blocked Transpose), then patches^T @ dy
+    // with the small dy second.
+    const patchesT = transpose2(patches, backend);
+    try {
+      const dw = builtin("BatchMatMul")({
+        inputs: {
+          a: as(patchesT, [1, taps, rows]),
+          b: as(dy, [1, rows, outChannels]),
+        },
+        backend,
+        attrs: { transposeA: false, transposeB: false },
+      });
+      return as(dw, filterShape);
+    } finally {
+      wasm.disposeData(patchesT.dataId);
+    }
   } finally {
     if (owned) wasm.disposeData(patches.dataId);
   }
