@@ -26,6 +26,7 @@ import {
 import { ArgumentError, checkOptions, checkTensor } from "../../validate.ts";
 import type { GradientEstimates, GradientEstimator } from "../../vae.ts";
 import type { BetaSweepPoint } from "./experiments.ts";
+import type { BetaFitResult } from "./conjugate.ts";
 
 /** Runs `f` in an engine scope, so every tensor it creates is freed on return. */
 function freeing<T>(f: () => T): T {
@@ -397,5 +398,108 @@ export function denoisingChart(
     xLabel: "noise standard deviation",
     yLabel: "MSE per pixel",
     legendLabel: "output",
+  });
+}
+
+function checkFits(where: string, results: unknown): BetaFitResult[] {
+  if (
+    !Array.isArray(results) || results.length === 0 ||
+    results.some((r) =>
+      !r || !Number.isFinite(r.beta) || !Number.isFinite(r.objective) ||
+      !Number.isFinite(r.rate) || !Number.isFinite(r.distortion)
+    )
+  ) {
+    throw new ArgumentError(
+      where,
+      "results must be a non-empty array of BetaObjectiveFit.results()",
+    );
+  }
+  return results;
+}
+
+/**
+ * The beta objective at its optimum q_beta against beta, with the ELBO of
+ * the same q and log p(x): the objective lies above log p(x) for beta < 1
+ * (no longer a bound), touches it at beta = 1 and falls below for beta > 1,
+ * while every ELBO stays below.
+ *
+ * @param results `BetaObjectiveFit.results(x)`, by increasing beta
+ * @param logEvidence log p(x) of the same observation
+ */
+export function betaBoundChart(
+  results: BetaFitResult[],
+  logEvidence: number,
+): Chart {
+  const where = "betaBoundChart";
+  const fits = checkFits(where, results);
+  checkNumbers(where, "[logEvidence]", [logEvidence]);
+  return lineChart({
+    "max over q of the β objective": fits.map((r) => r.objective),
+    "ELBO of that q": fits.map((r) => r.elbo),
+    "log p(x)": fits.map(() => logEvidence),
+  }, {
+    title: "For β < 1 the β objective exceeds log p(x)",
+    subtitle: "linear-Gaussian model, one observation; q fitted per β",
+    x: fits.map((r) => r.beta),
+    logX: true,
+    xLabel: "β (weight of the KL term)",
+    yLabel: "nats",
+    legendLabel: "value",
+  });
+}
+
+/**
+ * The rate-distortion curve traced by the fitted q_beta (rate KL(q || p),
+ * distortion E_q (x - a z)^2), with the tangent of slope -2 c beta drawn at
+ * some betas: each q_beta minimises D + 2 c beta R, so the curve touches
+ * that line there.
+ *
+ * @param results `BetaObjectiveFit.results(x)`
+ * @param options.c the decoder variance of the model
+ * @param options.tangents betas (present in `results`) to draw tangents at
+ */
+export function tangentRateDistortionChart(
+  results: BetaFitResult[],
+  options: { c: number; tangents: number[] },
+): Chart {
+  const where = "tangentRateDistortionChart";
+  const fits = checkFits(where, results);
+  if (options === undefined) {
+    throw new ArgumentError(where, "options must be an object { c, tangents }");
+  }
+  const { c, tangents } = checkOptions(where, options, ["c", "tangents"]);
+  checkNumbers(where, "[options.c]", [c]);
+  checkNumbers(where, "options.tangents", tangents);
+  const rates = fits.map((r) => r.rate);
+  const halfWidth = (Math.max(...rates) - Math.min(...rates)) / 6;
+  const lines = tangents.flatMap((beta) => {
+    const at = fits.find((r) => r.beta === beta);
+    if (!at) {
+      throw new ArgumentError(where, `no fit at β = ${beta} in results`);
+    }
+    const slope = -2 * c * beta;
+    return [-1, 1].map((side) => ({
+      beta: `β = ${beta}: slope −2cβ = ${slope.toFixed(2).replace("-", "−")}`,
+      rate: at.rate + side * halfWidth,
+      distortion: at.distortion + slope * side * halfWidth,
+    }));
+  });
+  return plot({
+    title: "Each β picks the point where the curve has slope −2cβ",
+    subtitle: "rate–distortion curve of the fitted q's; tangents at some β",
+    x: { label: "rate: KL(q ‖ p(z)) in nats", grid: true },
+    y: { label: "distortion: E (x − a z)²", grid: true, nice: true },
+    color: { legend: true },
+    marks: [
+      Plot.line(fits, { x: "rate", y: "distortion", stroke: "#888" }),
+      Plot.dot(fits, { x: "rate", y: "distortion", fill: "#888", r: 3 }),
+      Plot.line(lines, {
+        x: "rate",
+        y: "distortion",
+        z: "beta",
+        stroke: "beta",
+        strokeWidth: 2,
+      }),
+    ],
   });
 }
