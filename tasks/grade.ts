@@ -546,15 +546,87 @@ interface RunSettings {
   /** The course whose lib/ the notebooks import (the parent of the kernel's cwd). */
   courseRoot: string;
   sandbox: SandboxStatus;
-  /** A folder of the grader's own for staged files (never visible to a run unsandboxed? it is, then). */
+  /** The grader's own folder for this run's staged files (a sandboxed run does not see it). */
   work: string;
 }
 
-const SAFE_ENV = ["TFJS_BACKEND", "TFJS_BLAS", "TFJS_WASM_THREADS"];
+/** Settings of the backend that a run takes from the grader's environment. */
+const BACKEND_ENV = ["TFJS_BACKEND", "TFJS_BLAS", "TFJS_WASM_THREADS"];
 
-/** Folders bwrap needs to show for Python and deno, found once. */
+/** Folders bwrap must show for Python, and Deno's npm cache, found once. */
 let toolFolders: Promise<{ python: string[]; npm: string | null }> | null =
   null;
+
+/** A command line with its environment. */
+interface Launch {
+  cmd: string;
+  args: string[];
+  env: Record<string, string>;
+  clearEnv: boolean;
+  /** Where lib/exercise.ts finds the token (a path the kernel sees). */
+  tokenPath: string;
+}
+
+/** The executor in bubblewrap: a kernelspec and deno.json of its own, a clean environment. */
+async function bubblewrapLaunch(
+  settings: RunSettings,
+  executor: string,
+): Promise<Launch> {
+  toolFolders ??= (async () => ({
+    python: await pythonFolders(settings.python),
+    npm: await npmCache(),
+  }))();
+  const tools = await toolFolders;
+  const deno = Deno.execPath();
+  const stage = `${settings.work}/stage`;
+  await Deno.mkdir(stage, { recursive: true });
+  await Deno.writeTextFile(
+    `${stage}/kernel.json`,
+    JSON.stringify({
+      argv: [deno, "jupyter", "--kernel", "--conn", "{connection_file}"],
+      display_name: "Deno",
+      language: "typescript",
+    }),
+  );
+  // node_modules/ is read-only in the sandbox and the kernel would try to
+  // update it: the packages come from Deno's npm cache instead.
+  const config = JSON.parse(
+    await Deno.readTextFile(`${settings.courseRoot}/deno.json`),
+  );
+  config.nodeModulesDir = "none";
+  await Deno.writeTextFile(`${stage}/deno.json`, JSON.stringify(config));
+  const files: [string, string][] = [
+    [`${stage}/kernel.json`, `${INSIDE}/jupyter/kernels/deno/kernel.json`],
+    [`${stage}/deno.json`, `${settings.courseRoot}/deno.json`],
+  ];
+  if (tools.npm) files.push([tools.npm, `${INSIDE}/deno/npm`]);
+  const readOnly = [executor, `${root}tasks/execute_notebook.py`];
+  if (!deno.startsWith("/usr/")) readOnly.push(deno);
+  readOnly.push(...tools.python);
+  return {
+    cmd: "bwrap",
+    args: await bwrapArgs({
+      courseRoot: settings.courseRoot,
+      cwd: `${settings.courseRoot}/notebooks`,
+      files,
+      readOnly,
+    }, [settings.python, executor]),
+    clearEnv: true,
+    env: {
+      PATH: "/usr/local/bin:/usr/bin:/bin",
+      HOME: `${INSIDE}/home`,
+      LANG: "C.UTF-8",
+      DENO_DIR: `${INSIDE}/deno`,
+      DENO_NO_UPDATE_CHECK: "1",
+      JUPYTER_PATH: `${INSIDE}/jupyter`,
+      JUPYTER_RUNTIME_DIR: `${INSIDE}/runtime`,
+      JUPYTER_CONFIG_DIR: `${INSIDE}/home/.jupyter`,
+      JUPYTER_DATA_DIR: `${INSIDE}/home/.local/share/jupyter`,
+      PYTHONDONTWRITEBYTECODE: "1",
+    },
+    tokenPath: `${INSIDE}/token.json`,
+  };
+}
 
 /**
  * Executes `nb` once in a fresh kernel (sandboxed when `settings.sandbox`
@@ -572,83 +644,31 @@ async function runOnce(
   const token = crypto.randomUUID().replaceAll("-", "") +
     crypto.randomUUID().replaceAll("-", "");
   const cwd = `${settings.courseRoot}/notebooks`;
-  const env: Record<string, string> = {
-    QUICK: settings.quick ? "1" : "0",
-    // One thread: the same numbers whatever the load and --jobs.
-    TFJS_WASM_THREADS: "1",
-  };
-  for (const k of SAFE_ENV) {
-    const v = Deno.env.get(k);
-    if (v !== undefined) env[k] = v;
-  }
   const executor = `${root}tasks/sandbox_exec.py`;
-  let cmd: string;
-  let args: string[];
-  let tokenPath: string;
-  let clearEnv = false;
   await Deno.mkdir(settings.work, { recursive: true });
-  if (settings.sandbox.kind === "bubblewrap") {
-    toolFolders ??= (async () => ({
-      python: await pythonFolders(settings.python),
-      npm: await npmCache(),
-    }))();
-    const tools = await toolFolders;
-    const deno = Deno.execPath();
-    const stage = `${settings.work}/stage`;
-    await Deno.mkdir(stage, { recursive: true });
-    await Deno.writeTextFile(
-      `${stage}/kernel.json`,
-      JSON.stringify({
-        argv: [deno, "jupyter", "--kernel", "--conn", "{connection_file}"],
-        display_name: "Deno",
-        language: "typescript",
-      }),
-    );
-    // node_modules/ is read-only in the sandbox and the kernel would try to
-    // update it: the packages come from Deno's npm cache instead.
-    const config = JSON.parse(
-      await Deno.readTextFile(`${settings.courseRoot}/deno.json`),
-    );
-    config.nodeModulesDir = "none";
-    await Deno.writeTextFile(`${stage}/deno.json`, JSON.stringify(config));
-    const files: [string, string][] = [
-      [`${stage}/kernel.json`, `${INSIDE}/jupyter/kernels/deno/kernel.json`],
-      [`${stage}/deno.json`, `${settings.courseRoot}/deno.json`],
-    ];
-    if (tools.npm) files.push([tools.npm, `${INSIDE}/deno/npm`]);
-    const readOnly = [executor, `${root}tasks/execute_notebook.py`];
-    if (!deno.startsWith("/usr/")) readOnly.push(deno);
-    readOnly.push(...tools.python);
-    cmd = "bwrap";
-    args = await bwrapArgs(
-      { courseRoot: settings.courseRoot, cwd, files, readOnly },
-      [settings.python, executor],
-    );
-    tokenPath = `${INSIDE}/token.json`;
-    clearEnv = true;
-    Object.assign(env, {
-      PATH: "/usr/local/bin:/usr/bin:/bin",
-      HOME: `${INSIDE}/home`,
-      LANG: "C.UTF-8",
-      DENO_DIR: `${INSIDE}/deno`,
-      DENO_NO_UPDATE_CHECK: "1",
-      JUPYTER_PATH: `${INSIDE}/jupyter`,
-      JUPYTER_RUNTIME_DIR: `${INSIDE}/runtime`,
-      JUPYTER_CONFIG_DIR: `${INSIDE}/home/.jupyter`,
-      JUPYTER_DATA_DIR: `${INSIDE}/home/.local/share/jupyter`,
-      PYTHONDONTWRITEBYTECODE: "1",
-    });
-  } else {
-    cmd = settings.python;
-    args = [executor];
-    tokenPath = `${settings.work}/token-${token.slice(0, 8)}.json`;
+  const launch: Launch = settings.sandbox.kind === "bubblewrap"
+    ? await bubblewrapLaunch(settings, executor)
+    : {
+      cmd: settings.python,
+      args: [executor],
+      env: {},
+      clearEnv: false,
+      tokenPath: `${settings.work}/token-${token.slice(0, 8)}.json`,
+    };
+  // One thread unless the grader's environment says otherwise: the same
+  // numbers whatever the machine's load and --jobs.
+  launch.env.TFJS_WASM_THREADS = "1";
+  for (const k of BACKEND_ENV) {
+    const v = Deno.env.get(k);
+    if (v !== undefined) launch.env[k] = v;
   }
-  env.COURSE_GRADING = tokenPath;
-  const child = new Deno.Command(cmd, {
-    args,
-    env,
-    clearEnv,
-    cwd: settings.sandbox.kind === "bubblewrap" ? "/" : cwd,
+  launch.env.QUICK = settings.quick ? "1" : "0";
+  launch.env.COURSE_GRADING = launch.tokenPath;
+  const child = new Deno.Command(launch.cmd, {
+    args: launch.args,
+    env: launch.env,
+    clearEnv: launch.clearEnv,
+    cwd: launch.clearEnv ? "/" : cwd,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -657,22 +677,25 @@ async function runOnce(
     notebook: nb,
     cwd,
     timeout: settings.timeout,
-    token: { path: tokenPath, text: JSON.stringify({ nonce: token, role }) },
+    token: {
+      path: launch.tokenPath,
+      text: JSON.stringify({ nonce: token, role }),
+    },
   });
   const writer = child.stdin.getWriter();
   const done = child.output();
   await writer.write(new TextEncoder().encode(request));
   await writer.close();
   const out = await done;
-  await Deno.remove(tokenPath).catch(() => {});
-  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!launch.clearEnv) await Deno.remove(launch.tokenPath).catch(() => {});
   try {
-    const { report, notebook } = JSON.parse(text);
+    const { report, notebook } = JSON.parse(
+      new TextDecoder().decode(out.stdout),
+    );
     return { report, executed: notebook as Notebook, token };
   } catch {
-    const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(
-      -15,
-    ).join("\n");
+    const err = new TextDecoder().decode(out.stderr).trim().split("\n")
+      .slice(-15).join("\n");
     return {
       report: {
         ok: false,
