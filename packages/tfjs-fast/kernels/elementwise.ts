@@ -48,30 +48,50 @@ const OPS = {
   Add: { wide: [0xfd, 0xe4, 0x01], narrow: [0x92] },
   Sub: { wide: [0xfd, 0xe5, 0x01], narrow: [0x93] },
   Multiply: { wide: [0xfd, 0xe6, 0x01], narrow: [0x94] },
+  RealDiv: { wide: [0xfd, 0xe7, 0x01], narrow: [0x95] },
 } as const;
 type OpName = keyof typeof OPS;
 
 const SPLAT = SIMD.f32x4Splat;
 
 /**
- * rows x n: out[r oRow + j] = a[r aRow + j] op b[r bRow + j] (row strides:
- * n for a full operand, 0 for a broadcast row; an out stride of 0 with
- * a = out accumulates the rows, which is how `Sum` uses it).
+ * rows x n: out[r oRow + j] = a[r aRow + j] op b[r bRow + j] (row strides
+ * in bytes: n floats for a full operand, 0 for a broadcast row; an out
+ * stride of 0 with a = out accumulates the rows, which is how `Sum` uses
+ * it). A "splat" operand is one float per row (a column broadcast, or a
+ * scalar with a row stride of 0): a[r aRow] for every j.
  * Params: a, aRowBytes, b, bRowBytes, out, outRowBytes, rows, nBytes.
  */
-function rowsFunction(op: OpName): WasmFunction {
+function rowsFunction(
+  op: OpName,
+  aSplat: boolean,
+  bSplat: boolean,
+): WasmFunction {
   const [A, AROW, B, BROW, OUT, OROW, ROWS, NBYTES] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [R, P, Q, O, END, END16, END64] = [8, 9, 10, 11, 12, 13, 14];
+  const [AV, BV, AS, BS] = [15, 16, 17, 18]; // splatted (v128) and plain (f32)
   const { wide, narrow } = OPS[op];
   const step = (bytes: number) => [
-    ...addTo(P, i32(bytes)),
-    ...addTo(Q, i32(bytes)),
+    ...(aSplat ? [] : addTo(P, i32(bytes))),
+    ...(bSplat ? [] : addTo(Q, i32(bytes))),
     ...addTo(O, i32(bytes)),
   ];
+  const vector = (splat: boolean, ptr: number, v: number, k: number) =>
+    splat ? get(v) : [...get(ptr), ...v128LoadAt(k)];
+  const scalar = (splat: boolean, ptr: number, f: number) =>
+    splat ? get(f) : [...get(ptr), ...F32.load];
+  const splatRow = (splat: boolean, ptr: number, v: number, f: number) =>
+    splat ? [...get(ptr), ...F32.load, ...tee(f), ...SPLAT, ...set(v)] : [];
   return {
-    name: `${op}_rows`,
+    name: `${op}_${aSplat ? "s" : "v"}${bSplat ? "s" : "v"}`,
     params: 8,
-    locals: new Array(7).fill(T.i32),
+    locals: [
+      ...new Array(7).fill(T.i32),
+      T.v128,
+      T.v128,
+      T.f32,
+      T.f32,
+    ],
     body: forRange(R, i32(0), get(ROWS), [
       // p, q, o: this row of a, b and out.
       ...get(A),
@@ -86,6 +106,8 @@ function rowsFunction(op: OpName): WasmFunction {
       ...I32.mul,
       ...I32.add,
       ...set(Q),
+      ...splatRow(aSplat, P, AV, AS),
+      ...splatRow(bSplat, Q, BV, BS),
       ...get(OUT),
       ...get(R),
       ...get(OROW),
@@ -111,10 +133,8 @@ function rowsFunction(op: OpName): WasmFunction {
       ...whileLoop([...get(O), ...get(END64), ...I32.ltU], [
         ...[0, 16, 32, 48].flatMap((k) => [
           ...get(O),
-          ...get(P),
-          ...v128LoadAt(k),
-          ...get(Q),
-          ...v128LoadAt(k),
+          ...vector(aSplat, P, AV, k),
+          ...vector(bSplat, Q, BV, k),
           ...wide,
           ...v128StoreAt(k),
         ]),
@@ -122,89 +142,21 @@ function rowsFunction(op: OpName): WasmFunction {
       ]),
       ...whileLoop([...get(O), ...get(END16), ...I32.ltU], [
         ...get(O),
-        ...get(P),
-        ...V128.load,
-        ...get(Q),
-        ...V128.load,
+        ...vector(aSplat, P, AV, 0),
+        ...vector(bSplat, Q, BV, 0),
         ...wide,
         ...V128.store,
         ...step(16),
       ]),
       ...whileLoop([...get(O), ...get(END), ...I32.ltU], [
         ...get(O),
-        ...get(P),
-        ...F32.load,
-        ...get(Q),
-        ...F32.load,
+        ...scalar(aSplat, P, AS),
+        ...scalar(bSplat, Q, BS),
         ...narrow,
         ...F32.store,
         ...step(4),
       ]),
     ]),
-  };
-}
-
-/**
- * out[i] = a[i] op s (scalarFirst 0) or s op a[i] (scalarFirst 1), with s
- * the float at byte offset `scalar`. Params: a, scalar, out, nBytes,
- * scalarFirst.
- */
-function scalarFunction(op: OpName): WasmFunction {
-  const [A, S, OUT, NBYTES, FIRST] = [0, 1, 2, 3, 4];
-  const [P, O, END, END16] = [5, 6, 7, 8];
-  const [SV, SS] = [9, 10]; // the scalar splatted (v128) and plain (f32)
-  const { wide, narrow } = OPS[op];
-  const loops = (first: boolean) => {
-    const pair = (vector: boolean) => {
-      const x = vector ? [...get(P), ...V128.load] : [...get(P), ...F32.load];
-      const s = get(vector ? SV : SS);
-      return first ? [...s, ...x] : [...x, ...s];
-    };
-    const advance = (
-      bytes: number,
-    ) => [...addTo(P, i32(bytes)), ...addTo(O, i32(bytes))];
-    return [
-      ...whileLoop([...get(O), ...get(END16), ...I32.ltU], [
-        ...get(O),
-        ...pair(true),
-        ...wide,
-        ...V128.store,
-        ...advance(16),
-      ]),
-      ...whileLoop([...get(O), ...get(END), ...I32.ltU], [
-        ...get(O),
-        ...pair(false),
-        ...narrow,
-        ...F32.store,
-        ...advance(4),
-      ]),
-    ];
-  };
-  return {
-    name: `${op}_scalar`,
-    params: 5,
-    locals: [T.i32, T.i32, T.i32, T.i32, T.v128, T.f32],
-    body: [
-      ...get(S),
-      ...F32.load,
-      ...tee(SS),
-      ...SPLAT,
-      ...set(SV),
-      ...get(A),
-      ...set(P),
-      ...get(OUT),
-      ...tee(O),
-      ...get(NBYTES),
-      ...I32.add,
-      ...set(END),
-      ...get(O),
-      ...get(NBYTES),
-      ...i32(-16),
-      ...I32.and,
-      ...I32.add,
-      ...set(END16),
-      ...ifElse(get(FIRST), loops(true), loops(false)),
-    ],
   };
 }
 
@@ -273,25 +225,40 @@ const LEAKY_RELU: WasmFunction = (() => {
   };
 })();
 
+/** The comparisons: SIMD (f32x4, lanes of all ones) and scalar (f32, 0/1). */
+const COMPARISONS = {
+  Equal: { wide: [0xfd, 0x41], narrow: [0x5b] },
+  NotEqual: { wide: [0xfd, 0x42], narrow: [0x5c] },
+  Less: { wide: [0xfd, 0x43], narrow: [0x5d] },
+  Greater: { wide: [0xfd, 0x44], narrow: [0x5e] },
+  LessEqual: { wide: [0xfd, 0x45], narrow: [0x5f] },
+  GreaterEqual: { wide: [0xfd, 0x46], narrow: [0x60] },
+} as const;
+type ComparisonName = keyof typeof COMPARISONS;
+
 /**
- * out[i] = a[i] > b[i] as one byte (bool), 16 per iteration. `scalar`
+ * out[i] = a[i] op b[i] as one byte (bool), 16 per iteration. `scalar`
  * says which side is one float (splatted), if any. Params: a, b, out, n.
  */
-function greaterFunction(scalar: "none" | "a" | "b"): WasmFunction {
+function compareFunction(
+  name: ComparisonName,
+  scalar: "none" | "a" | "b",
+): WasmFunction {
   const [A, B, OUT, N] = [0, 1, 2, 3];
   const [P, Q, O, END, END16, AS, BS, ONES] = [4, 5, 6, 7, 8, 9, 10, 11];
   const lhs = (k: number) =>
     scalar === "a" ? get(AS) : [...get(P), ...v128LoadAt(k)];
   const rhs = (k: number) =>
     scalar === "b" ? get(BS) : [...get(Q), ...v128LoadAt(k)];
-  const mask = (k: number) => [...lhs(k), ...rhs(k), ...SIMD.f32x4Gt];
+  const { wide, narrow } = COMPARISONS[name];
+  const mask = (k: number) => [...lhs(k), ...rhs(k), ...wide];
   const advance = (out: number, input: number) => [
     ...addTo(O, i32(out)),
     ...(scalar === "a" ? [] : addTo(P, i32(input))),
     ...(scalar === "b" ? [] : addTo(Q, i32(input))),
   ];
   return {
-    name: `greater_${scalar}`,
+    name: `${name}_${scalar}`,
     params: 4,
     locals: [...new Array(5).fill(T.i32), T.v128, T.v128, T.v128],
     body: [
@@ -339,11 +306,100 @@ function greaterFunction(scalar: "none" | "a" | "b"): WasmFunction {
         ...F32.load,
         ...get(Q),
         ...F32.load,
-        ...SCALAR.f32Gt,
+        ...narrow,
         ...SCALAR.i32Store8,
         ...advance(1, 4),
       ]),
     ],
+  };
+}
+
+/**
+ * The general two-level broadcast, one element at a time: for r < rows,
+ * j < n, out[r n + j] = a[r ra + j ca] op b[r rb + j cb] (strides in bytes:
+ * a row stride of 0 repeats a row, a column stride of 0 a column value).
+ * Params: a, ra, ca, b, rb, cb, out, rows, n.
+ */
+function compareStridedFunction(name: ComparisonName): WasmFunction {
+  const [A, RA, CA, B, RB, CB, OUT, ROWS, N] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [R, J, P, Q, O] = [9, 10, 11, 12, 13];
+  const { narrow } = COMPARISONS[name];
+  return {
+    name: `${name}_strided`,
+    params: 9,
+    locals: new Array(5).fill(T.i32),
+    body: [
+      ...get(OUT),
+      ...set(O),
+      ...forRange(R, i32(0), get(ROWS), [
+        ...get(A),
+        ...get(R),
+        ...get(RA),
+        ...I32.mul,
+        ...I32.add,
+        ...set(P),
+        ...get(B),
+        ...get(R),
+        ...get(RB),
+        ...I32.mul,
+        ...I32.add,
+        ...set(Q),
+        ...forRange(J, i32(0), get(N), [
+          ...get(O),
+          ...get(P),
+          ...F32.load,
+          ...get(Q),
+          ...F32.load,
+          ...narrow,
+          ...SCALAR.i32Store8,
+          ...addTo(O, i32(1)),
+          ...addTo(P, get(CA)),
+          ...addTo(Q, get(CB)),
+        ]),
+      ]),
+    ],
+  };
+}
+
+/**
+ * a op b with its broadcast as [rows, n] and each operand's row and
+ * column strides (in elements), or null when the broadcast does not fold
+ * into two levels. Dimensions where the output is 1 are skipped; runs of
+ * dimensions where each operand is either full or broadcast alike merge.
+ */
+export function twoLevelBroadcast(
+  aShape: number[],
+  bShape: number[],
+  outShape: number[],
+):
+  | { rows: number; n: number; a: [number, number]; b: [number, number] }
+  | null {
+  const rank = outShape.length;
+  const pad = (s: number[]) => [...new Array(rank - s.length).fill(1), ...s];
+  const [pa, pb] = [pad(aShape), pad(bShape)];
+  const groups: { a: boolean; b: boolean; size: number }[] = [];
+  for (let d = 0; d < rank; d++) {
+    if (outShape[d] === 1) continue;
+    const a = pa[d] !== 1;
+    const b = pb[d] !== 1;
+    const last = groups.at(-1);
+    if (last && last.a === a && last.b === b) last.size *= outShape[d];
+    else groups.push({ a, b, size: outShape[d] });
+  }
+  if (groups.length > 2) return null;
+  const [outer, inner] = groups.length === 2 ? groups : [
+    { a: false, b: false, size: 1 },
+    groups[0] ?? { a: true, b: true, size: 1 },
+  ];
+  const strides = (full: (g: typeof outer) => boolean): [number, number] => [
+    full(outer) ? (full(inner) ? inner.size : 1) : 0,
+    full(inner) ? 1 : 0,
+  ];
+  return {
+    rows: outer.size,
+    n: inner.size,
+    a: strides((g) => g.a),
+    b: strides((g) => g.b),
   };
 }
 
@@ -420,13 +476,18 @@ const SELECT: WasmFunction = (() => {
 })();
 
 const FUNCTIONS: WasmFunction[] = [
-  ...(Object.keys(OPS) as OpName[]).flatMap((
-    op,
-  ) => [rowsFunction(op), scalarFunction(op)]),
+  ...(Object.keys(OPS) as OpName[]).flatMap((op) => [
+    rowsFunction(op, false, false),
+    rowsFunction(op, false, true),
+    rowsFunction(op, true, false),
+  ]),
   LEAKY_RELU,
-  greaterFunction("none"),
-  greaterFunction("a"),
-  greaterFunction("b"),
+  ...(Object.keys(COMPARISONS) as ComparisonName[]).flatMap((name) => [
+    compareFunction(name, "none"),
+    compareFunction(name, "a"),
+    compareFunction(name, "b"),
+    compareStridedFunction(name),
+  ]),
   SELECT,
 ];
 
@@ -434,39 +495,22 @@ type Exports = Record<string, (...a: number[]) => void>;
 const modules = new WeakMap<WebAssembly.Memory, Exports>();
 
 /** How `a op b` maps onto the SIMD loops, or null for the built-in. */
-type Plan =
-  | { kind: "rows"; rows: number; n: number; aRow: number; bRow: number }
-  | { kind: "scalar"; scalarFirst: boolean; n: number };
+type Plan = NonNullable<ReturnType<typeof twoLevelBroadcast>>;
 
-/** The plan for float32 a op b with broadcast output shape `out`. */
+/**
+ * The plan for float32 a op b with broadcast output shape `out`: any
+ * broadcast that folds into [rows, n] with each side full, a row, a column
+ * or a scalar (`twoLevelBroadcast`); null otherwise.
+ */
 export function planBinary(
   aShape: number[],
   bShape: number[],
   outShape: number[],
 ): Plan | null {
-  const size = tf.util.sizeFromShape;
-  const n = size(outShape);
-  const na = size(aShape);
-  const nb = size(bShape);
-  if (na === n && nb === n) {
-    return { kind: "rows", rows: 1, n, aRow: 0, bRow: 0 };
-  }
-  if (nb === 1 && na === n) return { kind: "scalar", scalarFirst: false, n };
-  if (na === 1 && nb === n) return { kind: "scalar", scalarFirst: true, n };
-  // A trailing row: the smaller operand's shape, without leading 1s, is the
-  // end of the output shape.
-  const trailing = (small: number[]) => {
-    const s = small.slice(small.findIndex((d) => d !== 1));
-    return s.length > 0 && s.length <= outShape.length &&
-      s.every((d, i) => d === outShape[outShape.length - s.length + i]);
-  };
-  if (na === n && nb > 0 && trailing(bShape)) {
-    return { kind: "rows", rows: n / nb, n: nb, aRow: nb, bRow: 0 };
-  }
-  if (nb === n && na > 0 && trailing(aShape)) {
-    return { kind: "rows", rows: n / na, n: na, aRow: 0, bRow: na };
-  }
-  return null;
+  const plan = twoLevelBroadcast(aShape, bShape, outShape);
+  // Both sides one float per row happens only for a 1-element output.
+  if (plan && plan.a[1] === 0 && plan.b[1] === 0 && plan.n !== 1) return null;
+  return plan;
 }
 
 function binaryKernel(op: OpName) {
@@ -484,29 +528,23 @@ function binaryKernel(op: OpName) {
     if (plan === null || fns === null) return builtin(op)(args);
     const wasm = args.backend as WasmBackendLike;
     const out = wasm.makeOutput(outShape, "float32");
-    if (plan.n === 0) return out;
+    if (plan.rows * plan.n === 0) return out;
     const at = (t: tf.TensorInfo) => offsetOf(wasm, t);
-    if (plan.kind === "scalar") {
-      const [x, s] = plan.scalarFirst ? [b, a] : [a, b];
-      fns[`${op}_scalar`](
-        at(x),
-        at(s),
-        at(out),
-        4 * plan.n,
-        plan.scalarFirst ? 1 : 0,
-      );
-    } else {
-      fns[`${op}_rows`](
-        at(a),
-        4 * plan.aRow,
-        at(b),
-        4 * plan.bRow,
-        at(out),
-        4 * plan.n,
-        plan.rows,
-        4 * plan.n,
-      );
-    }
+    const mode = (strides: [number, number]) => strides[1] === 0 ? "s" : "v";
+    // A 1-element output: both sides full.
+    const [ma, mb] = plan.n === 1 && plan.rows === 1
+      ? ["v", "v"]
+      : [mode(plan.a), mode(plan.b)];
+    fns[`${op}_${ma}${mb}`](
+      at(a),
+      4 * plan.a[0],
+      at(b),
+      4 * plan.b[0],
+      at(out),
+      4 * plan.n,
+      plan.rows,
+      4 * plan.n,
+    );
     return out;
   };
 }
@@ -540,38 +578,55 @@ function leakyRelu(args: KernelArgs): tf.TensorInfo {
 }
 
 /**
- * Greater (float32, equal shapes or a scalar side), the mask of LeakyRelu's
- * gradient: the built-in's broadcast path took 214 µs for 128 x 256 against
- * a scalar.
+ * The float32 comparisons (Equal, NotEqual, Less, Greater, LessEqual,
+ * GreaterEqual): SIMD loops for equal shapes or a scalar side, a strided
+ * loop for any broadcast that folds into two levels (e.g. [128, 30, 10]
+ * against its row maxima [128, 30, 1]). The built-in's broadcast path took
+ * 214 µs for 128 x 256 against a scalar and 5.7 ms for that row-max
+ * comparison. Comparisons are exact, so the results are the built-in's.
  */
-function greater(args: KernelArgs): tf.TensorInfo {
-  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-  const fns = functionsFor(args.backend);
-  const size = tf.util.sizeFromShape;
-  if (a.dtype !== "float32" || b.dtype !== "float32" || fns === null) {
-    return builtin("Greater")(args);
-  }
-  const outShape = tf.backend_util.assertAndGetBroadcastShape(
-    a.shape,
-    b.shape,
-  );
-  const n = size(outShape);
-  const [na, nb] = [size(a.shape), size(b.shape)];
-  if (!((na === n || na === 1) && (nb === n || nb === 1))) {
-    return builtin("Greater")(args);
-  }
-  const wasm = args.backend as WasmBackendLike;
-  const out = wasm.makeOutput(outShape, "bool");
-  if (n > 0) {
-    const scalar = na === n ? (nb === n ? "none" : "b") : "a";
-    fns[`greater_${scalar}`](
-      offsetOf(wasm, a),
-      offsetOf(wasm, b),
-      offsetOf(wasm, out),
-      n,
+function comparison(name: ComparisonName) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const fns = functionsFor(args.backend);
+    const size = tf.util.sizeFromShape;
+    if (a.dtype !== "float32" || b.dtype !== "float32" || fns === null) {
+      return builtin(name)(args);
+    }
+    const outShape = tf.backend_util.assertAndGetBroadcastShape(
+      a.shape,
+      b.shape,
     );
-  }
-  return out;
+    const n = size(outShape);
+    const [na, nb] = [size(a.shape), size(b.shape)];
+    const plan = (na === n || na === 1) && (nb === n || nb === 1)
+      ? null
+      : twoLevelBroadcast(a.shape, b.shape, outShape);
+    if (plan === null && !((na === n || na === 1) && (nb === n || nb === 1))) {
+      return builtin(name)(args);
+    }
+    const wasm = args.backend as WasmBackendLike;
+    const out = wasm.makeOutput(outShape, "bool");
+    if (n === 0) return out;
+    const [pa, pb, po] = [a, b, out].map((t) => offsetOf(wasm, t));
+    if (plan === null) {
+      const scalar = na === n ? (nb === n ? "none" : "b") : "a";
+      fns[`${name}_${scalar}`](pa, pb, po, n);
+    } else {
+      fns[`${name}_strided`](
+        pa,
+        4 * plan.a[0],
+        4 * plan.a[1],
+        pb,
+        4 * plan.b[0],
+        4 * plan.b[1],
+        po,
+        plan.rows,
+        plan.n,
+      );
+    }
+    return out;
+  };
 }
 
 /**
@@ -622,17 +677,26 @@ export function sumRows(
   const wasm = backend as WasmBackendLike;
   const o = offsetOf(wasm, out);
   wasm.typedArrayFromHeap(out).fill(0);
-  fns.Add_rows(o, 0, offsetOf(wasm, x), 4 * n, o, 0, rows, 4 * n);
+  fns.Add_vv(o, 0, offsetOf(wasm, x), 4 * n, o, 0, rows, 4 * n);
   return true;
 }
 
 /** The elementwise kernels, by name. */
-export const ELEMENTWISE_KERNELS = {
+export const ELEMENTWISE_KERNELS: Record<
+  string,
+  (args: KernelArgs) => tf.TensorInfo
+> = {
   Add: binaryKernel("Add"),
   Sub: binaryKernel("Sub"),
   Multiply: binaryKernel("Multiply"),
+  RealDiv: binaryKernel("RealDiv"),
   LeakyRelu: leakyRelu,
-  Greater: greater,
+  ...Object.fromEntries(
+    (Object.keys(COMPARISONS) as ComparisonName[]).map((name) => [
+      name,
+      comparison(name),
+    ]),
+  ),
   Select: selectKernel,
 };
 

@@ -6,7 +6,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
-import { ELEMENTWISE_KERNELS, planBinary } from "../kernels/elementwise.ts";
+import {
+  ELEMENTWISE_KERNELS,
+  planBinary,
+  twoLevelBroadcast,
+} from "../kernels/elementwise.ts";
 import { builtin } from "../kernels/fast_kernels.ts";
 import { randomNormal } from "./seeded.ts";
 import {
@@ -30,12 +34,17 @@ const shapes: [number[], number[]][] = [
   [[1, 5], [2, 3, 5]],
   [[2, 3, 5], [3, 5]],
   [[128, 784], [784]],
-  // Not handled by the SIMD loops (a column broadcast): the built-in.
+  // Column broadcasts and an outer product.
   [[4, 3], [4, 1]],
   [[4, 1], [1, 3]],
+  [[6, 30, 10], [6, 30, 1]],
+  [[6, 30, 1], [6, 30, 10]],
+  [[1], [1]],
+  // Three levels: the built-in.
+  [[2, 3, 4], [2, 1, 4]],
 ];
 
-for (const op of ["Add", "Sub", "Multiply"] as const) {
+for (const op of ["Add", "Sub", "Multiply", "RealDiv"] as const) {
   Deno.test(`${op} gives the built-in's bits for every broadcast pattern`, () => {
     for (const [sa, sb] of shapes) {
       tf.tidy(() => {
@@ -91,15 +100,28 @@ Deno.test("int32 and bool operands go to the built-ins", () => {
 });
 
 Deno.test("planBinary: which shapes take the SIMD loops", () => {
-  assertEquals(planBinary([4, 3], [4, 1], [4, 3]), null);
+  // A column broadcast: b one float per row.
+  assertEquals(planBinary([4, 3], [4, 1], [4, 3]), {
+    rows: 4,
+    n: 3,
+    a: [3, 1],
+    b: [1, 0],
+  });
   assertEquals(planBinary([2, 3], [3], [2, 3]), {
-    kind: "rows",
     rows: 2,
     n: 3,
-    aRow: 3,
-    bRow: 0,
+    a: [3, 1],
+    b: [0, 1],
   });
-  assertEquals(planBinary([], [9], [9])?.kind, "scalar");
+  // A scalar: one row, a splat with row stride 0.
+  assertEquals(planBinary([], [9], [9]), {
+    rows: 1,
+    n: 9,
+    a: [0, 0],
+    b: [0, 1],
+  });
+  // Three levels: the built-in.
+  assertEquals(planBinary([2, 3, 4], [2, 1, 4], [2, 3, 4]), null);
   for (const name of Object.keys(ELEMENTWISE_KERNELS)) {
     assert(
       tf.getKernel(name, "wasm")?.kernelFunc ===
@@ -231,4 +253,72 @@ Deno.test("Greater and Select with other dtypes or broadcasts go to the built-in
     assertEquals(mixed.dtype, "int32");
     assertEquals(Array.from(mixed.dataSync()), [7, 5]);
   });
+});
+
+const comparisonShapes: [number[], number[]][] = [
+  [[37], [37]],
+  [[5, 7], []],
+  [[], [5, 7]],
+  [[6, 30, 10], [6, 30, 1]],
+  [[6, 30, 1], [6, 30, 10]],
+  [[4, 3], [4, 1]],
+  [[4, 1], [1, 3]],
+  [[3], [4, 3]],
+  [[2, 3, 4], [2, 1, 4]], // three levels: the built-in
+];
+for (
+  const name of [
+    "Equal",
+    "NotEqual",
+    "Less",
+    "Greater",
+    "LessEqual",
+    "GreaterEqual",
+  ]
+) {
+  Deno.test(`${name} gives the built-in's booleans for every broadcast pattern`, () => {
+    for (const [sa, sb] of comparisonShapes) {
+      tf.tidy(() => {
+        // Small integers, so that equal values occur.
+        const a = tf.round(randomNormal(sa, { seed: 21 }).mul(2));
+        const b = tf.round(randomNormal(sb, { seed: 22 }).mul(2));
+        assertSameBits(name, { a, b });
+      });
+    }
+    tf.tidy(() => {
+      const x = edgy(64, 23);
+      assertSameBits(name, { a: x, b: edgy(64, 24) });
+      assertSameBits(name, { a: x, b: x });
+      assertSameBits(name, { a: x, b: tf.scalar(NaN) });
+    });
+  });
+}
+
+Deno.test("twoLevelBroadcast folds shapes into [rows, n] with strides", () => {
+  assertEquals(twoLevelBroadcast([6, 30, 10], [6, 30, 1], [6, 30, 10]), {
+    rows: 180,
+    n: 10,
+    a: [10, 1],
+    b: [1, 0],
+  });
+  assertEquals(twoLevelBroadcast([4, 1], [1, 3], [4, 3]), {
+    rows: 4,
+    n: 3,
+    a: [1, 0],
+    b: [0, 1],
+  });
+  assertEquals(twoLevelBroadcast([2, 3, 4], [2, 1, 4], [2, 3, 4]), null);
+});
+
+Deno.test("Add, Sub, Multiply, RealDiv: the built-ins' bits on signed zeros, infinities, NaN, subnormals", () => {
+  for (const op of ["Add", "Sub", "Multiply", "RealDiv"]) {
+    tf.tidy(() => {
+      const x = edgy(67, 31);
+      const y = edgy(67, 32);
+      assertSameBits(op, { a: x, b: y });
+      assertSameBits(op, { a: x, b: tf.scalar(-0) });
+      assertSameBits(op, { a: tf.scalar(0), b: y });
+      assertSameBits(op, { a: x.reshape([67, 1]), b: y.slice(0, 5) });
+    });
+  }
 });
