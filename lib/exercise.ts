@@ -364,12 +364,14 @@ function explain(
 // deleted. (A file, not the variable's value: /proc/self/environ keeps a
 // process's first environment after it is deleted.) Then:
 //
-// - every expect/expectClose adds a record, a display output of type
-//   CHECK_MIME carrying the nonce: the master's run records the expected
-//   values, tolerances and messages, a submission's run only its actual
-//   values (and whether each expect held). The grader compares them in its
-//   own process. The nonce marks genuine records; the score does not rest on
-//   it staying secret, since adding records, genuine or not, fails the count.
+// - every expect/expectClose of a check the grader runs adds a record, and
+//   the check's records go out as one display output of type CHECK_MIME,
+//   with the nonce, when its checkExercise ends: the master's run records the
+//   expected values, tolerances and messages, a submission's run only its
+//   actual values (and whether each expect held). The grader compares them
+//   in its own process. The nonce marks genuine records; the score does not
+//   rest on it staying secret, since adding records, genuine or not, fails
+//   the count.
 // - `__courseGrading__`, a global that submitted code can neither replace
 //   nor shadow, gives the check cells the grader runs the course's own
 //   checkExercise/expect/expectClose and the master's imports, and puts back
@@ -393,7 +395,7 @@ const grading: Grading | null = takeGradingToken();
 let current: string | null = null;
 /** Between `__courseGrading__.check` and the end of its checkExercise. */
 let active = false;
-/** Set when a check is restarted while one runs: the check then scores nothing. */
+/** Set when a check is started again while one runs: it then scores nothing. */
 let spoiled = false;
 /** Nesting of checkExercise calls; the outermost sends the records. */
 let depth = 0;
@@ -716,10 +718,12 @@ if (grading) {
     // Only the grader's line at the top of a check cell calls this, once per
     // cell; called again while a check runs (by submitted code) it would
     // throw away that check's records, so that check scores nothing.
-    if (active) {
+    if (active && depth > 0) {
       spoiled = true;
       return namesFor();
     }
+    // (Active with no checkExercise running: the previous check cell failed
+    // before it called checkExercise, and this cell starts afresh.)
     current = toText(id);
     active = true;
     spoiled = false;
