@@ -633,6 +633,49 @@ export function r1Penalty(
 }
 
 /**
+ * The largest singular value of a layer's kernel (dense [in, out], conv
+ * [h, w, in, out]: reshaped to [h * w * in, out]) by `iterations` steps of
+ * power iteration from a seeded start (default 50 steps, seed 0): how much
+ * the layer can stretch its input, the quantity spectral normalisation
+ * (Miyato et al. 2018) divides by. The product over D's layers bounds D's
+ * slope (its Lipschitz constant), which the R1 penalty keeps small where
+ * the data are. Returns a number.
+ *
+ * @example
+ * spectralNorm(tf.tensor2d([[3, 0], [0, 1]])); // 3
+ */
+export function spectralNorm(
+  kernel: tf.Tensor,
+  options: { iterations?: number; seed?: number } = {},
+): number {
+  const where = "spectralNorm";
+  const { iterations = 50, seed = 0 } = checkOptions(where, options, [
+    "iterations",
+    "seed",
+  ]);
+  checkInteger(where, "iterations", iterations, { min: 1 });
+  checkNumber(where, "seed", seed);
+  checkTensor(where, "kernel", kernel, { minRank: 2, dtype: "float32" });
+  if (kernel.size === 0) {
+    throw new ArgumentError(where, "kernel must not be empty");
+  }
+  checkFinite(where, "kernel", kernel);
+  return tf.tidy(() => {
+    const w = kernel.reshape([
+      -1,
+      kernel.shape[kernel.rank - 1],
+    ]) as tf.Tensor2D;
+    let v = randomNormal([w.shape[1], 1], { seed }) as tf.Tensor2D;
+    for (let i = 0; i < iterations; i++) {
+      // v <- W^T W v / |W^T W v|: converges to the top right-singular vector.
+      const next = tf.matMul(w, tf.matMul(w, v), true, false);
+      v = tf.div(next, tf.add(tf.norm(next), 1e-30)) as tf.Tensor2D;
+    }
+    return tf.norm(tf.matMul(w, v)).dataSync()[0];
+  });
+}
+
+/**
  * An exponential moving average of a network's weights (Polyak averaging,
  * as GANs use it for G, e.g. Karras et al. 2018): after every step
  * average <- decay * average + (1 - decay) * weight. The average smooths
@@ -772,6 +815,12 @@ export interface GANOptions {
    */
   r1?: number;
   /**
+   * Lazy R1 (Karras et al. 2020): the penalty, weighted by `r1Every`, on
+   * every `r1Every`-th D step only (default 1: every step). It costs about
+   * as much as the rest of D's step, and D's slope changes slowly.
+   */
+  r1Every?: number;
+  /**
    * Decay of an exponential moving average of G's weights, in [0, 1)
    * (default: no average). G's objective updates it after every step
    * (`afterStep`), and `sample` draws from the averaged G.
@@ -832,6 +881,8 @@ export class GAN {
   readonly inputDropout: number;
   /** Weight of the R1 penalty in D's objective (0: none). */
   readonly r1: number;
+  /** The R1 penalty is applied on every `r1Every`-th D step (weighted by it). */
+  readonly r1Every: number;
   /** The moving average of G's weights (null without `emaDecay`). */
   readonly generatorAverage: ExponentialMovingAverage | null;
   /** Shape of one example (the data's shape without the batch axis). */
@@ -853,6 +904,7 @@ export class GAN {
       "noiseDim",
       "inputDropout",
       "r1",
+      "r1Every",
       "emaDecay",
       "seed",
     ]);
@@ -870,6 +922,7 @@ export class GAN {
       { min: 0, max: 0.95 },
     );
     const r1Weight = checkNumber(where, "r1", o.r1 ?? 0, { min: 0 });
+    const r1Every = checkInteger(where, "r1Every", o.r1Every ?? 1, { min: 1 });
     if (o.emaDecay !== undefined) {
       checkNumber(where, "emaDecay", o.emaDecay, { min: 0, max: 1 });
       if (o.emaDecay === 1) {
@@ -890,6 +943,7 @@ export class GAN {
     this.numClasses = numClasses;
     this.inputDropout = inputDropout;
     this.r1 = r1Weight;
+    this.r1Every = r1Every;
     this.generatorAverage = o.emaDecay === undefined
       ? null
       : new ExponentialMovingAverage(o.generator, { decay: o.emaDecay });
@@ -911,6 +965,7 @@ export class GAN {
    */
   discriminatorObjective(): Trainable<GANBatch> {
     this.#checkAlive("GAN.discriminatorObjective");
+    let step = 0;
     return {
       // G is frozen: only D's variables are listed, G's samples are constants.
       trainableVariables: () => trainableVariables(this.discriminator),
@@ -928,9 +983,10 @@ export class GAN {
           dFake: tf.mean(tf.sigmoid(fakeLogits)) as tf.Scalar,
         };
         let total = dLoss(realLogits, fakeLogits);
-        if (this.r1 > 0) {
+        if (this.r1 > 0 && step++ % this.r1Every === 0) {
           // D's slope on the real examples, differentiated again for D's step.
-          terms.r1 = r1((x) => this.#discriminate(x, labels), real, this.r1);
+          const gamma = this.r1 * this.r1Every;
+          terms.r1 = r1((x) => this.#discriminate(x, labels), real, gamma);
           total = tf.add(total, terms.r1);
         }
         return { total, terms };

@@ -12,6 +12,7 @@ import {
   r1Penalty,
   ringQuality,
   saturatingGeneratorLoss,
+  spectralNorm,
 } from "../lib/gan.ts";
 import { makeRing, ringCenters } from "../lib/datasets2d.ts";
 import { batchSampler } from "../lib/data.ts";
@@ -1032,4 +1033,102 @@ Deno.test("convGenerator28 with batch norm: DCGAN's layers, images in [0, 1], se
   );
   a.dispose();
   b.dispose();
+});
+
+Deno.test("spectralNorm: the largest singular value (closed forms, a conv kernel, SVD of 2x2)", async () => {
+  const norm = (rows: number[][]) => {
+    const t = tf.tensor2d(rows);
+    const s = spectralNorm(t);
+    t.dispose();
+    return s;
+  };
+  assertAllClose(norm([[3, 0], [0, 1]]), 3, { rtol: 1e-5 });
+  // A rank-1 matrix u v^T stretches by |u| |v|.
+  assertAllClose(
+    norm([[1 * 2, 1 * -1], [2 * 2, 2 * -1], [-2 * 2, -2 * -1]]),
+    3 * Math.sqrt(5),
+    {
+      rtol: 1e-5,
+    },
+  );
+  // 2x2: sigma_max^2 is the larger eigenvalue of A^T A.
+  const a = [[1, 2], [3, 4]];
+  const [p, q, r] = [1 + 9, 2 + 12, 4 + 16]; // A^T A = [[p, q], [q, r]]
+  const top = (p + r) / 2 + Math.sqrt(((p - r) / 2) ** 2 + q * q);
+  assertAllClose(norm(a), Math.sqrt(top), { rtol: 1e-5 });
+  // A conv kernel [h, w, in, out] is the matrix [h * w * in, out].
+  const kernel = tf.tidy(() =>
+    tf.randomNormal([4, 4, 2, 3], 0, 1, "float32", 7)
+  );
+  const flat = kernel.reshape([32, 3]);
+  const gram = tf.tidy(() =>
+    Array.from(tf.matMul(flat, flat, true, false).dataSync())
+  );
+  // The largest eigenvalue of the 3x3 Gram matrix by many power steps in float64.
+  let v = [1, 0.5, 0.25];
+  for (let i = 0; i < 500; i++) {
+    const next = [0, 1, 2].map((i) =>
+      gram[3 * i] * v[0] + gram[3 * i + 1] * v[1] + gram[3 * i + 2] * v[2]
+    );
+    const n = Math.hypot(...next);
+    v = next.map((x) => x / n);
+  }
+  const lambda = [0, 1, 2].reduce(
+    (s, i) =>
+      s +
+      v[i] *
+        (gram[3 * i] * v[0] + gram[3 * i + 1] * v[1] + gram[3 * i + 2] * v[2]),
+    0,
+  );
+  await assertNoTensorLeak(() => {
+    assertAllClose(spectralNorm(kernel), Math.sqrt(lambda), { rtol: 1e-4 });
+  });
+  assertThrows(
+    () => spectralNorm(tf.tensor1d([1, 2])),
+    ArgumentError,
+    "spectralNorm",
+    "kernel",
+  );
+  assertThrows(
+    () => spectralNorm(kernel, { iteration: 3 } as never),
+    ArgumentError,
+    'did you mean "iterations"',
+  );
+  tf.dispose([kernel, flat]);
+});
+
+Deno.test("lazy R1: the penalty, weighted by r1Every, on every r1Every-th D step only", () => {
+  const real = tf.tensor2d([[1, 2], [-1, 0.5], [0.3, -2], [2, 2]]);
+  const gan = new GAN({
+    generator: zeroGenerator(2, 2),
+    discriminator: mlpDiscriminator({ inputDim: 2, hidden: [5], seed: 4 }),
+    data: real,
+    noiseDim: 2,
+    r1: 2,
+    r1Every: 3,
+  });
+  const objective = gan.discriminatorObjective();
+  const full = scalar(r1Penalty(gan.discriminator, real, { gamma: 6 }));
+  const seen = [0, 1, 2, 3].map(() => {
+    const out = objective.loss(real);
+    const r1 = out.terms!.r1 ? scalar(out.terms!.r1) : null;
+    tf.dispose([out.total, ...Object.values(out.terms!)]);
+    return r1;
+  });
+  assertEquals(seen.map((v) => v === null), [false, true, true, false]);
+  assertAllClose(seen[0]!, full, { rtol: 1e-5 });
+  assertThrows(
+    () =>
+      new GAN({
+        generator: zeroGenerator(2, 2),
+        discriminator: mlpDiscriminator({ inputDim: 2, hidden: [5] }),
+        data: real,
+        noiseDim: 2,
+        r1Every: 0,
+      }),
+    ArgumentError,
+    "r1Every",
+  );
+  gan.dispose();
+  real.dispose();
 });
