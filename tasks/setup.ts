@@ -259,8 +259,11 @@ export async function ensureDenoKernel(
   try {
     registered = JSON.parse(await Deno.readTextFile(specPath))?.argv?.[0];
   } catch { /* missing or unreadable: register below */ }
+  // The copy made next to the kernelspec lasts, wherever Jupyter's data dir is.
+  const lasting = (path: string) =>
+    path === `${specDir}/deno` || !isEphemeralPath(path);
   if (
-    registered && !isEphemeralPath(registered) &&
+    registered && lasting(registered) &&
     (await run(registered, ["--version"])).ok
   ) {
     return specPath;
