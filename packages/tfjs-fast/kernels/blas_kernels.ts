@@ -78,8 +78,8 @@ export interface Blas {
   /** Threads OpenBLAS uses for one product (set process-wide). */
   readonly threads: number;
   /**
-   * Row-major C = op(A) op(B) (alpha 1, beta 0) on float32 views, with op
-   * a transpose when asked.
+   * Row-major C = op(A) op(B) + beta C (alpha 1; beta 0 by default, 1 to
+   * accumulate) on float32 views, with op a transpose when asked.
    */
   sgemm(
     transA: boolean,
@@ -90,6 +90,7 @@ export interface Blas {
     a: Float32Array,
     b: Float32Array,
     c: Float32Array,
+    beta?: number,
   ): void;
 }
 
@@ -194,7 +195,7 @@ export function openBlas(options?: OpenBlasOptions): OpenBlasResult {
       get threads() {
         return s.openblas_get_num_threads();
       },
-      sgemm(transA, transB, m, n, k, a, b, c) {
+      sgemm(transA, transB, m, n, k, a, b, c, beta = 0) {
         s.cblas_sgemm(
           ROW_MAJOR,
           transA ? TRANS : NO_TRANS,
@@ -207,7 +208,7 @@ export function openBlas(options?: OpenBlasOptions): OpenBlasResult {
           transA ? m : k,
           b,
           transB ? k : n,
-          0,
+          beta,
           c,
           n,
         );

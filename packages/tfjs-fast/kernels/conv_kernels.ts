@@ -28,7 +28,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { blasBatchMatMul, blasHandles } from "./blas_kernels.ts";
+import { activeBlas, blasBatchMatMul, blasHandles } from "./blas_kernels.ts";
 import { col2im, im2col, type PatchGeometry } from "./conv_wasm.ts";
 import {
   batchMatMul,
@@ -148,6 +148,80 @@ function patchesOf(
   return { patches, owned: true };
 }
 
+/**
+ * Bytes of patch matrix per chunk on the OpenBLAS path: the passes run in
+ * chunks of whole images so that a chunk's patches stay in the 2 MB L2
+ * cache between im2col (or the product) and the sgemm (or col2im) that
+ * reads them. One matrix for the whole batch (20 MB for a 5x5 layer at
+ * batch 32) went out to memory and back.
+ */
+const CHUNK_BYTES = 1 << 20;
+
+/** Images per chunk, and the chunk's patch rows, for convolution `c`. */
+function chunking(c: ConvInfo): { images: number; rowsPerImage: number } {
+  const rowsPerImage = c.outHeight * c.outWidth;
+  const { taps } = patchSize(c);
+  const images = Math.max(
+    1,
+    Math.min(c.batchSize, Math.floor(CHUNK_BYTES / (4 * rowsPerImage * taps))),
+  );
+  return { images, rowsPerImage };
+}
+
+/**
+ * Runs `pass(b0, nb)` for each chunk of images [b0, b0 + nb), with
+ * `scratch` a [images * rowsPerImage, taps] float32 buffer for the chunk's
+ * patch matrix (freed after).
+ */
+function inChunks(
+  c: ConvInfo,
+  wasm: WasmBackendLike,
+  pass: (b0: number, nb: number, scratch: tf.TensorInfo) => void,
+): void {
+  const { images, rowsPerImage } = chunking(c);
+  const { taps } = patchSize(c);
+  const scratch = wasm.makeOutput([images * rowsPerImage, taps], "float32");
+  try {
+    for (let b0 = 0; b0 < c.batchSize; b0 += images) {
+      pass(b0, Math.min(images, c.batchSize - b0), scratch);
+    }
+  } finally {
+    wasm.disposeData(scratch.dataId);
+  }
+}
+
+/** A float32 view of `t`'s elements [from, from + n) (after allocations). */
+function view(
+  wasm: WasmBackendLike,
+  t: tf.TensorInfo,
+  from: number,
+  n: number,
+): Float32Array {
+  return (wasm.typedArrayFromHeap(t) as Float32Array).subarray(from, from + n);
+}
+
+/**
+ * im2col of the images [b0, b0 + nb) of x into `patches` (the chunk's
+ * rows, from its start).
+ */
+function im2colChunk(
+  memory: WebAssembly.Memory,
+  wasm: WasmBackendLike,
+  x: tf.TensorInfo,
+  c: ConvInfo,
+  b0: number,
+  nb: number,
+  patches: tf.TensorInfo,
+): void {
+  const imageBytes = 4 * c.inHeight * c.inWidth * c.inChannels;
+  im2col(
+    memory,
+    byteOffset(wasm, x) + b0 * imageBytes,
+    byteOffset(wasm, patches),
+    { ...patchGeometry(c), batch: nb },
+  );
+}
+
 /** A float32 output of `shape` filled with zeros. */
 function zeros(wasm: WasmBackendLike, shape: number[]): tf.TensorInfo {
   const out = wasm.makeOutput(shape, "float32");
@@ -194,11 +268,34 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const { rows, taps } = patchSize(c);
   const outChannels = c.outChannels;
   if (rows === 0 || taps * outChannels === 0) return zeros(wasm, filterShape);
+  const blas = blasHandles(x, dy) ? activeBlas() : null;
+  if (blas && !isPointwise(c)) {
+    // dW = sum over chunks of patches^T @ dy (the transpose an sgemm flag,
+    // the sum its beta).
+    const out = wasm.makeOutput(filterShape, "float32");
+    inChunks(c, wasm, (b0, nb, patches) => {
+      im2colChunk(memory, wasm, x, c, b0, nb, patches);
+      const m = nb * chunking(c).rowsPerImage;
+      const r0 = b0 * chunking(c).rowsPerImage;
+      blas.sgemm(
+        true,
+        false,
+        taps,
+        outChannels,
+        m,
+        view(wasm, patches, 0, m * taps),
+        view(wasm, dy, r0 * outChannels, m * outChannels),
+        view(wasm, out, 0, taps * outChannels),
+        b0 === 0 ? 0 : 1,
+      );
+    });
+    return out;
+  }
   const { patches, owned } = patchesOf(x, c, wasm, memory);
   const dyMatrix = as(dy, [rows, outChannels]);
   try {
     if (blasHandles(patches, dyMatrix)) {
-      // dW = patches^T @ dy, the transpose an sgemm flag.
+      // dW = x^T @ dy for a pointwise convolution.
       return blasProduct(patches, dyMatrix, true, false, filterShape, wasm);
     }
     // wasm's matMul (XNNPACK) is slow with transposes, and repacks its
@@ -237,6 +334,33 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo {
   const { rows, taps } = patchSize(c);
   if (tf.util.sizeFromShape(inShape) === 0) return zeros(wasm, inShape);
   if (rows * c.outChannels === 0) return zeros(wasm, inShape);
+  const blas = blasHandles(dy, filter) ? activeBlas() : null;
+  if (blas && !isPointwise(c)) {
+    // Per chunk of images: cols = dy @ W^T, then col2im onto those images.
+    const out = zeros(wasm, inShape);
+    const imageBytes = 4 * c.inHeight * c.inWidth * c.inChannels;
+    inChunks(c, wasm, (b0, nb, cols) => {
+      const { rowsPerImage } = chunking(c);
+      const m = nb * rowsPerImage;
+      blas.sgemm(
+        false,
+        true,
+        m,
+        taps,
+        c.outChannels,
+        view(wasm, dy, b0 * rowsPerImage * c.outChannels, m * c.outChannels),
+        view(wasm, filter, 0, taps * c.outChannels),
+        view(wasm, cols, 0, m * taps),
+      );
+      col2im(
+        memory,
+        byteOffset(wasm, cols),
+        byteOffset(wasm, out) + b0 * imageBytes,
+        { ...patchGeometry(c), batch: nb },
+      );
+    });
+    return out;
+  }
   // cols[(b, oh, ow), (fh, fw, c)] = dy @ W^T: what each output position
   // sends back to each input pixel of its receptive field.
   const cols = batchMatMul({
@@ -276,7 +400,28 @@ function blasConv2D(args: KernelArgs): tf.TensorInfo | null {
   // A convolution over 0 channels is 0 (the built-in leaves it
   // uninitialised), on either path.
   if (rows * taps * c.outChannels === 0) return zeros(wasm, outShape);
-  if (!blasHandles(x, filter)) return null;
+  const blas = blasHandles(x, filter) ? activeBlas() : null;
+  if (blas === null) return null;
+  if (!isPointwise(c)) {
+    // Per chunk of images: the output rows = patches @ W.
+    const out = wasm.makeOutput(outShape, "float32");
+    inChunks(c, wasm, (b0, nb, patches) => {
+      im2colChunk(memory, wasm, x, c, b0, nb, patches);
+      const { rowsPerImage } = chunking(c);
+      const m = nb * rowsPerImage;
+      blas.sgemm(
+        false,
+        false,
+        m,
+        c.outChannels,
+        taps,
+        view(wasm, patches, 0, m * taps),
+        view(wasm, filter, 0, taps * c.outChannels),
+        view(wasm, out, b0 * rowsPerImage * c.outChannels, m * c.outChannels),
+      );
+    });
+    return out;
+  }
   const { patches, owned } = patchesOf(x, c, wasm, memory);
   try {
     return blasProduct(

@@ -164,6 +164,22 @@ const convCases: {
     strides: 2,
     pad: 1,
   },
+  // The OpenBLAS path works in chunks of whole images (~1 MB of patches):
+  // 1 image per chunk, and chunks of 2, 2, 1.
+  {
+    name: "5x5 same, 32 -> 4 channels, 20x20 (one image per chunk)",
+    x: [3, 20, 20, 32],
+    w: [5, 5, 32, 4],
+    strides: 1,
+    pad: "same",
+  },
+  {
+    name: "5x5 same, 32 -> 4 channels, 12x12, batch 5 (chunks of 2, 2, 1)",
+    x: [5, 12, 12, 32],
+    w: [5, 5, 32, 4],
+    strides: 1,
+    pad: "same",
+  },
   {
     name: "5x5 on a 3x3 image, same (taps outside on both sides)",
     x: [2, 3, 3, 4],
@@ -256,6 +272,14 @@ const transposeCases: {
     x: [1, 3, 3, 256],
     w: [4, 4, 16, 256],
     out: [1, 6, 6, 16],
+    strides: 2,
+    pad: "same",
+  },
+  // Chunks of 4 and 1 images on the OpenBLAS path.
+  {
+    x: [5, 12, 12, 32],
+    w: [5, 5, 16, 32],
+    out: [5, 24, 24, 16],
     strides: 2,
     pad: "same",
   },
