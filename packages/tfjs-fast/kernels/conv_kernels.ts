@@ -150,12 +150,26 @@ function patchesOf(
 
 /**
  * Bytes of patch matrix per chunk on the OpenBLAS path: the passes run in
- * chunks of whole images so that a chunk's patches stay in the 2 MB L2
- * cache between im2col (or the product) and the sgemm (or col2im) that
- * reads them. One matrix for the whole batch (20 MB for a 5x5 layer at
- * batch 32) went out to memory and back.
+ * chunks of whole images so that a chunk's patches stay in cache between
+ * im2col (or the product) and the sgemm (or col2im) that reads them; one
+ * matrix for the whole batch (20 MB for a 5x5 layer at batch 32) went out
+ * to memory and back. Measured in one process, interleaved (forward + both
+ * gradients, median ms at load 6-8): 5x5 32->32 14x14 b32 27 (4 MB) against
+ * 41-53 (one chunk); 3x3 64->64 14x14 b32 33-35 against 44-46; 3x3
+ * 256->256 4x4 b32 (the filter the larger operand) 45-48 against 46-50,
+ * where 1 MB chunks (62) repacked the filter too often.
  */
-const CHUNK_BYTES = 1 << 20;
+let chunkBytes = 4 << 20;
+
+/**
+ * Sets the chunk size of the OpenBLAS path (bytes of patches; Infinity for
+ * one chunk) and returns the previous one: for measurements.
+ */
+export function setConvChunkBytes(bytes: number): number {
+  const previous = chunkBytes;
+  chunkBytes = bytes;
+  return previous;
+}
 
 /** Images per chunk, and the chunk's patch rows, for convolution `c`. */
 function chunking(c: ConvInfo): { images: number; rowsPerImage: number } {
@@ -163,7 +177,7 @@ function chunking(c: ConvInfo): { images: number; rowsPerImage: number } {
   const { taps } = patchSize(c);
   const images = Math.max(
     1,
-    Math.min(c.batchSize, Math.floor(CHUNK_BYTES / (4 * rowsPerImage * taps))),
+    Math.min(c.batchSize, Math.floor(chunkBytes / (4 * rowsPerImage * taps))),
   );
   return { images, rowsPerImage };
 }

@@ -8,7 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
-import { CONV_KERNELS } from "../kernels/conv_kernels.ts";
+import { CONV_KERNELS, setConvChunkBytes } from "../kernels/conv_kernels.ts";
 import { matMulPathTest } from "./matmul_paths.ts";
 import { randomNormal } from "./seeded.ts";
 import {
@@ -164,22 +164,6 @@ const convCases: {
     strides: 2,
     pad: 1,
   },
-  // The OpenBLAS path works in chunks of whole images (~1 MB of patches):
-  // 1 image per chunk, and chunks of 2, 2, 1.
-  {
-    name: "5x5 same, 32 -> 4 channels, 20x20 (one image per chunk)",
-    x: [3, 20, 20, 32],
-    w: [5, 5, 32, 4],
-    strides: 1,
-    pad: "same",
-  },
-  {
-    name: "5x5 same, 32 -> 4 channels, 12x12, batch 5 (chunks of 2, 2, 1)",
-    x: [5, 12, 12, 32],
-    w: [5, 5, 32, 4],
-    strides: 1,
-    pad: "same",
-  },
   {
     name: "5x5 on a 3x3 image, same (taps outside on both sides)",
     x: [2, 3, 3, 4],
@@ -275,14 +259,6 @@ const transposeCases: {
     strides: 2,
     pad: "same",
   },
-  // Chunks of 4 and 1 images on the OpenBLAS path.
-  {
-    x: [5, 12, 12, 32],
-    w: [5, 5, 16, 32],
-    out: [5, 24, 24, 16],
-    strides: 2,
-    pad: "same",
-  },
 ];
 for (const c of transposeCases) {
   matMulPathTest(
@@ -303,6 +279,53 @@ for (const c of transposeCases) {
         return [up(x, w), ...tf.grads(f)([x, w])];
       }),
   );
+}
+
+// The OpenBLAS path runs in chunks of whole images (4 MB of patches); with
+// smaller chunks (bytes per case) these take one image per chunk, chunks of
+// 2, 2, 1, and of 4 and 1 (conv2dTranspose).
+for (
+  const [name, make] of [
+    [
+      "conv2d 5x5 same 32 -> 4, 20x20, batch 3 (one image per chunk)",
+      () => convWithGrads([3, 20, 20, 32], [5, 5, 32, 4], 1, "same"),
+    ],
+    [
+      "conv2d 3x3 same 32 -> 4, 12x12, batch 5 (chunks of 2, 2, 1)",
+      () => convWithGrads([5, 12, 12, 32], [3, 3, 32, 4], 1, "same"),
+    ],
+    [
+      "conv2dTranspose 5x5/2 same 32 -> 16, 12x12, batch 5 (chunks of 4, 1)",
+      () => {
+        const x = randomNormal([5, 12, 12, 32], { seed: 4 }) as tf.Tensor4D;
+        const w = randomNormal([5, 5, 16, 32], { seed: 5 }) as tf.Tensor4D;
+        const up = (a: tf.Tensor, b: tf.Tensor) =>
+          tf.conv2dTranspose(
+            a as tf.Tensor4D,
+            b as tf.Tensor4D,
+            [5, 24, 24, 16],
+            2,
+            "same",
+          );
+        return [
+          up(x, w),
+          ...tf.grads((a: tf.Tensor, b: tf.Tensor) => weighted(up(a, b), 6))([
+            x,
+            w,
+          ]),
+        ];
+      },
+    ],
+  ] as const
+) {
+  matMulPathTest(`${name}: value and gradients match cpu`, async () => {
+    const previous = setConvChunkBytes(256 << 10);
+    try {
+      await assertSameOnCpu(make);
+    } finally {
+      setConvChunkBytes(previous);
+    }
+  });
 }
 
 // The fused forward pass (inference: bias and activation in one kernel).
