@@ -102,8 +102,11 @@ export function reconstructionScores(
 export function reconstructAll(
   model: VQVAE,
   images: tf.Tensor4D,
-  { batchSize = 500 }: { batchSize?: number } = {},
+  options: { batchSize?: number } = {},
 ): tf.Tensor4D {
+  const { batchSize = 500 } = checkOptions("reconstructAll", options, [
+    "batchSize",
+  ]);
   checkInteger("reconstructAll", "batchSize", batchSize, { min: 1 });
   const parts: tf.Tensor4D[] = [];
   const n = images.shape[0];

@@ -13,7 +13,7 @@ import {
   row,
   trainingCurves,
 } from "../../plot.ts";
-import { ArgumentError } from "../../validate.ts";
+import { ArgumentError, checkOptions } from "../../validate.ts";
 import type { ReconstructionScores } from "./experiments.ts";
 
 /** The absolute Laplacian response of images, scaled for display (new tensor). */
@@ -34,8 +34,9 @@ function laplacianMagnitude(images: tf.Tensor4D): tf.Tensor4D {
 export function sharpnessFigure(
   originals: tf.Tensor4D,
   reconstructions: Record<string, tf.Tensor4D>,
-  { title }: { title: string },
+  options: { title: string },
 ): Chart {
+  const { title } = checkOptions("sharpnessFigure", options, ["title"]);
   const sets: Record<string, tf.Tensor4D> = {
     original: originals,
     ...reconstructions,
@@ -102,8 +103,9 @@ export function vqganCurves(history: HistoryLike): Chart {
 /** Bits per image of code grids: bars per model, with the uniform bound as a bar of its own. */
 export function rateFigure(
   bits: Record<string, number>,
-  { title }: { title: string },
+  options: { title: string },
 ): Chart {
+  const { title } = checkOptions("rateFigure", options, ["title"]);
   const names = Object.keys(bits);
   return bars(names, names.map((n) => bits[n]), {
     title,
