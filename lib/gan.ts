@@ -345,7 +345,7 @@ tf.serialization.registerClass(TwiceDifferentiableLeakyReLU);
  * of tf.layers.batchNormalization tiles tensors to the input's size, which
  * made G's step three times slower on the wasm backend.
  */
-class BatchStatisticsNorm extends tf.layers.Layer {
+export class BatchStatisticsNorm extends tf.layers.Layer {
   static className = "BatchStatisticsNorm";
   readonly epsilon = 1e-3;
   #gamma: tf.LayerVariable | null = null;
@@ -1084,28 +1084,41 @@ export class GAN {
    * With a numeric `seed` the same z every call (e.g. to watch the same
    * noise vectors improve); without one, the next draws of the GAN's own
    * sampling stream. A conditional GAN makes `labels` (one class for all,
-   * or one per sample; default: random classes).
+   * or one per sample; default: random classes). `average` (default: true
+   * when the GAN keeps a moving average of G) picks the averaged weights.
+   * `truncation` psi in (0, 1] draws z ~ N(0, psi^2 I) instead of N(0, I)
+   * (the truncation trick: samples nearer the typical z, more realistic and
+   * less varied; default 1).
    */
   sample(
     n: number,
-    options: { seed?: Seed; labels?: number | number[]; average?: boolean } =
-      {},
+    options: {
+      seed?: Seed;
+      labels?: number | number[];
+      average?: boolean;
+      truncation?: number;
+    } = {},
   ): tf.Tensor {
     const where = "GAN.sample";
     this.#checkAlive(where);
     checkInteger(where, "n", n, { min: 1 });
-    const { seed, labels, average } = checkOptions(where, options, [
-      "seed",
-      "labels",
-      "average",
-    ]);
+    const { seed, labels, average, truncation = 1 } = checkOptions(
+      where,
+      options,
+      ["seed", "labels", "average", "truncation"],
+    );
+    checkNumber(where, "truncation", truncation, {
+      min: 0,
+      minExclusive: true,
+      max: 1,
+    });
     if (seed !== undefined && !(seed instanceof Rng)) {
       checkNumber(where, "seed", seed);
     }
     const useAverage = this.#checkAverage(where, average);
     const rng = seed === undefined ? this.#sampleRng : rngFrom(seed);
     const classes = this.#sampleLabels(where, n, labels, seed, rng);
-    const z = randomNormal([n, this.noiseDim], { seed: rng });
+    const z = randomNormal([n, this.noiseDim], { seed: rng, std: truncation });
     try {
       return this.#generateForSampling(z, classes, useAverage);
     } finally {
@@ -1165,10 +1178,12 @@ export class GAN {
 
   /**
    * G(z) outside training. A G with batch norm normalises with the batch's
-   * own statistics, so a small or unusual batch (ten points on one line)
-   * would be normalised unlike the training batches: it is padded with a
-   * fixed reference batch of random noise (a virtual batch, Salimans et al.
-   * 2016) whose outputs are dropped.
+   * own statistics, so a small or unusual batch (ten points on one line, or
+   * noise scaled by a truncation factor) would be normalised unlike the
+   * training batches, and its oddity undone. So the rows are decoded in
+   * chunks of at most 64, each together with a fixed reference batch of 256
+   * random noise vectors whose outputs are dropped (a virtual batch,
+   * Salimans et al. 2016).
    */
   #generateForSampling(
     z: tf.Tensor,
@@ -1176,18 +1191,25 @@ export class GAN {
     average: boolean,
   ): tf.Tensor {
     const n = z.shape[0];
+    const chunk = this.#normalisesBatches ? 64 : n;
     const run = () =>
       tf.tidy(() => {
-        const pad = this.#normalisesBatches ? Math.max(0, 256 - n) : 0;
-        const reference = pad > 0 ? this.#referenceNoise(pad) : null;
-        const input = reference ? tf.concat([z, reference.z]) : z;
-        let labels: tf.Tensor | null = classes &&
-          tf.tensor1d(classes, "int32");
-        if (labels && reference?.labels) {
-          labels = tf.concat([labels, reference.labels]);
+        const reference = this.#normalisesBatches
+          ? this.#referenceNoise(256)
+          : null;
+        const parts: tf.Tensor[] = [];
+        for (let start = 0; start < n; start += chunk) {
+          const size = Math.min(chunk, n - start);
+          let input = z.slice(start, size);
+          let labels: tf.Tensor | null = classes &&
+            tf.tensor1d(classes.slice(start, start + size), "int32");
+          if (reference) {
+            input = tf.concat([input, reference.z]);
+            if (labels) labels = tf.concat([labels, reference.labels!]);
+          }
+          parts.push(this.#generate(input, labels).slice(0, size));
         }
-        const out = this.#generate(input, labels);
-        return pad > 0 ? out.slice(0, n) : out;
+        return parts.length === 1 ? parts[0] : tf.concat(parts);
       });
     return average ? this.generatorAverage!.withAverages(run) : run();
   }

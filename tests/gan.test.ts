@@ -19,6 +19,7 @@ import { batchSampler } from "../lib/data.ts";
 import { trainStep } from "../lib/model.ts";
 import { adam } from "../lib/optim.ts";
 import { ArgumentError } from "../lib/validate.ts";
+import { randomNormal } from "../lib/random.ts";
 import {
   assert,
   assertAllClose,
@@ -1131,4 +1132,39 @@ Deno.test("lazy R1: the penalty, weighted by r1Every, on every r1Every-th D step
   );
   gan.dispose();
   real.dispose();
+});
+
+Deno.test("sample with truncation psi decodes psi z, also through a batch-norm G (virtual batch)", () => {
+  const images = tf.tidy(() =>
+    tf.randomUniform([8, 28, 28, 1], 0, 1, "float32", 1)
+  );
+  const gan = new GAN({
+    generator: convGenerator28({
+      noiseDim: 4,
+      channels: [4, 2],
+      batchNorm: true,
+      seed: 1,
+    }),
+    discriminator: convDiscriminator28({ channels: [2, 2], seed: 2 }),
+    data: images,
+    noiseDim: 4,
+  });
+  const z = tf.tidy(() => randomNormal([70, 4], { seed: 3 }));
+  const half = tf.tidy(() => tf.mul(z, 0.5));
+  // The same draw as sample's own: the seed's first 70 x 4 normals.
+  const sampled = gan.sample(70, { seed: 3, truncation: 0.5 });
+  assertAllClose(sampled, gan.generateFrom(half), { rtol: 1e-5, atol: 1e-6 });
+  // Batch norm does not undo the scaling: the reference batch sets the statistics.
+  const full = gan.sample(70, { seed: 3 });
+  const gap = tf.tidy(() =>
+    tf.max(tf.abs(tf.sub(full, sampled))).dataSync()[0]
+  );
+  assert(gap > 1e-3, `truncation changed nothing (largest difference ${gap})`);
+  assertThrows(
+    () => gan.sample(2, { truncation: 0 }),
+    ArgumentError,
+    "truncation",
+  );
+  tf.dispose([z, half, sampled, full, images]);
+  gan.dispose();
 });

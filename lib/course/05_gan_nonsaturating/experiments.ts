@@ -23,11 +23,13 @@ import {
   precisionRecall,
 } from "../../metrics.ts";
 import type { Trainable } from "../../model.ts";
+import { randomNormal, type Seed } from "../../random.ts";
 import {
   ArgumentError,
   checkInteger,
   checkNumber,
   checkOptions,
+  checkTensor,
 } from "../../validate.ts";
 
 /** Everything one game needs: the GAN, each player's objective and optimizer, and the real batches. */
@@ -263,4 +265,50 @@ export function largestRadii(
     .map((radius, index) => ({ index, radius }))
     .sort((a, b) => b.radius - a.radius)
     .slice(0, count);
+}
+
+/**
+ * Section 4: the share of dark pixels (below `threshold`, default 0.05) of
+ * images [n, h, w, c] in [0, 1]. Fashion-MNIST's items lie on a black
+ * background, so about half of a real image's pixels are dark; a G whose D
+ * accepts noisy backgrounds (the co-adaptation of the lecture) leaves fewer.
+ * Returns a number; the images stay the caller's.
+ */
+export function darkPixelShare(images: tf.Tensor, threshold = 0.05): number {
+  const where = "darkPixelShare";
+  checkTensor(where, "images", images, { rank: 4, dtype: "float32" });
+  checkNumber(where, "threshold", threshold, { min: 0, max: 1 });
+  return tf.tidy(() =>
+    tf.mean(tf.cast(tf.less(images, threshold), "float32")).dataSync()[0]
+  );
+}
+
+/**
+ * Section 4: noise vectors on straight lines between pairs of random z, for
+ * a latent interpolation: `pairs` lines of `steps` points each, line after
+ * line ([pairs * steps, noiseDim]); each line runs from one draw
+ * z_0 ~ N(0, I) to another z_1 through (1 - t) z_0 + t z_1. The caller
+ * disposes it.
+ */
+export function interpolationNoise(
+  noiseDim: number,
+  options: { pairs?: number; steps?: number; seed?: Seed } = {},
+): tf.Tensor2D {
+  const where = "interpolationNoise";
+  const { pairs = 3, steps = 10, seed = 0 } = checkOptions(where, options, [
+    "pairs",
+    "steps",
+    "seed",
+  ]);
+  checkInteger(where, "noiseDim", noiseDim, { min: 1 });
+  checkInteger(where, "pairs", pairs, { min: 1 });
+  checkInteger(where, "steps", steps, { min: 2 });
+  return tf.tidy(() => {
+    const ends = randomNormal([pairs, 2, noiseDim], { seed });
+    const t = tf.linspace(0, 1, steps).reshape([1, steps, 1]);
+    const z0 = ends.slice([0, 0, 0], [pairs, 1, noiseDim]);
+    const z1 = ends.slice([0, 1, 0], [pairs, 1, noiseDim]);
+    const line = tf.add(tf.mul(tf.sub(1, t), z0), tf.mul(t, z1));
+    return line.reshape([pairs * steps, noiseDim]) as tf.Tensor2D;
+  });
 }

@@ -147,13 +147,12 @@ export function generatorGradientChart(
  * with `dFake` and `gGradNorm`), side by side.
  */
 export function lossComparisonFigure(
-  histories: Record<
-    string,
-    { dFake?: readonly number[]; gGradNorm?: readonly number[] }
-  >,
+  histories: Record<string, { [metric: string]: readonly number[] }>,
 ): Chart {
   const where = "lossComparisonFigure";
-  const runs = checkRecord<{ dFake?: number[]; gGradNorm?: number[] }>(
+  const runs = checkRecord<
+    { dFake?: readonly number[]; gGradNorm?: readonly number[] }
+  >(
     where,
     "histories",
     histories,
@@ -382,4 +381,51 @@ export function largestBallsGrid(
   } finally {
     picked.dispose();
   }
+}
+
+/**
+ * Section 4: image grids side by side, one per entry of `grids` (panel
+ * title -> images [n, h, w, c]), each with an optional subtitle, in one
+ * figure titled `title`.
+ */
+export function gridsSideBySide(
+  grids: Record<string, tf.Tensor>,
+  { title, cols = 8, subtitles = {} }: {
+    title: string;
+    cols?: number;
+    subtitles?: Record<string, string>;
+  },
+): Chart {
+  const where = "gridsSideBySide";
+  const panels = checkRecord<tf.Tensor>(where, "grids", grids);
+  checkInteger(where, "cols", cols, { min: 1 });
+  return row(
+    panels.map(([name, images]) =>
+      imageGrid(images, { title: name, subtitle: subtitles[name], cols })
+    ),
+    { title },
+  );
+}
+
+/**
+ * Section 5: within-class diversity (mean pairwise feature distance inside
+ * each class, from `withinClassDiversity`) per class, for the real images
+ * and each conditional GAN (`perClass`: name -> one value per class), as
+ * grouped bars over the class names.
+ */
+export function diversityChart(
+  perClass: Record<string, readonly number[]>,
+  classNames: readonly string[],
+): Chart {
+  const where = "diversityChart";
+  const series = checkRecord<readonly number[]>(where, "perClass", perClass);
+  series.forEach(([name, values]) =>
+    checkSeries(where, `perClass["${name}"]`, values, classNames.length)
+  );
+  return bars([...classNames], Object.fromEntries(series), {
+    title:
+      "Within-class diversity: mean feature distance of two items of a class",
+    yLabel: "mean distance",
+    legendLabel: "images",
+  });
 }
