@@ -28,7 +28,6 @@ import {
   get,
   I32,
   i32,
-  ifElse,
   instantiateOn,
   SCALAR,
   select,

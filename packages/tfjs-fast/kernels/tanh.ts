@@ -112,7 +112,6 @@ const E = v();
 const E2 = v();
 const EM = v(); // expm1(y)
 const RES = v();
-const M = v(); // a mask
 const TWOPK = v();
 const UF = v();
 const VECTORS = nextLocal - XV;
