@@ -844,10 +844,12 @@ function withClassCode(
 ): tf.Tensor {
   const code = tf.oneHot(labels, numClasses).toFloat(); // [n, C]
   if (x.rank === 2) return tf.concat([x, code], 1);
+  // One constant plane per class, by broadcasting (tf.tile is slow on wasm).
   const spatial = x.shape.slice(1, -1);
-  const planes = code
-    .reshape([x.shape[0], ...spatial.map(() => 1), numClasses])
-    .tile([1, ...spatial, 1]);
+  const planes = tf.mul(
+    code.reshape([x.shape[0], ...spatial.map(() => 1), numClasses]),
+    tf.ones([1, ...spatial, 1]),
+  );
   return tf.concat([x, planes], x.rank - 1);
 }
 
