@@ -10,7 +10,12 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { ArgumentError, checkInteger, checkNumber } from "./validate.ts";
+import {
+  ArgumentError,
+  checkInteger,
+  checkNumber,
+  checkOptions,
+} from "./validate.ts";
 import { Rng, rngFrom } from "./random.ts";
 
 /** A labelled 2D point set; the caller disposes both tensors. */
@@ -51,7 +56,7 @@ function finish(points: Float32Array, labels: Int32Array): Dataset2D {
  */
 export function makeBlobs(
   n: number,
-  { centers = 3, std = 0.5, centerBox = 5, seed = 0 }: {
+  options: {
     centers?: number | number[][];
     std?: number;
     centerBox?: number;
@@ -59,6 +64,11 @@ export function makeBlobs(
   } = {},
 ): Dataset2D & { centers: number[][] } {
   const where = "makeBlobs";
+  const { centers = 3, std = 0.5, centerBox = 5, seed = 0 } = checkOptions(
+    where,
+    options,
+    ["centers", "std", "centerBox", "seed"],
+  );
   checkInteger(where, "n", n, { min: 1 });
   checkNumber(where, "std", std, { min: 0 });
   checkNumber(where, "centerBox", centerBox, { min: 0 });
@@ -148,7 +158,8 @@ export function makeRing(
       `expected an options object like { n: 500 }, got ${String(options)}`,
     );
   }
-  const { n = 1000, modes = 8, radius = 2, std = 0.02, seed = 0 } = options;
+  const { n = 1000, modes = 8, radius = 2, std = 0.02, seed = 0 } =
+    checkOptions(where, options, ["n", "modes", "radius", "std", "seed"]);
   checkInteger(where, "n", n, { min: 1 });
   checkInteger(where, "modes", modes, { min: 1 });
   checkNumber(where, "radius", radius, { min: 0, minExclusive: true });
@@ -179,9 +190,13 @@ export function makeRing(
  */
 export function makeMoons(
   n: number,
-  { noise = 0.05, seed = 0 }: { noise?: number; seed?: number | Rng } = {},
+  options: { noise?: number; seed?: number | Rng } = {},
 ): Dataset2D {
   const where = "makeMoons";
+  const { noise = 0.05, seed = 0 } = checkOptions(where, options, [
+    "noise",
+    "seed",
+  ]);
   checkInteger(where, "n", n, { min: 1 });
   checkNumber(where, "noise", noise, { min: 0 });
   const rng = checkSeed(where, seed);
@@ -214,7 +229,7 @@ export function makeMoons(
  */
 export function makeSpiral(
   n: number,
-  { turns = 1.5, noise = 0.02, arms = 2, radius = 1, seed = 0 }: {
+  options: {
     turns?: number;
     noise?: number;
     arms?: number;
@@ -223,6 +238,8 @@ export function makeSpiral(
   } = {},
 ): Dataset2D {
   const where = "makeSpiral";
+  const { turns = 1.5, noise = 0.02, arms = 2, radius = 1, seed = 0 } =
+    checkOptions(where, options, ["turns", "noise", "arms", "radius", "seed"]);
   checkInteger(where, "n", n, { min: 1 });
   checkNumber(where, "turns", turns, { min: 0, minExclusive: true });
   checkNumber(where, "noise", noise, { min: 0 });
