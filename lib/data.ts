@@ -1055,15 +1055,22 @@ async function subsetCount(
  * `shuffle` (default) the order is a seeded random permutation, so the same
  * seed gives the same batches. Use with `tf.gather(images, batch)`.
  */
-export function* batches(
+export function batches(
   n: number,
   batchSize: number,
-  { seed = 0, shuffle = true, dropRemainder = false }: {
+  options: {
     seed?: number | Rng;
     shuffle?: boolean;
     dropRemainder?: boolean;
   } = {},
 ): Generator<Int32Array, void, undefined> {
+  // Checked here, not in the generator: a generator's body runs only at the
+  // first next(), so a bad call would throw far from where it was made.
+  const { seed = 0, shuffle = true, dropRemainder = false } = checkOptions(
+    "batches",
+    options,
+    ["seed", "shuffle", "dropRemainder"],
+  );
   checkInteger("batches", "n", n, { min: 0 });
   checkInteger("batches", "batchSize", batchSize, { min: 1 });
   if (typeof seed === "number") checkNumber("batches", "seed", seed);
@@ -1073,6 +1080,18 @@ export function* batches(
       `seed must be a number or an Rng, got ${seed}`,
     );
   }
+  checkBoolean("batches", "shuffle", shuffle);
+  checkBoolean("batches", "dropRemainder", dropRemainder);
+  return epochBatches(n, batchSize, seed, shuffle, dropRemainder);
+}
+
+function* epochBatches(
+  n: number,
+  batchSize: number,
+  seed: number | Rng,
+  shuffle: boolean,
+  dropRemainder: boolean,
+): Generator<Int32Array, void, undefined> {
   let order: Int32Array;
   if (shuffle) {
     order = rngFrom(seed).permutation(n);
