@@ -147,7 +147,8 @@ export class Rng {
 
 /** Normalises a `seed` option: an existing `Rng` is used as is, a number seeds a new one, undefined uses 0. */
 export function rngFrom(seed: number | Rng | undefined = 0): Rng {
-  return seed instanceof Rng ? seed : new Rng(seed);
+  if (seed instanceof Rng) return seed;
+  return new Rng(checkNumber("rngFrom", "seed", seed));
 }
 
 // The stream that draws without a seed advance: seeded, so a run is
