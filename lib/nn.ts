@@ -11,7 +11,9 @@ import * as tf from "@tensorflow/tfjs";
 import {
   ArgumentError,
   checkBoolean,
+  checkChoice,
   checkInteger,
+  checkNumber,
   checkOptions,
   checkTensor,
 } from "./validate.ts";
@@ -24,6 +26,31 @@ export type Activation =
   | "sigmoid"
   | "elu"
   | "linear";
+
+const ACTIVATIONS: Activation[] = [
+  "relu",
+  "leakyRelu",
+  "tanh",
+  "sigmoid",
+  "elu",
+  "linear",
+];
+
+/** `channels` of the conv builders: two positive integers. */
+function checkChannels(where: string, channels: unknown): [number, number] {
+  if (!Array.isArray(channels) || channels.length !== 2) {
+    throw new ArgumentError(
+      where,
+      `channels must be two layer widths like [32, 64], got ${
+        JSON.stringify(channels)
+      }`,
+    );
+  }
+  channels.forEach((c, i) =>
+    checkInteger(where, `channels[${i}]`, c, { min: 1 })
+  );
+  return channels as [number, number];
+}
 
 /** Options for `mlp`. */
 export interface MLPOptions {
@@ -64,7 +91,15 @@ export function mlp(sizes: number[], options: MLPOptions = {}): tf.Sequential {
     outputActivation = "linear",
     seed = 0,
     name = "mlp",
-  } = options;
+  } = checkOptions("mlp", options, [
+    "activation",
+    "outputActivation",
+    "seed",
+    "name",
+  ]);
+  checkChoice("mlp", "activation", activation, ACTIVATIONS);
+  checkChoice("mlp", "outputActivation", outputActivation, ACTIVATIONS);
+  checkNumber("mlp", "seed", seed);
   const model = tf.sequential({ name });
   for (let i = 1; i < sizes.length; i++) {
     const last = i === sizes.length - 1;
@@ -96,6 +131,14 @@ export function countParameters(model: tf.LayersModel): number {
 
 /** The trainable variables of one or more models (for an optimizer's `varList`). */
 export function trainableVariables(...models: tf.LayersModel[]): tf.Variable[] {
+  models.forEach((m, i) => {
+    if (!(m instanceof tf.LayersModel)) {
+      throw new ArgumentError(
+        "trainableVariables",
+        `models[${i}] must be a tf.LayersModel, got ${String(m)}`,
+      );
+    }
+  });
   return models.flatMap((m) =>
     m.trainableWeights.map((w) => w.read() as tf.Variable)
   );
@@ -705,10 +748,14 @@ export interface ConvEncoderOptions {
  */
 export function convEncoder28(options: ConvEncoderOptions = {}): tf.Sequential {
   const { channels = [32, 64], outChannels = 16, seed = 0, name = "encoder" } =
-    options;
-  channels.forEach((c, i) =>
-    checkInteger("convEncoder28", `channels[${i}]`, c, { min: 1 })
-  );
+    checkOptions("convEncoder28", options, [
+      "channels",
+      "outChannels",
+      "seed",
+      "name",
+    ]);
+  checkChannels("convEncoder28", channels);
+  checkNumber("convEncoder28", "seed", seed);
   checkInteger("convEncoder28", "outChannels", outChannels, { min: 1 });
   const init = (i: number) =>
     tf.initializers.glorotUniform({ seed: seed * 1000 + i });
@@ -812,11 +859,20 @@ export function convDecoder28(options: ConvDecoderOptions = {}): tf.Sequential {
     outputActivation = "linear",
     seed = 0,
     name = "decoder",
-  } = options;
+  } = checkOptions("convDecoder28", options, [
+    "inChannels",
+    "channels",
+    "outputActivation",
+    "seed",
+    "name",
+  ]);
   checkInteger("convDecoder28", "inChannels", inChannels, { min: 1 });
-  channels.forEach((c, i) =>
-    checkInteger("convDecoder28", `channels[${i}]`, c, { min: 1 })
-  );
+  checkChannels("convDecoder28", channels);
+  checkChoice("convDecoder28", "outputActivation", outputActivation, [
+    "linear",
+    "sigmoid",
+  ]);
+  checkNumber("convDecoder28", "seed", seed);
   const init = (i: number) =>
     tf.initializers.glorotUniform({ seed: seed * 1000 + 100 + i });
   return tf.sequential({
