@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { sourceOf, type SourceOptions } from "./source.ts";
+import { sourceFor, type SourceOptions } from "./source.ts";
 
 type Bundle = Record<string, unknown>;
 const JUPYTER_DISPLAY = Symbol.for("Jupyter.display");
@@ -73,7 +73,7 @@ export async function showSource(
   name: string,
   options: SourceOptions = {},
 ): Promise<void> {
-  await show(sourceBlock(file, name, options));
+  await show(sourceBlock(file, name, options, "showSource"));
 }
 
 /** A displayable block of source: markdown (highlighted by Jupyter and nbconvert) and plain text. */
@@ -81,8 +81,9 @@ export function sourceBlock(
   file: string,
   name: string,
   options: SourceOptions = {},
+  where = "sourceBlock",
 ): { [JUPYTER_DISPLAY](): Bundle } {
-  const s = sourceOf(file, name, options);
+  const s = sourceFor(where, file, name, options);
   const caption = `${s.file}, lines ${s.startLine}-${s.endLine}: ${s.name}`;
   // A fence longer than any run of backticks in the code cannot be closed early.
   const longest = Math.max(

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { ArgumentError } from "./validate.ts";
+import { ArgumentError, checkOptions } from "./validate.ts";
 
 /** What `sourceOf` returns: the text of one declaration and where it is. */
 export interface SourceExcerpt {
@@ -227,7 +227,16 @@ export function sourceOf(
   name: string,
   options: SourceOptions = {},
 ): SourceExcerpt {
-  const where = "sourceOf";
+  return sourceFor("sourceOf", file, name, options);
+}
+
+/** `sourceOf` with the errors naming `where`, the function the user called (e.g. showSource). */
+export function sourceFor(
+  where: string,
+  file: string,
+  name: string,
+  options: SourceOptions = {},
+): SourceExcerpt {
   if (typeof name !== "string" || !/^[\w$]+(\.#?[\w$]+)?$/.test(name)) {
     throw new ArgumentError(
       where,
@@ -236,13 +245,7 @@ export function sourceOf(
       }`,
     );
   }
-  const unknownKeys = Object.keys(options ?? {}).filter((k) => k !== "withDoc");
-  if (unknownKeys.length > 0) {
-    throw new ArgumentError(
-      where,
-      `unknown option ${unknownKeys[0]}; the only option is withDoc`,
-    );
-  }
+  checkOptions(where, options, ["withDoc"]);
   const text = readRepoFile(where, file);
   const lines = text.split("\n");
   const lineStarts: number[] = [];
