@@ -22,6 +22,7 @@ import {
   ArgumentError,
   checkInteger,
   checkNumber,
+  checkOptions,
   toMatrix,
 } from "./validate.ts";
 
@@ -93,7 +94,37 @@ export interface AxisOptions extends ChartOptions {
   yLabel?: string;
 }
 
-function checkTitle(where: string, options: unknown): string {
+// The option keys of each chart helper, for checkOptions (a misspelled key
+// is an error naming the closest one, not an option silently ignored).
+const CHART_KEYS = ["title", "subtitle", "width", "height"];
+const AXIS_KEYS = [...CHART_KEYS, "xLabel", "yLabel"];
+const KEYS = {
+  scatter: [
+    ...AXIS_KEYS,
+    ...["labels", "classNames", "centroids", "voronoi", "colorCentroids"],
+    ...["r", "legendLabel"],
+  ],
+  lineChart: [...AXIS_KEYS, "x", "logX", "logY", "legendLabel"],
+  trainingCurves: [...AXIS_KEYS, "keys", "logY", "smooth", "layout"],
+  histogram: [...AXIS_KEYS, "bins", "normalize"],
+  bars: [...AXIS_KEYS, "legendLabel"],
+  imageGrid: [
+    ...["title", "subtitle", "labels", "scale", "cols", "range"],
+    ...["imageShape", "gap", "gapColor", "labelRows"],
+  ],
+  heatmap: [
+    ...AXIS_KEYS,
+    ...["xTicks", "yTicks", "scheme", "annotate", "legendLabel"],
+  ],
+  vectorField: [...AXIS_KEYS, "maxLength", "maxMagnitude"],
+  layout: ["title", "subtitle", "gap"],
+};
+
+function checkTitle(
+  where: string,
+  options: unknown,
+  known?: readonly string[],
+): string {
   if (options === null || typeof options !== "object") {
     throw new ArgumentError(
       where,
@@ -102,6 +133,7 @@ function checkTitle(where: string, options: unknown): string {
       }`,
     );
   }
+  if (known) checkOptions(where, options, known);
   const { title, subtitle } = options as {
     title?: unknown;
     subtitle?: unknown;
@@ -725,7 +757,7 @@ function scatterImpl(
   points: MatrixLike,
   options: ScatterOptions,
 ): Chart {
-  const title = checkTitle(where, options);
+  const title = checkTitle(where, options, KEYS.scatter);
   const { xs, ys } = toPoints(where, "points", points);
   const n = xs.length;
   const classNames = checkClassNames(where, options.classNames);
@@ -994,7 +1026,7 @@ export function lineChart(
   options: LineChartOptions,
 ): Chart {
   const where = "lineChart";
-  const title = checkTitle(where, options);
+  const title = checkTitle(where, options, KEYS.lineChart);
   if (
     series === null || typeof series !== "object" || Array.isArray(series) ||
     series instanceof tf.Tensor
@@ -1154,7 +1186,7 @@ export function trainingCurves(
   options: TrainingCurvesOptions,
 ): Chart {
   const where = "trainingCurves";
-  const title = checkTitle(where, options);
+  const title = checkTitle(where, options, KEYS.trainingCurves);
   const { steps, metrics } = normalizeHistory(where, history);
   // trainLoop's history also holds the clock (`time`): not a metric to draw.
   let keys = [...metrics.keys()].filter((k) => k !== "time");
@@ -1266,7 +1298,7 @@ export function histogram(
   options: HistogramOptions,
 ): Chart {
   const where = "histogram";
-  const title = checkTitle(where, options);
+  const title = checkTitle(where, options, KEYS.histogram);
   const data = toVector(where, "values", values, { flatten: true });
   const bins = options.bins === undefined
     ? 30
@@ -1321,7 +1353,7 @@ export function bars(
   options: BarsOptions,
 ): Chart {
   const where = "bars";
-  const title = checkTitle(where, options);
+  const title = checkTitle(where, options, KEYS.bars);
   if (
     !Array.isArray(categories) || categories.length === 0 ||
     categories.some((c) => typeof c !== "string" && typeof c !== "number")
@@ -1528,6 +1560,17 @@ function buildMosaic(
       }`,
     );
   }
+  for (let i = 0; i < values.length; i++) {
+    // NaN would be drawn as black pixels: say so instead of a plausible image.
+    if (!Number.isFinite(values[i])) {
+      throw new ArgumentError(
+        where,
+        `images must be finite, but value ${i} is ${
+          values[i]
+        } (did the model diverge?)`,
+      );
+    }
+  }
   const n = shape[0];
   let tileShape = shape.slice(1);
   if (layout.imageShape !== undefined) {
@@ -1595,7 +1638,7 @@ function buildMosaic(
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
-    if (!(hi > lo)) hi = lo + 1; // constant (or all-NaN) images: avoid 0/0
+    if (!(hi > lo)) hi = lo + 1; // constant images: avoid 0/0
   } else {
     if (
       !Array.isArray(range) || range.length !== 2 ||
@@ -1673,7 +1716,7 @@ export function imageGrid(
   options: ImageGridOptions,
 ): Chart {
   const where = "imageGrid";
-  const title = checkTitle(where, options);
+  const title = checkTitle(where, options, KEYS.imageGrid);
   const labels = options.labels;
   if (
     labels !== undefined &&
@@ -1779,7 +1822,7 @@ export interface HeatmapOptions extends AxisOptions {
  */
 export function heatmap(matrix: MatrixLike, options: HeatmapOptions): Chart {
   const where = "heatmap";
-  const title = checkTitle(where, options);
+  const title = checkTitle(where, options, KEYS.heatmap);
   const { matrix: m, created } = toMatrix(where, "matrix", matrix);
   let flat: Float32Array;
   const [rowsN, colsN] = m.shape;
@@ -1909,7 +1952,7 @@ export function vectorField(
   options: VectorFieldOptions,
 ): Chart {
   const where = "vectorField";
-  const title = checkTitle(where, options);
+  const title = checkTitle(where, options, KEYS.vectorField);
   const p = toPoints(where, "points", points);
   const v = toPoints(where, "vectors", vectors);
   const n = p.xs.length;
@@ -2024,7 +2067,7 @@ function stack(
   charts: unknown,
   options: LayoutOptions,
 ): Chart {
-  const title = checkTitle(where, options);
+  const title = checkTitle(where, options, KEYS.layout);
   if (
     !Array.isArray(charts) || charts.length === 0 ||
     charts.some((c) => !(c instanceof Chart))
