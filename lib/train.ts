@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { ArgumentError, checkInteger } from "./validate.ts";
+import { ArgumentError, checkInteger, checkOptions } from "./validate.ts";
 
 /** What one training step reports: a loss, or several named metrics. */
 export type StepMetrics = number | Record<string, number>;
@@ -299,6 +299,13 @@ export async function trainLoop(
       "step must be a function (i) => loss or metrics",
     );
   }
+  checkOptions("trainLoop", options ?? null, [
+    "steps",
+    "label",
+    "recordEvery",
+    "quiet",
+    "onRecord",
+  ]);
   const steps = checkInteger("trainLoop", "options.steps", options?.steps, {
     min: 0,
   });
