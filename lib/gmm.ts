@@ -142,7 +142,16 @@ function oneHotFloat(indices: tf.Tensor1D, k: number): tf.Tensor2D {
 
 /** Disposes the three tensors of a GMM (or of a `fitGMM` result). */
 export function disposeGMM(model: GMM): void {
-  tf.dispose([model.means, model.variances, model.weights]);
+  const parts = model === null || typeof model !== "object"
+    ? []
+    : [model.means, model.variances, model.weights];
+  if (parts.length === 0 || parts.some((t) => !(t instanceof tf.Tensor))) {
+    throw new ArgumentError(
+      "disposeGMM",
+      `model must be a GMM { means, variances, weights } of tensors, got ${model}`,
+    );
+  }
+  tf.dispose(parts);
 }
 
 function checkModel(where: string, model: unknown, width?: number): GMM {
