@@ -32,6 +32,7 @@ import {
   checkBoolean,
   checkChoice,
   checkFinite,
+  checkFitsModel,
   checkInteger,
   checkNumber,
   checkOptions,
@@ -625,6 +626,9 @@ export function r1Penalty(
   checkTensor(where, "real", real, { minRank: 2, dtype: "float32" });
   if (real.shape[0] === 0) {
     throw new ArgumentError(where, "real must not be empty");
+  }
+  if (discriminator instanceof tf.LayersModel) {
+    checkFitsModel(where, "real", real, discriminator);
   }
   const logitsOf = discriminator instanceof tf.LayersModel
     ? (x: tf.Tensor) => discriminator.apply(x) as tf.Tensor

@@ -707,34 +707,41 @@ function adaptiveSteps(
 // ---------------------------------------------------------------------------
 // Argument checks
 
-function validateTimes(where: string, ts: unknown): number[] {
+function validateTimes(
+  where: string,
+  ts: unknown,
+  name = "ts",
+): number[] {
   let arr: number[];
   if (ts instanceof tf.Tensor) {
-    checkTensor(where, "ts", ts, { rank: 1 });
+    checkTensor(where, name, ts, { rank: 1 });
     arr = Array.from(ts.dataSync());
   } else if (Array.isArray(ts) || ArrayBuffer.isView(ts)) {
     arr = Array.from(ts as ArrayLike<number>);
   } else {
     throw new ArgumentError(
       where,
-      `ts must be an array of times (number[] or a rank-1 tensor), got ${
+      `${name} must be an array of times (number[] or a rank-1 tensor), got ${
         String(ts)
       }`,
     );
   }
   if (arr.length < 1) {
-    throw new ArgumentError(where, "ts must contain at least the initial time");
+    throw new ArgumentError(
+      where,
+      `${name} must contain at least the initial time`,
+    );
   }
-  arr.forEach((v, i) => checkNumber(where, `ts[${i}]`, v));
+  arr.forEach((v, i) => checkNumber(where, `${name}[${i}]`, v));
   if (arr.length >= 2) {
     const dir = Math.sign(arr[1] - arr[0]);
     for (let i = 1; i < arr.length; i++) {
       if (dir === 0 || Math.sign(arr[i] - arr[i - 1]) !== dir) {
         throw new ArgumentError(
           where,
-          `ts must be strictly increasing or strictly decreasing, but ts[${
+          `${name} must be strictly increasing or strictly decreasing, but ${name}[${
             i - 1
-          }] = ${arr[i - 1]} and ts[${i}] = ${arr[i]}`,
+          }] = ${arr[i - 1]} and ${name}[${i}] = ${arr[i]}`,
         );
       }
     }
@@ -1493,7 +1500,7 @@ export class NeuralODE implements Trainable<tf.Tensor> {
     o.sizes.forEach((s, i) =>
       checkInteger(where, `options.sizes[${i}]`, s, { min: 1 })
     );
-    const times = validateTimes(where, o.windowTimes);
+    const times = validateTimes(where, o.windowTimes, "windowTimes");
     if (times.length < 2) {
       throw new ArgumentError(where, "options.windowTimes needs >= 2 times");
     }

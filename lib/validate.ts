@@ -137,6 +137,17 @@ export function checkTensor(
       }], got ${describe(value)}`,
     );
   }
+  if (
+    dtype === undefined &&
+    (value.dtype === "string" || value.dtype === "complex64")
+  ) {
+    // No course function computes on strings or complex numbers: without
+    // this, tfjs fails deep inside an op with a message naming no argument.
+    throw new ArgumentError(
+      where,
+      `${name} must hold real numbers, got ${describe(value)}`,
+    );
+  }
   if (dtype !== undefined) {
     const ok = Array.isArray(dtype) ? dtype : [dtype];
     if (!ok.includes(value.dtype)) {
@@ -298,4 +309,29 @@ export function checkBoolean(
     );
   }
   return value;
+}
+
+/**
+ * Throws unless `x` fits the input of `model` (every axis after the batch
+ * axis, where the model fixes it), so a wrong-shaped batch is an
+ * ArgumentError naming `where` and `name` instead of a tfjs layer error.
+ */
+export function checkFitsModel(
+  where: string,
+  name: string,
+  x: tf.Tensor,
+  model: tf.LayersModel,
+): void {
+  const want = model.inputs?.[0]?.shape;
+  if (!want) return;
+  const fits = want.length === x.rank &&
+    want.every((s, i) => i === 0 || s === null || s === x.shape[i]);
+  if (!fits) {
+    throw new ArgumentError(
+      where,
+      `${name} must have shape [${
+        want.map((s) => s ?? "*").join(", ")
+      }] (the input of ${model.name}), got ${describe(x)}`,
+    );
+  }
 }

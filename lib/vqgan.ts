@@ -190,9 +190,10 @@ export function hingeGeneratorLoss(fakeLogits: tf.Tensor): tf.Scalar {
 export function adaptiveWeight(
   gradRec: tf.Tensor,
   gradGan: tf.Tensor,
-  { delta = 1e-4 }: { delta?: number } = {},
+  options: { delta?: number } = {},
 ): number {
   const where = "adaptiveWeight";
+  const { delta = 1e-4 } = checkOptions(where, options, ["delta"]);
   checkTensor(where, "gradRec", gradRec, { dtype: "float32" });
   checkTensor(where, "gradGan", gradGan, {
     shape: gradRec.shape,
@@ -217,6 +218,12 @@ export function gradientsAt(
   const where = "gradientsAt";
   if (!(variable instanceof tf.Variable)) {
     throw new ArgumentError(where, "variable must be a tf.Variable");
+  }
+  if (losses === null || typeof losses !== "object") {
+    throw new ArgumentError(
+      where,
+      `losses must be a record of functions { name: () => scalar }, got ${losses}`,
+    );
   }
   const out: Record<string, tf.Tensor> = {};
   try {
@@ -269,9 +276,9 @@ export function layerFeatures(
     if (!known.includes(name)) {
       throw new ArgumentError(
         where,
-        `model has no layer ${JSON.stringify(name)}; its layers are ${
-          known.join(", ")
-        }`,
+        `model has no layer ${
+          JSON.stringify(name)
+        } (in layerNames); its layers are ${known.join(", ")}`,
       );
     }
     return model.getLayer(name).output as tf.SymbolicTensor;
