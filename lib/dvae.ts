@@ -53,6 +53,7 @@ import {
   ArgumentError,
   checkBoolean,
   checkChoice,
+  checkFinite,
   checkInteger,
   checkNumber,
   checkOptions,
@@ -149,6 +150,17 @@ export function bernoulliNLL(logits: tf.Tensor, x: tf.Tensor): tf.Tensor1D {
       where,
       `logits and x must have the same shape, got [${logits.shape}] and [${x.shape}]`,
     );
+  }
+  checkFinite(where, "logits", logits);
+  // A Bernoulli likelihood of a target outside [0, 1] is no likelihood.
+  const targets = x.dataSync();
+  for (let i = 0; i < targets.length; i++) {
+    if (!(targets[i] >= 0 && targets[i] <= 1)) {
+      throw new ArgumentError(
+        where,
+        `x must hold pixel values in [0, 1], but element ${i} is ${targets[i]}`,
+      );
+    }
   }
   return tf.tidy(() => sigmoidCrossEntropy(logits, x));
 }

@@ -232,7 +232,7 @@ export function toMatrix(
 }
 
 /** Edit distance between two short strings (for "did you mean" hints). */
-function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string, ignoreCase = true): number {
   let row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const next = [i];
@@ -241,7 +241,9 @@ function editDistance(a: string, b: string): number {
         row[j] + 1,
         next[j - 1] + 1,
         row[j - 1] +
-          (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1),
+          (ignoreCase
+            ? (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1)
+            : (a[i - 1] === b[j - 1] ? 0 : 1)),
       );
     }
     row = next;
@@ -279,8 +281,10 @@ export function checkOptions<T extends object>(
   }
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue;
+    // Ties (case aside) go to the closer spelling: "label" -> "labels", not "xLabel".
     const closest = [...known].sort((a, b) =>
-      editDistance(key, a) - editDistance(key, b)
+      editDistance(key, a) - editDistance(key, b) ||
+      editDistance(key, a, false) - editDistance(key, b, false)
     )[0];
     const hint = closest !== undefined &&
         editDistance(key, closest) <= Math.max(2, key.length / 3)
