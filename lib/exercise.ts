@@ -16,6 +16,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { ArgumentError } from "./validate.ts";
 
 // The built-ins and tf entry points the checks rely on, taken when this
 // module is first imported. Under the grader that happens in a setup cell
@@ -228,6 +229,48 @@ export function expect(condition: unknown, message: string): asserts condition {
 }
 
 /**
+ * The options of `expectClose`: only rtol and atol, finite and >= 0 (an
+ * instructor's typo must not loosen a check unseen). Written with the
+ * built-ins this module keeps, like the rest of the checks.
+ */
+function checkTolerances(
+  options: unknown,
+): { rtol?: number; atol?: number } {
+  if (options === null || typeof options !== "object") {
+    throw new ArgumentError(
+      "expectClose",
+      `options must be an object like { rtol, atol }, got ${toText(options)}`,
+    );
+  }
+  const keys = ownKeys(options);
+  for (let i = 0; i < keys.length; i++) {
+    const key = toText(keys[i]);
+    if (key === "rtol" || key === "atol") continue;
+    const closest = key[0] === "a" ? "atol" : "rtol";
+    throw new ArgumentError(
+      "expectClose",
+      `unknown option "${key}" in options (did you mean "${closest}"?); known options: rtol, atol`,
+    );
+  }
+  const o = options as { rtol?: unknown; atol?: unknown };
+  checkTolerance("rtol", o.rtol);
+  checkTolerance("atol", o.atol);
+  return o as { rtol?: number; atol?: number };
+}
+
+function checkTolerance(name: string, value: unknown): void {
+  if (
+    value !== undefined &&
+    !(typeof value === "number" && value >= 0 && numberIsFinite(value))
+  ) {
+    throw new ArgumentError(
+      "expectClose",
+      `options.${name} must be a finite number >= 0, got ${toText(value)}`,
+    );
+  }
+}
+
+/**
  * Throws `ExerciseError` unless `actual` and `expected` (numbers, arrays or
  * tensors) have the same size and agree within atol + rtol * |expected|.
  */
@@ -235,8 +278,9 @@ export function expectClose(
   actual: Numeric,
   expected: Numeric,
   what: string,
-  { rtol = 1e-4, atol = 1e-5 }: { rtol?: number; atol?: number } = {},
+  options: { rtol?: number; atol?: number } = {},
 ): void {
+  const { rtol = 1e-4, atol = 1e-5 } = checkTolerances(options);
   if (actual === undefined || actual === null) {
     throw new ExerciseError(
       `${what}: your code returned ${actual}; return a value`,
@@ -299,6 +343,20 @@ export async function checkExercise(
   id: string,
   tests: () => void | Promise<void>,
 ): Promise<void> {
+  if (typeof id !== "string" || id === "") {
+    throw new ArgumentError(
+      "checkExercise",
+      `id must be an exercise id like "02-iwae", got ${toText(id)}`,
+    );
+  }
+  if (typeof tests !== "function") {
+    throw new ArgumentError(
+      "checkExercise",
+      `tests must be a function () => { ... } holding the checks, got ${
+        toText(tests)
+      }`,
+    );
+  }
   if (grading) restoreBuiltins(current ?? toText(id));
   depth++;
   // A scope frees the tensors the tests create, even when they are async.
