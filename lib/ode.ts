@@ -46,6 +46,7 @@ import {
   trainableVariables,
 } from "./nn.ts";
 import type { LossTerms, Trainable } from "./model.ts";
+import { linearCombination } from "@course/tfjs-fast";
 
 /** A vector field f(t, y): a JS number time and a tensor state; returns dy/dt with y's shape. */
 export type VectorField = (t: number, y: tf.Tensor) => tf.Tensor;
@@ -206,91 +207,36 @@ type State = tf.Tensor[];
 type Field = (t: number, y: State) => State;
 
 /**
- * Scalar tensors by value, made once per fixed-step solve and reused by
- * every step (a JS number in tf.mul uploads a new scalar on each call).
- * Kept out of the per-step tidy; `dispose()` frees them.
- */
-class ScalarCache {
-  readonly #scalars = new Map<number, tf.Scalar>();
-
-  get(value: number): tf.Scalar {
-    let s = this.#scalars.get(value);
-    if (s === undefined) {
-      s = tf.keep(tf.scalar(value));
-      this.#scalars.set(value, s);
-    }
-    return s;
-  }
-
-  dispose(): void {
-    this.#scalars.forEach((s) => s.dispose());
-    this.#scalars.clear();
-  }
-}
-
-/**
- * The cache of the fixed-step solve that is running (null otherwise), so
- * the steps need not pass it along. A solve sets it and puts back the
- * previous one when it ends (a vector field may itself call odeint).
- */
-let stepScalars: ScalarCache | null = null;
-
-/**
  * y + h (w_1 k_1 + w_2 k_2 + ...), per tensor of the state: the
  * combination every Runge-Kutta stage and step is made of (zero weights
  * skipped).
  *
- * It is one fused `tf.customGrad` op per tensor because cost matters more
- * than it seems: tfjs spends ~5 µs per kernel, and on a gradient tape each
- * op also clones the tensors its gradient needs and adds its own gradient
- * kernels. The fused op's forward ops (the same as without it, so the same
- * numbers) are not taped, and its gradient is written out: dy for y and
- * dy h w_i for each k_i.
+ * Each tensor's combination is one fused op (`linearCombination` from the
+ * course's performance package) because cost matters more than it seems:
+ * tfjs spends ~5 µs per kernel, and would run a multiply per term, a sum
+ * and an add, and as many kernels again in the backward pass. On wasm the
+ * op is one kernel and its gradient (dy for y, dy h w_i for each k_i) one
+ * more, with the same float32 arithmetic, so the same numbers.
  */
 function addScaled(y: State, h: number, ks: State[], w: number[]): State {
-  return linearCombination(y, h, ks, w);
+  const { terms, weights } = nonzeroTerms(ks, w);
+  const c = weights.map((wi) => h * wi);
+  return y.map((yj, j) => linearCombination(yj, terms.map((k) => k[j]), c));
 }
 
 /** h (w_1 k_1 + w_2 k_2 + ...) alone, as `addScaled` without the y. */
 function scaledSum(h: number, ks: State[], w: number[]): State {
-  return linearCombination(null, h, ks, w);
+  const { terms, weights } = nonzeroTerms(ks, w);
+  const c = weights.map((wi) => h * wi);
+  return ks[0].map((_, j) =>
+    linearCombination(null, terms.map((k) => k[j]), c)
+  );
 }
 
-function linearCombination(
-  y: State | null,
-  h: number,
-  ks: State[],
-  w: number[],
-): State {
-  const used = ks.map((_, i) => i).filter((i) => i < w.length && w[i] !== 0);
-  const cache = stepScalars;
-  const scalar = (v: number) => cache ? cache.get(v) : v;
-  // xs = [y_j?, k_{used[0]}_j, k_{used[1]}_j, ...]
-  const linear = (xs: tf.Tensor[]) => {
-    const k = y ? xs.slice(1) : xs;
-    const terms = used.map((i, n) => tf.mul(k[n], scalar(h * w[i])));
-    const sum = terms.length === 1 ? terms[0] : tf.addN(terms);
-    return y ? tf.add(xs[0], sum) : sum;
-  };
-  // The gradient may hand dy itself to y: tfjs accumulates input gradients
-  // into new tensors and reads an output's gradient only once.
-  const op = tf.customGrad(
-    ((...args: unknown[]) => ({
-      value: linear(args.slice(0, -1) as tf.Tensor[]),
-      gradFunc: (dy: tf.Tensor) => [
-        ...(y ? [dy] : []),
-        // Plain numbers: the cached scalars are freed when the solve ends,
-        // before any backward pass.
-        ...used.map((i) => tf.mul(dy, h * w[i])),
-      ],
-    })) as Parameters<typeof tf.customGrad>[0],
-  );
-  return ks[0].map((_, j) => {
-    if (used.length === 0) {
-      return y ? y[j].clone() : tf.zerosLike(ks[0][j]);
-    }
-    return op(...(y ? [y[j]] : []), ...used.map((i) => ks[i][j]));
-  });
+/** The slopes with a nonzero weight (a tableau row may be shorter than ks), and their weights. */
+function nonzeroTerms(ks: State[], w: number[]) {
+  const used = ks.map((_, i) => i).filter((i) => (w[i] ?? 0) !== 0);
+  return { terms: used.map((i) => ks[i]), weights: used.map((i) => w[i]) };
 }
 
 // ---------------------------------------------------------------------------
@@ -572,9 +518,6 @@ function solve(
   o: Resolved,
   stats: OdeStats,
 ): State[] {
-  const outer = stepScalars;
-  const cache = o.method === "dopri5" ? null : new ScalarCache();
-  stepScalars = cache;
   const outputs: State[] = [y0.map((y) => y.clone())];
   try {
     if (ts.length > 1) {
@@ -586,9 +529,6 @@ function solve(
   } catch (e) {
     for (const s of outputs) tf.dispose(s);
     throw e;
-  } finally {
-    stepScalars = outer;
-    cache?.dispose();
   }
 }
 

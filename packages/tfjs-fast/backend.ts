@@ -21,6 +21,7 @@ import { cpus } from "node:os";
 import { type Blas, openBlas, useBlas } from "./kernels/blas_kernels.ts";
 import { registerWasmKernels } from "./kernels/wasm_kernels.ts";
 import { useFusedAdam } from "./optim.ts";
+import { useFusedPowGradient } from "./ops.ts";
 import { startThreadedWasm } from "./kernels/wasm_threads.ts";
 import { ArgumentError } from "./errors.ts";
 import { envVar } from "./env.ts";
@@ -316,7 +317,11 @@ export async function initBackend(
   // Every tf.AdamOptimizer (tf.train.adam, layers' "adam") takes the fused
   // update on wasm: the same bits, one kernel per variable instead of ~12.
   // Once, so that a later useFusedAdam(false) stays.
-  if (!adamPatched) useFusedAdam(true);
+  if (!adamPatched) {
+    useFusedAdam(true);
+    // Pow's gradient (a scalar exponent) as one kernel on wasm, same bits.
+    useFusedPowGradient(true);
+  }
   adamPatched = true;
   if (threads && blasStart === null) {
     const blasWanted = options.blas ?? true;

@@ -35,6 +35,11 @@ export {
   FusedAdamOptimizer,
   useFusedAdam,
 } from "./optim.ts";
+export {
+  fusedPowGradientInUse,
+  linearCombination,
+  useFusedPowGradient,
+} from "./ops.ts";
 export { ArgumentError } from "./errors.ts";
 export {
   activeBlas,

@@ -34,6 +34,7 @@ import {
   FAST_KERNELS,
   fillWhenEmpty,
   type KernelArgs,
+  type KernelFn,
   markReplacements,
   registerWasmKernel,
   type WasmBackendLike,
@@ -41,6 +42,7 @@ import {
 import { CONV_BUILTINS, CONV_KERNELS } from "./conv_kernels.ts";
 import { ELEMENTWISE_BUILTINS, ELEMENTWISE_KERNELS } from "./elementwise.ts";
 import { tanh } from "./tanh.ts";
+import { COMBINATION_BUILTINS, COMBINATION_KERNELS } from "./combination.ts";
 
 function unsortedSegmentSum(
   { inputs, backend, attrs }: KernelArgs,
@@ -147,8 +149,13 @@ export function registerWasmKernels(): void {
     ...CONV_BUILTINS,
     ...ELEMENTWISE_BUILTINS,
     "Tanh",
+    ...COMBINATION_BUILTINS,
   ]);
   for (const [kernelName, kernelFunc] of Object.entries(PROJECT_KERNELS)) {
     registerWasmKernel(kernelName, kernelFunc);
+  }
+  // New kernels (no built-in of that name): the fused combinations.
+  for (const [kernelName, kernelFunc] of Object.entries(COMBINATION_KERNELS)) {
+    registerWasmKernel(kernelName, kernelFunc as KernelFn);
   }
 }

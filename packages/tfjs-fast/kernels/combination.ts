@@ -1,0 +1,235 @@
+/**
+ * Fused kernels for small-tensor code that tfjs runs as many tiny kernels,
+ * each paying ~4 µs of engine bookkeeping (the neural ODE's solver steps):
+ *
+ * - `ProjectLinearCombination`: base + c_0 x_0 + c_1 x_1 + ... (float32,
+ *   one shape), one kernel instead of a Multiply per term, an AddN and an
+ *   Add. The same float32 operations in the same order as those kernels
+ *   (each product rounded, the products summed from 0 in order, then
+ *   added to base; one term is added to base directly, as `tf.add(base,
+ *   tf.mul(x, c))` does), so the same bits.
+ * - `ProjectScaleMany`: c_0 dy, c_1 dy, ... as one kernel with one output
+ *   per coefficient: the combination's gradient.
+ * - `ProjectPowGrad`: dy b a^(b - 1) for a scalar exponent b, the gradient
+ *   of `tf.pow(a, b)` with respect to a, as one kernel instead of tfjs's
+ *   Cast, Sub, Pow, two Multiply and a Reshape (and a scalar upload). It
+ *   runs the backend's own Pow and Multiply kernels in tfjs's order, so
+ *   the same bits.
+ *
+ * The loops are WebAssembly SIMD on the wasm backend's memory (f32 mul
+ * and add round correctly in both, as in the built-ins). The op that uses
+ * the first two, with its gradient and a fallback to tfjs's ops on other
+ * backends, is `linearCombination` (ops.ts); ops.ts also routes Pow's
+ * gradient here. Tested against the cpu backend in
+ * tests/combination.test.ts.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  builtin,
+  type KernelArgs,
+  type WasmBackendLike,
+} from "./fast_kernels.ts";
+import {
+  addTo,
+  backendMemory,
+  F32,
+  get,
+  I32,
+  i32,
+  instantiateOn,
+  SCALAR,
+  set,
+  SIMD,
+  T,
+  tee,
+  V128,
+  type WasmFunction,
+  whileLoop,
+} from "./wasm_module.ts";
+
+/** The kernel names. */
+export const LINEAR_COMBINATION = "ProjectLinearCombination";
+export const SCALE_MANY = "ProjectScaleMany";
+export const POW_GRAD = "ProjectPowGrad";
+
+/**
+ * out[i] = c x[i] ("scale") or acc[i] + c x[i] ("axpy"): the product
+ * rounded to float32, then the sum. Params: acc, x, out, nBytes, c (f32);
+ * acc is ignored by "scale". out may be acc or x.
+ */
+function scaledFunction(withAcc: boolean): WasmFunction {
+  const [ACC, X, OUT, NBYTES, C] = [0, 1, 2, 3, 4];
+  const [P, Q, O, END, END16, CV] = [5, 6, 7, 8, 9, 10];
+  const advance = (bytes: number) => [
+    ...(withAcc ? addTo(P, i32(bytes)) : []),
+    ...addTo(Q, i32(bytes)),
+    ...addTo(O, i32(bytes)),
+  ];
+  return {
+    name: withAcc ? "axpy" : "scale",
+    params: [T.i32, T.i32, T.i32, T.i32, T.f32],
+    locals: [T.i32, T.i32, T.i32, T.i32, T.i32, T.v128],
+    body: [
+      ...get(C),
+      ...SIMD.f32x4Splat,
+      ...set(CV),
+      ...get(ACC),
+      ...set(P),
+      ...get(X),
+      ...set(Q),
+      ...get(OUT),
+      ...tee(O),
+      ...get(NBYTES),
+      ...I32.add,
+      ...set(END),
+      ...get(O),
+      ...get(NBYTES),
+      ...i32(-16),
+      ...I32.and,
+      ...I32.add,
+      ...set(END16),
+      ...whileLoop([...get(O), ...get(END16), ...I32.ltU], [
+        ...get(O),
+        ...(withAcc ? [...get(P), ...V128.load] : []),
+        ...get(Q),
+        ...V128.load,
+        ...get(CV),
+        ...SIMD.f32x4Mul,
+        ...(withAcc ? V128.f32x4Add : []),
+        ...V128.store,
+        ...advance(16),
+      ]),
+      ...whileLoop([...get(O), ...get(END), ...I32.ltU], [
+        ...get(O),
+        ...(withAcc ? [...get(P), ...F32.load] : []),
+        ...get(Q),
+        ...F32.load,
+        ...get(C),
+        ...SCALAR.f32Mul,
+        ...(withAcc ? F32.add : []),
+        ...F32.store,
+        ...advance(4),
+      ]),
+    ],
+  };
+}
+
+const FUNCTIONS = [scaledFunction(false), scaledFunction(true)];
+
+type Exports = {
+  scale(acc: number, x: number, out: number, nBytes: number, c: number): void;
+  axpy(acc: number, x: number, out: number, nBytes: number, c: number): void;
+};
+const modules = new WeakMap<
+  WebAssembly.Memory,
+  Record<string, (...a: number[]) => void>
+>();
+
+function functionsFor(backend: unknown): Exports {
+  const memory = backendMemory(backend);
+  if (memory === null) throw new Error("combination kernels: not on wasm");
+  return instantiateOn(modules, memory, FUNCTIONS) as unknown as Exports;
+}
+
+const at = (wasm: WasmBackendLike, t: tf.TensorInfo) =>
+  wasm.typedArrayFromHeap(t).byteOffset;
+
+/** The attribute of both combination kernels: one coefficient per term. */
+interface CoefficientAttrs {
+  coefficients: number[];
+}
+
+/**
+ * base + c_0 x_0 + ... (inputs x0, x1, ..., and base when given). As the
+ * kernels it replaces: one term is c_0 x_0 (+ base); more are summed from
+ * 0 in order (AddN), then added to base.
+ */
+function linearCombinationKernel(
+  { inputs, backend, attrs }: KernelArgs,
+): tf.TensorInfo {
+  const { coefficients: c } = attrs as unknown as CoefficientAttrs;
+  const xs = c.map((_, i) =>
+    (inputs as Record<string, tf.TensorInfo>)[`x${i}`]
+  );
+  const base = (inputs as { base?: tf.TensorInfo }).base;
+  const wasm = backend as WasmBackendLike;
+  const fns = functionsFor(backend);
+  const out = wasm.makeOutput([...xs[0].shape], "float32");
+  const bytes = 4 * tf.util.sizeFromShape(xs[0].shape);
+  if (bytes === 0) return out;
+  const o = at(wasm, out);
+  if (xs.length === 1) {
+    if (base) fns.axpy(at(wasm, base), at(wasm, xs[0]), o, bytes, c[0]);
+    else fns.scale(0, at(wasm, xs[0]), o, bytes, c[0]);
+    return out;
+  }
+  wasm.typedArrayFromHeap(out).fill(0);
+  for (let i = 0; i < xs.length; i++) {
+    fns.axpy(o, at(wasm, xs[i]), o, bytes, c[i]);
+  }
+  // base + 1 s is base + s: 1 s is s exactly.
+  if (base) fns.axpy(at(wasm, base), o, o, bytes, 1);
+  return out;
+}
+
+/** c_i dy for each coefficient: one output each. */
+function scaleManyKernel(
+  { inputs, backend, attrs }: KernelArgs,
+): tf.TensorInfo[] {
+  const { coefficients: c } = attrs as unknown as CoefficientAttrs;
+  const { dy } = inputs as { dy: tf.TensorInfo };
+  const wasm = backend as WasmBackendLike;
+  const fns = functionsFor(backend);
+  const outs = c.map(() => wasm.makeOutput([...dy.shape], "float32"));
+  const bytes = 4 * tf.util.sizeFromShape(dy.shape);
+  if (bytes === 0) return outs;
+  const d = at(wasm, dy);
+  outs.forEach((out, i) => fns.scale(0, d, at(wasm, out), bytes, c[i]));
+  return outs;
+}
+
+/**
+ * dy (b pow(a, b - 1)) for float32 a and a scalar float32 b, with the
+ * backend's Pow and Multiply kernels in the order of tfjs's Pow gradient
+ * (`mul(dy, mul(b, pow(a, sub(b, 1))))`); b - 1 in float32, as `sub`.
+ */
+function powGradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
+  const { dy, a, b } = inputs as Record<string, tf.TensorInfo>;
+  const wasm = backend as WasmBackendLike;
+  const run = (name: string, x: tf.TensorInfo, y: tf.TensorInfo) =>
+    (tf.getKernel(name, "wasm")!.kernelFunc as unknown as (
+      args: KernelArgs,
+    ) => tf.TensorInfo)({ inputs: { a: x, b: y }, backend, attrs: {} });
+  const exponent = Math.fround(wasm.typedArrayFromHeap(b)[0] - 1);
+  const bMinus1 = wasm.makeOutput([], "float32");
+  wasm.typedArrayFromHeap(bMinus1)[0] = exponent;
+  const temporaries = [bMinus1];
+  try {
+    const power = builtin("Pow")({
+      inputs: { a, b: bMinus1 },
+      backend,
+      attrs: {},
+    });
+    temporaries.push(power);
+    const scaled = run("Multiply", b, power);
+    temporaries.push(scaled);
+    return run("Multiply", dy, scaled);
+  } finally {
+    for (const t of temporaries) wasm.disposeData(t.dataId);
+  }
+}
+
+/** The kernels, by name (registered for wasm by kernels/wasm_kernels.ts). */
+export const COMBINATION_KERNELS: Record<
+  string,
+  (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]
+> = {
+  [LINEAR_COMBINATION]: linearCombinationKernel,
+  [SCALE_MANY]: scaleManyKernel,
+  [POW_GRAD]: powGradKernel,
+};
+
+/** The built-ins they call. */
+export const COMBINATION_BUILTINS: readonly string[] = ["Pow"];
