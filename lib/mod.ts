@@ -121,28 +121,28 @@ export {
   convDiscriminator28,
   convGenerator28,
   discriminatorLoss,
+  ExponentialMovingAverage,
   GAN,
   mlpDiscriminator,
   mlpGenerator,
   nonSaturatingGeneratorLoss,
+  r1Penalty,
   ringQuality,
   saturatingGeneratorLoss,
 } from "./gan.ts";
 export type * from "./gan.ts";
 export {
   frechetDistance,
-  frechetDistanceGaussians,
   knnRadii,
   precisionRecall,
+  withinClassDiversity,
 } from "./metrics.ts";
 export type * from "./metrics.ts";
 export { jacobiEigen } from "./linalg.ts";
 export {
   classifierFeatures,
   classifierProbabilities,
-  fashionClassifier,
   loadOrTrainClassifier,
-  trainClassifier,
 } from "./classifier.ts";
 export type * from "./classifier.ts";
 export {
