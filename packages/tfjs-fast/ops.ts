@@ -169,10 +169,13 @@ let tfjsPowGradient: tf.GradConfig | undefined;
  * Routes the gradient of `tf.pow(a, b)` with respect to a through one
  * kernel (`ProjectPowGrad`) on wasm when b is a float32 scalar, instead of
  * tfjs's Cast, Sub, Pow, two Multiply and a Reshape; the same kernels'
- * arithmetic in the same order, so the same bits. Everything else (other
- * backends, a tensor exponent, the gradient with respect to b, gradients
- * of gradients) keeps tfjs's code, and what the forward pass saves is
- * unchanged. `on = false` restores tfjs's registration. `initBackend`
+ * arithmetic in the same order, so the same bits. The forward pass saves
+ * a and b, not also the output as tfjs does (one copy fewer per pow): the
+ * gradient with respect to b, the only one that reads it, recomputes it
+ * (the same bits). Everything else (other backends, a tensor exponent,
+ * the gradient with respect to b, gradients of gradients) runs tfjs's
+ * code. `on = false` restores tfjs's registration (switch between
+ * gradient computations, not while a tape is recording). `initBackend`
  * turns it on.
  */
 export function useFusedPowGradient(on: boolean): void {
@@ -184,21 +187,23 @@ export function useFusedPowGradient(on: boolean): void {
     return;
   }
   tf.registerGradient({
-    ...original,
+    kernelName: "Pow",
+    inputsToSave: ["a", "b"],
     gradFunc: (dy, saved, attrs) => {
-      const grads = original.gradFunc(dy, saved, attrs);
       const [a, b] = saved;
+      const tfjs = (y: tf.Tensor | null) =>
+        original.gradFunc(dy, [a, b, y as tf.Tensor], attrs);
       const d = dy as tf.Tensor;
-      if (
-        a.dtype !== "float32" || b.dtype !== "float32" || b.rank !== 0 ||
-        d.dtype !== "float32" || !tf.util.arraysEqual(d.shape, a.shape) ||
-        !onWasm(POW_GRAD) || !untaped()
-      ) {
-        return grads;
-      }
+      const fused = a.dtype === "float32" && b.dtype === "float32" &&
+        b.rank === 0 && d.dtype === "float32" &&
+        tf.util.arraysEqual(d.shape, a.shape) && onWasm(POW_GRAD) &&
+        untaped();
       return {
-        ...grads,
-        a: () => tf.engine().runKernel(POW_GRAD, { dy: d, a, b }) as tf.Tensor,
+        // tfjs's gradient of a does not read the output.
+        a: fused
+          ? () => tf.engine().runKernel(POW_GRAD, { dy: d, a, b }) as tf.Tensor
+          : tfjs(null).a,
+        b: () => tfjs(tf.pow(a, b)).b(),
       };
     },
   });

@@ -318,6 +318,29 @@ Deno.test("Pow's gradient: a tensor exponent and the exponent's own gradient kee
   tf.dispose([a, b, da, db, e, de]);
 });
 
+Deno.test("Pow's gradient: tfjs's bits on cpu too (the output recomputed for the exponent's gradient)", async () => {
+  const grads = () =>
+    tf.tidy(() => {
+      const a = tf.abs(randomNormal([12], { seed: 11 }));
+      const b = randomNormal([12], { seed: 12 });
+      const w = randomNormal([12], { seed: 13 });
+      return tf.grads((x: tf.Tensor, e: tf.Tensor) =>
+        tf.sum(tf.mul(tf.pow(x, e), w))
+      )([a, b]).map(bits);
+    });
+  const ours = await onCpu(grads);
+  useFusedPowGradient(false);
+  try {
+    assertEquals(
+      ours,
+      await onCpu(grads),
+      "cpu: the same bits as tfjs's gradient",
+    );
+  } finally {
+    useFusedPowGradient(true);
+  }
+});
+
 Deno.test("Pow's gradient matches cpu and finite differences, and frees what it allocates", async () => {
   const grad = () =>
     tf.tidy(() => {
