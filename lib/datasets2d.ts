@@ -15,6 +15,7 @@ import {
   checkInteger,
   checkNumber,
   checkOptions,
+  MAX_VALUES,
 } from "./validate.ts";
 import { Rng, rngFrom } from "./random.ts";
 
@@ -69,7 +70,7 @@ export function makeBlobs(
     options,
     ["centers", "std", "centerBox", "seed"],
   );
-  checkInteger(where, "n", n, { min: 1 });
+  checkInteger(where, "n", n, { min: 1, max: MAX_VALUES / 2 });
   checkNumber(where, "std", std, { min: 0 });
   checkNumber(where, "centerBox", centerBox, { min: 0 });
   const rng = checkSeed(where, seed);
@@ -120,7 +121,10 @@ export function makeBlobs(
  * the first at angle 0 (i.e. at `[radius, 0]`), going anticlockwise.
  */
 export function ringCenters(modes = 8, radius = 2): number[][] {
-  checkInteger("ringCenters", "modes", modes, { min: 1 });
+  checkInteger("ringCenters", "modes", modes, {
+    min: 1,
+    max: MAX_VALUES / 2,
+  });
   checkNumber("ringCenters", "radius", radius, { min: 0, minExclusive: true });
   return Array.from({ length: modes }, (_, k) => {
     const angle = (2 * Math.PI * k) / modes;
@@ -160,7 +164,7 @@ export function makeRing(
   }
   const { n = 1000, modes = 8, radius = 2, std = 0.02, seed = 0 } =
     checkOptions(where, options, ["n", "modes", "radius", "std", "seed"]);
-  checkInteger(where, "n", n, { min: 1 });
+  checkInteger(where, "n", n, { min: 1, max: MAX_VALUES / 2 });
   checkInteger(where, "modes", modes, { min: 1 });
   checkNumber(where, "radius", radius, { min: 0, minExclusive: true });
   checkNumber(where, "std", std, { min: 0 });
@@ -197,7 +201,7 @@ export function makeMoons(
     "noise",
     "seed",
   ]);
-  checkInteger(where, "n", n, { min: 1 });
+  checkInteger(where, "n", n, { min: 1, max: MAX_VALUES / 2 });
   checkNumber(where, "noise", noise, { min: 0 });
   const rng = checkSeed(where, seed);
   const points = new Float32Array(2 * n);
@@ -240,7 +244,7 @@ export function makeSpiral(
   const where = "makeSpiral";
   const { turns = 1.5, noise = 0.02, arms = 2, radius = 1, seed = 0 } =
     checkOptions(where, options, ["turns", "noise", "arms", "radius", "seed"]);
-  checkInteger(where, "n", n, { min: 1 });
+  checkInteger(where, "n", n, { min: 1, max: MAX_VALUES / 2 });
   checkNumber(where, "turns", turns, { min: 0, minExclusive: true });
   checkNumber(where, "noise", noise, { min: 0 });
   checkInteger(where, "arms", arms, { min: 1 });

@@ -57,6 +57,7 @@ import {
   checkInteger,
   checkNumber,
   checkOptions,
+  checkSize,
   checkTensor,
 } from "./validate.ts";
 
@@ -513,6 +514,7 @@ export class DVAE implements Trainable<DVAEBatch> {
     const where = "DVAE.sample";
     const { seed } = checkOptions(where, options, ["seed"]);
     checkInteger(where, "n", n, { min: 1 });
+    checkSize(where, "n * 784", n * 784);
     const rng = seedRng(where, "options.seed", seed);
     const codes = new Int32Array(n * this.latents);
     for (let i = 0; i < codes.length; i++) codes[i] = rng.int(this.classes);

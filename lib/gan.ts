@@ -36,6 +36,7 @@ import {
   checkInteger,
   checkNumber,
   checkOptions,
+  checkSize,
   checkTensor,
 } from "./validate.ts";
 import {
@@ -436,6 +437,11 @@ export function convGenerator28(options: ConvGeneratorOptions): tf.Sequential {
   checkInteger(where, "noiseDim", noiseDim, { min: 1 });
   checkInteger(where, "numClasses", numClasses, { min: 0 });
   checkSizes(where, "channels", channels, 2);
+  checkSize(
+    where,
+    "(noiseDim + numClasses) * 7 * 7 * channels[0]",
+    (noiseDim + numClasses) * 49 * channels[0],
+  );
   checkNumber(where, "seed", seed);
   checkBoolean(where, "batchNorm", batchNorm);
   const init = (i: number) =>
@@ -1108,6 +1114,11 @@ export class GAN {
     const where = "GAN.sample";
     this.#checkAlive(where);
     checkInteger(where, "n", n, { min: 1 });
+    checkSize(
+      where,
+      "n * the data size",
+      n * this.dataShape.reduce((a, b) => a * b, 1),
+    );
     const { seed, labels, average, truncation = 1 } = checkOptions(
       where,
       options,

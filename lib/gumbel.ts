@@ -36,6 +36,7 @@ import {
   checkInteger,
   checkNumber,
   checkOptions,
+  checkSize,
   checkTensor,
 } from "./validate.ts";
 
@@ -163,6 +164,7 @@ function checkShape(where: string, shape: unknown): number[] {
     );
   }
   shape.forEach((s, i) => checkInteger(where, `shape[${i}]`, s, { min: 0 }));
+  checkSize(where, "the shape's size", tf.util.sizeFromShape(shape));
   return shape;
 }
 
@@ -401,7 +403,10 @@ function checkEstimatorArguments(
       "f must be a function of [S, ...] samples returning [S]",
     );
   }
-  return checkInteger(where, "options.samples", samples, { min: 1 });
+  return checkInteger(where, "options.samples", samples, {
+    min: 1,
+    max: 2 ** 20,
+  });
 }
 
 /**

@@ -23,6 +23,7 @@ import {
   checkInteger,
   checkNumber,
   checkOptions,
+  checkSize,
   toMatrix,
 } from "./validate.ts";
 
@@ -1659,6 +1660,7 @@ function buildMosaic(
   const pitchY = h + gap + labelRows;
   const width = cols * w + (cols - 1) * gap;
   const height = rows * pitchY - gap;
+  checkSize(where, "the grid's pixels", width * height * channels);
   const pixels = new Uint8Array(width * height * channels).fill(gapColor);
   const k = 255 / (hi - lo);
   const per = h * w * channels;

@@ -33,6 +33,7 @@ import {
   checkInteger,
   checkNumber,
   checkOptions,
+  checkSize,
   checkTensor,
 } from "./validate.ts";
 import {
@@ -57,7 +58,7 @@ import { loadTensors, saveTensors } from "./nn.ts";
  */
 export function causalMask(kernelSize: number, type: "A" | "B"): tf.Tensor4D {
   const where = "causalMask";
-  checkInteger(where, "kernelSize", kernelSize, { min: 1 });
+  checkInteger(where, "kernelSize", kernelSize, { min: 1, max: 2 ** 14 });
   if (kernelSize % 2 !== 1) {
     throw new ArgumentError(where, `kernelSize must be odd, got ${kernelSize}`);
   }
@@ -332,6 +333,11 @@ export class PixelCNNPrior implements Trainable<tf.Tensor3D> {
       "temperature",
     ]);
     checkInteger(where, "n", n, { min: 1 });
+    checkSize(
+      where,
+      "n * height * width * numCodes",
+      n * this.config.height * this.config.width * this.config.numCodes,
+    );
     checkNumber(where, "temperature", temperature, {
       min: 0,
       minExclusive: true,

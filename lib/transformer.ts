@@ -32,6 +32,7 @@ import {
   checkInteger,
   checkNumber,
   checkOptions,
+  checkSize,
   checkTensor,
 } from "./validate.ts";
 
@@ -70,7 +71,10 @@ interface BlockWeights {
  * -1e9 where it may not (j > i). Added to attention scores before softmax.
  */
 export function causalAttentionMask(length: number): tf.Tensor2D {
-  checkInteger("causalAttentionMask", "length", length, { min: 1 });
+  checkInteger("causalAttentionMask", "length", length, {
+    min: 1,
+    max: 2 ** 14,
+  });
   return tf.tidy(() => {
     const i = tf.range(0, length, 1, "int32").reshape([length, 1]);
     const j = tf.range(0, length, 1, "int32").reshape([1, length]);
@@ -308,6 +312,11 @@ export class TransformerPrior implements Trainable<tf.Tensor2D> {
   ): tf.Tensor2D {
     const where = "TransformerPrior.sample";
     checkInteger(where, "count", count, { min: 1 });
+    checkSize(
+      where,
+      "count * length * vocabSize",
+      count * this.config.length * this.config.vocabSize,
+    );
     const { temperature = 1, seed } = checkOptions(where, options, [
       "temperature",
       "seed",

@@ -37,6 +37,7 @@ import {
   checkInteger,
   checkNumber,
   checkOptions,
+  checkSize,
   checkTensor,
   toMatrix,
 } from "./validate.ts";
@@ -660,6 +661,7 @@ export class GaussianVAE extends ImageModel {
     const where = "GaussianVAE.sample";
     const { seed } = checkOptions(where, options, ["seed"]);
     checkInteger(where, "n", n, { min: 1 });
+    checkSize(where, "n * 784", n * 784);
     const rng = checkSeed(where, "options.seed", seed);
     return tf.tidy(() =>
       (this.decoder.apply(
@@ -946,6 +948,7 @@ export class LinearAutoencoder implements Trainable<tf.Tensor2D> {
     const { seed = 0 } = checkOptions(where, options, ["seed"]);
     checkInteger(where, "d", d, { min: 1 });
     checkInteger(where, "k", k, { min: 1, max: d });
+    checkSize(where, "d * k", d * k);
     const rng = checkSeed(where, "options.seed", seed);
     const std = 1 / Math.sqrt(d);
     [this.encoderWeights, this.decoderWeights] = tf.tidy(() => [
@@ -1149,6 +1152,7 @@ export function gradientEstimates(
   const trials = checkInteger(where, "options.trials", o.trials ?? 1000, {
     min: 2,
   });
+  checkSize(where, "samples * trials", samples * trials);
   const rng = checkSeed(where, "options.seed", o.seed ?? 0);
   const sigma = Math.exp(logSigma);
   const baseline = estimator === "score-function-baseline"

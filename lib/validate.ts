@@ -339,3 +339,20 @@ export function checkFitsModel(
     );
   }
 }
+
+/**
+ * The most values one call may create at once: 2^28 (1 GiB of float32).
+ * A larger request (a count of 1e12, a shape [1e6, 1e6]) is a mistake, and
+ * without this check it is a raw RangeError from an allocation, or a hang.
+ */
+export const MAX_VALUES = 2 ** 28;
+
+/** Throws unless `values` (what `what` would create, e.g. "n * 784") is at most MAX_VALUES. */
+export function checkSize(where: string, what: string, values: number): void {
+  if (!(values <= MAX_VALUES)) {
+    throw new ArgumentError(
+      where,
+      `${what} = ${values} values is more than one call may create (${MAX_VALUES}, 1 GiB of float32); ask for fewer`,
+    );
+  }
+}

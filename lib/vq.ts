@@ -480,7 +480,7 @@ export function kmeans(
     where,
     "nInit",
     o.nInit ?? (init === "random" ? 10 : 1),
-    { min: 1 },
+    { min: 1, max: 1000 },
   );
   const maxIter = checkInteger(where, "maxIter", o.maxIter ?? 300, { min: 1 });
   const tol = checkNumber(where, "tol", o.tol ?? 1e-4, { min: 0 });

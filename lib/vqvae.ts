@@ -39,6 +39,7 @@ import {
   checkNumber,
   checkOptions,
   checkTensor,
+  MAX_VALUES,
 } from "./validate.ts";
 import { randomUniform, Rng, rngFrom, type Seed } from "./random.ts";
 import { stopGradient, straightThrough } from "./autodiff.ts";
@@ -229,7 +230,7 @@ export function codeUsage(
       `indices must be a tensor or an array of code indices, got ${indices}`,
     );
   }
-  checkInteger(where, "numCodes", numCodes, { min: 1 });
+  checkInteger(where, "numCodes", numCodes, { min: 1, max: MAX_VALUES });
   const values = indices instanceof tf.Tensor
     ? checkTensor(where, "indices", indices).dataSync()
     : indices;
