@@ -21,6 +21,7 @@ import {
   checkNumber,
   checkOptions,
   checkTensor,
+  MAX_VALUES,
 } from "./validate.ts";
 import { Rng, rngFrom } from "./random.ts";
 
@@ -915,6 +916,16 @@ export async function loadFashionMNIST(
         `${key} must be a path string or file URL, got ${dir}`,
       );
     }
+    let isFile = false;
+    try {
+      isFile = !Deno.statSync(toPath(dir)).isDirectory;
+    } catch { /* missing: made or reported when it is looked in */ }
+    if (isFile) {
+      throw new ArgumentError(
+        where,
+        `${key} must be a folder, but ${toPath(dir)} is a file`,
+      );
+    }
   }
   checkNumber(where, "downloadTimeoutMs", downloadTimeoutMs, {
     min: 0,
@@ -1071,7 +1082,7 @@ export function batches(
     options,
     ["seed", "shuffle", "dropRemainder"],
   );
-  checkInteger("batches", "n", n, { min: 0 });
+  checkInteger("batches", "n", n, { min: 0, max: MAX_VALUES });
   checkInteger("batches", "batchSize", batchSize, { min: 1 });
   if (typeof seed === "number") checkNumber("batches", "seed", seed);
   else if (!(seed instanceof Rng)) {
@@ -1177,6 +1188,15 @@ export function batchSampler<T extends tf.Tensor | tf.Tensor[]>(
   };
   return {
     next(): T {
+      const gone = tensors.findIndex((t) => t.isDisposed);
+      if (gone >= 0) {
+        throw new ArgumentError(
+          "batchSampler.next",
+          `${
+            Array.isArray(data) ? `data[${gone}]` : "data"
+          } has been disposed since the sampler was made`,
+        );
+      }
       const indices = nextIndices();
       const rows = tf.tidy(() => {
         const idx = tf.tensor1d(indices, "int32");

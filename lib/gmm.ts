@@ -36,6 +36,7 @@ import {
   checkInteger,
   checkNumber,
   checkOptions,
+  checkSize,
   checkTensor,
   toMatrix,
 } from "./validate.ts";
@@ -267,6 +268,7 @@ export function responsibilities(
   const { matrix, created } = toMatrix(where, "data", data);
   try {
     checkModel(where, model, matrix.shape[1]);
+    checkDensity(where, model);
     return tf.tidy(() => eStep(matrix, model).responsibilities);
   } finally {
     if (created) matrix.dispose();
@@ -288,6 +290,7 @@ export function gmmLogLikelihood(
   const { matrix, created } = toMatrix(where, "data", data);
   try {
     checkModel(where, model, matrix.shape[1]);
+    checkDensity(where, model);
     return tf.tidy(() => eStep(matrix, model).objective.dataSync()[0]);
   } finally {
     if (created) matrix.dispose();
@@ -491,7 +494,10 @@ export function fitGMM(
       { min: 0, minExclusive: covariance !== "identity" },
     ),
   };
-  const nInit = checkInteger(where, "nInit", o.nInit ?? 1, { min: 1 });
+  const nInit = checkInteger(where, "nInit", o.nInit ?? 1, {
+    min: 1,
+    max: 1000,
+  });
   const rng = rngOrStream(o.seed, where);
   checkInteger(where, "k", k, { min: 1 });
   const { matrix: x, created } = toMatrix(where, "data", data);
@@ -598,6 +604,27 @@ function drawFromMixture(model: GMM, n: number, rng: Rng): GMMSamples {
 }
 
 /** Throws unless every value of `t` is finite and >= 0. */
+/**
+ * A model the E-step can evaluate as a density: finite means, variances > 0
+ * and weights >= 0 that sum to 1 (else the log-likelihood is a number that
+ * is no log-likelihood, or NaN).
+ */
+function checkDensity(where: string, model: GMM): void {
+  checkFinite(where, "model.means", model.means);
+  checkNonNegative(where, "model.variances", model.variances);
+  if (model.variances.dataSync().some((v) => v === 0)) {
+    throw new ArgumentError(where, "model.variances must be > 0");
+  }
+  checkNonNegative(where, "model.weights", model.weights);
+  const total = Array.from(model.weights.dataSync()).reduce((a, b) => a + b);
+  if (Math.abs(total - 1) > 1e-3) {
+    throw new ArgumentError(
+      where,
+      `model.weights must sum to 1, got ${total.toPrecision(6)}`,
+    );
+  }
+}
+
 function checkNonNegative(where: string, name: string, t: tf.Tensor): void {
   const v = t.dataSync();
   const width = t.shape[1] ?? 1;
@@ -640,6 +667,7 @@ export function sampleGMM(
   const { seed } = checkOptions(where, options, ["seed"]);
   checkModel(where, model);
   checkInteger(where, "n", n, { min: 1 });
+  checkSize(where, "n * d", n * model.means.shape[1]);
   const rng = rngOrStream(seed, where);
   checkFinite(where, "model.means", model.means);
   checkNonNegative(where, "model.variances", model.variances);

@@ -12,6 +12,8 @@ import {
   checkInteger,
   checkNumber,
   checkOptions,
+  checkSize,
+  MAX_VALUES,
 } from "./validate.ts";
 
 /**
@@ -86,6 +88,14 @@ export class Rng {
 
   /** Shuffles `array` in place (Fisher-Yates) and returns it. */
   shuffle<T>(array: T[]): T[] {
+    if (!Array.isArray(array)) {
+      throw new ArgumentError(
+        "Rng.shuffle",
+        `array must be an array (it is shuffled in place), got ${
+          String(array)
+        }`,
+      );
+    }
     for (let i = array.length - 1; i > 0; i--) {
       const j = Math.floor(this.uniform() * (i + 1));
       [array[i], array[j]] = [array[j], array[i]];
@@ -95,7 +105,7 @@ export class Rng {
 
   /** A random permutation of 0..n-1. */
   permutation(n: number): Int32Array {
-    checkInteger("Rng.permutation", "n", n, { min: 0 });
+    checkInteger("Rng.permutation", "n", n, { min: 0, max: MAX_VALUES });
     const p = new Int32Array(n);
     for (let i = 0; i < n; i++) p[i] = i;
     for (let i = n - 1; i > 0; i--) {
@@ -203,6 +213,7 @@ function checkShape(where: string, shape: unknown): number[] {
   for (const [i, s] of shape.entries()) {
     checkInteger(where, `shape[${i}]`, s, { min: 0 });
   }
+  checkSize(where, "the shape's size", tf.util.sizeFromShape(shape));
   return shape;
 }
 
