@@ -86,14 +86,18 @@ export function relaxedOneHot(
   return straightThrough(soft, oneHot); // value: oneHot; gradient: soft's
 }
 
+/** A finite floor for log q (q = exp(floor) is 0 in float32, and 0 * floor = 0). */
+const LOG_FLOOR = -3e38;
+
 /**
  * KL(q || U(K)) = sum_k q_k (log q_k + log K) for q = softmax(logits), over
  * the last axis. Unchecked core of `klToUniform`.
  */
 export function uniformPriorKL(logits: tf.Tensor): tf.Tensor {
   const k = logits.shape[logits.rank - 1];
-  // logSoftmax, not log(softmax): an underflowing q_k gives 0, not 0 * -inf.
-  const logq = tf.logSoftmax(logits);
+  // logSoftmax, not log(softmax): an underflowing q_k gives 0, not 0 * -inf;
+  // the floor keeps logits ~1e38 apart (where x - max overflows to -inf) too.
+  const logq = tf.maximum(tf.logSoftmax(logits), LOG_FLOOR);
   // q (log q + log K) rather than log K - H(q): no cancellation near uniform.
   return tf.sum(tf.exp(logq).mul(logq.add(Math.log(k))), -1);
 }
@@ -297,7 +301,7 @@ export function gumbelSoftmax(
 export function categoricalEntropy(logits: tf.Tensor): tf.Tensor {
   checkLogits("categoricalEntropy", logits);
   return tf.tidy(() => {
-    const logq = tf.logSoftmax(logits);
+    const logq = tf.maximum(tf.logSoftmax(logits), LOG_FLOOR);
     return tf.neg(tf.sum(tf.exp(logq).mul(logq), -1));
   });
 }

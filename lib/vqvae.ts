@@ -159,7 +159,16 @@ export function vectorQuantize(
   codebook: tf.Tensor2D,
   options?: VectorQuantizeOptions,
 ): VQOutput {
-  const where = "vectorQuantize";
+  return checkedQuantize("vectorQuantize", h, codebook, options);
+}
+
+/** `vectorQuantize` with its errors naming `where`, the function the user called. */
+function checkedQuantize(
+  where: string,
+  h: tf.Tensor,
+  codebook: tf.Tensor2D,
+  options?: VectorQuantizeOptions,
+): VQOutput {
   const o = checkOptions(where, options, [
     "beta",
     "codebookWeight",
@@ -522,7 +531,7 @@ export class VectorQuantizer {
       options,
       ["skipFiniteCheck"],
     );
-    return vectorQuantize(h, this.codebook, {
+    return checkedQuantize("VectorQuantizer.forward", h, this.codebook, {
       beta: this.beta,
       codebookWeight: this.codebookWeight,
       skipFiniteCheck,
