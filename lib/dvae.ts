@@ -163,7 +163,19 @@ export function bernoulliNLL(logits: tf.Tensor, x: tf.Tensor): tf.Tensor1D {
       );
     }
   }
-  return tf.tidy(() => sigmoidCrossEntropy(logits, x));
+  const nll = tf.tidy(() => sigmoidCrossEntropy(logits, x));
+  const values = nll.dataSync();
+  const at = values.findIndex((v) => !Number.isFinite(v));
+  if (at >= 0) {
+    nll.dispose();
+    throw new ArgumentError(
+      where,
+      `the NLL of image ${at} overflows float32 (${
+        values[at]
+      }): logits are far too large`,
+    );
+  }
+  return nll;
 }
 
 /** Unchecked core of `bernoulliNLL`: one sum over pixels per image. */
@@ -320,6 +332,7 @@ export class DVAE implements Trainable<DVAEBatch> {
   /** Posterior logits [B, N, K] of images [B, 28, 28, 1] (caller disposes). */
   encode(x: tf.Tensor): tf.Tensor3D {
     checkTensor("DVAE.encode", "x", x, { shape: [null, 28, 28, 1] });
+    checkFinite("DVAE.encode", "x", x);
     return tf.tidy(() => this.#logits(x));
   }
 
@@ -332,6 +345,7 @@ export class DVAE implements Trainable<DVAEBatch> {
     checkTensor("DVAE.decode", "c", c, {
       shape: [null, this.latents, this.classes],
     });
+    checkFinite("DVAE.decode", "c", c);
     return tf.tidy(() => this.#pixelLogits(c));
   }
 

@@ -1060,7 +1060,12 @@ export class GAN {
     return randomNormal([n, this.noiseDim], { seed: this.#rng });
   }
 
-  /** A training batch split into examples and labels, checked (shapes only: no read-back). */
+  /**
+   * A training batch split into examples and labels, checked: shapes, and
+   * the values (one read-back: a NaN batch would turn D's or G's weights
+   * into NaN for good; a label outside the classes would train on a zero
+   * class code).
+   */
   #unpack(batch: GANBatch): [tf.Tensor, tf.Tensor | null] {
     const where = "trainStep (GAN objective)";
     this.#checkAlive(where);
@@ -1082,11 +1087,23 @@ export class GAN {
     if (real.shape[0] === 0) {
       throw new ArgumentError(where, "the batch must not be empty");
     }
+    checkFinite(where, "batch", real);
     if (labels !== undefined) {
       checkTensor(where, "batch labels", labels, {
         shape: [real.shape[0]],
         dtype: "int32",
       });
+      const bad = labels.dataSync().findIndex((c) =>
+        c < 0 || c >= this.numClasses
+      );
+      if (bad >= 0) {
+        throw new ArgumentError(
+          where,
+          `batch labels must be classes 0..${
+            this.numClasses - 1
+          }, but label ${bad} is ${labels.dataSync()[bad]}`,
+        );
+      }
     }
     return [real, labels ?? null];
   }
@@ -1164,6 +1181,7 @@ export class GAN {
       dtype: "float32",
     });
     if (z.shape[0] === 0) throw new ArgumentError(where, "z must not be empty");
+    checkFinite(where, "z", z);
     if (this.numClasses > 0 && labels === undefined) {
       throw new ArgumentError(
         where,
