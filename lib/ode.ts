@@ -1214,6 +1214,13 @@ export function odeintAdjoint(
         return l;
       }, [states]);
       lossValue = value.dataSync()[0];
+      if (!Number.isFinite(lossValue)) {
+        // Its gradients would be NaN everywhere, and the backward solve garbage.
+        throw new ArgumentError(
+          where,
+          `loss(states) must be finite, got ${lossValue}`,
+        );
+      }
       const solveBack = (start: State, from: number, to: number) =>
         solve(where, augmented, start, [from, to], o, backward)[1];
       const r = adjointBackward(
@@ -1486,10 +1493,15 @@ export class NeuralODE implements Trainable<tf.Tensor> {
    */
   loss(windows: tf.Tensor): LossTerms {
     this.#checkWindows("NeuralODE.loss", windows);
-    const observed = tf.transpose(windows, [1, 0, 2]); // time first, as odeint
-    const y0 = tf.gather(observed, 0);
-    const predicted = odeint(this.field, y0, this.windowTimes, this.#solver);
-    return { total: tf.mean(tf.abs(tf.sub(predicted, observed))) as tf.Scalar };
+    // tidy: a solver failure must not leave the transposed windows behind.
+    return tf.tidy(() => {
+      const observed = tf.transpose(windows, [1, 0, 2]); // time first, as odeint
+      const y0 = tf.gather(observed, 0);
+      const predicted = odeint(this.field, y0, this.windowTimes, this.#solver);
+      return {
+        total: tf.mean(tf.abs(tf.sub(predicted, observed))) as tf.Scalar,
+      };
+    });
   }
 
   #checkWindows(where: string, windows: unknown): void {
@@ -1500,6 +1512,7 @@ export class NeuralODE implements Trainable<tf.Tensor> {
     if ((windows as tf.Tensor).shape[0] === 0) {
       throw new ArgumentError(where, "windows is an empty batch");
     }
+    checkFinite(where, "windows", windows as tf.Tensor);
   }
 
   /** Frees the network. */

@@ -330,6 +330,15 @@ export async function trainLoop(
     for (let i = 0; i < steps; i++) {
       const raw = await step(i);
       const metrics = typeof raw === "number" ? { loss: raw } : raw;
+      if (
+        metrics !== null && typeof metrics === "object" &&
+        typeof (metrics as { dataSync?: unknown }).dataSync === "function"
+      ) {
+        throw new ArgumentError(
+          "trainLoop",
+          `step must return plain numbers, got a tf.Tensor at step ${i}: return e.g. loss.dataSync()[0], or trainStep's metrics`,
+        );
+      }
       if (metrics === null || typeof metrics !== "object") {
         throw new ArgumentError(
           "trainLoop",

@@ -329,11 +329,25 @@ function imagePair(
     ["input", "target"],
     "batch",
   );
-  const pair = {
-    input: flatImages(where, input, "batch.input"),
-    target: flatImages(where, target, "batch.target"),
+  // flatImages may make new (reshaped) tensors: free them if a check throws.
+  const made: tf.Tensor[] = [];
+  const flat = (x: unknown, name: string) => {
+    const f = flatImages(where, x, name);
+    if (f !== x) made.push(f);
+    return f;
   };
+  let pair: { input: tf.Tensor2D; target: tf.Tensor2D };
+  try {
+    pair = {
+      input: flat(input, "batch.input"),
+      target: flat(target, "batch.target"),
+    };
+  } catch (e) {
+    tf.dispose(made);
+    throw e;
+  }
   if (!sameShape(pair.input, pair.target)) {
+    tf.dispose(made);
     throw new ArgumentError(
       where,
       `batch.target must have as many images as batch.input (${

@@ -200,6 +200,8 @@ export function adaptiveWeight(
     dtype: "float32",
   });
   checkNumber(where, "delta", delta, { min: 0, minExclusive: true });
+  checkFinite(where, "gradRec", gradRec);
+  checkFinite(where, "gradGan", gradGan);
   const [rec, gan] = tf.tidy(
     () => [tf.norm(gradRec).dataSync()[0], tf.norm(gradGan).dataSync()[0]],
   );
@@ -235,7 +237,18 @@ export function gradientsAt(
         );
       }
       out[name] = tf.tidy(() => {
-        const { grads } = tf.variableGrads(f, [variable]);
+        const { grads } = tf.variableGrads(() => {
+          const loss = f();
+          if (!(loss instanceof tf.Tensor) || loss.rank !== 0) {
+            throw new ArgumentError(
+              where,
+              `losses.${name}() must return a scalar tf.Tensor, got ${
+                loss instanceof tf.Tensor ? `shape [${loss.shape}]` : loss
+              }`,
+            );
+          }
+          return loss;
+        }, [variable]);
         return grads[variable.name] ?? tf.zerosLike(variable);
       });
     }
