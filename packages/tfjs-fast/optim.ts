@@ -80,6 +80,28 @@ interface AdamState {
 
 type VariableGradients = Parameters<tf.AdamOptimizer["applyGradients"]>[0];
 
+/**
+ * Adam keeps its moments by position: moment i belongs to the variable that
+ * was i-th at the first step. An optimizer reused for another model's
+ * variables would mix their moments (silently when the shapes agree, a raw
+ * tfjs assign error when not): say so instead.
+ */
+function checkSameVariables(s: AdamState, names: string[]): void {
+  for (let i = 0; i < names.length; i++) {
+    const kept = s.accumulatedFirstMoment[i]?.originalName;
+    if (kept !== undefined && kept !== `${names[i]}/m`) {
+      throw new ArgumentError(
+        "adam",
+        `this optimizer's moment ${i} belongs to variable ${
+          kept.replace(/\/m$/, "")
+        }, not ${
+          names[i]
+        }: one optimizer serves one model's variables (make another with adam(...))`,
+      );
+    }
+  }
+}
+
 /** tfjs's own `AdamOptimizer.applyGradients`, kept before any patch. */
 const tfjsApplyGradients = tf.AdamOptimizer.prototype.applyGradients;
 
@@ -95,6 +117,7 @@ function fusedApplyGradients(
   const names = Array.isArray(variableGradients)
     ? variableGradients.map((v) => v.name)
     : Object.keys(variableGradients);
+  checkSameVariables(this as unknown as AdamState, names);
   const gradientOf = (name: string, i: number) =>
     Array.isArray(variableGradients)
       ? variableGradients[i].tensor
