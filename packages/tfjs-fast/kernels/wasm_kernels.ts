@@ -16,6 +16,9 @@
  *   the built-ins' ~5 µs per call.
  * - `Tanh` (float32) as musl's tanhf in SIMD, the built-in's bits at a
  *   tenth of its time (kernels/tanh.ts).
+ * - Fused kernels for small-tensor code (kernels/combination.ts): a linear
+ *   combination base + sum c_i x_i and its gradient, Pow's gradient for a
+ *   scalar exponent, and `Pow` itself without `cwrap`'s marshalling.
  * - The speed fixes of kernels/fast_kernels.ts: `BatchMatMul` and
  *   `_FusedMatMul` with transposes (physical transpose, then the plain
  *   product; also fixes the fused bias for batches > 1),
@@ -132,6 +135,7 @@ const PROJECT_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo> = {
   Tanh: tanh,
 };
 markReplacements(PROJECT_KERNELS);
+markReplacements(COMBINATION_KERNELS as Record<string, KernelFn>);
 
 /** Names of the kernels this module registers for the wasm backend. */
 export const WASM_PROJECT_KERNELS: readonly string[] = Object.keys(
@@ -154,7 +158,7 @@ export function registerWasmKernels(): void {
   for (const [kernelName, kernelFunc] of Object.entries(PROJECT_KERNELS)) {
     registerWasmKernel(kernelName, kernelFunc);
   }
-  // New kernels (no built-in of that name): the fused combinations.
+  // The fused combinations, Pow's gradient, and Pow (kernels/combination.ts).
   for (const [kernelName, kernelFunc] of Object.entries(COMBINATION_KERNELS)) {
     registerWasmKernel(kernelName, kernelFunc as KernelFn);
   }

@@ -14,6 +14,7 @@ import {
   useFusedPowGradient,
 } from "../ops.ts";
 import { ArgumentError } from "../errors.ts";
+import { builtin } from "../kernels/fast_kernels.ts";
 import { randomNormal } from "./seeded.ts";
 import {
   assert,
@@ -375,4 +376,36 @@ Deno.test("Pow's gradient matches cpu and finite differences, and frees what it 
   });
   assertEquals(backend.numDataIds(), ids, "wasm data ids");
   x.dispose();
+});
+
+Deno.test("Pow with a scalar exponent gives the built-in's bits (direct native call); other exponents take the built-in", () => {
+  const shapes = [[], [1], [7], [20, 2], [3, 4, 5], [0, 3]];
+  const exponents = [3, 2, 0.5, -1.5, 0, 1, -0, Infinity, NaN, 1e-3];
+  for (const shape of shapes) {
+    for (const e of exponents) {
+      tf.tidy(() => {
+        const a = edgy(shape, 21);
+        const b = tf.scalar(e);
+        const ours = tf.engine().runKernel("Pow", { a, b }) as tf.Tensor;
+        const theirs = tf.engine().makeTensorFromTensorInfo(
+          builtin("Pow")({
+            inputs: { a, b },
+            backend: tf.backend(),
+            attrs: {},
+          }),
+        );
+        assertSameBits(ours, theirs, `pow [${shape}] ^ ${e}`);
+      });
+    }
+  }
+  tf.tidy(() => {
+    const a = edgy([4, 3], 22);
+    for (const b of [edgy([4, 3], 23), edgy([3], 24), tf.tensor1d([2])]) {
+      const ours = tf.engine().runKernel("Pow", { a, b }) as tf.Tensor;
+      const theirs = tf.engine().makeTensorFromTensorInfo(
+        builtin("Pow")({ inputs: { a, b }, backend: tf.backend(), attrs: {} }),
+      );
+      assertSameBits(ours, theirs, `pow [4, 3] ^ [${b.shape}]`);
+    }
+  });
 });
