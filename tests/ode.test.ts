@@ -1186,3 +1186,55 @@ Deno.test("maxAbsDifference of 200,000 rows: a loop, not Math.max(...values)", (
   assertEquals(maxAbsDifference(a, b), 0.5);
   assertEquals(maxAbsDifference(a, a), 0);
 });
+
+Deno.test("every solver's states and gradients are the cpu backend's bits on wasm, where each combination is one fused kernel", async () => {
+  // theta y A with A = [[-0.5, 2], [-2, -0.5]], written as multiplies and
+  // subtractions: correctly rounded on both backends, so any difference
+  // would come from the solver's combinations (their order of operations).
+  const solveAndGrad = (method: "euler" | "midpoint" | "rk4" | "dopri5") =>
+    tf.tidy(() => {
+      const y0 = tf.tensor2d([[1, 0.5], [-0.25, 2]]);
+      const theta = tf.scalar(0.75);
+      const f: VectorField = (_t, y) => {
+        const [a, b] = tf.split(y, 2, 1);
+        const da = tf.sub(tf.mul(a, -0.5), tf.mul(b, 2));
+        const db = tf.sub(tf.mul(a, 2), tf.mul(b, 0.5));
+        return tf.concat([da, db], 1);
+      };
+      const run = (y: tf.Tensor, th: tf.Tensor) =>
+        odeint((t, s) => tf.mul(f(t, s), th), y, [0, 0.3, 0.7], {
+          method,
+          step: 0.1,
+        });
+      const states = run(y0, theta);
+      const grads = tf.grads((y: tf.Tensor, th: tf.Tensor) =>
+        tf.sum(tf.square(run(y, th)))
+      )([y0, theta]);
+      return [states, ...grads].map((t) => Array.from(t.dataSync()));
+    });
+  for (const method of ["euler", "midpoint", "rk4", "dopri5"] as const) {
+    const wasm = solveAndGrad(method);
+    await tf.setBackend("cpu");
+    let cpu: number[][];
+    try {
+      cpu = solveAndGrad(method);
+    } finally {
+      await tf.setBackend("wasm");
+    }
+    assertEquals(wasm, cpu, `${method}: states, d/dy0 and d/dtheta`);
+  }
+  const y0 = tf.tensor2d([[1, 0.5]]);
+  const profile = await tf.profile(() =>
+    tf.tidy(() => {
+      odeint((_t, y) => tf.neg(y), y0, [0, 0.1], { method: "rk4" });
+    })
+  );
+  const names = profile.kernels.map((k) => k.name);
+  assertEquals(
+    names.filter((n) => n === "ProjectLinearCombination").length,
+    4,
+    names.join(", "),
+  );
+  assert(!names.includes("AddN"), names.join(", "));
+  y0.dispose();
+});
