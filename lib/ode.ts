@@ -474,6 +474,21 @@ function isFiniteState(state: State): boolean {
 }
 
 /**
+ * Throws OdeSolverError unless f(t, y) at an accepted (finite) state is
+ * finite: no smaller step can help then, and dopri5 would shrink its step
+ * until maxSteps, with a message about stiffness.
+ */
+function checkDerivative(where: string, k: State, t: number): void {
+  if (isFiniteState(k)) return;
+  throw new OdeSolverError(
+    where,
+    `f(t, y) is not finite at t = ${
+      describeTime(t)
+    } although y is: the vector field returned NaN or Infinity`,
+  );
+}
+
+/**
  * Throws OdeSolverError unless the last output state is finite. Every step
  * adds to y, so a NaN or an infinity, once there, stays in every later
  * state: checking the last output checks them all.
@@ -589,6 +604,7 @@ function adaptiveSteps(
   let steps = 0;
   try {
     k1 = tf.tidy(() => f(t, y));
+    checkDerivative(where, k1, t);
     let h = o.firstStep ??
       initialStep(f, t, y, k1, dir, Math.abs(tEnd - ts[0]), o);
     for (let i = 1; i < ts.length; i++) {
@@ -622,6 +638,7 @@ function adaptiveSteps(
           tf.dispose(k1);
           y = attempt.y1;
           k1 = attempt.k7;
+          checkDerivative(where, k1, t);
           // A step shortened only to land on an output time says nothing
           // about the right step size: keep the proposal unless it grew.
           h = clipped ? Math.max(h, next) : next;
