@@ -61,6 +61,8 @@ const x6 = tf.tensor2d([[0, 0], [0.1, 0], [0, 0.1], [3, 3], [3.1, 3], [
 ]]);
 const int2 = tf.tensor2d([[1, 2], [3, 4]], [2, 2], "int32");
 const strings = tf.tensor1d(["a", "b"], "string");
+const strings2 = tf.tensor2d([["a", "b"], ["c", "d"]], [2, 2], "string");
+const intCol = tf.tensor2d([[1], [0]], [2, 1], "int32");
 const nan2 = tf.tensor2d([[NaN, 1], [0, 1]]);
 const empty2 = tf.zeros([0, 2]) as tf.Tensor2D;
 const logits = tf.tensor2d([[0.1, 0.2, 0.3], [1, 0, -1]]);
@@ -305,6 +307,7 @@ const TABLE: Record<string, Row[]> = {
     nil("values", () => lib.histogram(null as never, ok)),
   ],
   imageGrid: [
+    dtype("images", () => lib.imageGrid(strings2, ok)),
     shape("images", () => lib.imageGrid(vec2, ok)),
     nan("images", () => lib.imageGrid(nanImages, ok)),
     range("cols", () => lib.imageGrid(images, { ...ok, cols: 0 })),
@@ -486,6 +489,7 @@ const TABLE: Record<string, Row[]> = {
     ),
   ],
   gaussianKL: [
+    dtype("muQ", () => lib.gaussianKL(int2, int2)),
     shape("logVarQ", () => lib.gaussianKL(x6, int2)),
     nan("muQ", () => lib.gaussianKL(nan2, nan2)),
     nil("muQ", () => lib.gaussianKL(null as never, x6)),
@@ -512,6 +516,7 @@ const TABLE: Record<string, Row[]> = {
     nil("x", () => lib.stopGradient(null as never)),
   ],
   straightThrough: [
+    dtype("h", () => lib.straightThrough(strings2, strings2)),
     shape("q", () => lib.straightThrough(x6, logits)),
     nil("h", () => lib.straightThrough(null as never, x6)),
   ],
@@ -522,6 +527,7 @@ const TABLE: Record<string, Row[]> = {
     nil("indices", () => lib.codeUsage(null as never, 3)),
   ],
   vectorQuantize: [
+    dtype("h", () => lib.vectorQuantize(int2, x6 as tf.Tensor2D)),
     shape("codebook", () => lib.vectorQuantize(x6, codebook34)),
     nan("h", () => lib.vectorQuantize(nan2, x6 as tf.Tensor2D)),
     range(
@@ -577,17 +583,20 @@ const TABLE: Record<string, Row[]> = {
     nil("logits", () => lib.categoricalEntropy(null as never)),
   ],
   klToUniform: [
+    dtype("logits", () => lib.klToUniform(strings2)),
     shape("logits", () => lib.klToUniform(scalar)),
     nan("logits", () => lib.klToUniform(nanLogits)),
     nil("logits", () => lib.klToUniform(null as never)),
   ],
   gumbelMax: [
+    dtype("logits", () => lib.gumbelMax(strings2)),
     nan("logits", () => lib.gumbelMax(nanLogits)),
     empty("logits", () => lib.gumbelMax(noClasses)),
     key("sed", "seed", () => lib.gumbelMax(logits, { sed: 1 } as never)),
     nil("logits", () => lib.gumbelMax(null as never)),
   ],
   gumbelSoftmax: [
+    dtype("logits", () => lib.gumbelSoftmax(int2, { tau: 1 })),
     range("tau", () => lib.gumbelSoftmax(logits, { tau: 0 })),
     nan("tau", () => lib.gumbelSoftmax(logits, { tau: NaN })),
     shape("noise", () => lib.gumbelSoftmax(logits, { tau: 1, noise: x6 })),
@@ -679,6 +688,7 @@ const TABLE: Record<string, Row[]> = {
     nil("options", () => lib.temperatureSchedule(null as never)),
   ],
   bernoulliNLL: [
+    dtype("logits", () => lib.bernoulliNLL(strings2, strings2)),
     shape("x", () => lib.bernoulliNLL(images, wrongImages)),
     nan("logits", () => lib.bernoulliNLL(nanImages, images)),
     nil("logits", () => lib.bernoulliNLL(null as never, images)),
@@ -709,6 +719,7 @@ const TABLE: Record<string, Row[]> = {
     nil("options", () => lib.convGenerator28(null as never)),
   ],
   discriminatorLoss: [
+    dtype("realLogits", () => lib.discriminatorLoss(intCol, col6)),
     shape("fakeLogits", () => lib.discriminatorLoss(col6, logits)),
     nan("realLogits", () => lib.discriminatorLoss(nan2, nan2)),
     empty("realLogits", () => lib.discriminatorLoss(empty2, empty2)),
@@ -783,16 +794,19 @@ const TABLE: Record<string, Row[]> = {
     nil("options", () => lib.mlpGenerator(null as never)),
   ],
   nonSaturatingGeneratorLoss: [
+    dtype("fakeLogits", () => lib.nonSaturatingGeneratorLoss(intCol)),
     nan("fakeLogits", () => lib.nonSaturatingGeneratorLoss(nan2)),
     empty("fakeLogits", () => lib.nonSaturatingGeneratorLoss(empty2)),
     nil("fakeLogits", () => lib.nonSaturatingGeneratorLoss(null as never)),
   ],
   saturatingGeneratorLoss: [
+    dtype("fakeLogits", () => lib.saturatingGeneratorLoss(intCol)),
     nan("fakeLogits", () => lib.saturatingGeneratorLoss(nan2)),
     empty("fakeLogits", () => lib.saturatingGeneratorLoss(empty2)),
     nil("fakeLogits", () => lib.saturatingGeneratorLoss(null as never)),
   ],
   r1Penalty: [
+    dtype("real", () => lib.r1Penalty(net, int2)),
     shape("real", () => lib.r1Penalty(net, x25)),
     range("gamma", () => lib.r1Penalty(net, x6, { gamma: -1 })),
     key("gama", "gamma", () => lib.r1Penalty(net, x6, { gama: 1 } as never)),
@@ -806,6 +820,7 @@ const TABLE: Record<string, Row[]> = {
     nil("options", () => lib.ringQuality(x6, null as never)),
   ],
   frechetDistance: [
+    dtype("featuresA", () => lib.frechetDistance(strings2 as never, x6)),
     shape("featuresB", () => lib.frechetDistance(x6, [[1, 2, 3], [4, 5, 6]])),
     nan("featuresA", () => lib.frechetDistance(nan2, x6)),
     empty("featuresA", () => lib.frechetDistance(empty2, x6)),
@@ -957,6 +972,7 @@ const TABLE: Record<string, Row[]> = {
     nil("options", () => new lib.OdeClassifier(null as never)),
   ],
   odeint: [
+    dtype("y0", () => lib.odeint(f, int2, [0, 1])),
     shape("ts", () => lib.odeint(f, x6, [[0, 1]] as never)),
     range("ts", () => lib.odeint(f, x6, [1, 0, 2])),
     nan("y0", () => lib.odeint(f, nan2, [0, 1])),
@@ -1038,6 +1054,7 @@ const TABLE: Record<string, Row[]> = {
     nil("options", () => new lib.TransformerPrior(null as never)),
   ],
   adaptiveWeight: [
+    dtype("gradRec", () => lib.adaptiveWeight(int2, int2)),
     shape("gradGan", () => lib.adaptiveWeight(x6, logits)),
     range("delta", () => lib.adaptiveWeight(x6, x6, { delta: 0 })),
     key(
