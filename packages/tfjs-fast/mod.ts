@@ -40,6 +40,7 @@ export {
   linearCombination,
   useFusedPowGradient,
 } from "./ops.ts";
+export { readInto } from "./read.ts";
 export { ArgumentError } from "./errors.ts";
 export {
   activeBlas,
