@@ -121,9 +121,19 @@ export function shortcutProblems(file: string, executed: Notebook): string[] {
   return problems;
 }
 
-async function main(args: string[]): Promise<number> {
-  const quick = !args.includes("--full");
-  const names = args.filter((a) => !a.startsWith("--"));
+/**
+ * Builds and executes the shortcut edition of each named master (all when
+ * `names` is empty) and returns every problem: a code exercise without a
+ * SHORTCUT line, a shortcut edition that stops, or a check that passes.
+ * `log` receives one summary line per notebook.
+ */
+export async function checkShortcuts(
+  names: string[],
+  { quick = true, log = console.log }: {
+    quick?: boolean;
+    log?: (line: string) => void;
+  } = {},
+): Promise<string[]> {
   const masters = await loadMasters(`${root}notebooks`, names);
   const { python } = await (await import("./setup.ts")).setup();
   const dir = `${root}build/shortcuts`;
@@ -148,13 +158,20 @@ async function main(args: string[]): Promise<number> {
         `${m.file}: stopped at cell ${r.stopped.cell}: ${r.stopped.ename}: ${r.stopped.evalue}`,
       ]
       : shortcutProblems(m.file, await readNotebook(output));
-    console.log(
+    log(
       `${m.file.padEnd(36)} ${
         r.seconds.toFixed(1).padStart(7)
       }s  ${shortcuts.size} shortcuts  ${bad.length ? "FAILED" : "ok"}`,
     );
     problems.push(...bad);
   }
+  return problems;
+}
+
+async function main(args: string[]): Promise<number> {
+  const quick = !args.includes("--full");
+  const names = args.filter((a) => !a.startsWith("--"));
+  const problems = await checkShortcuts(names, { quick });
   for (const p of problems) console.log(`  ${p}`);
   return problems.length === 0 ? 0 : 1;
 }

@@ -72,7 +72,8 @@ Deno.test("sourceOf: a missing file, name or member is an ArgumentError that say
   assertThrows(
     () => sourceOf(FIXTURE, "arrow", { withDocs: true } as never),
     ArgumentError,
-    'unknown option "withDocs"', 'did you mean "withDoc"',
+    'unknown option "withDocs"',
+    'did you mean "withDoc"',
   );
 });
 

@@ -9,7 +9,7 @@
 // usage: deno run -A tasks/reference/gan_recipe.ts '{"lr": 2e-4}'
 // Defaults are the notebook's recipe; override any of:
 //   rounds 1700, evalEvery 425, batch 64, gChannels [128, 64],
-//   dChannels [64, 128], lrD 1e-3, lrG 1e-3, beta1 0.5, r1 1 (0: none),
+//   dChannels [64, 128], gBatchNorm true, lrD 1e-3, lrG 1e-3, beta1 0.5, r1 1 (0: none),
 //   r1Every 4, emaDecay 0.995 (0: none), truncation 0.8, conditional false,
 //   seed 1 (networks), nEval 2000
 // The notebook's own run is the default with seeds G 1, D 2, game 3.
@@ -37,6 +37,7 @@ const defaults = {
   batch: 64,
   gChannels: [128, 64] as [number, number],
   dChannels: [64, 128] as [number, number],
+  gBatchNorm: true,
   lrD: 1e-3,
   lrG: 1e-3,
   beta1: 0.5,
@@ -69,7 +70,7 @@ const gan = new GAN({
     noiseDim: 64,
     numClasses,
     channels: cfg.gChannels,
-    batchNorm: true,
+    batchNorm: cfg.gBatchNorm,
     seed: cfg.seed,
   }),
   discriminator: convDiscriminator28({
