@@ -8,6 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { dense, type DenseActivation, denseGrad } from "@course/tfjs-fast";
 import {
   ArgumentError,
   checkBoolean,
@@ -145,13 +146,7 @@ export function trainableVariables(...models: tf.LayersModel[]): tf.Variable[] {
 }
 
 /** The activations `fastMlpApply` differentiates by hand. */
-type FastActivation =
-  | "linear"
-  | "tanh"
-  | "relu"
-  | "sigmoid"
-  | "elu"
-  | "leakyRelu";
+type FastActivation = DenseActivation;
 
 /** One Dense layer of a plain MLP and the activation after it. */
 interface FastLayer {
@@ -202,60 +197,6 @@ function plainMlpLayers(model: tf.LayersModel): FastLayer[] | null {
   return out.length > 0 ? out : null;
 }
 
-function activate(x: tf.Tensor, layer: FastLayer): tf.Tensor {
-  switch (layer.activation) {
-    case "linear":
-      return x;
-    case "tanh":
-      return tf.tanh(x);
-    case "relu":
-      return tf.relu(x);
-    case "sigmoid":
-      return tf.sigmoid(x);
-    case "elu":
-      return tf.elu(x);
-    case "leakyRelu":
-      return tf.leakyRelu(x, layer.alpha);
-  }
-}
-
-/** The gradient before the activation from dy, the gradient after it, and y, its output. */
-function activationGrad(
-  dy: tf.Tensor,
-  y: tf.Tensor,
-  layer: FastLayer,
-): tf.Tensor {
-  switch (layer.activation) {
-    case "linear":
-      return dy;
-    case "tanh": // dy (1 - y^2), without a tensor for the 1
-      return tf.sub(dy, tf.mul(tf.mul(dy, y), y));
-    case "sigmoid": { // dy y (1 - y)
-      const dyy = tf.mul(dy, y);
-      return tf.sub(dyy, tf.mul(dyy, y));
-    }
-    case "relu": // step(y) is 1 where y > 0, else 0 (as tfjs's relu gradient)
-      return tf.mul(dy, tf.step(y, 0));
-    case "leakyRelu": // 1 where y > 0, else alpha
-      return tf.mul(dy, tf.step(y, layer.alpha));
-    case "elu":
-      return tf.engine().runKernel("EluGrad", { dy, y }) as tf.Tensor;
-  }
-}
-
-/** a b with optional transposes, on 2-D tensors, without tf.matMul's reshapes. */
-function matMul2D(
-  a: tf.Tensor,
-  b: tf.Tensor,
-  transposeA: boolean,
-  transposeB: boolean,
-): tf.Tensor {
-  return tf.engine().runKernel("BatchMatMul", { a, b }, {
-    transposeA,
-    transposeB,
-  }) as tf.Tensor;
-}
-
 /**
  * A faster `model.apply(x)` for a plain dense MLP such as `mlp()` builds,
  * or null for any other model (then call `model.apply`).
@@ -267,14 +208,18 @@ function matMul2D(
  * that bookkeeping is most of the time. The returned function evaluates the
  * whole network as ONE taped op (`tf.customGrad`) whose inputs are x and
  * every kernel and bias, so the tape holds one node per evaluation. Its
- * forward runs the product as the `BatchMatMul` kernel on the 2-D tensors
- * (no reshapes), then the bias add and the activation: the values of
- * tf.layers' forward pass (tested to 1e-6). Its gradient is written out: per layer, backwards, d_pre = d_out act'(.),
- * dW = x^T d_pre, db = sum over the batch of d_pre, dx = d_pre W^T.
+ * forward runs each layer as act(h W + b) on the 2-D tensors (no
+ * reshapes): the values of tf.layers' forward pass (tested to 1e-6). Its
+ * gradient is written out: per layer, backwards, d_pre = d_out act'(.),
+ * dW = h^T d_pre, db = sum over the batch of d_pre, dx = d_pre W^T. Both
+ * are the package's `dense` and `denseGrad` (@course/tfjs-fast), one
+ * kernel per layer each on wasm, tfjs's ops elsewhere, the same bits.
  * Gradients reach the model's own variables, so optimizers train the
  * model as usual. Measured on the neural-ODE spiral training step
  * (tasks/bench.ts, `lib/ode spiral b20`): ~2.3k kernels and ~8 ms per step
- * with `model.apply`, ~1.4k kernels and ~5 ms with this.
+ * with `model.apply`, ~1.4k kernels and ~5 ms with this (and tfjs's
+ * separate kernels per layer); see docs/performance.md for the fused
+ * layers.
  *
  * Accepted: a `tf.Sequential` of built Dense layers (linear own activation,
  * with bias, float32), each optionally followed by one Activation layer
@@ -304,11 +249,9 @@ export function fastMlpApply(
       // hs[l]: the input of layer l; hs[n]: the output.
       const hs: tf.Tensor[] = [inputs[0]];
       for (let l = 0; l < n; l++) {
-        const z = tf.add(
-          matMul2D(hs[l], inputs[1 + 2 * l], false, false),
-          inputs[2 + 2 * l],
-        );
-        hs.push(activate(z, layers[l]));
+        const { activation, alpha } = layers[l];
+        const [w, b] = [inputs[1 + 2 * l], inputs[2 + 2 * l]];
+        hs.push(dense(hs[l], w, b, activation, alpha)); // act(h W + b)
       }
       // Backwards needs every layer's input (for dW), and the output when
       // the last layer has an activation (for act'). The outputs of the
@@ -320,10 +263,10 @@ export function fastMlpApply(
           const grads: tf.Tensor[] = new Array(1 + 2 * n);
           let d = dy;
           for (let l = n - 1; l >= 0; l--) {
-            const pre = activationGrad(d, saved[l + 1] ?? d, layers[l]);
-            grads[1 + 2 * l] = matMul2D(saved[l], pre, true, false);
-            grads[2 + 2 * l] = tf.sum(pre, 0);
-            d = matMul2D(pre, inputs[1 + 2 * l], false, true);
+            const { activation, alpha } = layers[l];
+            const [x, y] = [saved[l], saved[l + 1] ?? null];
+            const g = denseGrad(d, x, inputs[1 + 2 * l], y, activation, alpha);
+            [grads[1 + 2 * l], grads[2 + 2 * l], d] = [g.dw, g.db, g.dx];
           }
           grads[0] = d;
           return grads;
@@ -340,8 +283,11 @@ export function fastMlpApply(
       return model.apply(x) as tf.Tensor;
     }
     const weights: tf.Tensor[] = [x];
-    for (const { dense } of layers) {
-      weights.push(dense.weights[0].read(), dense.weights[1].read());
+    for (const layer of layers) {
+      weights.push(
+        layer.dense.weights[0].read(),
+        layer.dense.weights[1].read(),
+      );
     }
     return op(...weights);
   };

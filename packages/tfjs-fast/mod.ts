@@ -40,6 +40,12 @@ export {
   linearCombination,
   useFusedPowGradient,
 } from "./ops.ts";
+export {
+  dense,
+  type DenseActivation,
+  denseGrad,
+  type DenseGradients,
+} from "./dense.ts";
 export { readInto } from "./read.ts";
 export { ArgumentError } from "./errors.ts";
 export {

@@ -17,7 +17,7 @@ import {
 } from "./kernels/combination.ts";
 
 /** Whether `kernel` runs here: on wasm, once initBackend registered it. */
-function onWasm(kernel: string): boolean {
+export function onWasm(kernel: string): boolean {
   return tf.getBackend() === "wasm" &&
     tf.getKernel(kernel, "wasm") !== undefined;
 }
@@ -28,7 +28,7 @@ function onWasm(kernel: string): boolean {
  * have no gradient of their own, so a gradient of a gradient takes
  * tfjs's ops.
  */
-function untaped(): boolean {
+export function untaped(): boolean {
   const { gradientDepth, kernelDepth } = tf.engine().state;
   return gradientDepth === 0 || kernelDepth > 0;
 }

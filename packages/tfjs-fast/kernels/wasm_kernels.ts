@@ -46,6 +46,7 @@ import { CONV_BUILTINS, CONV_KERNELS } from "./conv_kernels.ts";
 import { ELEMENTWISE_BUILTINS, ELEMENTWISE_KERNELS } from "./elementwise.ts";
 import { tanh } from "./tanh.ts";
 import { COMBINATION_BUILTINS, COMBINATION_KERNELS } from "./combination.ts";
+import { DENSE_KERNELS } from "./dense.ts";
 
 function unsortedSegmentSum(
   { inputs, backend, attrs }: KernelArgs,
@@ -136,6 +137,7 @@ const PROJECT_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo> = {
 };
 markReplacements(PROJECT_KERNELS);
 markReplacements(COMBINATION_KERNELS as Record<string, KernelFn>);
+markReplacements(DENSE_KERNELS as Record<string, KernelFn>);
 
 /** Names of the kernels this module registers for the wasm backend. */
 export const WASM_PROJECT_KERNELS: readonly string[] = Object.keys(
@@ -160,6 +162,10 @@ export function registerWasmKernels(): void {
   }
   // The fused combinations, Pow's gradient, and Pow (kernels/combination.ts).
   for (const [kernelName, kernelFunc] of Object.entries(COMBINATION_KERNELS)) {
+    registerWasmKernel(kernelName, kernelFunc as KernelFn);
+  }
+  // A dense layer and its gradient, one kernel each (kernels/dense.ts).
+  for (const [kernelName, kernelFunc] of Object.entries(DENSE_KERNELS)) {
     registerWasmKernel(kernelName, kernelFunc as KernelFn);
   }
 }
