@@ -512,17 +512,26 @@ export function planBinary(
   return plan;
 }
 
+/** `twoLevelBroadcast`'s plan for two operands of one shape with n elements. */
+function equalShapesPlan(n: number): Plan {
+  return { rows: 1, n, a: [0, 1], b: [0, 1] };
+}
+
 function binaryKernel(op: OpName) {
   return (args: KernelArgs): tf.TensorInfo => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     if (a.dtype !== "float32" || b.dtype !== "float32") {
       return builtin(op)(args);
     }
-    const outShape = tf.backend_util.assertAndGetBroadcastShape(
-      a.shape,
-      b.shape,
-    );
-    const plan = planBinary(a.shape, b.shape, outShape);
+    // Equal shapes (most calls: a gradient's accumulation, an update) are
+    // the plan twoLevelBroadcast gives them, without its bookkeeping.
+    const same = tf.util.arraysEqual(a.shape, b.shape);
+    const outShape = same
+      ? [...a.shape]
+      : tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    const plan = same
+      ? equalShapesPlan(tf.util.sizeFromShape(outShape))
+      : planBinary(a.shape, b.shape, outShape);
     const fns = functionsFor(args.backend);
     if (plan === null || fns === null) return builtin(op)(args);
     const wasm = args.backend as WasmBackendLike;
