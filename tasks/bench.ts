@@ -36,6 +36,7 @@ import {
   type Blas,
   describeBackend,
   initBackend,
+  readInto,
   useBlas,
 } from "@course/tfjs-fast";
 import {
@@ -415,6 +416,33 @@ function readbackWorkload(n = 1024): Workload {
   };
 }
 
+/**
+ * The same readback into a buffer the caller keeps and reuses
+ * (`readInto(c, out)`, the package's export): one copy out of the wasm
+ * heap, no new ArrayBuffer per read. PyTorch's row is the same copy out
+ * of a tensor as above.
+ */
+function readIntoWorkload(n = 1024): Workload {
+  return {
+    name: `readback ${(4 * n * n / 2 ** 20).toFixed(0)} MB, readInto`,
+    what: `readInto(c, out) of a ${n}x${n} float32 result, out reused`,
+    torch: `readback${n}`,
+    make() {
+      const c = tf.tidy(() =>
+        tf.matMul(
+          randomNormal([n, n], { seed: 1 }),
+          randomNormal([n, n], { seed: 2 }),
+        )
+      );
+      const out = new Float32Array(n * n);
+      return {
+        step: () => void readInto(c, out),
+        dispose: () => c.dispose(),
+      };
+    },
+  };
+}
+
 /** A convolution layer's geometry for the conv-gradient rows. */
 interface ConvGeometry {
   kernel: number;
@@ -607,6 +635,7 @@ const CONV_GEOMETRIES: ConvGeometry[] = [
 const WORKLOADS: Workload[] = [
   matMulWorkload(1024),
   readbackWorkload(1024),
+  readIntoWorkload(1024),
   convVQVAEWorkload(),
   convVQVAEWorkload(64, 16, 256),
   mlpGANWorkload(),
