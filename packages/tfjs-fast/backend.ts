@@ -46,10 +46,12 @@ export interface InitBackendOptions {
   backend?: BackendName;
   /**
    * Threads (1 to 8): OpenBLAS's when it is loaded, else wasm's. Default:
-   * env `TFJS_WASM_THREADS`, else 2 when at least 1.5 CPUs were idle over
-   * 100 ms before the start (without --allow-sys: when the load average
-   * leaves a core idle), else 1. Only the first wasm start of a process
-   * uses it.
+   * env `TFJS_WASM_THREADS`; else 1 for OpenBLAS (2 threads round some
+   * products differently, and a seeded run must print the same numbers on a
+   * busy machine as on an idle one); else, for wasm alone (the same bits on 1
+   * or 2 threads), 2 when at least 1.5 CPUs were idle over 100 ms before the
+   * start (without --allow-sys: when the load average leaves a core idle),
+   * else 1. Only the first wasm start of a process uses it.
    */
   threads?: number;
   /**
@@ -115,7 +117,21 @@ function threadsAsked(option: number | undefined): ThreadChoice | null {
   return null;
 }
 
-/** The default thread count: 2 when a core is idle, else 1. */
+/**
+ * OpenBLAS's default: one thread. Its threaded sgemm splits some products
+ * differently (64 x 784 times 784 x 256, say), so their last bits differ
+ * from one thread's; a default that followed the machine's load would make a
+ * seeded notebook print other numbers on a busy machine than on an idle one.
+ */
+const BLAS_DEFAULT_THREADS: ThreadChoice = {
+  threads: 1,
+  why: "default, the same numbers at any load; TFJS_WASM_THREADS=2 for 2",
+};
+
+/**
+ * The wasm build's default thread count: 2 when a core is idle, else 1 (its
+ * threaded kernels give the same bits as one thread).
+ */
 async function defaultThreads(): Promise<ThreadChoice> {
   const cores = navigator.hardwareConcurrency ?? 1;
   if (cores < 2) return { threads: 1, why: "1 CPU" };
@@ -325,10 +341,13 @@ export async function initBackend(
   adamPatched = true;
   if (threads && blasStart === null) {
     const blasWanted = options.blas ?? true;
-    const opened = blasWanted ? openBlas({ threads: threads.threads }) : null;
+    const blasThreads = asked ?? BLAS_DEFAULT_THREADS;
+    const opened = blasWanted
+      ? openBlas({ threads: blasThreads.threads })
+      : null;
     if (opened?.ok) {
       useBlas(opened.blas);
-      blasStart = { blas: opened.blas, why: threads.why, offByUser: false };
+      blasStart = { blas: opened.blas, why: blasThreads.why, offByUser: false };
       // OpenBLAS takes the threads; a threaded wasm build beside it was
       // measured slower (README.md).
       threads = { threads: 1, why: "OpenBLAS has the threads" };

@@ -50,6 +50,16 @@ Deno.test("describeBackend says whether the matMuls run on OpenBLAS", () => {
   }
 });
 
+// Two threads round some products differently: a default that followed the
+// load would make a seeded run's numbers depend on it. (Only where OpenBLAS
+// loads and TFJS_WASM_THREADS does not ask for a count.)
+if (blas && Deno.env.get("TFJS_WASM_THREADS") === undefined) {
+  Deno.test("OpenBLAS runs on one thread unless asked, whatever the machine's load", () => {
+    const line = describeBackend();
+    assert(/matMul on OpenBLAS [\d.]+ \(1 thread: default/.test(line), line);
+  });
+}
+
 /** C = op(A) op(B) by the definition, in float64. */
 function naiveProduct(
   ta: boolean,
