@@ -28,7 +28,8 @@ export type Activation =
   | "elu"
   | "linear";
 
-const ACTIVATIONS: Activation[] = [
+/** Every `Activation`, for argument checks. */
+export const ACTIVATIONS: readonly Activation[] = [
   "relu",
   "leakyRelu",
   "tanh",

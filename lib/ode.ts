@@ -41,6 +41,7 @@ import {
 import { glorotUniform } from "./random.ts";
 import {
   type Activation,
+  ACTIVATIONS,
   fastMlpApply,
   mlp,
   trainableVariables,
@@ -1537,15 +1538,6 @@ export class NeuralODE implements Trainable<tf.Tensor> {
     this.net.dispose();
   }
 }
-
-const ACTIVATIONS: readonly Activation[] = [
-  "relu",
-  "leakyRelu",
-  "tanh",
-  "sigmoid",
-  "elu",
-  "linear",
-];
 
 // ---------------------------------------------------------------------------
 // A neural ODE classifier
