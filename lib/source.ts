@@ -47,8 +47,16 @@ function readRepoFile(where: string, file: string): string {
       }`,
     );
   }
+  const url = new URL(file, ROOT);
+  // Only the course's own source: "../x" or "lib/../../x" would read any file.
+  if (!url.href.startsWith(ROOT.href)) {
+    throw new ArgumentError(
+      where,
+      `file must stay inside the repository, got ${JSON.stringify(file)}`,
+    );
+  }
   try {
-    return Deno.readTextFileSync(new URL(file, ROOT));
+    return Deno.readTextFileSync(url);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new ArgumentError(where, `file ${file} does not exist`);

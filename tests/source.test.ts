@@ -64,6 +64,13 @@ Deno.test("sourceOf: a missing file, name or member is an ArgumentError that say
     ArgumentError,
     "relative to the repository root",
   );
+  for (const outside of ["../../../etc/passwd", "lib/../../x.ts"]) {
+    assertThrows(
+      () => sourceOf(outside, "x"),
+      ArgumentError,
+      "must stay inside the repository",
+    );
+  }
   assertThrows(
     () => sourceOf(FIXTURE, "a b"),
     ArgumentError,
