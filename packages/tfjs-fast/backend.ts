@@ -323,12 +323,9 @@ export async function initBackend(
     );
   }
   const wanted = backendAsked(options.backend);
-  // Validated on every call; the default (which samples the CPUs) is
-  // worked out only for the first wasm start, the one that uses it.
+  // Validated on every call; used only by the first wasm start.
   const asked = threadsAsked(options.threads);
-  let threads = wanted === "wasm" && wasmStart === null
-    ? asked ?? await defaultThreads()
-    : null;
+  const firstWasmStart = wanted === "wasm" && wasmStart === null;
   if (wanted === "wasm") registerWasmKernels();
   // Every tf.AdamOptimizer (tf.train.adam, layers' "adam") takes the fused
   // update on wasm: the same bits, one kernel per variable instead of ~12.
@@ -339,7 +336,7 @@ export async function initBackend(
     useFusedPowGradient(true);
   }
   adamPatched = true;
-  if (threads && blasStart === null) {
+  if (firstWasmStart && blasStart === null) {
     const blasWanted = options.blas ?? true;
     const blasThreads = asked ?? BLAS_DEFAULT_THREADS;
     const opened = blasWanted
@@ -348,9 +345,6 @@ export async function initBackend(
     if (opened?.ok) {
       useBlas(opened.blas);
       blasStart = { blas: opened.blas, why: blasThreads.why, offByUser: false };
-      // OpenBLAS takes the threads; a threaded wasm build beside it was
-      // measured slower (README.md).
-      threads = { threads: 1, why: "OpenBLAS has the threads" };
     } else {
       blasStart = {
         blas: null,
@@ -359,6 +353,14 @@ export async function initBackend(
       };
     }
   }
+  // OpenBLAS takes the threads (a threaded wasm build beside it was measured
+  // slower, README.md); only wasm alone needs the default, which samples the
+  // CPUs for 100 ms.
+  const threads: ThreadChoice | null = !firstWasmStart
+    ? null
+    : blasStart?.blas
+    ? { threads: 1, why: "OpenBLAS has the threads" }
+    : asked ?? await defaultThreads();
   // The cpu backend greets Node users with a tfjs-node advert on first use;
   // Deno looks like Node to tfjs, and tests compare against cpu, so mute it.
   const cpu = tf.findBackend("cpu") as { firstUse?: boolean } | null;
