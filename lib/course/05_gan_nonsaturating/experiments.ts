@@ -287,15 +287,15 @@ export function darkPixelShare(images: tf.Tensor, threshold = 0.05): number {
  * Section 4: noise vectors on straight lines between pairs of random z, for
  * a latent interpolation: `pairs` lines of `steps` points each, line after
  * line ([pairs * steps, noiseDim]); each line runs from one draw
- * z_0 ~ N(0, I) to another z_1 through (1 - t) z_0 + t z_1. The caller
- * disposes it.
+ * z_0 ~ N(0, I) to another z_1 through (1 - t) z_0 + t z_1. Without a
+ * seed, the package's shared stream continues. The caller disposes it.
  */
 export function interpolationNoise(
   noiseDim: number,
   options: { pairs?: number; steps?: number; seed?: Seed } = {},
 ): tf.Tensor2D {
   const where = "interpolationNoise";
-  const { pairs = 3, steps = 10, seed = 0 } = checkOptions(where, options, [
+  const { pairs = 3, steps = 10, seed } = checkOptions(where, options, [
     "pairs",
     "steps",
     "seed",
