@@ -121,21 +121,25 @@ export function shortcutProblems(file: string, executed: Notebook): string[] {
   return problems;
 }
 
+type Master = Awaited<ReturnType<typeof loadMasters>>[number];
+let jupyter: Promise<{ python: string }> | null = null;
+
 /**
- * Builds and executes the shortcut edition of each named master (all when
- * `names` is empty) and returns every problem: a code exercise without a
+ * Builds and executes the shortcut edition of each master (from
+ * `loadMasters`) and returns every problem: a code exercise without a
  * SHORTCUT line, a shortcut edition that stops, or a check that passes.
  * `log` receives one summary line per notebook.
  */
 export async function checkShortcuts(
-  names: string[],
+  masters: Master[],
   { quick = true, log = console.log }: {
     quick?: boolean;
     log?: (line: string) => void;
   } = {},
 ): Promise<string[]> {
-  const masters = await loadMasters(`${root}notebooks`, names);
-  const { python } = await (await import("./setup.ts")).setup();
+  // Jupyter, the kernel and the data are checked once per process.
+  jupyter ??= import("./setup.ts").then((m) => m.setup());
+  const { python } = await jupyter;
   const dir = `${root}build/shortcuts`;
   await Deno.mkdir(dir, { recursive: true });
   const problems: string[] = [];
@@ -171,7 +175,8 @@ export async function checkShortcuts(
 async function main(args: string[]): Promise<number> {
   const quick = !args.includes("--full");
   const names = args.filter((a) => !a.startsWith("--"));
-  const problems = await checkShortcuts(names, { quick });
+  const masters = await loadMasters(`${root}notebooks`, names);
+  const problems = await checkShortcuts(masters, { quick });
   for (const p of problems) console.log(`  ${p}`);
   return problems.length === 0 ? 0 : 1;
 }

@@ -27,7 +27,7 @@ for (const m of masters) {
   if (shortcuts.size === 0) continue;
   Deno.test(`${m.file}: every check fails when each solution is its shortcut`, async () => {
     const lines: string[] = [];
-    const problems = await checkShortcuts([m.file], {
+    const problems = await checkShortcuts([m], {
       log: (line) => lines.push(line),
     });
     assertEquals(problems, []);
