@@ -13,14 +13,10 @@
 import katex from "katex";
 import { assert, assertEquals } from "./assert.ts";
 import { makeTestDir } from "./temp.ts";
+import { cellSource, type Notebook } from "../tasks/ipynb.ts";
 
 const root = new URL("../", import.meta.url);
 const notebookDir = new URL("notebooks/", root);
-
-interface Cell {
-  cell_type: string;
-  source: string | string[];
-}
 
 /** A formula of a markdown cell: its TeX and whether it is a display block. */
 interface Formula {
@@ -28,12 +24,9 @@ interface Formula {
   display: boolean;
 }
 
-const cellText = (c: Cell) =>
-  Array.isArray(c.source) ? c.source.join("") : c.source;
-
 function markdownCells(path: string | URL): string[] {
-  const cells: Cell[] = JSON.parse(Deno.readTextFileSync(path)).cells;
-  return cells.filter((c) => c.cell_type === "markdown").map(cellText);
+  const { cells }: Notebook = JSON.parse(Deno.readTextFileSync(path));
+  return cells.filter((c) => c.cell_type === "markdown").map(cellSource);
 }
 
 /**
@@ -82,15 +75,20 @@ function formulaProblem({ tex, display }: Formula): string {
   return "";
 }
 
-/** Every problem of a notebook's formulas, each naming the cell and the formula. */
-function notebookProblems(path: string | URL, label: string): string[] {
+/** Every problem of a notebook's formulas (each naming the cell and the formula), and how many it has. */
+function checkNotebook(
+  path: string | URL,
+  label: string,
+): { problems: string[]; count: number } {
   const problems: string[] = [];
+  let count = 0;
   markdownCells(path).forEach((markdown, cell) => {
     const formulas = formulasOf(markdown);
     if (typeof formulas === "string") {
       problems.push(`${label}, markdown cell ${cell}: ${formulas}`);
       return;
     }
+    count += formulas.length;
     for (const f of formulas) {
       const problem = formulaProblem(f);
       if (problem) {
@@ -101,7 +99,7 @@ function notebookProblems(path: string | URL, label: string): string[] {
       }
     }
   });
-  return problems;
+  return { problems, count };
 }
 
 function notebookFiles(): string[] {
@@ -137,11 +135,9 @@ Deno.test("every formula of every notebook renders, with no blank line inside a 
   const problems: string[] = [];
   let formulas = 0;
   for (const name of notebookFiles()) {
-    problems.push(...notebookProblems(new URL(name, notebookDir), name));
-    for (const markdown of markdownCells(new URL(name, notebookDir))) {
-      const found = formulasOf(markdown);
-      if (typeof found !== "string") formulas += found.length;
-    }
+    const found = checkNotebook(new URL(name, notebookDir), name);
+    problems.push(...found.problems);
+    formulas += found.count;
   }
   assertEquals(problems, []);
   assert(
@@ -183,15 +179,15 @@ Deno.test("the check catches what the formatter does to a block with an operator
     const safePath = `${dir}/safe.ipynb`;
     Deno.writeTextFileSync(riskyPath, notebookJSON(risky));
     Deno.writeTextFileSync(safePath, notebookJSON(safe));
-    assertEquals(notebookProblems(riskyPath, "risky"), []);
-    assertEquals(notebookProblems(safePath, "safe"), []);
+    assertEquals(checkNotebook(riskyPath, "risky").problems, []);
+    assertEquals(checkNotebook(safePath, "safe").problems, []);
     await denoFmt([riskyPath, safePath]);
-    const found = notebookProblems(riskyPath, "risky");
+    const found = checkNotebook(riskyPath, "risky").problems;
     assert(
       found.length > 0,
       `the formatter's output passed the check: ${markdownCells(riskyPath)}`,
     );
-    assertEquals(notebookProblems(safePath, "safe"), []);
+    assertEquals(checkNotebook(safePath, "safe").problems, []);
     assertEquals(markdownCells(safePath).map(formulasOf), [formulasOf(safe)]);
   } finally {
     await Deno.remove(dir, { recursive: true });
