@@ -932,7 +932,8 @@ Deno.test("a GAN with emaDecay averages G after each G step and samples from the
   gan.dispose();
 });
 
-Deno.test("generateFrom: given z, one image each; a batch-norm G is normalised as in a full batch", () => {
+/** A small convolutional GAN with a batch-norm G on 8 random images (both the caller's to dispose). */
+function tinyBatchNormGAN(): { images: tf.Tensor; gan: GAN } {
   const images = tf.tidy(() =>
     tf.randomUniform([8, 28, 28, 1], 0, 1, "float32", 1)
   );
@@ -947,6 +948,11 @@ Deno.test("generateFrom: given z, one image each; a batch-norm G is normalised a
     data: images,
     noiseDim: 4,
   });
+  return { images, gan };
+}
+
+Deno.test("generateFrom: given z, one image each; a batch-norm G is normalised as in a full batch", () => {
+  const { images, gan } = tinyBatchNormGAN();
   const z = tf.tidy(() => tf.randomNormal([1, 4], 0, 1, "float32", 5));
   // Ten copies of one z: with the batch's own statistics alone every pixel
   // would be normalised to the same value; the reference batch prevents it.
@@ -1135,20 +1141,7 @@ Deno.test("lazy R1: the penalty, weighted by r1Every, on every r1Every-th D step
 });
 
 Deno.test("sample with truncation psi decodes psi z, also through a batch-norm G (virtual batch)", () => {
-  const images = tf.tidy(() =>
-    tf.randomUniform([8, 28, 28, 1], 0, 1, "float32", 1)
-  );
-  const gan = new GAN({
-    generator: convGenerator28({
-      noiseDim: 4,
-      channels: [4, 2],
-      batchNorm: true,
-      seed: 1,
-    }),
-    discriminator: convDiscriminator28({ channels: [2, 2], seed: 2 }),
-    data: images,
-    noiseDim: 4,
-  });
+  const { images, gan } = tinyBatchNormGAN();
   const z = tf.tidy(() => randomNormal([70, 4], { seed: 3 }));
   const half = tf.tidy(() => tf.mul(z, 0.5));
   // The same draw as sample's own: the seed's first 70 x 4 normals.
