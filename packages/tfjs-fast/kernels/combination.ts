@@ -40,6 +40,7 @@ import {
   backendMemory,
   F32,
   get,
+  heapOffset,
   I32,
   i32,
   instantiateOn,
@@ -137,8 +138,7 @@ function functionsFor(backend: unknown): Exports {
   return instantiateOn(modules, memory, FUNCTIONS) as unknown as Exports;
 }
 
-const at = (wasm: WasmBackendLike, t: tf.TensorInfo) =>
-  wasm.typedArrayFromHeap(t).byteOffset;
+const at = heapOffset;
 
 /** The attribute of both combination kernels: one coefficient per term. */
 interface CoefficientAttrs {

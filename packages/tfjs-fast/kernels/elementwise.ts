@@ -26,6 +26,7 @@ import {
   F32,
   forRange,
   get,
+  heapOffset,
   I32,
   i32,
   instantiateOn,
@@ -518,37 +519,43 @@ function equalShapesPlan(n: number): Plan {
 }
 
 function binaryKernel(op: OpName) {
+  // The SIMD loop for each operand mode, named once (v: full, s: one
+  // float per row), rather than a new string per call.
+  const loops = { vv: `${op}_vv`, vs: `${op}_vs`, sv: `${op}_sv` } as const;
   return (args: KernelArgs): tf.TensorInfo => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     if (a.dtype !== "float32" || b.dtype !== "float32") {
       return builtin(op)(args);
     }
-    // Equal shapes (most calls: a gradient's accumulation, an update) are
-    // the plan twoLevelBroadcast gives them, without its bookkeeping.
+    // Equal shapes (most calls: a gradient's accumulation, an update), a
+    // scalar side and a row added to every row of a matrix (a bias) are
+    // the plans twoLevelBroadcast gives them, without its bookkeeping.
     const same = tf.util.arraysEqual(a.shape, b.shape);
     const outShape = same
       ? [...a.shape]
       : tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
     const plan = same
       ? equalShapesPlan(tf.util.sizeFromShape(outShape))
-      : planBinary(a.shape, b.shape, outShape);
+      : directPlan(a.shape, b.shape) ??
+        planBinary(a.shape, b.shape, outShape);
     const fns = functionsFor(args.backend);
     if (plan === null || fns === null) return builtin(op)(args);
     const wasm = args.backend as WasmBackendLike;
     const out = wasm.makeOutput(outShape, "float32");
     if (plan.rows * plan.n === 0) return out;
-    const at = (t: tf.TensorInfo) => offsetOf(wasm, t);
-    const mode = (strides: [number, number]) => strides[1] === 0 ? "s" : "v";
     // A 1-element output: both sides full.
-    const [ma, mb] = plan.n === 1 && plan.rows === 1
-      ? ["v", "v"]
-      : [mode(plan.a), mode(plan.b)];
-    fns[`${op}_${ma}${mb}`](
-      at(a),
+    const one = plan.n === 1 && plan.rows === 1;
+    const loop = one || (plan.a[1] !== 0 && plan.b[1] !== 0)
+      ? loops.vv
+      : plan.a[1] === 0
+      ? loops.sv
+      : loops.vs;
+    fns[loop](
+      heapOffset(wasm, a),
       4 * plan.a[0],
-      at(b),
+      heapOffset(wasm, b),
       4 * plan.b[0],
-      at(out),
+      heapOffset(wasm, out),
       4 * plan.n,
       plan.rows,
       4 * plan.n,
@@ -557,9 +564,28 @@ function binaryKernel(op: OpName) {
   };
 }
 
+/**
+ * `twoLevelBroadcast`'s plan for the common broadcasts, made directly: a
+ * scalar (any 1-element shape) op a full operand of n > 1 elements, either
+ * way round, and a [rows, n] matrix op a row b [n] (rows, n > 1, a bias);
+ * null for anything else.
+ */
+function directPlan(aShape: number[], bShape: number[]): Plan | null {
+  const [na, nb] = [
+    tf.util.sizeFromShape(aShape),
+    tf.util.sizeFromShape(bShape),
+  ];
+  if (na === 1 && nb > 1) return { rows: 1, n: nb, a: [0, 0], b: [0, 1] };
+  if (nb === 1 && na > 1) return { rows: 1, n: na, a: [0, 1], b: [0, 0] };
+  if (
+    aShape.length !== 2 || bShape.length !== 1 || aShape[1] !== bShape[0] ||
+    aShape[0] < 2 || bShape[0] < 2
+  ) return null;
+  return { rows: aShape[0], n: aShape[1], a: [aShape[1], 1], b: [0, 1] };
+}
+
 /** Byte offset of a tensor's data in the backend's memory. */
-const offsetOf = (wasm: WasmBackendLike, t: tf.TensorInfo) =>
-  wasm.typedArrayFromHeap(t).byteOffset;
+const offsetOf = heapOffset;
 
 /** The SIMD functions bound to this backend's memory, or null. */
 function functionsFor(backend: unknown): Exports | null {

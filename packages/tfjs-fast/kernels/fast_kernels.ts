@@ -168,6 +168,21 @@ export function productGeometry(
   const m = transposeA ? a.shape.at(-1)! : a.shape.at(-2)!;
   const k = transposeA ? a.shape.at(-2)! : a.shape.at(-1)!;
   const n = transposeB ? b.shape.at(-2)! : b.shape.at(-1)!;
+  if (a.shape.length === 2 && b.shape.length === 2) {
+    // No batch dimensions (a dense layer): nothing to broadcast.
+    const outShape = [m, n];
+    return {
+      m,
+      n,
+      k,
+      transposeA,
+      transposeB,
+      batchA: 1,
+      batchB: 1,
+      batch: 1,
+      outShape,
+    };
+  }
   const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2));
   const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2));
   const outer = tf.broadcast_util.assertAndGetBroadcastShape(

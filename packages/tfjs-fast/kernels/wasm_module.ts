@@ -291,6 +291,18 @@ export function moduleBytes(
 }
 
 /**
+ * The byte offset of a tensor's data in the wasm backend's memory: what
+ * `typedArrayFromHeap(t).byteOffset` gives, without making the view (a
+ * kernel on small tensors called it for every input and output, and the
+ * views were ~5% of a neural-ODE step's allocations).
+ */
+export function heapOffset(backend: unknown, t: { dataId: object }): number {
+  return (backend as {
+    dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  }).dataIdMap.get(t.dataId).memoryOffset;
+}
+
+/**
  * The wasm backend's memory, where its tensors live: exported by the
  * single-threaded build, `wasmMemory` on the threaded one; null for
  * another backend.

@@ -2,7 +2,8 @@
  * Tanh in SIMD (kernels/tanh.ts) against the built-in (musl's tanhf): the
  * same bits over a sweep of float32 bit patterns, every branch boundary of
  * tanhf and expm1f, signed zeros, subnormals, infinities and NaN, and
- * tensor sizes that leave a tail; the gradient as on cpu.
+ * tensor sizes that take every path of the loop (8 lanes at a time, then
+ * 4, then a tail of 1-3); the gradient as on cpu.
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
@@ -91,13 +92,18 @@ Deno.test("Tanh: the built-in's bits around every branch boundary and at the edg
   assertTanhBits(new Float32Array([...fromBits(bits), ...specials]), "edges");
 });
 
-for (const n of [1, 2, 3, 5, 1000, 4099]) {
-  Deno.test(`Tanh: the built-in's bits for ${n} normal values (tail of ${n % 4})`, () => {
-    assertTanhBits(
-      randomNormal([n], { seed: n }).mul(3).dataSync() as Float32Array,
-      `n ${n}`,
-    );
-  });
+for (const n of [1, 2, 3, 5, 7, 8, 12, 15, 1000, 4099]) {
+  Deno.test(
+    `Tanh: the built-in's bits for ${n} normal values (${n >> 3} x 8, ${
+      (n >> 2) & 1
+    } x 4, tail of ${n % 4})`,
+    () => {
+      assertTanhBits(
+        randomNormal([n], { seed: n }).mul(3).dataSync() as Float32Array,
+        `n ${n}`,
+      );
+    },
+  );
 }
 
 Deno.test("Tanh: the gradient matches cpu and shapes are kept", async () => {
