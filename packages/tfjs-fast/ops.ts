@@ -14,6 +14,7 @@ import {
   LINEAR_COMBINATION,
   POW_GRAD,
   SCALE_MANY,
+  termName,
 } from "./kernels/combination.ts";
 
 /** Whether `kernel` runs here: on wasm, once initBackend registered it. */
@@ -61,7 +62,7 @@ export function linearCombination(
     // One kernel; its gradient (registered below) one more.
     registerCombinationGradient();
     const inputs: tf.NamedTensorMap = base ? { base } : {};
-    xs.forEach((x, i) => inputs[`x${i}`] = x);
+    xs.forEach((x, i) => inputs[termName(i)] = x);
     return tf.engine().runKernel(LINEAR_COMBINATION, inputs, {
       coefficients,
     }) as tf.Tensor;
@@ -111,7 +112,7 @@ function combinationGradient(
     }) as unknown as tf.Tensor[]
     : c.map((ci) => tf.mul(d, ci));
   const grads: GradientMap = { base: () => d };
-  scaled.forEach((g, i) => grads[`x${i}`] = () => g);
+  scaled.forEach((g, i) => grads[termName(i)] = () => g);
   return grads;
 }
 

@@ -40,6 +40,8 @@ import {
   backendMemory,
   F32,
   get,
+  heapF32,
+  heapI32,
   heapOffset,
   I32,
   i32,
@@ -53,6 +55,10 @@ import {
   type WasmFunction,
   whileLoop,
 } from "./wasm_module.ts";
+
+/** The input name of term i of a combination: x0, x1, ... (made once). */
+const TERM_NAMES = Array.from({ length: 16 }, (_, i) => `x${i}`);
+export const termName = (i: number): string => TERM_NAMES[i] ?? `x${i}`;
 
 /** The kernel names. */
 export const LINEAR_COMBINATION = "ProjectLinearCombination";
@@ -155,7 +161,7 @@ function linearCombinationKernel(
 ): tf.TensorInfo {
   const { coefficients: c } = attrs as unknown as CoefficientAttrs;
   const xs = c.map((_, i) =>
-    (inputs as Record<string, tf.TensorInfo>)[`x${i}`]
+    (inputs as Record<string, tf.TensorInfo>)[termName(i)]
   );
   const base = (inputs as { base?: tf.TensorInfo }).base;
   const wasm = backend as WasmBackendLike;
@@ -169,7 +175,7 @@ function linearCombinationKernel(
     else fns.scale(0, at(wasm, xs[0]), o, bytes, c[0]);
     return out;
   }
-  wasm.typedArrayFromHeap(out).fill(0);
+  heapF32(wasm).fill(0, o >> 2, (o + bytes) >> 2);
   for (let i = 0; i < xs.length; i++) {
     fns.axpy(o, at(wasm, xs[i]), o, bytes, c[i]);
   }
@@ -206,9 +212,9 @@ function powGradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
     (tf.getKernel(name, "wasm")!.kernelFunc as unknown as (
       args: KernelArgs,
     ) => tf.TensorInfo)({ inputs: { a: x, b: y }, backend, attrs: {} });
-  const exponent = Math.fround(wasm.typedArrayFromHeap(b)[0] - 1);
+  const exponent = Math.fround(heapF32(wasm)[heapOffset(wasm, b) >> 2] - 1);
   const bMinus1 = wasm.makeOutput([], "float32");
-  wasm.typedArrayFromHeap(bMinus1)[0] = exponent;
+  heapF32(wasm)[heapOffset(wasm, bMinus1) >> 2] = exponent;
   const temporaries = [bMinus1];
   try {
     const power = pow({ inputs: { a, b: bMinus1 }, backend, attrs: {} });
@@ -265,10 +271,19 @@ function pow(args: KernelArgs): tf.TensorInfo {
     shape = wasm.wasm._malloc(4 * MAX_RANK);
     shapeScratch.set(wasm.wasm, shape);
   }
-  new Int32Array(memory.buffer, shape, a.shape.length).set(a.shape);
-  const id = (t: tf.TensorInfo) => wasm.dataIdMap.get(t.dataId).id;
+  heapI32(wasm).set(a.shape, shape >> 2);
+  const ids = wasm.dataIdMap;
   // 0: CppDType.float32. b's shape is empty (rank 0): its pointer is unread.
-  wasm.wasm._Pow(id(a), shape, a.shape.length, id(b), shape, 0, 0, id(out));
+  wasm.wasm._Pow(
+    ids.get(a.dataId).id,
+    shape,
+    a.shape.length,
+    ids.get(b.dataId).id,
+    shape,
+    0,
+    0,
+    ids.get(out.dataId).id,
+  );
   return out;
 }
 

@@ -26,6 +26,7 @@ import {
   F32,
   forRange,
   get,
+  heapF32,
   heapOffset,
   I32,
   i32,
@@ -710,7 +711,7 @@ export function sumRows(
   if (fns === null) return false;
   const wasm = backend as WasmBackendLike;
   const o = offsetOf(wasm, out);
-  wasm.typedArrayFromHeap(out).fill(0);
+  heapF32(wasm).fill(0, o >> 2, (o >> 2) + n);
   fns.Add_vv(o, 0, offsetOf(wasm, x), 4 * n, o, 0, rows, 4 * n);
   return true;
 }

@@ -303,6 +303,34 @@ export function heapOffset(backend: unknown, t: { dataId: object }): number {
 }
 
 /**
+ * The wasm backend's whole memory as float32 or int32 elements, to read
+ * or write a few values at `heapOffset(t) >> 2` without making a view
+ * per tensor: Emscripten's own views (`HEAPF32`, `HEAP32`), or new ones
+ * when those no longer cover the memory (after a growth they have not
+ * seen yet).
+ */
+export function heapF32(backend: unknown): Float32Array {
+  return heapView(backend, "HEAPF32", Float32Array);
+}
+
+/** `heapF32` for int32 elements. */
+export function heapI32(backend: unknown): Int32Array {
+  return heapView(backend, "HEAP32", Int32Array);
+}
+
+function heapView<T extends Float32Array | Int32Array>(
+  backend: unknown,
+  name: "HEAPF32" | "HEAP32",
+  type: { new (buffer: ArrayBufferLike): T },
+): T {
+  const view = (backend as { wasm: Record<string, T | undefined> }).wasm[name];
+  const memory = backendMemory(backend)!;
+  return view !== undefined && view.buffer === memory.buffer
+    ? view
+    : new type(memory.buffer);
+}
+
+/**
  * The wasm backend's memory, where its tensors live: exported by the
  * single-threaded build, `wasmMemory` on the threaded one; null for
  * another backend.
