@@ -11,7 +11,9 @@
  *   y, the three gradients dx = d W^T, dW = x^T d, db = sum over the batch
  *   of d, where d = dy act'(.): one kernel with three outputs instead of
  *   the activation gradient's kernels (tanh: two Multiply and a Sub), two
- *   BatchMatMul and a Sum.
+ *   BatchMatMul and a Sum. Tanh's gradient dy - (dy y) y runs as one SIMD
+ *   pass over the memory (elementwise.ts's `tanhGradInto`) with the same
+ *   roundings as the three kernels.
  *
  * Each runs the kernels it replaces (the ones registered for wasm, so the
  * project's OpenBLAS product, SIMD Add, Tanh and Sum) in the same order
@@ -25,6 +27,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { KernelArgs, WasmBackendLike } from "./fast_kernels.ts";
+import { tanhGradInto } from "./elementwise.ts";
 
 /** The kernel names. */
 export const DENSE = "ProjectDense";
@@ -66,7 +69,8 @@ const ACTIVATION_KERNELS: Record<string, string> = {
 
 /**
  * Runs registered wasm kernels on `backend` and frees every result it
- * made except those returned from `body`.
+ * made (and every output `body` passes to `own`) except those returned
+ * from `body`.
  */
 function withKernels<T extends tf.TensorInfo | tf.TensorInfo[]>(
   backend: unknown,
@@ -76,6 +80,7 @@ function withKernels<T extends tf.TensorInfo | tf.TensorInfo[]>(
       inputs: tf.NamedTensorInfoMap,
       attrs?: tf.NamedAttrMap,
     ) => tf.TensorInfo,
+    own: (made: tf.TensorInfo) => tf.TensorInfo,
   ) => T,
 ): T {
   const made: tf.TensorInfo[] = [];
@@ -93,7 +98,11 @@ function withKernels<T extends tf.TensorInfo | tf.TensorInfo[]>(
   };
   let kept: tf.TensorInfo[] = [];
   try {
-    const result = body(run);
+    const own = (t: tf.TensorInfo) => {
+      made.push(t);
+      return t;
+    };
+    const result = body(run, own);
     kept = Array.isArray(result) ? result : [result];
     return result;
   } finally {
@@ -134,12 +143,15 @@ function denseGradKernel(
 ): tf.TensorInfo[] {
   const { dy, x, w, y } = inputs as Record<string, tf.TensorInfo>;
   const { activation, alpha } = attrs as unknown as DenseAttrs;
-  return withKernels(backend, (run) => {
+  return withKernels(backend, (run, own) => {
     const mul = (a: tf.TensorInfo, b: tf.TensorInfo) =>
       run("Multiply", { a, b });
     let d = dy;
     if (activation === "tanh") {
-      d = run("Sub", { a: dy, b: mul(mul(dy, y), y) });
+      const fused = tanhGrad(backend, dy, y);
+      d = fused === null
+        ? run("Sub", { a: dy, b: mul(mul(dy, y), y) })
+        : own(fused);
     } else if (activation === "sigmoid") {
       const dyy = mul(dy, y);
       d = run("Sub", { a: dyy, b: mul(dyy, y) });
@@ -158,6 +170,30 @@ function denseGradKernel(
       run("Sum", { x: d }, { axis: 0, keepDims: false }),
     ];
   });
+}
+
+/**
+ * dy - (dy y) y in one pass (elementwise.ts's `tanhGradInto`: the bits of
+ * the two Multiply and the Sub), or null when dy and y are not float32 of
+ * one shape or the backend's memory cannot be had (the caller then runs
+ * the three kernels).
+ */
+function tanhGrad(
+  backend: unknown,
+  dy: tf.TensorInfo,
+  y: tf.TensorInfo,
+): tf.TensorInfo | null {
+  if (
+    dy.dtype !== "float32" || y.dtype !== "float32" ||
+    !tf.util.arraysEqual(dy.shape, y.shape)
+  ) return null;
+  const wasm = backend as WasmBackendLike;
+  const out = wasm.makeOutput([...dy.shape], "float32");
+  if (tanhGradInto(backend, dy, y, out, tf.util.sizeFromShape(dy.shape))) {
+    return out;
+  }
+  wasm.disposeData(out.dataId);
+  return null;
 }
 
 /** The kernels, by name (registered for wasm by kernels/wasm_kernels.ts). */

@@ -476,6 +476,78 @@ const SELECT: WasmFunction = (() => {
   };
 })();
 
+/**
+ * out = dy - (dy y) y (params: dy, y, out, nBytes): tanh's gradient from
+ * its output y, each product and the difference rounded to float32 as
+ * the two Multiply kernels and the Sub that compute it separately (so
+ * the same bits), in one pass over the memory.
+ */
+const TANH_GRAD: WasmFunction = (() => {
+  const [DY, Y, OUT, NBYTES] = [0, 1, 2, 3];
+  const [P, Q, O, END, END16, DV, DS] = [4, 5, 6, 7, 8, 9, 10];
+  const advance = (bytes: number) => [
+    ...addTo(P, i32(bytes)),
+    ...addTo(Q, i32(bytes)),
+    ...addTo(O, i32(bytes)),
+  ];
+  const f32x4Sub = [0xfd, 0xe5, 0x01];
+  const f32Sub = [0x93];
+  return {
+    name: "tanhGrad",
+    params: 4,
+    locals: [T.i32, T.i32, T.i32, T.i32, T.i32, T.v128, T.f32],
+    body: [
+      ...get(DY),
+      ...set(P),
+      ...get(Y),
+      ...set(Q),
+      ...get(OUT),
+      ...tee(O),
+      ...get(NBYTES),
+      ...I32.add,
+      ...set(END),
+      ...get(O),
+      ...get(NBYTES),
+      ...i32(-16),
+      ...I32.and,
+      ...I32.add,
+      ...set(END16),
+      ...whileLoop([...get(O), ...get(END16), ...I32.ltU], [
+        ...get(O),
+        ...get(P),
+        ...V128.load,
+        ...tee(DV),
+        ...get(DV),
+        ...get(Q),
+        ...V128.load,
+        ...SIMD.f32x4Mul,
+        ...get(Q),
+        ...V128.load,
+        ...SIMD.f32x4Mul,
+        ...f32x4Sub,
+        ...V128.store,
+        ...advance(16),
+      ]),
+      ...whileLoop([...get(O), ...get(END), ...I32.ltU], [
+        ...get(O),
+        ...get(P),
+        ...F32.load,
+        ...tee(DS),
+        ...get(DS),
+        ...get(Q),
+        ...F32.load,
+        ...SCALAR.f32Mul,
+        ...get(Q),
+        ...F32.load,
+        ...SCALAR.f32Mul,
+        ...f32Sub,
+        ...F32.store,
+        ...advance(4),
+      ]),
+    ],
+  };
+})();
+
 const FUNCTIONS: WasmFunction[] = [
   ...(Object.keys(OPS) as OpName[]).flatMap((op) => [
     rowsFunction(op, false, false),
@@ -483,6 +555,7 @@ const FUNCTIONS: WasmFunction[] = [
     rowsFunction(op, true, false),
   ]),
   LEAKY_RELU,
+  TANH_GRAD,
   ...(Object.keys(COMPARISONS) as ComparisonName[]).flatMap((name) => [
     compareFunction(name, "none"),
     compareFunction(name, "a"),
@@ -713,6 +786,32 @@ export function sumRows(
   const o = offsetOf(wasm, out);
   heapF32(wasm).fill(0, o >> 2, (o >> 2) + n);
   fns.Add_vv(o, 0, offsetOf(wasm, x), 4 * n, o, 0, rows, 4 * n);
+  return true;
+}
+
+/**
+ * dy - (dy y) y into `out` for float32 tensors of `n` elements: tanh's
+ * gradient in one pass, the bits of Multiply, Multiply and Sub (for the
+ * dense gradient kernel, kernels/dense.ts); false when the backend's
+ * memory cannot be had.
+ */
+export function tanhGradInto(
+  backend: unknown,
+  dy: tf.TensorInfo,
+  y: tf.TensorInfo,
+  out: tf.TensorInfo,
+  n: number,
+): boolean {
+  const fns = functionsFor(backend);
+  if (fns === null) return false;
+  if (n > 0) {
+    fns.tanhGrad(
+      offsetOf(backend, dy),
+      offsetOf(backend, y),
+      offsetOf(backend, out),
+      4 * n,
+    );
+  }
   return true;
 }
 

@@ -10,6 +10,9 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
 import { dense, type DenseActivation, denseGrad } from "../dense.ts";
 import { ArgumentError } from "../errors.ts";
+import { tanhGradInto } from "../kernels/elementwise.ts";
+import type { WasmBackendLike } from "../kernels/fast_kernels.ts";
+import { randomNormal } from "./seeded.ts";
 import { matMulPathTest } from "./matmul_paths.ts";
 import {
   assertAllClose,
@@ -215,6 +218,40 @@ Deno.test("dense and denseGrad: one kernel each on wasm, nothing left behind", a
   });
   assertEquals(backend.numDataIds(), ids, "wasm data ids");
   tf.dispose([x, w, b, dy, y]);
+});
+
+Deno.test("tanh's one-pass gradient dy - (dy y) y: the bits of Multiply, Multiply, Sub on wasm and cpu", async () => {
+  // Sizes around the 4-lane loop's tail; signed zeros, infinities, NaN,
+  // subnormals, and products that overflow or underflow.
+  const special = [0, -0, Infinity, -Infinity, NaN, 1e-40, -1e-40, 3e38, 1e-30];
+  const operands = (n: number, seed: number) => {
+    const v = randomNormal([n], { seed }).dataSync().slice();
+    special.forEach((s, i) => {
+      if (i < n) v[(i * 5 + seed) % n] = s;
+    });
+    return Array.from(v);
+  };
+  for (const n of [1, 3, 4, 5, 17, 1000]) {
+    const [dyV, yV] = [operands(n, 1), operands(n, 2)];
+    const separately = () =>
+      tf.tidy(() => {
+        const [dy, y] = [tf.tensor1d(dyV), tf.tensor1d(yV)];
+        return bits(tf.sub(dy, tf.mul(tf.mul(dy, y), y)));
+      });
+    await tf.setBackend("cpu");
+    const cpu = separately();
+    await tf.setBackend("wasm");
+    const wasm = separately();
+    const backend = tf.backend() as unknown as WasmBackendLike;
+    const fused = tf.tidy(() => {
+      const [dy, y] = [tf.tensor1d(dyV), tf.tensor1d(yV)];
+      const out = backend.makeOutput([n], "float32");
+      assertEquals(tanhGradInto(backend, dy, y, out, n), true);
+      return bits(tf.engine().makeTensorFromTensorInfo(out));
+    });
+    assertEquals(fused, wasm, `n = ${n}: wasm's separate kernels`);
+    assertEquals(fused, cpu, `n = ${n}: cpu`);
+  }
 });
 
 Deno.test("dense and denseGrad name bad arguments", () => {
