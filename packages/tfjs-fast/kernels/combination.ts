@@ -49,8 +49,8 @@ import {
   SCALAR,
   set,
   SIMD,
+  simdBounds,
   T,
-  tee,
   V128,
   type WasmFunction,
   whileLoop,
@@ -91,16 +91,7 @@ function scaledFunction(withAcc: boolean): WasmFunction {
       ...get(X),
       ...set(Q),
       ...get(OUT),
-      ...tee(O),
-      ...get(NBYTES),
-      ...I32.add,
-      ...set(END),
-      ...get(O),
-      ...get(NBYTES),
-      ...i32(-16),
-      ...I32.and,
-      ...I32.add,
-      ...set(END16),
+      ...simdBounds(O, NBYTES, END, END16),
       ...whileLoop([...get(O), ...get(END16), ...I32.ltU], [
         ...get(O),
         ...(withAcc ? [...get(P), ...V128.load] : []),
@@ -144,8 +135,6 @@ function functionsFor(backend: unknown): Exports {
   return instantiateOn(modules, memory, FUNCTIONS) as unknown as Exports;
 }
 
-const at = heapOffset;
-
 /** The attribute of both combination kernels: one coefficient per term. */
 interface CoefficientAttrs {
   coefficients: number[];
@@ -169,18 +158,19 @@ function linearCombinationKernel(
   const out = wasm.makeOutput([...xs[0].shape], "float32");
   const bytes = 4 * tf.util.sizeFromShape(xs[0].shape);
   if (bytes === 0) return out;
-  const o = at(wasm, out);
+  const o = heapOffset(wasm, out);
   if (xs.length === 1) {
-    if (base) fns.axpy(at(wasm, base), at(wasm, xs[0]), o, bytes, c[0]);
-    else fns.scale(0, at(wasm, xs[0]), o, bytes, c[0]);
+    if (base) {
+      fns.axpy(heapOffset(wasm, base), heapOffset(wasm, xs[0]), o, bytes, c[0]);
+    } else fns.scale(0, heapOffset(wasm, xs[0]), o, bytes, c[0]);
     return out;
   }
   heapF32(wasm).fill(0, o >> 2, (o + bytes) >> 2);
   for (let i = 0; i < xs.length; i++) {
-    fns.axpy(o, at(wasm, xs[i]), o, bytes, c[i]);
+    fns.axpy(o, heapOffset(wasm, xs[i]), o, bytes, c[i]);
   }
   // base + 1 s is base + s: 1 s is s exactly.
-  if (base) fns.axpy(at(wasm, base), o, o, bytes, 1);
+  if (base) fns.axpy(heapOffset(wasm, base), o, o, bytes, 1);
   return out;
 }
 
@@ -195,8 +185,8 @@ function scaleManyKernel(
   const outs = c.map(() => wasm.makeOutput([...dy.shape], "float32"));
   const bytes = 4 * tf.util.sizeFromShape(dy.shape);
   if (bytes === 0) return outs;
-  const d = at(wasm, dy);
-  outs.forEach((out, i) => fns.scale(0, d, at(wasm, out), bytes, c[i]));
+  const d = heapOffset(wasm, dy);
+  outs.forEach((out, i) => fns.scale(0, d, heapOffset(wasm, out), bytes, c[i]));
   return outs;
 }
 

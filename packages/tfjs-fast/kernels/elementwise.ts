@@ -35,6 +35,7 @@ import {
   select,
   set,
   SIMD,
+  simdBounds,
   T,
   tee,
   V128,
@@ -114,16 +115,7 @@ function rowsFunction(
       ...get(OROW),
       ...I32.mul,
       ...I32.add,
-      ...tee(O),
-      ...get(NBYTES),
-      ...I32.add,
-      ...set(END),
-      ...get(O),
-      ...get(NBYTES),
-      ...i32(-16),
-      ...I32.and,
-      ...I32.add,
-      ...set(END16),
+      ...simdBounds(O, NBYTES, END, END16),
       ...get(O),
       ...get(NBYTES),
       ...i32(-64),
@@ -180,16 +172,7 @@ const LEAKY_RELU: WasmFunction = (() => {
       ...get(X),
       ...set(P),
       ...get(OUT),
-      ...tee(O),
-      ...get(NBYTES),
-      ...I32.add,
-      ...set(END),
-      ...get(O),
-      ...get(NBYTES),
-      ...i32(-16),
-      ...I32.and,
-      ...I32.add,
-      ...set(END16),
+      ...simdBounds(O, NBYTES, END, END16),
       ...whileLoop([...get(O), ...get(END16), ...I32.ltU], [
         ...get(P),
         ...V128.load,
@@ -277,16 +260,7 @@ function compareFunction(
       ...SIMD.i8x16Splat,
       ...set(ONES),
       ...get(OUT),
-      ...tee(O),
-      ...get(N),
-      ...I32.add,
-      ...set(END),
-      ...get(O),
-      ...get(N),
-      ...i32(-16),
-      ...I32.and,
-      ...I32.add,
-      ...set(END16),
+      ...simdBounds(O, N, END, END16),
       ...whileLoop([...get(O), ...get(END16), ...I32.ltU], [
         ...get(O),
         ...mask(0),
@@ -490,8 +464,7 @@ const TANH_GRAD: WasmFunction = (() => {
     ...addTo(Q, i32(bytes)),
     ...addTo(O, i32(bytes)),
   ];
-  const f32x4Sub = [0xfd, 0xe5, 0x01];
-  const f32Sub = [0x93];
+  const { wide: f32x4Sub, narrow: f32Sub } = OPS.Sub;
   return {
     name: "tanhGrad",
     params: 4,
@@ -502,16 +475,7 @@ const TANH_GRAD: WasmFunction = (() => {
       ...get(Y),
       ...set(Q),
       ...get(OUT),
-      ...tee(O),
-      ...get(NBYTES),
-      ...I32.add,
-      ...set(END),
-      ...get(O),
-      ...get(NBYTES),
-      ...i32(-16),
-      ...I32.and,
-      ...I32.add,
-      ...set(END16),
+      ...simdBounds(O, NBYTES, END, END16),
       ...whileLoop([...get(O), ...get(END16), ...I32.ltU], [
         ...get(O),
         ...get(P),
@@ -658,9 +622,6 @@ function directPlan(aShape: number[], bShape: number[]): Plan | null {
   return { rows: aShape[0], n: aShape[1], a: [aShape[1], 1], b: [0, 1] };
 }
 
-/** Byte offset of a tensor's data in the backend's memory. */
-const offsetOf = heapOffset;
-
 /** The SIMD functions bound to this backend's memory, or null. */
 function functionsFor(backend: unknown): Exports | null {
   const memory = backendMemory(backend);
@@ -680,7 +641,7 @@ function leakyRelu(args: KernelArgs): tf.TensorInfo {
   const out = wasm.makeOutput([...x.shape], "float32");
   const n = tf.util.sizeFromShape(x.shape);
   if (n > 0) {
-    fns.leakyRelu(offsetOf(wasm, x), offsetOf(wasm, out), 4 * n, alpha);
+    fns.leakyRelu(heapOffset(wasm, x), heapOffset(wasm, out), 4 * n, alpha);
   }
   return out;
 }
@@ -716,7 +677,7 @@ function comparison(name: ComparisonName) {
     const wasm = args.backend as WasmBackendLike;
     const out = wasm.makeOutput(outShape, "bool");
     if (n === 0) return out;
-    const [pa, pb, po] = [a, b, out].map((t) => offsetOf(wasm, t));
+    const [pa, pb, po] = [a, b, out].map((t) => heapOffset(wasm, t));
     if (plan === null) {
       const scalar = na === n ? (nb === n ? "none" : "b") : "a";
       fns[`${name}_${scalar}`](pa, pb, po, n);
@@ -757,10 +718,10 @@ function selectKernel(args: KernelArgs): tf.TensorInfo {
   const out = wasm.makeOutput([...t.shape], "float32");
   if (n > 0) {
     fns.select(
-      offsetOf(wasm, condition),
-      offsetOf(wasm, t),
-      offsetOf(wasm, e),
-      offsetOf(wasm, out),
+      heapOffset(wasm, condition),
+      heapOffset(wasm, t),
+      heapOffset(wasm, e),
+      heapOffset(wasm, out),
       n,
     );
   }
@@ -783,9 +744,9 @@ export function sumRows(
   const fns = functionsFor(backend);
   if (fns === null) return false;
   const wasm = backend as WasmBackendLike;
-  const o = offsetOf(wasm, out);
+  const o = heapOffset(wasm, out);
   heapF32(wasm).fill(0, o >> 2, (o >> 2) + n);
-  fns.Add_vv(o, 0, offsetOf(wasm, x), 4 * n, o, 0, rows, 4 * n);
+  fns.Add_vv(o, 0, heapOffset(wasm, x), 4 * n, o, 0, rows, 4 * n);
   return true;
 }
 
@@ -806,9 +767,9 @@ export function tanhGradInto(
   if (fns === null) return false;
   if (n > 0) {
     fns.tanhGrad(
-      offsetOf(backend, dy),
-      offsetOf(backend, y),
-      offsetOf(backend, out),
+      heapOffset(backend, dy),
+      heapOffset(backend, y),
+      heapOffset(backend, out),
       4 * n,
     );
   }

@@ -202,6 +202,32 @@ export function ifElse(
   ];
 }
 
+/**
+ * The bounds of a SIMD loop over `nBytes` bytes and its scalar tail, for
+ * the loop's start address on the stack: stores it in `start`, sets `end`
+ * to start + nBytes and `end16` to start + nBytes rounded down to 16 (the
+ * last whole vector).
+ */
+export function simdBounds(
+  start: number,
+  nBytes: number,
+  end: number,
+  end16: number,
+): number[] {
+  return [
+    ...tee(start),
+    ...get(nBytes),
+    ...I32.add,
+    ...set(end),
+    ...get(start),
+    ...get(nBytes),
+    ...i32(-16),
+    ...I32.and,
+    ...I32.add,
+    ...set(end16),
+  ];
+}
+
 /** `local += amount` (i32). */
 export function addTo(local: number, amount: number[]): number[] {
   return [...get(local), ...amount, ...I32.add, ...set(local)];
