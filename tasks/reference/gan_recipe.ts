@@ -8,9 +8,9 @@
 //
 // usage: deno run -A tasks/reference/gan_recipe.ts '{"lr": 2e-4}'
 // Defaults are the notebook's recipe; override any of:
-//   rounds 1700, evalEvery 425, batch 64, gChannels [128, 64],
+//   rounds 2000, evalEvery 500, batch 32, gChannels [128, 64],
 //   dChannels [64, 128], gBatchNorm true, lrD 1e-3, lrG 1e-3, beta1 0.5, r1 1 (0: none),
-//   r1Every 4, emaDecay 0.995 (0: none), truncation 0.8, conditional false,
+//   r1Every 4, emaDecay 0.995 (0: none), truncation 0.7 (or a list), conditional false,
 //   seed 1 (networks), nEval 2000
 // The notebook's own run is the default with seeds G 1, D 2, game 3.
 import * as tf from "@tensorflow/tfjs";
@@ -32,9 +32,9 @@ import {
 } from "../../lib/mod.ts";
 
 const defaults = {
-  rounds: 1700,
-  evalEvery: 425,
-  batch: 64,
+  rounds: 2000,
+  evalEvery: 500,
+  batch: 32,
   gChannels: [128, 64] as [number, number],
   dChannels: [64, 128] as [number, number],
   gBatchNorm: true,
@@ -44,7 +44,7 @@ const defaults = {
   r1: 1,
   r1Every: 4,
   emaDecay: 0.995,
-  truncation: 0.8,
+  truncation: 0.7 as number | number[],
   conditional: false,
   seed: 1,
   nEval: 2000,
@@ -104,8 +104,8 @@ function evaluate(round: number, msPerRound: number) {
     ["current", { average: false }],
   ];
   if (cfg.emaDecay) variants.push(["average", {}]);
-  if (cfg.truncation < 1) {
-    variants.push([`psi${cfg.truncation}`, { truncation: cfg.truncation }]);
+  for (const psi of [cfg.truncation].flat()) {
+    if (psi < 1) variants.push([`psi${psi}`, { truncation: psi }]);
   }
   for (const [name, options] of variants) {
     const samples = gan.sample(cfg.nEval, {
