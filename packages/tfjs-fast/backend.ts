@@ -42,6 +42,10 @@ export interface InitBackendOptions {
    * Force a backend; default: env `TFJS_BACKEND`, else `"wasm"`. `"webgpu"`
    * needs a WebGPU adapter (Deno has WebGPU); it is never the default, and
    * a software adapter (llvmpipe) is named as such in the backend line.
+   * Under Deno a tensor computed on the GPU reads only with `await
+   * data()`/`array()`: `dataSync()`/`arraySync()` throw
+   * `WEBGPU_SYNC_READ_ERROR` (tfjs-webgpu needs an OffscreenCanvas 2D
+   * context for them, which Deno lacks).
    */
   backend?: BackendName;
   /**
@@ -196,7 +200,9 @@ async function idleCpus(ms = 100): Promise<number | null> {
 }
 
 /** The WebGPU adapter initBackend started, once it did. */
-let gpuStart: { description: string; software: boolean } | null = null;
+let gpuStart:
+  | { description: string; software: boolean; syncReads: boolean }
+  | null = null;
 
 /**
  * Software rasterisers that WebGPU implementations offer when there is no
@@ -246,7 +252,64 @@ async function startWebGpu(): Promise<void> {
       `initBackend: webgpu: the backend failed to start on ${description}`,
     );
   }
-  gpuStart = { description, software };
+  const syncReads = hasCanvas2d();
+  if (!syncReads) guardSyncReads(tf.backend() as unknown as WebGpuReader);
+  gpuStart = { description, software, syncReads };
+}
+
+/**
+ * The error a synchronous read of GPU data gives where tfjs-backend-webgpu
+ * cannot do one (Deno: no OffscreenCanvas 2D context).
+ */
+export const WEBGPU_SYNC_READ_ERROR =
+  "webgpu: dataSync(), arraySync() and bufferSync() cannot read a tensor computed on the GPU " +
+  "here: tfjs-backend-webgpu 4.22 reads synchronously through an OffscreenCanvas " +
+  "2D context, which this runtime (Deno) does not have, and WebGPU itself " +
+  "only reads asynchronously (GPUBuffer.mapAsync); use await tensor.data() " +
+  "or await tensor.array(), or the wasm backend";
+
+/** Whether OffscreenCanvas has a 2D context (tfjs-webgpu's synchronous read needs one). */
+function hasCanvas2d(): boolean {
+  try {
+    return typeof OffscreenCanvas !== "undefined" &&
+      new OffscreenCanvas(1, 1).getContext("2d") !== null;
+  } catch {
+    return false;
+  }
+}
+
+/** Backends whose readSync `guardSyncReads` wrapped already. */
+const guarded = new WeakSet<object>();
+
+/** The part of tfjs-backend-webgpu's backend that `guardSyncReads` wraps. */
+interface WebGpuReader {
+  readSync(dataId: object): unknown;
+  tensorMap: {
+    get(dataId: object): { values?: unknown; dtype?: string } | undefined;
+  };
+}
+
+/**
+ * tfjs-backend-webgpu's `readSync` fails deep inside with "Cannot read
+ * properties of null (reading 'clearRect')" when the 2D context is missing:
+ * values still held on the CPU (a tensor not yet uploaded, strings, the
+ * parts of a complex tensor) are read as before, a read of GPU data throws
+ * WEBGPU_SYNC_READ_ERROR instead.
+ */
+function guardSyncReads(backend: WebGpuReader): void {
+  if (guarded.has(backend)) return;
+  guarded.add(backend);
+  const readSync = backend.readSync.bind(backend);
+  backend.readSync = (dataId: object) => {
+    const data = backend.tensorMap.get(dataId);
+    if (
+      data === undefined || data.values != null || data.dtype === "string" ||
+      data.dtype === "complex64"
+    ) {
+      return readSync(dataId);
+    }
+    throw new Error(WEBGPU_SYNC_READ_ERROR);
+  };
 }
 
 /** A one-line description of the active backend (name, SIMD, threads). */
@@ -257,6 +320,10 @@ export function describeBackend(): string {
       gpuStart.software
         ? "; a software adapter, no GPU: slower than wasm, used because asked for"
         : ""
+    }${
+      gpuStart.syncReads
+        ? ""
+        : "; no dataSync/arraySync here, only await data()/array()"
     })`;
   }
   if (name !== "wasm") return `${name}`;

@@ -28,6 +28,7 @@ export {
   describeBackend,
   initBackend,
   type InitBackendOptions,
+  WEBGPU_SYNC_READ_ERROR,
 } from "./backend.ts";
 export {
   adam,

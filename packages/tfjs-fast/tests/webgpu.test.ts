@@ -6,7 +6,11 @@
  * backend line says so. A training step is checked against cpu.
  */
 import * as tf from "@tensorflow/tfjs";
-import { describeBackend, initBackend } from "../backend.ts";
+import {
+  describeBackend,
+  initBackend,
+  WEBGPU_SYNC_READ_ERROR,
+} from "../backend.ts";
 import { randomNormal } from "./seeded.ts";
 import {
   assert,
@@ -118,6 +122,65 @@ Deno.test({
     }
     // Asking for wasm again goes back to it.
     assertEquals(tf.getBackend(), "wasm");
+  },
+});
+
+/** Whether OffscreenCanvas has the 2D context tfjs-webgpu's readSync uses. */
+function canvas2d(): boolean {
+  try {
+    return typeof OffscreenCanvas !== "undefined" &&
+      new OffscreenCanvas(1, 1).getContext("2d") !== null;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name:
+    "webgpu without a 2D canvas (Deno): dataSync of GPU data says why and what to use; CPU-held values and await data() still read",
+  ignore: !hasAdapter,
+  ...options,
+  fn: async () => {
+    try {
+      await initBackend({ backend: "webgpu", quiet: true });
+      const a = tf.tensor1d([1, 2, 3]);
+      // Not yet uploaded: its values are still on the CPU, and so are those
+      // of small ops on such tensors (tfjs-webgpu runs them on the CPU).
+      assertEquals(Array.from(a.dataSync()), [1, 2, 3]);
+      const b = tf.add(a, a);
+      assertEquals(Array.from(b.dataSync()), [2, 4, 6]);
+      // 2000 elements: past tfjs-webgpu's CPU hand-off, computed on the GPU.
+      const big = tf.tensor1d(Array.from({ length: 2000 }, (_, i) => i % 7));
+      const c = tf.mul(big, big);
+      const expected = Array.from({ length: 2000 }, (_, i) => (i % 7) ** 2);
+      if (canvas2d()) {
+        assertEquals(Array.from(c.dataSync()), expected);
+        assertEquals(describeBackend().includes("no dataSync"), false);
+      } else {
+        for (const read of [() => c.dataSync(), () => c.arraySync()]) {
+          let message = "";
+          try {
+            read();
+          } catch (err) {
+            message = (err as Error).message;
+          }
+          assertEquals(message, WEBGPU_SYNC_READ_ERROR);
+        }
+        // It names the cause and the way out.
+        assert(
+          WEBGPU_SYNC_READ_ERROR.includes("OffscreenCanvas") &&
+            WEBGPU_SYNC_READ_ERROR.includes("await tensor.data()"),
+        );
+        const line = describeBackend();
+        assert(line.includes("no dataSync/arraySync here"), line);
+        // The failed read left the tensor intact.
+        assertEquals(Array.from(await c.data()), expected);
+        assertEquals((await c.array()) as number[], expected);
+      }
+      tf.dispose([a, b, big, c]);
+    } finally {
+      await initBackend({ quiet: true });
+    }
   },
 });
 
