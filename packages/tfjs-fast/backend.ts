@@ -18,7 +18,9 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { cpus } from "node:os";
+import process from "node:process";
 import { type Blas, openBlas, useBlas } from "./kernels/blas_kernels.ts";
+import { startSplitBlas } from "./kernels/blas_split.ts";
 import { registerWasmKernels } from "./kernels/wasm_kernels.ts";
 import { useFusedAdam } from "./optim.ts";
 import { useFusedPowGradient } from "./ops.ts";
@@ -49,13 +51,13 @@ export interface InitBackendOptions {
    */
   backend?: BackendName;
   /**
-   * Threads (1 to 8): OpenBLAS's when it is loaded, else wasm's. Default:
-   * env `TFJS_WASM_THREADS`; else 1 for OpenBLAS (2 threads round some
-   * products differently, and a seeded run must print the same numbers on a
-   * busy machine as on an idle one); else, for wasm alone (the same bits on 1
-   * or 2 threads), 2 when at least 1.5 CPUs were idle over 100 ms before the
-   * start (without --allow-sys: when the load average leaves a core idle),
-   * else 1. Only the first wasm start of a process uses it.
+   * Threads (1 to 8): for the matMuls when OpenBLAS is loaded (each large
+   * product cut into blocks of rows that one-thread sgemm calls compute on
+   * that many threads: the same bits as 1 thread, kernels/blas_split.ts),
+   * else for wasm (its threaded build gives the same bits too). Default: env
+   * `TFJS_WASM_THREADS`; else 2 when at least 1.5 CPUs were idle over 100 ms
+   * before the start (without --allow-sys: when the load average leaves a
+   * core idle), else 1. Only the first wasm start of a process uses it.
    */
   threads?: number;
   /**
@@ -122,19 +124,9 @@ function threadsAsked(option: number | undefined): ThreadChoice | null {
 }
 
 /**
- * OpenBLAS's default: one thread. Its threaded sgemm splits some products
- * differently (64 x 784 times 784 x 256, say), so their last bits differ
- * from one thread's; a default that followed the machine's load would make a
- * seeded notebook print other numbers on a busy machine than on an idle one.
- */
-const BLAS_DEFAULT_THREADS: ThreadChoice = {
-  threads: 1,
-  why: "default, the same numbers at any load; TFJS_WASM_THREADS=2 for 2",
-};
-
-/**
- * The wasm build's default thread count: 2 when a core is idle, else 1 (its
- * threaded kernels give the same bits as one thread).
+ * The default thread count: 2 when a core is idle, else 1. Safe because
+ * both paths give the same bits on any count (wasm's threaded kernels, and
+ * OpenBLAS products cut into one-thread blocks).
  */
 async function defaultThreads(): Promise<ThreadChoice> {
   const cores = navigator.hardwareConcurrency ?? 1;
@@ -143,7 +135,7 @@ async function defaultThreads(): Promise<ThreadChoice> {
   // measured slower (README.md). Results are the same either way.
   const idle = await idleCpus();
   if (idle !== null) {
-    const state = `${idle.toFixed(1)} of ${cores} CPUs idle`;
+    const state = `${idle.toFixed(1)} of ${cores} CPUs free`;
     return idle >= 1.5 ? { threads: 2, why: `default, ${state}` } : {
       threads: 1,
       why: `${state}; TFJS_WASM_THREADS=2 forces 2`,
@@ -171,8 +163,9 @@ async function defaultThreads(): Promise<ThreadChoice> {
 }
 
 /**
- * How many CPUs were idle over the next ~100 ms (`os.cpus()` times, which
- * need --allow-sys), or null when that cannot be read. Sampled now, unlike
+ * How many CPUs other processes left free over the next ~100 ms (idle or
+ * used by this one: `os.cpus()` times, which need --allow-sys, less this
+ * process's CPU time), or null when that cannot be read. Sampled now, unlike
  * the load average, which still counts the previous notebook of the same
  * course run.
  */
@@ -185,15 +178,27 @@ async function idleCpus(ms = 100): Promise<number | null> {
       idle += times.idle;
       total += times.user + times.nice + times.sys + times.idle + times.irq;
     }
-    return { idle, total, n: list.length };
+    const own = process.cpuUsage();
+    return {
+      idle,
+      total,
+      n: list.length,
+      ownMs: (own.user + own.system) / 1000,
+      at: performance.now(),
+    };
   };
   try {
     const before = sample();
     await new Promise((resolve) => setTimeout(resolve, ms));
     const after = sample();
     const total = after.total - before.total;
-    if (!(total > 0)) return null;
-    return (after.n * (after.idle - before.idle)) / total;
+    const elapsed = after.at - before.at;
+    if (!(total > 0) || !(elapsed > 0)) return null;
+    const busy = after.n * (1 - (after.idle - before.idle) / total);
+    // This process's own threads (V8 compiling the modules it just loaded)
+    // are not a reason to use fewer of them.
+    const own = (after.ownMs - before.ownMs) / elapsed;
+    return Math.min(after.n, after.n - Math.max(0, busy - own));
   } catch {
     return null;
   }
@@ -336,9 +341,9 @@ export function describeBackend(): string {
     const version = blas.config.match(/OpenBLAS [\d.]+/)?.[0] ?? "OpenBLAS";
     return `wasm (${
       simd ? "SIMD" : "no SIMD"
-    }, 1 thread) + matMul on ${version} (${plural(blas.threads)}: ${
-      blasStart!.why
-    })`;
+    }, 1 thread) + matMul on ${version} (${
+      blas.threads > 1 ? `${blas.threads} threads, the bits of 1` : "1 thread"
+    }: ${blasStart!.why})`;
   }
   // Say why OpenBLAS is off unless the user turned it off.
   const off = blasStart && !blasStart.offByUser
@@ -405,13 +410,20 @@ export async function initBackend(
   adamPatched = true;
   if (firstWasmStart && blasStart === null) {
     const blasWanted = options.blas ?? true;
-    const blasThreads = asked ?? BLAS_DEFAULT_THREADS;
-    const opened = blasWanted
-      ? openBlas({ threads: blasThreads.threads })
-      : null;
+    // OpenBLAS's own threads would change the last bits of some products;
+    // more threads come from cutting the products instead.
+    const opened = blasWanted ? openBlas({ threads: 1 }) : null;
     if (opened?.ok) {
-      useBlas(opened.blas);
-      blasStart = { blas: opened.blas, why: blasThreads.why, offByUser: false };
+      const choice = asked ?? await defaultThreads();
+      let blas: Blas = opened.blas;
+      let why = choice.why;
+      if (choice.threads > 1) {
+        const split = await startSplitBlas(opened.blas, choice.threads);
+        if (split.ok) blas = split.blas;
+        else why = `${why} ${choice.threads}, which failed: ${split.reason}`;
+      }
+      useBlas(blas);
+      blasStart = { blas, why, offByUser: false };
     } else {
       blasStart = {
         blas: null,

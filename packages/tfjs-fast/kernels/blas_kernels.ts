@@ -92,6 +92,24 @@ export interface Blas {
     c: Float32Array,
     beta?: number,
   ): void;
+  /**
+   * The same product with explicit leading dimensions (row-major: the
+   * stored row lengths), for a block of a larger product.
+   */
+  gemm(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    lda: number,
+    b: Float32Array,
+    ldb: number,
+    beta: number,
+    c: Float32Array,
+    ldc: number,
+  ): void;
 }
 
 /** The result of `openBlas`: the library, or why it is not used. */
@@ -187,6 +205,36 @@ export function openBlas(options?: OpenBlasOptions): OpenBlasResult {
   const config = configPtr
     ? new Deno.UnsafePointerView(configPtr).getCString()
     : "OpenBLAS";
+  const gemm: Blas["gemm"] = (
+    transA,
+    transB,
+    m,
+    n,
+    k,
+    a,
+    lda,
+    b,
+    ldb,
+    beta,
+    c,
+    ldc,
+  ) =>
+    s.cblas_sgemm(
+      ROW_MAJOR,
+      transA ? TRANS : NO_TRANS,
+      transB ? TRANS : NO_TRANS,
+      m,
+      n,
+      k,
+      1,
+      a,
+      lda,
+      b,
+      ldb,
+      beta,
+      c,
+      ldc,
+    );
   return {
     ok: true,
     blas: {
@@ -196,14 +244,12 @@ export function openBlas(options?: OpenBlasOptions): OpenBlasResult {
         return s.openblas_get_num_threads();
       },
       sgemm(transA, transB, m, n, k, a, b, c, beta = 0) {
-        s.cblas_sgemm(
-          ROW_MAJOR,
-          transA ? TRANS : NO_TRANS,
-          transB ? TRANS : NO_TRANS,
+        gemm(
+          transA,
+          transB,
           m,
           n,
           k,
-          1,
           a,
           transA ? m : k,
           b,
@@ -213,6 +259,7 @@ export function openBlas(options?: OpenBlasOptions): OpenBlasResult {
           n,
         );
       },
+      gemm,
     },
   };
 }

@@ -50,13 +50,17 @@ Deno.test("describeBackend says whether the matMuls run on OpenBLAS", () => {
   }
 });
 
-// Two threads round some products differently: a default that followed the
-// load would make a seeded run's numbers depend on it. (Only where OpenBLAS
-// loads and TFJS_WASM_THREADS does not ask for a count.)
+// The thread count follows the machine's load (products are cut into
+// one-thread blocks, so the bits do not: blas_split.test.ts), and the line
+// says so. (Only where OpenBLAS loads and TFJS_WASM_THREADS does not ask.)
 if (blas && Deno.env.get("TFJS_WASM_THREADS") === undefined) {
-  Deno.test("OpenBLAS runs on one thread unless asked, whatever the machine's load", () => {
+  Deno.test("describeBackend names OpenBLAS's thread count and says the bits are one thread's", () => {
     const line = describeBackend();
-    assert(/matMul on OpenBLAS [\d.]+ \(1 thread: default/.test(line), line);
+    assert(
+      /matMul on OpenBLAS [\d.]+ \((1 thread|2 threads, the bits of 1): (default, [\d.]+ of \d CPUs free|[\d.]+ of \d CPUs free; TFJS_WASM_THREADS=2 forces 2|default, load [\d.]+|load [\d.]+ on \d CPUs, no idle core; TFJS_WASM_THREADS=2 forces 2)\)$/
+        .test(line),
+      line,
+    );
   });
 }
 

@@ -1,0 +1,239 @@
+import {
+  CHUNK_ALIGN,
+  chunkCall,
+  MIN_CHUNK_MNK,
+  planChunks,
+} from "../kernels/blas_split_plan.ts";
+import { openBlas } from "../kernels/blas_kernels.ts";
+import { type SplitBlas, startSplitBlas } from "../kernels/blas_split.ts";
+import { assert, assertEquals } from "../../../tests/assert.ts";
+
+Deno.test("planChunks: aligned blocks that cover C once, each large enough", () => {
+  let planned = 0;
+  for (const m of [1, 63, 64, 65, 128, 191, 500, 1000, 4096]) {
+    for (const n of [1, 16, 37, 64, 200, 1024]) {
+      for (const k of [1, 50, 300, 2000]) {
+        for (const threads of [2, 3, 4, 8]) {
+          const plan = planChunks(m, n, k, threads);
+          if (plan === null) {
+            // Then no aligned cut in two leaves both blocks large enough.
+            const byRows = m >= n;
+            const length = byRows ? m : n, perLine = (byRows ? n : m) * k;
+            for (let cut = CHUNK_ALIGN; cut < length; cut += CHUNK_ALIGN) {
+              assert(
+                cut * perLine < MIN_CHUNK_MNK ||
+                  (length - cut) * perLine < MIN_CHUNK_MNK,
+                `${m} x ${n} x ${k} could be cut at ${cut}`,
+              );
+            }
+            continue;
+          }
+          planned++;
+          assert(plan.chunks >= 2 && plan.chunks <= threads);
+          assertEquals(plan.step % CHUNK_ALIGN, 0);
+          let covered = 0;
+          for (let i = 0; i < plan.chunks; i++) {
+            const call = chunkCall(plan, i, false, false, m, n, k);
+            const length = plan.byRows ? call.m : call.n;
+            assert(length > 0);
+            assert(call.m * call.n * k >= MIN_CHUNK_MNK, "block too small");
+            assertEquals(call.cOffset, plan.byRows ? covered * n : covered);
+            covered += length;
+          }
+          assertEquals(covered, plan.byRows ? m : n);
+        }
+      }
+    }
+  }
+  assert(planned > 50, `only ${planned} shapes were cut`);
+  assertEquals(planChunks(128, 128, 128, 2), null);
+});
+
+const opened = openBlas({ threads: 1 });
+if (!opened.ok) {
+  // The OpenBLAS tests need the library: .ci/run and `deno task setup`
+  // install it, so a missing one is a broken set-up, not a skip.
+  Deno.test("OpenBLAS is installed", () => {
+    throw new Error(`OpenBLAS did not load: ${opened.reason}`);
+  });
+} else {
+  const whole = opened.blas;
+
+  /** Deterministic values in [-1, 1), with a few exact zeros and ties. */
+  const values = (length: number, seed: number) => {
+    const v = new Float32Array(length);
+    let s = seed >>> 0;
+    for (let i = 0; i < length; i++) {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      v[i] = i % 97 === 0 ? 0 : s / 2 ** 31 - 1;
+    }
+    return v;
+  };
+
+  const sameBits = (x: Float32Array, y: Float32Array) => {
+    const a = new Uint32Array(x.buffer, x.byteOffset, x.length);
+    const b = new Uint32Array(y.buffer, y.byteOffset, y.length);
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+    return -1;
+  };
+
+  for (const threads of [2, 3]) {
+    Deno.test(`a product cut over ${threads} threads has the whole call's bits`, async () => {
+      const started = await startSplitBlas(whole, threads);
+      assert(started.ok, started.ok ? "" : started.reason);
+      const split: SplitBlas = started.blas;
+      try {
+        assertEquals(split.threads, threads);
+        // Rows and columns cuts, odd ends (37, 1000, 1111), the shapes the
+        // course's layers give (conv patches x filters, dense layers) and
+        // products too small to cut (computed whole).
+        const shapes = [
+          [1000, 37, 500],
+          [33, 1000, 600],
+          [1111, 64, 257],
+          [6272, 32, 800],
+          [800, 32, 6272],
+          [128, 784, 256],
+          [784, 256, 128],
+          [1024, 1024, 64],
+          [130, 1, 100000],
+          [64, 64, 64],
+        ];
+        let cut = 0;
+        for (const [i, [m, n, k]] of shapes.entries()) {
+          if (planChunks(m, n, k, threads) !== null) cut++;
+          const a = values(m * k, 3 * i + 1);
+          const b = values(k * n, 3 * i + 2);
+          const c0 = values(m * n, 3 * i + 3);
+          for (const transA of [false, true]) {
+            for (const transB of [false, true]) {
+              for (const beta of [0, 1]) {
+                const expected = c0.slice(), got = c0.slice();
+                whole.sgemm(transA, transB, m, n, k, a, b, expected, beta);
+                split.sgemm(transA, transB, m, n, k, a, b, got, beta);
+                const at = sameBits(expected, got);
+                assertEquals(
+                  at,
+                  -1,
+                  `${m} x ${n} x ${k} transA ${transA} transB ${transB} beta ${beta}: element ${at} is ${
+                    got[at]
+                  }, the whole call gives ${expected[at]}`,
+                );
+              }
+            }
+          }
+        }
+        assert(cut >= 7, `only ${cut} shapes were cut`);
+      } finally {
+        split.stop();
+      }
+    });
+  }
+
+  Deno.test("products on views of one buffer, back to back, stay exact", async () => {
+    // The kernels pass subarrays of the wasm heap: operands at offsets,
+    // one job after another without a pause between them.
+    const started = await startSplitBlas(whole, 2);
+    assert(started.ok, started.ok ? "" : started.reason);
+    const split = started.blas;
+    try {
+      const [m, n, k] = [700, 48, 400];
+      const heap = values(m * k + k * n + 2 * m * n + 10, 7);
+      const a = heap.subarray(3, 3 + m * k);
+      const b = heap.subarray(5 + m * k, 5 + m * k + k * n);
+      for (let round = 0; round < 50; round++) {
+        const expected = new Float32Array(m * n);
+        const c = heap.subarray(heap.length - m * n);
+        whole.sgemm(round % 2 === 1, false, m, n, k, a, b, expected);
+        split.sgemm(round % 2 === 1, false, m, n, k, a, b, c);
+        assertEquals(sameBits(expected, c), -1, `round ${round}`);
+      }
+    } finally {
+      split.stop();
+    }
+  });
+
+  Deno.test("after stop, products run on the main thread, still exact", async () => {
+    const started = await startSplitBlas(whole, 2);
+    assert(started.ok, started.ok ? "" : started.reason);
+    const split = started.blas;
+    split.stop();
+    split.stop(); // twice is harmless
+    assertEquals(split.threads, 1);
+    const [m, n, k] = [1000, 37, 500];
+    const a = values(m * k, 1), b = values(k * n, 2);
+    const expected = new Float32Array(m * n), got = new Float32Array(m * n);
+    whole.sgemm(false, false, m, n, k, a, b, expected);
+    split.sgemm(false, false, m, n, k, a, b, got);
+    assertEquals(sameBits(expected, got), -1);
+  });
+
+  Deno.test("the helper threads do not keep a script alive", async () => {
+    const script = `
+      import { openBlas } from ${
+      JSON.stringify(new URL("../kernels/blas_kernels.ts", import.meta.url))
+    };
+      import { startSplitBlas } from ${
+      JSON.stringify(new URL("../kernels/blas_split.ts", import.meta.url))
+    };
+      const opened = openBlas({ threads: 1 });
+      if (!opened.ok) throw new Error(opened.reason);
+      const split = await startSplitBlas(opened.blas, 2);
+      if (!split.ok) throw new Error(split.reason);
+      const c = new Float32Array(1000 * 37);
+      split.blas.sgemm(false, false, 1000, 37, 500, new Float32Array(500000).fill(1), new Float32Array(500 * 37).fill(1), c);
+      console.log(c[0]);
+    `;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-ffi", "--allow-env", "-"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(script));
+    await writer.close();
+    const timer = setTimeout(() => child.kill(), 60_000);
+    const out = await child.output();
+    clearTimeout(timer);
+    const text = new TextDecoder().decode(out.stdout).trim();
+    assertEquals(
+      out.code,
+      0,
+      `exit ${out.code} (killed after 60 s?): ${
+        new TextDecoder().decode(out.stderr)
+      }`,
+    );
+    assertEquals(text, "500");
+  });
+
+  Deno.test("seeded training prints the same numbers on 1 and 2 threads", async () => {
+    const run = async (threads: number) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-read",
+          "--allow-env",
+          "--allow-ffi",
+          "--allow-sys",
+          new URL("./thread_bits_script.ts", import.meta.url).pathname,
+        ],
+        env: { TFJS_WASM_THREADS: String(threads) },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout);
+      assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+      return text.trim().split("\n");
+    };
+    const [oneLine, oneHash] = await run(1);
+    const [twoLine, twoHash] = await run(2);
+    assert(
+      oneLine.includes("matMul on OpenBLAS") && oneLine.includes("(1 thread"),
+      oneLine,
+    );
+    assert(twoLine.includes("(2 threads, the bits of 1"), twoLine);
+    assert(/^hash [0-9a-f]+$/.test(oneHash), oneHash);
+    assertEquals(twoHash, oneHash);
+  });
+}
