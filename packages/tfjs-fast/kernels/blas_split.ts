@@ -85,17 +85,17 @@ export async function startSplitBlas(
   let job = 0;
   let stopped = false;
 
-  function splitProduct(
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    a: Float32Array,
-    b: Float32Array,
-    c: Float32Array,
-    beta: number,
-  ): void {
+  const splitProduct: Blas["sgemm"] = (
+    transA,
+    transB,
+    m,
+    n,
+    k,
+    a,
+    b,
+    c,
+    beta = 0,
+  ) => {
     const plan = stopped ? null : planChunks(m, n, k, threads);
     if (plan === null) {
       return blas.sgemm(transA, transB, m, n, k, a, b, c, beta);
@@ -152,7 +152,7 @@ export async function startSplitBlas(
         );
       }
     }
-  }
+  };
 
   const split: SplitBlas = {
     path: blas.path,
@@ -160,8 +160,7 @@ export async function startSplitBlas(
     get threads() {
       return stopped ? 1 : threads;
     },
-    sgemm: (transA, transB, m, n, k, a, b, c, beta = 0) =>
-      splitProduct(transA, transB, m, n, k, a, b, c, beta),
+    sgemm: splitProduct,
     gemm: blas.gemm,
     stop() {
       if (stopped) return;
