@@ -54,9 +54,10 @@ const SYMBOLS = {
 
 type BlasSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-const ROW_MAJOR = 101;
-const NO_TRANS = 111;
-const TRANS = 112;
+/** CBLAS's enum values for row-major storage and (no) transpose. */
+export const ROW_MAJOR = 101;
+export const NO_TRANS = 111;
+export const TRANS = 112;
 
 /** Where an OpenBLAS shared library is looked for, in order. */
 export const OPENBLAS_CANDIDATES: readonly string[] = [

@@ -128,12 +128,12 @@ export async function startSplitBlas(
         block.n,
         k,
         a.subarray(block.aOffset),
-        transA ? m : k,
+        block.lda,
         b.subarray(block.bOffset),
-        transB ? k : n,
+        block.ldb,
         beta,
         c.subarray(block.cOffset),
-        n,
+        block.ldc,
       );
       Atomics.add(ctl, SLOT.done, 1);
     }
@@ -218,7 +218,7 @@ function checkSplit(blas: Blas, split: Blas, threads: number): string | null {
   const random = (length: number) => {
     const v = new Float32Array(length);
     for (let i = 0; i < length; i++) {
-      seed = (seed * 1103515245 + 12345) >>> 0;
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
       v[i] = seed / 2 ** 31 - 1;
     }
     return v;

@@ -54,18 +54,24 @@ export function planChunks(
   return null;
 }
 
-/** One block's sgemm: its size and where its operands start (in floats). */
+/**
+ * One block's sgemm: its size, where its operands start (in floats) and the
+ * leading dimensions, which stay the whole product's.
+ */
 export interface ChunkCall {
   m: number;
   n: number;
   aOffset: number;
   bOffset: number;
   cOffset: number;
+  lda: number;
+  ldb: number;
+  ldc: number;
 }
 
 /**
  * Block `index` of `plan` for the row-major product C (m x n) = op(A) op(B),
- * op(A) m x k, op(B) k x n. The leading dimensions stay the whole product's.
+ * op(A) m x k, op(B) k x n.
  */
 export function chunkCall(
   plan: ChunkPlan,
@@ -77,6 +83,7 @@ export function chunkCall(
   k: number,
 ): ChunkCall {
   const start = index * plan.step;
+  const leading = { lda: transA ? m : k, ldb: transB ? k : n, ldc: n };
   if (plan.byRows) {
     return {
       m: Math.min(plan.step, m - start),
@@ -84,6 +91,7 @@ export function chunkCall(
       aOffset: transA ? start : start * k,
       bOffset: 0,
       cOffset: start * n,
+      ...leading,
     };
   }
   return {
@@ -92,6 +100,7 @@ export function chunkCall(
     aOffset: 0,
     bOffset: transB ? start * k : start,
     cOffset: start,
+    ...leading,
   };
 }
 

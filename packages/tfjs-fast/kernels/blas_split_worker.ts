@@ -7,6 +7,7 @@
  * @module
  */
 import { parentPort, workerData } from "node:worker_threads";
+import { NO_TRANS, ROW_MAJOR, TRANS } from "./blas_kernels.ts";
 import {
   ADDRESS_BYTE_OFFSET,
   BETA_BYTE_OFFSET,
@@ -71,20 +72,20 @@ function runBlock(index: number): void {
   };
   const call = chunkCall(plan, index, transA, transB, m, n, k);
   sgemm(
-    101,
-    transA ? 112 : 111,
-    transB ? 112 : 111,
+    ROW_MAJOR,
+    transA ? TRANS : NO_TRANS,
+    transB ? TRANS : NO_TRANS,
     call.m,
     call.n,
     k,
     1,
     at(0, call.aOffset),
-    transA ? m : k,
+    call.lda,
     at(1, call.bOffset),
-    transB ? k : n,
+    call.ldb,
     beta[0],
     at(2, call.cOffset),
-    n,
+    call.ldc,
   );
 }
 
