@@ -55,9 +55,10 @@ export interface InitBackendOptions {
    * product cut into blocks of rows that one-thread sgemm calls compute on
    * that many threads: the same bits as 1 thread, kernels/blas_split.ts),
    * else for wasm (its threaded build gives the same bits too). Default: env
-   * `TFJS_WASM_THREADS`; else 2 when at least 1.5 CPUs were idle over 100 ms
-   * before the start (without --allow-sys: when the load average leaves a
-   * core idle), else 1. Only the first wasm start of a process uses it.
+   * `TFJS_WASM_THREADS`; else 2 when other processes left at least 1.5 CPUs
+   * free over 100 ms before the start (without --allow-sys: when the load
+   * average leaves a core idle), else 1. Only the first wasm start of a
+   * process uses it.
    */
   threads?: number;
   /**
@@ -124,7 +125,7 @@ function threadsAsked(option: number | undefined): ThreadChoice | null {
 }
 
 /**
- * The default thread count: 2 when a core is idle, else 1. Safe because
+ * The default thread count: 2 when a core is free, else 1. Safe because
  * both paths give the same bits on any count (wasm's threaded kernels, and
  * OpenBLAS products cut into one-thread blocks).
  */
