@@ -111,6 +111,35 @@ export interface Blas {
     c: Float32Array,
     ldc: number,
   ): void;
+  /**
+   * Starts the product `sgemm` computes and returns before it is done when
+   * other threads can take it (1 thread: computes it now). Until `finish`
+   * of the ticket returns, the operands must stay where they are and C
+   * must not be read: nothing may allocate on the wasm heap, which could
+   * move it.
+   */
+  start(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    beta?: number,
+  ): ProductTicket;
+  /**
+   * Returns once the product of `ticket` is done, computing its parts no
+   * other thread has taken.
+   */
+  finish(ticket: ProductTicket): void;
+}
+
+/** A started product: the numbers of its calls in the helpers' queue. */
+export interface ProductTicket {
+  readonly first: number;
+  readonly count: number;
 }
 
 /** The result of `openBlas`: the library, or why it is not used. */
@@ -261,9 +290,17 @@ export function openBlas(options?: OpenBlasOptions): OpenBlasResult {
         );
       },
       gemm,
+      start(transA, transB, m, n, k, a, b, c, beta = 0) {
+        this.sgemm(transA, transB, m, n, k, a, b, c, beta);
+        return DONE;
+      },
+      finish() {},
     },
   };
 }
+
+/** The ticket of a product computed before `start` returned. */
+const DONE: ProductTicket = { first: 0, count: 0 };
 
 let active: Blas | null = null;
 

@@ -11,21 +11,26 @@
  * A helper that is slow to wake costs nothing: the main thread claims every
  * block nobody has claimed, then waits only for blocks being computed.
  *
+ * Products can also be started and finished later (`start`, `finish`), so
+ * that the helpers compute one while the main thread prepares the next
+ * (a convolution's im2col, kernels/conv_kernels.ts).
+ *
  * The kernels are synchronous, so the threads meet in a SharedArrayBuffer
- * with `Atomics.wait`/`notify`, not messages.
+ * (a ring of calls, kernels/blas_split_plan.ts) with `Atomics.wait`/
+ * `notify`, not messages.
  *
  * @module
  */
 import { Worker } from "node:worker_threads";
-import type { Blas } from "./blas_kernels.ts";
+import type { Blas, ProductTicket } from "./blas_kernels.ts";
 import {
-  ADDRESS_BYTE_OFFSET,
-  BETA_BYTE_OFFSET,
+  CALL_FIELDS,
   chunkCall,
-  CLAIM_BITS,
-  CONTROL_BYTES,
   planChunks,
-  SLOT,
+  QUEUE,
+  queueLayout,
+  queueViews,
+  RING,
 } from "./blas_split_plan.ts";
 
 /** A `Blas` whose large products run on several threads. */
@@ -42,8 +47,22 @@ export type SplitBlasResult = { ok: true; blas: SplitBlas } | {
 
 /** How long the main thread waits for a helper's block before it gives up. */
 const BLOCK_TIMEOUT_MS = 60_000;
-/** Job numbers wrap so that job * CLAIM_BITS stays an int32. */
-const JOBS = 1 << 24;
+
+/** One posted call: `Blas.gemm`'s arguments. */
+interface GemmCall {
+  transA: boolean;
+  transB: boolean;
+  m: number;
+  n: number;
+  k: number;
+  a: Float32Array;
+  lda: number;
+  b: Float32Array;
+  ldb: number;
+  beta: number;
+  c: Float32Array;
+  ldc: number;
+}
 
 function address(view: Float32Array): bigint {
   return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(view)));
@@ -59,15 +78,13 @@ export async function startSplitBlas(
   blas: Blas,
   threads: number,
 ): Promise<SplitBlasResult> {
-  const control = new SharedArrayBuffer(CONTROL_BYTES);
-  const ctl = new Int32Array(control, 0, ADDRESS_BYTE_OFFSET / 4);
-  const addresses = new BigInt64Array(control, ADDRESS_BYTE_OFFSET, 3);
-  const betaSlot = new Float32Array(control, BETA_BYTE_OFFSET, 1);
+  const shared = new SharedArrayBuffer(queueLayout().bytes);
+  const q = queueViews(shared);
+  const counters = q.counters;
   const workers: Worker[] = [];
   const stopWorkers = () => {
-    Atomics.store(ctl, SLOT.stop, 1);
-    Atomics.add(ctl, SLOT.claim, CLAIM_BITS);
-    Atomics.notify(ctl, SLOT.claim);
+    Atomics.store(counters, QUEUE.stop, 1);
+    Atomics.notify(counters, QUEUE.posted);
     for (const w of workers) w.terminate();
     workers.length = 0;
   };
@@ -75,17 +92,111 @@ export async function startSplitBlas(
     await Promise.all(
       Array.from(
         { length: threads - 1 },
-        () => startHelper(blas.path, control),
+        () => startHelper(blas.path, shared),
       ),
     ).then((started) => workers.push(...started));
   } catch (e) {
     stopWorkers();
     return { ok: false, reason: e instanceof Error ? e.message : `${e}` };
   }
-  let job = 0;
   let stopped = false;
+  // Calls are numbered from 0 (int32, wrapping); `posted` counts them all.
+  let posted = 0;
+  let postedEver = 0;
+  const calls: (GemmCall | null)[] = new Array(RING).fill(null);
+  const slot = (id: number) => id & (RING - 1);
+  // A call RING or more behind the last one was finished before its slot
+  // was written again.
+  const isFinished = (id: number) =>
+    ((posted - id) | 0) > RING ||
+    Atomics.load(q.finished, slot(id)) === ((id + 1) | 0);
 
-  const splitProduct: Blas["sgemm"] = (
+  const run = (id: number) => {
+    const c = calls[slot(id)]!;
+    blas.gemm(
+      c.transA,
+      c.transB,
+      c.m,
+      c.n,
+      c.k,
+      c.a,
+      c.lda,
+      c.b,
+      c.ldb,
+      c.beta,
+      c.c,
+      c.ldc,
+    );
+    calls[slot(id)] = null;
+    Atomics.store(q.finished, slot(id), (id + 1) | 0);
+    Atomics.add(counters, QUEUE.done, 1);
+  };
+
+  /**
+   * Returns once call `id` is done; until then computes here any call no
+   * thread has claimed, later ones too (left to a helper, a later call may
+   * be the one the main thread waits for next).
+   */
+  const finishCall = (id: number) => {
+    while (!isFinished(id)) {
+      const next = Atomics.load(counters, QUEUE.claimed);
+      if (next !== posted) {
+        const won = Atomics.compareExchange(
+          counters,
+          QUEUE.claimed,
+          next,
+          (next + 1) | 0,
+        ) === next;
+        if (won) run(next);
+        continue;
+      }
+      const done = Atomics.load(counters, QUEUE.done);
+      if (isFinished(id)) return;
+      if (
+        Atomics.wait(counters, QUEUE.done, done, BLOCK_TIMEOUT_MS) ===
+          "timed-out"
+      ) {
+        stopped = true;
+        stopWorkers();
+        const c = calls[slot(id)];
+        throw new Error(
+          `sgemm: a helper thread did not finish its block of a ${c?.m} x ${c?.n} x ${c?.k} product in ${
+            BLOCK_TIMEOUT_MS / 1000
+          } s; the helpers are stopped`,
+        );
+      }
+    }
+  };
+
+  const post = (call: GemmCall): number => {
+    const id = posted;
+    // The slot's last call must be done before the slot is written again.
+    if (postedEver >= RING) finishCall((id - RING) | 0);
+    const s = slot(id), f = s * CALL_FIELDS.length;
+    calls[s] = call;
+    q.fields.set([
+      call.transA ? 1 : 0,
+      call.transB ? 1 : 0,
+      call.m,
+      call.n,
+      call.k,
+      call.lda,
+      call.ldb,
+      call.ldc,
+    ], f);
+    q.addresses[3 * s] = address(call.a);
+    q.addresses[3 * s + 1] = address(call.b);
+    q.addresses[3 * s + 2] = address(call.c);
+    q.betas[s] = call.beta;
+    posted = (id + 1) | 0;
+    postedEver++;
+    // Publishing the count publishes the call written above.
+    Atomics.store(counters, QUEUE.posted, posted);
+    Atomics.notify(counters, QUEUE.posted);
+    return id;
+  };
+
+  const start: Blas["start"] = (
     transA,
     transB,
     m,
@@ -96,61 +207,49 @@ export async function startSplitBlas(
     c,
     beta = 0,
   ) => {
-    const plan = stopped ? null : planChunks(m, n, k, threads);
-    if (plan === null) {
-      return blas.sgemm(transA, transB, m, n, k, a, b, c, beta);
+    if (stopped) {
+      blas.sgemm(transA, transB, m, n, k, a, b, c, beta);
+      return { first: 0, count: 0 };
     }
-    ctl[SLOT.chunks] = plan.chunks;
-    ctl[SLOT.byRows] = plan.byRows ? 1 : 0;
-    ctl[SLOT.step] = plan.step;
-    ctl[SLOT.transA] = transA ? 1 : 0;
-    ctl[SLOT.transB] = transB ? 1 : 0;
-    ctl[SLOT.m] = m;
-    ctl[SLOT.n] = n;
-    ctl[SLOT.k] = k;
-    addresses[0] = address(a);
-    addresses[1] = address(b);
-    addresses[2] = address(c);
-    betaSlot[0] = beta;
-    job = (job + 1) % JOBS;
-    Atomics.store(ctl, SLOT.done, 0);
-    // Publishing the claim word publishes the parameters written above.
-    Atomics.store(ctl, SLOT.claim, job * CLAIM_BITS);
-    Atomics.notify(ctl, SLOT.claim);
-    for (;;) {
-      const index = Atomics.add(ctl, SLOT.claim, 1) % CLAIM_BITS;
-      if (index >= plan.chunks) break;
-      const block = chunkCall(plan, index, transA, transB, m, n, k);
-      blas.gemm(
+    // A product too small to cut is still one call a helper can take.
+    const plan = planChunks(m, n, k, threads);
+    const chunks = plan?.chunks ?? 1;
+    const first = posted;
+    for (let i = 0; i < chunks; i++) {
+      const block = plan === null
+        ? {
+          m,
+          n,
+          aOffset: 0,
+          bOffset: 0,
+          cOffset: 0,
+          lda: transA ? m : k,
+          ldb: transB ? k : n,
+          ldc: n,
+        }
+        : chunkCall(plan, i, transA, transB, m, n, k);
+      post({
         transA,
         transB,
-        block.m,
-        block.n,
+        m: block.m,
+        n: block.n,
         k,
-        a.subarray(block.aOffset),
-        block.lda,
-        b.subarray(block.bOffset),
-        block.ldb,
+        a: a.subarray(block.aOffset),
+        lda: block.lda,
+        b: b.subarray(block.bOffset),
+        ldb: block.ldb,
         beta,
-        c.subarray(block.cOffset),
-        block.ldc,
-      );
-      Atomics.add(ctl, SLOT.done, 1);
+        c: c.subarray(block.cOffset),
+        ldc: block.ldc,
+      });
     }
-    for (;;) {
-      const done = Atomics.load(ctl, SLOT.done);
-      if (done >= plan.chunks) return;
-      if (
-        Atomics.wait(ctl, SLOT.done, done, BLOCK_TIMEOUT_MS) === "timed-out"
-      ) {
-        stopped = true;
-        stopWorkers();
-        throw new Error(
-          `sgemm: a helper thread did not finish its block of a ${m} x ${n} x ${k} product in ${
-            BLOCK_TIMEOUT_MS / 1000
-          } s; the helpers are stopped`,
-        );
-      }
+    return { first, count: chunks };
+  };
+
+  const finish = (ticket: ProductTicket) => {
+    for (let i = 0; i < ticket.count; i++) {
+      if (stopped) break;
+      finishCall((ticket.first + i) | 0);
     }
   };
 
@@ -160,8 +259,15 @@ export async function startSplitBlas(
     get threads() {
       return stopped ? 1 : threads;
     },
-    sgemm: splitProduct,
+    sgemm(transA, transB, m, n, k, a, b, c, beta = 0) {
+      if (stopped || planChunks(m, n, k, threads) === null) {
+        return blas.sgemm(transA, transB, m, n, k, a, b, c, beta);
+      }
+      finish(start(transA, transB, m, n, k, a, b, c, beta));
+    },
     gemm: blas.gemm,
+    start,
+    finish,
     stop() {
       if (stopped) return;
       stopped = true;

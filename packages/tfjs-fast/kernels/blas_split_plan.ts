@@ -105,30 +105,79 @@ export function chunkCall(
 }
 
 /**
- * The control block the main thread and the helpers share: Int32 slots,
- * then the three operand addresses (BigInt64) and beta (Float32).
+ * The queue the main thread and the helpers share (one SharedArrayBuffer):
+ * a few Int32 counters, then a ring of `RING` calls, each its parameters
+ * (Int32), its operand addresses (BigInt64) and its beta (Float32), and
+ * the number each call writes when it is done.
+ *
+ * Counters count calls since the start and wrap as int32: compare them by
+ * their difference, never by size.
  */
-export const SLOT = {
-  /** job * 64 + the next block to claim; helpers wait for it to change. */
-  claim: 0,
-  /** Blocks finished in the current job. */
-  done: 1,
+export const QUEUE = {
+  /** Calls posted; helpers wait for it to change. */
+  posted: 0,
+  /** Calls claimed by some thread. */
+  claimed: 1,
+  /** Calls finished; the main thread waits for it to change. */
+  done: 2,
   /** 1 tells the helpers to return. */
-  stop: 2,
-  chunks: 3,
-  byRows: 4,
-  step: 5,
-  transA: 6,
-  transB: 7,
-  m: 8,
-  n: 9,
-  k: 10,
-  /** Helpers that started and passed their own check. */
-  ready: 11,
+  stop: 3,
 } as const;
-/** Int32 slots, then 3 addresses at byte 64 and beta at byte 88. */
-export const CONTROL_BYTES = 96;
-export const ADDRESS_BYTE_OFFSET = 64;
-export const BETA_BYTE_OFFSET = 88;
-/** Low bits of the claim word: the block index. */
-export const CLAIM_BITS = 64;
+/** Calls the ring holds: at most this many posted and not finished. */
+export const RING = 128;
+/** Int32 parameters per call, in this order. */
+export const CALL_FIELDS = [
+  "transA",
+  "transB",
+  "m",
+  "n",
+  "k",
+  "lda",
+  "ldb",
+  "ldc",
+] as const;
+
+/** Where each part of the queue starts in the shared buffer (bytes). */
+export function queueLayout(): {
+  counters: number;
+  fields: number;
+  addresses: number;
+  betas: number;
+  finished: number;
+  bytes: number;
+} {
+  const counters = 0;
+  const fields = 64;
+  const addresses = fields + 4 * RING * CALL_FIELDS.length;
+  const betas = addresses + 8 * RING * 3;
+  const finished = betas + 4 * RING;
+  return {
+    counters,
+    fields,
+    addresses,
+    betas,
+    finished,
+    bytes: finished + 4 * RING,
+  };
+}
+
+/** The typed views of the queue's buffer that both sides use. */
+export interface QueueViews {
+  counters: Int32Array;
+  fields: Int32Array;
+  addresses: BigInt64Array;
+  betas: Float32Array;
+  /** finished[i % RING] = i + 1 once call i is done. */
+  finished: Int32Array;
+}
+
+export function queueViews(buffer: SharedArrayBuffer): QueueViews {
+  const at = queueLayout();
+  return {
+    counters: new Int32Array(buffer, at.counters, 16),
+    fields: new Int32Array(buffer, at.fields, RING * CALL_FIELDS.length),
+    addresses: new BigInt64Array(buffer, at.addresses, RING * 3),
+    betas: new Float32Array(buffer, at.betas, RING),
+    finished: new Int32Array(buffer, at.finished, RING),
+  };
+}

@@ -28,7 +28,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { activeBlas, blasBatchMatMul, blasHandles } from "./blas_kernels.ts";
+import {
+  activeBlas,
+  type Blas,
+  blasBatchMatMul,
+  blasHandles,
+  type ProductTicket,
+} from "./blas_kernels.ts";
 import { col2im, im2col, type PatchGeometry } from "./conv_wasm.ts";
 import {
   batchMatMul,
@@ -183,26 +189,54 @@ function chunking(c: ConvInfo): { images: number; rowsPerImage: number } {
 }
 
 /**
- * Runs `pass(b0, nb)` for each chunk of images [b0, b0 + nb), with
- * `scratch` a [images * rowsPerImage, taps] float32 buffer for the chunk's
- * patch matrix (freed after).
+ * The chunks of a pass, as a pipeline: for each chunk of images [b0,
+ * b0 + nb), `produce` fills a scratch buffer of [images * rowsPerImage,
+ * taps] floats (or starts the product that fills it) and returns the
+ * ticket of the product it started; `consume`, if given, runs once that
+ * product is finished. With helper threads there are `PIPELINE` scratch
+ * buffers, so that the main thread prepares the next chunk (im2col, col2im)
+ * while the helpers compute the products of the last ones; on one thread
+ * `start` computes the product at once and one buffer is enough. Each
+ * product is the call the one-thread pass makes: the same bits.
  */
 function inChunks(
   c: ConvInfo,
   wasm: WasmBackendLike,
-  pass: (b0: number, nb: number, scratch: tf.TensorInfo) => void,
+  blas: Blas,
+  produce: (b0: number, nb: number, scratch: tf.TensorInfo) => ProductTicket,
+  consume?: (b0: number, nb: number, scratch: tf.TensorInfo) => void,
 ): void {
   const { images, rowsPerImage } = chunking(c);
   const { taps } = patchSize(c);
-  const scratch = wasm.makeOutput([images * rowsPerImage, taps], "float32");
+  const chunks = Math.ceil(c.batchSize / images);
+  const buffers = blas.threads > 1 ? Math.min(PIPELINE, chunks) : 1;
+  const scratch = Array.from(
+    { length: buffers },
+    () => wasm.makeOutput([images * rowsPerImage, taps], "float32"),
+  );
+  const inFlight: { ticket: ProductTicket; b0: number; nb: number }[] = [];
+  const retire = (i: number) => {
+    const { ticket, b0, nb } = inFlight[i];
+    blas.finish(ticket);
+    consume?.(b0, nb, scratch[i % buffers]);
+  };
   try {
-    for (let b0 = 0; b0 < c.batchSize; b0 += images) {
-      pass(b0, Math.min(images, c.batchSize - b0), scratch);
+    for (let i = 0; i < chunks; i++) {
+      // The buffer's last product must be done before it is filled again.
+      if (i >= buffers) retire(i - buffers);
+      const b0 = i * images, nb = Math.min(images, c.batchSize - b0);
+      inFlight.push({ ticket: produce(b0, nb, scratch[i % buffers]), b0, nb });
     }
+    for (let i = Math.max(0, chunks - buffers); i < chunks; i++) retire(i);
   } finally {
-    wasm.disposeData(scratch.dataId);
+    // After an error, products may still be running: wait before freeing.
+    for (const f of inFlight) blas.finish(f.ticket);
+    for (const t of scratch) wasm.disposeData(t.dataId);
   }
 }
+
+/** Scratch buffers (chunks in flight) of a pass on several threads. */
+const PIPELINE = 3;
 
 /** A float32 view of `t`'s elements [from, from + n) (after allocations). */
 function view(
@@ -285,13 +319,16 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const blas = blasHandles(x, dy) ? activeBlas() : null;
   if (blas && !isPointwise(c)) {
     // dW = sum over chunks of patches^T @ dy (the transpose an sgemm flag,
-    // the sum its beta).
+    // the sum its beta, in the order of the chunks as on one thread); the
+    // next chunk's im2col runs while the helpers compute this product.
     const out = wasm.makeOutput(filterShape, "float32");
-    inChunks(c, wasm, (b0, nb, patches) => {
+    const { rowsPerImage } = chunking(c);
+    let previous: ProductTicket | null = null;
+    inChunks(c, wasm, blas, (b0, nb, patches) => {
       im2colChunk(memory, wasm, x, c, b0, nb, patches);
-      const m = nb * chunking(c).rowsPerImage;
-      const r0 = b0 * chunking(c).rowsPerImage;
-      blas.sgemm(
+      const m = nb * rowsPerImage, r0 = b0 * rowsPerImage;
+      if (previous !== null) blas.finish(previous);
+      previous = blas.start(
         true,
         false,
         taps,
@@ -302,6 +339,7 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo {
         view(wasm, out, 0, taps * outChannels),
         b0 === 0 ? 0 : 1,
       );
+      return previous;
     });
     return out;
   }
@@ -350,13 +388,14 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo {
   if (rows * c.outChannels === 0) return zeros(wasm, inShape);
   const blas = blasHandles(dy, filter) ? activeBlas() : null;
   if (blas && !isPointwise(c)) {
-    // Per chunk of images: cols = dy @ W^T, then col2im onto those images.
+    // Per chunk of images: cols = dy @ W^T, then col2im onto those images
+    // (on the main thread, while the helpers compute the next chunks').
     const out = zeros(wasm, inShape);
     const imageBytes = 4 * c.inHeight * c.inWidth * c.inChannels;
-    inChunks(c, wasm, (b0, nb, cols) => {
-      const { rowsPerImage } = chunking(c);
+    const { rowsPerImage } = chunking(c);
+    inChunks(c, wasm, blas, (b0, nb, cols) => {
       const m = nb * rowsPerImage;
-      blas.sgemm(
+      return blas.start(
         false,
         true,
         m,
@@ -366,6 +405,7 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo {
         view(wasm, filter, 0, taps * c.outChannels),
         view(wasm, cols, 0, m * taps),
       );
+    }, (b0, nb, cols) => {
       col2im(
         memory,
         byteOffset(wasm, cols),
@@ -417,13 +457,14 @@ function blasConv2D(args: KernelArgs): tf.TensorInfo | null {
   const blas = blasHandles(x, filter) ? activeBlas() : null;
   if (blas === null) return null;
   if (!isPointwise(c)) {
-    // Per chunk of images: the output rows = patches @ W.
+    // Per chunk of images: the output rows = patches @ W (the next chunk's
+    // im2col runs while the helpers compute this product).
     const out = wasm.makeOutput(outShape, "float32");
-    inChunks(c, wasm, (b0, nb, patches) => {
+    const { rowsPerImage } = chunking(c);
+    inChunks(c, wasm, blas, (b0, nb, patches) => {
       im2colChunk(memory, wasm, x, c, b0, nb, patches);
-      const { rowsPerImage } = chunking(c);
       const m = nb * rowsPerImage;
-      blas.sgemm(
+      return blas.start(
         false,
         false,
         m,

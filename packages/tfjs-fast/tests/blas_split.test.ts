@@ -3,6 +3,7 @@ import {
   chunkCall,
   MIN_CHUNK_MNK,
   planChunks,
+  RING,
 } from "../kernels/blas_split_plan.ts";
 import { openBlas } from "../kernels/blas_kernels.ts";
 import { type SplitBlas, startSplitBlas } from "../kernels/blas_split.ts";
@@ -151,6 +152,57 @@ if (!opened.ok) {
     } finally {
       split.stop();
     }
+  });
+
+  Deno.test("started products finish in any order, past the ring's length, with the whole call's bits", async () => {
+    const started = await startSplitBlas(whole, 2);
+    assert(started.ok, started.ok ? "" : started.reason);
+    const split = started.blas;
+    try {
+      // Small products (one call each) and cut ones, 3 * RING calls in
+      // all: the ring is written over while earlier tickets are unfinished.
+      const shapes = [[300, 40, 200], [1000, 37, 500], [64, 64, 64]];
+      const operands = shapes.map(([m, n, k], i) => ({
+        m,
+        n,
+        k,
+        a: values(m * k, 11 + i),
+        b: values(k * n, 21 + i),
+      }));
+      const expected = operands.map(({ m, n, k, a, b }) => {
+        const c = new Float32Array(m * n);
+        whole.sgemm(false, true, m, n, k, a, b, c);
+        return c;
+      });
+      const products = Array.from({ length: 3 * RING / 2 }, (_, i) => {
+        const o = operands[i % operands.length];
+        const c = new Float32Array(o.m * o.n);
+        const ticket = split.start(false, true, o.m, o.n, o.k, o.a, o.b, c);
+        return { c, ticket, i };
+      });
+      const calls = products.reduce((sum, p) => sum + p.ticket.count, 0);
+      assert(calls >= 2 * RING, `only ${calls} calls were queued`);
+      // The first tickets last: their slots have long been written again.
+      for (const p of [...products.slice(8), ...products.slice(0, 8)]) {
+        split.finish(p.ticket);
+        split.finish(p.ticket); // twice is harmless
+        const at = sameBits(expected[p.i % operands.length], p.c);
+        assertEquals(at, -1, `product ${p.i}: element ${at}`);
+      }
+    } finally {
+      split.stop();
+    }
+  });
+
+  Deno.test("a product started on one thread is computed before start returns", () => {
+    const [m, n, k] = [300, 40, 200];
+    const a = values(m * k, 1), b = values(k * n, 2);
+    const expected = new Float32Array(m * n), got = new Float32Array(m * n);
+    whole.sgemm(false, false, m, n, k, a, b, expected);
+    const ticket = whole.start(false, false, m, n, k, a, b, got);
+    assertEquals(sameBits(expected, got), -1);
+    whole.finish(ticket);
+    assertEquals(ticket.count, 0);
   });
 
   Deno.test("after stop, products run on the main thread, still exact", async () => {
