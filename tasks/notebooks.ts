@@ -5,9 +5,12 @@
  * one line per notebook. A failure names the notebook, the cell index and the
  * error, and the task exits non-zero; so does a rendering that lost a figure.
  *
- * usage: deno task notebooks [--quick] [--timeout=SECONDS] [--no-html] [--dir=PATH] [--out=PATH] [NAME...]
+ * usage: deno task notebooks [--quick] [--jobs=N] [--timeout=SECONDS] [--no-html] [--dir=PATH] [--out=PATH] [NAME...]
  *   NAME matches a notebook file by prefix or substring (e.g. 01, gan).
  *   --quick (or QUICK=1) shrinks data and epochs so the course runs in minutes.
+ *   --jobs=N runs N notebooks at a time (default 1; each in its own kernel),
+ *   printing their lines in notebook order. Seeded results do not change
+ *   (the matMuls keep one thread's bits at any load); times do.
  *   --dir: where the notebooks are (default notebooks/); --out: where the
  *   executed copies (notebooks/) and HTML (html/) go (default build/).
  *
@@ -23,6 +26,7 @@ let buildDir = `${root}build`;
 
 interface Args {
   quick: boolean;
+  jobs: number;
   timeout: number;
   html: boolean;
   names: string[];
@@ -33,6 +37,7 @@ function parseArgs(argv: string[]): Args {
     quick: ["1", "true", "yes"].includes(
       (Deno.env.get("QUICK") ?? "").toLowerCase(),
     ),
+    jobs: 1,
     timeout: 900,
     html: true,
     names: [],
@@ -48,6 +53,13 @@ function parseArgs(argv: string[]): Args {
           `--timeout must be a positive whole number of seconds, got ${a}`,
         );
       }
+    } else if (a.startsWith("--jobs=")) {
+      args.jobs = Number(a.slice("--jobs=".length));
+      if (!Number.isInteger(args.jobs) || args.jobs < 1) {
+        throw new Error(
+          `--jobs must be a positive whole number of notebooks, got ${a}`,
+        );
+      }
     } else if (a.startsWith("--out=")) {
       buildDir = a.slice("--out=".length).replace(/\/+$/, "");
       if (!buildDir) throw new Error("--out needs a directory");
@@ -57,7 +69,7 @@ function parseArgs(argv: string[]): Args {
       notebooksDir = Deno.realPathSync(a.slice("--dir=".length));
     } else if (a === "-h" || a === "--help") {
       console.log(
-        "usage: deno task notebooks [--quick|--full] [--timeout=SECONDS] [--no-html] [--dir=PATH] [--out=PATH] [NAME...]",
+        "usage: deno task notebooks [--quick|--full] [--jobs=N] [--timeout=SECONDS] [--no-html] [--dir=PATH] [--out=PATH] [NAME...]",
       );
       Deno.exit(0);
     } else if (a.startsWith("-")) {
@@ -72,6 +84,96 @@ export function listNotebooks(names: string[] = []): Promise<string[]> {
   return listIpynb(notebooksDir, names);
 }
 
+/** What running one notebook printed, and the failures to list at the end. */
+interface NotebookResult {
+  ok: boolean;
+  lines: string[];
+  problems: string[];
+}
+
+/** Executes one notebook (and renders it) into `outDir` and `htmlDir`. */
+async function runNotebook(
+  file: string,
+  args: Args,
+  python: string,
+  outDir: string,
+  htmlDir: string,
+): Promise<NotebookResult> {
+  const lines: string[] = [];
+  const problems: string[] = [];
+  const log = (line: string) => lines.push(line);
+  const out = `${outDir}/${file}`;
+  const res = await new Deno.Command(python, {
+    args: [
+      `${root}tasks/execute_notebook.py`,
+      `${notebooksDir}/${file}`,
+      out,
+      "--cwd",
+      notebooksDir,
+      "--timeout",
+      String(args.timeout),
+    ],
+    env: { QUICK: args.quick ? "1" : "0" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout =
+    new TextDecoder().decode(res.stdout).trim().split("\n").at(-1) ?? "";
+  let report: {
+    ok: boolean;
+    cell: number | null;
+    ename: string;
+    evalue: string;
+    seconds: number;
+  };
+  try {
+    report = JSON.parse(stdout);
+  } catch {
+    const err = new TextDecoder().decode(res.stderr).trim().split("\n").slice(
+      -15,
+    ).join("\n");
+    report = {
+      ok: false,
+      cell: null,
+      ename: "ExecutorError",
+      evalue: err,
+      seconds: 0,
+    };
+  }
+  // A rendering that lost its figures fails the notebook: a blank chart
+  // must never pass as "ok".
+  const html = args.html
+    ? await renderHtml(
+      python,
+      out,
+      `${htmlDir}/${file.replace(/\.ipynb$/, ".html")}`,
+    )
+    : null;
+  const ok = report.ok && (html?.ok ?? true);
+  log(
+    `${file.padEnd(40)} ${report.seconds.toFixed(1).padStart(7)}s  ${
+      ok ? "ok" : "FAILED"
+    }`,
+  );
+  if (!report.ok) {
+    const where = report.cell === null ? "" : ` at cell ${report.cell}`;
+    const msg = `${file}${where}: ${report.ename}: ${report.evalue}`;
+    log(`  ${msg.split("\n").join("\n  ")}`);
+    problems.push(msg.split("\n")[0]);
+  }
+  if (html && !html.ok) {
+    const more = html.problems.length > 4
+      ? `; ... (${html.problems.length - 4} more)`
+      : "";
+    const msg = `${file}: HTML rendering: ${
+      html.problems.slice(0, 4).join("; ")
+    }${more}`;
+    log(`  ${msg}`);
+    problems.push(msg);
+  }
+  return { ok, lines, problems };
+}
+
 async function main() {
   const args = parseArgs(Deno.args);
   const files = await listNotebooks(args.names);
@@ -84,84 +186,31 @@ async function main() {
     `running ${files.length} notebook(s) in ${
       args.quick ? "quick" : "full"
     } mode ` +
-      `(per-cell timeout ${args.timeout}s); outputs in ${
+      `(${
+        args.jobs > 1 ? `${args.jobs} at a time, ` : ""
+      }per-cell timeout ${args.timeout}s); outputs in ${
         buildDir === `${root}build` ? "build/" : buildDir
       }`,
   );
   const failures: string[] = [];
   let failed = 0;
   const total = performance.now();
-  for (const file of files) {
-    const out = `${outDir}/${file}`;
-    const res = await new Deno.Command(python, {
-      args: [
-        `${root}tasks/execute_notebook.py`,
-        `${notebooksDir}/${file}`,
-        out,
-        "--cwd",
-        notebooksDir,
-        "--timeout",
-        String(args.timeout),
-      ],
-      env: { QUICK: args.quick ? "1" : "0" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stdout =
-      new TextDecoder().decode(res.stdout).trim().split("\n").at(-1) ?? "";
-    let report: {
-      ok: boolean;
-      cell: number | null;
-      ename: string;
-      evalue: string;
-      seconds: number;
-    };
-    try {
-      report = JSON.parse(stdout);
-    } catch {
-      const err = new TextDecoder().decode(res.stderr).trim().split("\n").slice(
-        -15,
-      ).join("\n");
-      report = {
-        ok: false,
-        cell: null,
-        ename: "ExecutorError",
-        evalue: err,
-        seconds: 0,
-      };
-    }
-    // A rendering that lost its figures fails the notebook: a blank chart
-    // must never pass as "ok".
-    const html = args.html
-      ? await renderHtml(
-        python,
-        out,
-        `${htmlDir}/${file.replace(/\.ipynb$/, ".html")}`,
-      )
-      : null;
-    const ok = report.ok && (html?.ok ?? true);
-    if (!ok) failed++;
-    console.log(
-      `${file.padEnd(40)} ${report.seconds.toFixed(1).padStart(7)}s  ${
-        ok ? "ok" : "FAILED"
-      }`,
-    );
-    if (!report.ok) {
-      const where = report.cell === null ? "" : ` at cell ${report.cell}`;
-      const msg = `${file}${where}: ${report.ename}: ${report.evalue}`;
-      console.log(`  ${msg.split("\n").join("\n  ")}`);
-      failures.push(msg.split("\n")[0]);
-    }
-    if (html && !html.ok) {
-      const more = html.problems.length > 4
-        ? `; ... (${html.problems.length - 4} more)`
-        : "";
-      const msg = `${file}: HTML rendering: ${
-        html.problems.slice(0, 4).join("; ")
-      }${more}`;
-      console.log(`  ${msg}`);
-      failures.push(msg);
-    }
+  // Up to `jobs` notebooks at a time; each one's lines print once it and
+  // every notebook before it are done, so the output reads in order.
+  const results = new Array<Promise<NotebookResult>>(files.length);
+  let next = 0;
+  const startNext = () => {
+    const i = next++;
+    if (i >= files.length) return;
+    results[i] = runNotebook(files[i], args, python, outDir, htmlDir);
+    results[i].then(startNext, startNext);
+  };
+  for (let j = 0; j < Math.min(args.jobs, files.length); j++) startNext();
+  for (let i = 0; i < files.length; i++) {
+    const result = await results[i];
+    for (const line of result.lines) console.log(line);
+    if (!result.ok) failed++;
+    failures.push(...result.problems);
   }
   const secs = ((performance.now() - total) / 1000).toFixed(1);
   if (failures.length) {

@@ -29,7 +29,11 @@ async function runNotebooks(dir: string, ...extra: string[]) {
     stdout: "piped",
     stderr: "piped",
   }).output();
-  return { code: out.code, text: new TextDecoder().decode(out.stdout) };
+  return {
+    code: out.code,
+    text: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
 }
 
 Deno.test({
@@ -48,10 +52,13 @@ Deno.test({
       ));
       await writeNotebook(`${dir}/a_good.ipynb`, good);
       await writeNotebook(`${dir}/b_bad.ipynb`, bad);
-      const { code, text } = await runNotebooks(dir);
+      // Two at a time: the lines still come in notebook order.
+      const { code, text } = await runNotebooks(dir, "--jobs=2");
       assertEquals(code, 1, text);
+      assert(text.includes("2 at a time"), text);
       assert(/a_good\.ipynb\s+[\d.]+s\s+ok/.test(text), text);
       assert(/b_bad\.ipynb\s+[\d.]+s\s+FAILED/.test(text), text);
+      assert(text.indexOf("a_good.ipynb") < text.indexOf("b_bad.ipynb"), text);
       assert(text.includes("b_bad.ipynb at cell 2: Error: boom 1"), text);
       const executed = JSON.parse(
         await Deno.readTextFile(`${dir}/out/notebooks/a_good.ipynb`),
@@ -66,6 +73,12 @@ Deno.test({
       const only = await runNotebooks(dir, "a_good");
       assertEquals(only.code, 0, only.text);
       assert(!only.text.includes("b_bad"));
+      const zero = await runNotebooks(dir, "--jobs=0");
+      assert(zero.code !== 0, zero.text);
+      assert(
+        zero.stderr.includes("--jobs must be a positive whole number"),
+        zero.stderr,
+      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
