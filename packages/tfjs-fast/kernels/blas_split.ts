@@ -35,7 +35,10 @@ import {
 
 /** A `Blas` whose large products run on several threads. */
 export interface SplitBlas extends Blas {
-  /** Stops the helper threads; later products run on the main thread. */
+  /**
+   * Finishes the products started and not yet finished, then stops the
+   * helper threads; later products run on the main thread.
+   */
   stop(): void;
 }
 
@@ -212,22 +215,11 @@ export async function startSplitBlas(
       return { first: 0, count: 0 };
     }
     // A product too small to cut is still one call a helper can take.
-    const plan = planChunks(m, n, k, threads);
-    const chunks = plan?.chunks ?? 1;
+    const plan = planChunks(m, n, k, threads) ??
+      { byRows: true, step: m, chunks: 1 };
     const first = posted;
-    for (let i = 0; i < chunks; i++) {
-      const block = plan === null
-        ? {
-          m,
-          n,
-          aOffset: 0,
-          bOffset: 0,
-          cOffset: 0,
-          lda: transA ? m : k,
-          ldb: transB ? k : n,
-          ldc: n,
-        }
-        : chunkCall(plan, i, transA, transB, m, n, k);
+    for (let i = 0; i < plan.chunks; i++) {
+      const block = chunkCall(plan, i, transA, transB, m, n, k);
       post({
         transA,
         transB,
@@ -243,7 +235,7 @@ export async function startSplitBlas(
         ldc: block.ldc,
       });
     }
-    return { first, count: chunks };
+    return { first, count: plan.chunks };
   };
 
   const finish = (ticket: ProductTicket) => {
@@ -270,6 +262,11 @@ export async function startSplitBlas(
     finish,
     stop() {
       if (stopped) return;
+      // Calls still queued or running are finished first: a helper stopped
+      // mid-call would leave its block half written.
+      for (let i = Math.min(postedEver, RING); i >= 1; i--) {
+        finishCall((posted - i) | 0);
+      }
       stopped = true;
       stopWorkers();
     },

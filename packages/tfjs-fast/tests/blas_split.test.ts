@@ -194,6 +194,25 @@ if (!opened.ok) {
     }
   });
 
+  Deno.test("stop finishes the products started before it", async () => {
+    const started = await startSplitBlas(whole, 2);
+    assert(started.ok, started.ok ? "" : started.reason);
+    const split = started.blas;
+    const [m, n, k] = [1000, 37, 500];
+    const a = values(m * k, 5), b = values(k * n, 6);
+    const expected = new Float32Array(m * n);
+    whole.sgemm(false, false, m, n, k, a, b, expected);
+    const outputs = Array.from({ length: 6 }, () => new Float32Array(m * n));
+    const tickets = outputs.map((c) =>
+      split.start(false, false, m, n, k, a, b, c)
+    );
+    split.stop();
+    for (const [i, c] of outputs.entries()) {
+      split.finish(tickets[i]);
+      assertEquals(sameBits(expected, c), -1, `product ${i}`);
+    }
+  });
+
   Deno.test("a product started on one thread is computed before start returns", () => {
     const [m, n, k] = [300, 40, 200];
     const a = values(m * k, 1), b = values(k * n, 2);
