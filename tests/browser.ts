@@ -28,6 +28,20 @@ export interface Page {
     event: "request",
     fn: (r: { url(): string; continue(): void; abort(): void }) => void,
   ): void;
+  /** Messages the page logs: `type()` is "log", "warn", "error", ... */
+  on(
+    event: "console",
+    fn: (
+      m: { type(): string; text(): string; location(): { url?: string } },
+    ) => void,
+  ): void;
+  /** Exceptions the page's scripts leave uncaught. */
+  on(event: "pageerror", fn: (e: Error) => void): void;
+  /** Resolves once `expression` is truthy in the page (polled). */
+  waitForFunction(
+    expression: string,
+    options?: { timeout?: number; polling?: number | "raf" | "mutation" },
+  ): Promise<unknown>;
   setViewport(v: { width: number; height: number }): Promise<void>;
   close(): Promise<void>;
 }
