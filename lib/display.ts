@@ -68,8 +68,10 @@ export async function show(value: unknown): Promise<void> {
  * cli/js/jupyter_kernel.js) writes queued outputs from a loop of its own,
  * one at a time and in order, each to every subscriber before the next; the
  * cell's end (`status: idle`) does not wait for that loop. So we subscribe
- * to the kernel's iopub socket too, queue a probe (a `comm_msg` for no comm,
- * which frontends ignore) and wait until it comes back: everything queued
+ * to the kernel's iopub socket too, queue a probe (an `update_display_data`
+ * for a display that does not exist, which frontends drop without a word: a
+ * `comm_msg` for no comm logs an error in classic Notebook's console) and
+ * wait until it comes back: everything queued
  * before it has then been written. Probes sent before the kernel has taken
  * the new subscription are lost, so the probe is repeated; if none ever
  * comes back, later calls stop waiting.
@@ -83,7 +85,11 @@ async function sent(j: JupyterApi): Promise<void> {
     const id = crypto.randomUUID();
     const back = echoed(conn, id);
     for (let wait = 5; wait <= 2560; wait *= 2) {
-      j.broadcast("comm_msg", { comm_id: id, data: {} });
+      j.broadcast("update_display_data", {
+        data: {},
+        metadata: {},
+        transient: { display_id: id },
+      });
       if (await within(back, wait)) return;
     }
     iopub = Promise.resolve(null);
