@@ -3,8 +3,9 @@
  * kernel, in headless Chromium: after "Run All" with one CPU core kept busy,
  * each figure shown with `await show(...)` (lib/display.ts) is in the output
  * area of the cell that made it, and nowhere else; no cell shows an error or
- * a stray output; and the page logs no error or warning (show()'s probe
- * `comm_msg`s must stay invisible, in the page and in its console).
+ * a stray output; and the page logs no error or warning (show()'s probes,
+ * `update_display_data` for no display, must stay invisible, in the page and
+ * in its console).
  *
  * @module
  */
