@@ -76,6 +76,10 @@ const variable = tf.variable(tf.zeros([2]));
 const gmm = lib.fitGMM(x6, 2, { seed: 0 });
 const f = (_t: number, y: tf.Tensor) => y.neg();
 const dir = await makeTestDir("bad_input");
+// The fixtures live as long as the module: the folder goes when it unloads.
+globalThis.addEventListener("unload", () => {
+  Deno.removeSync(dir, { recursive: true });
+});
 const savedPath = `${dir}/weights`;
 await lib.saveTensors(savedPath, { w: tf.keep(tf.zeros([1])) });
 const ok = { title: "t" };

@@ -1,4 +1,4 @@
-import { makeTestDir } from "./temp.ts";
+import { withTestDir } from "./temp.ts";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import type { Activation } from "../lib/nn.ts";
@@ -53,51 +53,51 @@ Deno.test("mlp rejects bad sizes with a clear error", () => {
   assertThrows(() => mlp([3, 0, 2]), ArgumentError, "sizes[1]");
 });
 
-Deno.test("saveTensors/loadTensors round trip, refuse to overwrite, detect truncation", async () => {
-  const dir = await makeTestDir();
-  const t = {
-    codebook: tf.tensor2d([[1, 2], [3, 4]]),
-    step: tf.scalar(7, "int32"),
-  };
-  await saveTensors(`${dir}/m`, t, { config: { k: 2 } });
-  const { tensors, config } = await loadTensors(`${dir}/m`);
-  assertEquals(config, { k: 2 });
-  assertAllClose(tensors.codebook, t.codebook);
-  assertEquals(tensors.step.dtype, "int32");
-  await assertRejects(
-    () => saveTensors(`${dir}/m`, t),
-    ArgumentError,
-    "already exists",
-  );
-  await saveTensors(`${dir}/m`, t, { overwrite: true });
-  await Deno.writeFile(`${dir}/m.bin`, new Uint8Array(3));
-  await assertRejects(
-    () => loadTensors(`${dir}/m`),
-    ArgumentError,
-    "truncated",
-  );
-  tf.dispose([...Object.values(t), ...Object.values(tensors)]);
-});
+Deno.test("saveTensors/loadTensors round trip, refuse to overwrite, detect truncation", () =>
+  withTestDir(async (dir) => {
+    const t = {
+      codebook: tf.tensor2d([[1, 2], [3, 4]]),
+      step: tf.scalar(7, "int32"),
+    };
+    await saveTensors(`${dir}/m`, t, { config: { k: 2 } });
+    const { tensors, config } = await loadTensors(`${dir}/m`);
+    assertEquals(config, { k: 2 });
+    assertAllClose(tensors.codebook, t.codebook);
+    assertEquals(tensors.step.dtype, "int32");
+    await assertRejects(
+      () => saveTensors(`${dir}/m`, t),
+      ArgumentError,
+      "already exists",
+    );
+    await saveTensors(`${dir}/m`, t, { overwrite: true });
+    await Deno.writeFile(`${dir}/m.bin`, new Uint8Array(3));
+    await assertRejects(
+      () => loadTensors(`${dir}/m`),
+      ArgumentError,
+      "truncated",
+    );
+    tf.dispose([...Object.values(t), ...Object.values(tensors)]);
+  }));
 
-Deno.test("a model's weights survive save and load into a fresh model", async () => {
-  const dir = await makeTestDir();
-  const a = mlp([2, 4, 1], { seed: 3 });
-  const b = mlp([2, 4, 1], { seed: 9 });
-  await saveTensors(`${dir}/w`, modelWeights(a));
-  const { tensors } = await loadTensors(`${dir}/w`);
-  setModelWeights(b, tensors);
-  const x = tf.tensor2d([[0.5, -1]]);
-  const ya = a.predict(x) as tf.Tensor;
-  const yb = b.predict(x) as tf.Tensor;
-  assertAllClose(yb, ya);
-  assertThrows(
-    () => setModelWeights(mlp([2, 3, 1], { name: "other" }), tensors),
-    ArgumentError,
-  );
-  tf.dispose([x, ya, yb, ...Object.values(tensors)]);
-  a.dispose();
-  b.dispose();
-});
+Deno.test("a model's weights survive save and load into a fresh model", () =>
+  withTestDir(async (dir) => {
+    const a = mlp([2, 4, 1], { seed: 3 });
+    const b = mlp([2, 4, 1], { seed: 9 });
+    await saveTensors(`${dir}/w`, modelWeights(a));
+    const { tensors } = await loadTensors(`${dir}/w`);
+    setModelWeights(b, tensors);
+    const x = tf.tensor2d([[0.5, -1]]);
+    const ya = a.predict(x) as tf.Tensor;
+    const yb = b.predict(x) as tf.Tensor;
+    assertAllClose(yb, ya);
+    assertThrows(
+      () => setModelWeights(mlp([2, 3, 1], { name: "other" }), tensors),
+      ArgumentError,
+    );
+    tf.dispose([x, ya, yb, ...Object.values(tensors)]);
+    a.dispose();
+    b.dispose();
+  }));
 
 Deno.test("conv encoder/decoder map 28x28x1 <-> 7x7xd and train on wasm", () => {
   const enc = convEncoder28({ outChannels: 8, seed: 1 });

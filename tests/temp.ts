@@ -12,3 +12,19 @@ export async function makeTestDir(prefix = "test-"): Promise<string> {
   await Deno.mkdir(root, { recursive: true });
   return await Deno.makeTempDir({ dir: root, prefix });
 }
+
+/**
+ * Runs `fn` with a fresh folder under build/tmp/ and removes the folder
+ * afterwards, also when `fn` throws.
+ */
+export async function withTestDir<T>(
+  fn: (dir: string) => Promise<T> | T,
+  prefix = "test-",
+): Promise<T> {
+  const dir = await makeTestDir(prefix);
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
