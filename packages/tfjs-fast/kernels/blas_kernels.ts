@@ -118,17 +118,7 @@ export interface Blas {
    * must not be read: nothing may allocate on the wasm heap, which could
    * move it.
    */
-  start(
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    a: Float32Array,
-    b: Float32Array,
-    c: Float32Array,
-    beta?: number,
-  ): ProductTicket;
+  start(...product: Parameters<Blas["sgemm"]>): ProductTicket;
   /**
    * Returns once the product of `ticket` is done, computing its parts no
    * other thread has taken.

@@ -78,11 +78,16 @@ if (!opened.ok) {
     return -1;
   };
 
+  /** The split over `threads` threads, started (each test stops it). */
+  const startSplit = async (threads: number): Promise<SplitBlas> => {
+    const started = await startSplitBlas(whole, threads);
+    assert(started.ok, started.ok ? "" : started.reason);
+    return started.blas;
+  };
+
   for (const threads of [2, 3]) {
     Deno.test(`a product cut over ${threads} threads has the whole call's bits`, async () => {
-      const started = await startSplitBlas(whole, threads);
-      assert(started.ok, started.ok ? "" : started.reason);
-      const split: SplitBlas = started.blas;
+      const split = await startSplit(threads);
       try {
         assertEquals(split.threads, threads);
         // Rows and columns cuts, odd ends (37, 1000, 1111), the shapes the
@@ -134,9 +139,7 @@ if (!opened.ok) {
   Deno.test("products on views of one buffer, back to back, stay exact", async () => {
     // The kernels pass subarrays of the wasm heap: operands at offsets,
     // one job after another without a pause between them.
-    const started = await startSplitBlas(whole, 2);
-    assert(started.ok, started.ok ? "" : started.reason);
-    const split = started.blas;
+    const split = await startSplit(2);
     try {
       const [m, n, k] = [700, 48, 400];
       const heap = values(m * k + k * n + 2 * m * n + 10, 7);
@@ -155,9 +158,7 @@ if (!opened.ok) {
   });
 
   Deno.test("started products finish in any order, past the ring's length, with the whole call's bits", async () => {
-    const started = await startSplitBlas(whole, 2);
-    assert(started.ok, started.ok ? "" : started.reason);
-    const split = started.blas;
+    const split = await startSplit(2);
     try {
       // Small products (one call each) and cut ones, 3 * RING calls in
       // all: the ring is written over while earlier tickets are unfinished.
@@ -195,9 +196,7 @@ if (!opened.ok) {
   });
 
   Deno.test("stop finishes the products started before it", async () => {
-    const started = await startSplitBlas(whole, 2);
-    assert(started.ok, started.ok ? "" : started.reason);
-    const split = started.blas;
+    const split = await startSplit(2);
     const [m, n, k] = [1000, 37, 500];
     const a = values(m * k, 5), b = values(k * n, 6);
     const expected = new Float32Array(m * n);
@@ -225,9 +224,7 @@ if (!opened.ok) {
   });
 
   Deno.test("after stop, products run on the main thread, still exact", async () => {
-    const started = await startSplitBlas(whole, 2);
-    assert(started.ok, started.ok ? "" : started.reason);
-    const split = started.blas;
+    const split = await startSplit(2);
     split.stop();
     split.stop(); // twice is harmless
     assertEquals(split.threads, 1);
