@@ -123,6 +123,27 @@ export async function prepareLab(
   return result;
 }
 
+/**
+ * The arguments of `jupyter` that start classic Notebook on 127.0.0.1:`port`
+ * over `notebookDir`, without opening a browser (`deno task lab`, and the
+ * frontend test with a token of its own).
+ */
+export function notebookServerArgs(
+  port: number,
+  notebookDir: string,
+): string[] {
+  // Jupyter refuses to start as root unless told; containers often run as root.
+  const rootArgs = Deno.uid() === 0 ? ["--allow-root"] : [];
+  return [
+    "notebook",
+    ...rootArgs,
+    "--no-browser",
+    "--ip=127.0.0.1",
+    `--port=${port}`,
+    `--notebook-dir=${notebookDir}`,
+  ];
+}
+
 function option(name: string): string | undefined {
   const a = Deno.args.find((x) => x.startsWith(`--${name}=`));
   return a?.slice(name.length + 3);
@@ -148,17 +169,8 @@ async function main() {
       `Open the URL it prints below (with its token) and pick the "Deno" kernel if asked.\n` +
       `Stop with Ctrl+C.`,
   );
-  // Jupyter refuses to start as root unless told; containers often run as root.
-  const rootArgs = Deno.uid() === 0 ? ["--allow-root"] : [];
   const child = new Deno.Command(jupyter, {
-    args: [
-      "notebook",
-      ...rootArgs,
-      "--no-browser",
-      "--ip=127.0.0.1",
-      `--port=${port}`,
-      `--notebook-dir=${prep.notebooksDir}`,
-    ],
+    args: notebookServerArgs(port, prep.notebooksDir),
     stdout: "inherit",
     stderr: "inherit",
   }).spawn();

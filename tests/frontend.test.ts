@@ -13,6 +13,7 @@ import { assert, assertEquals } from "./assert.ts";
 import { withBrowser } from "./browser.ts";
 import { makeTestDir } from "./temp.ts";
 import { ensureDenoKernel, ensureJupyter } from "../tasks/setup.ts";
+import { notebookServerArgs } from "../tasks/lab.ts";
 
 const display = new URL("../lib/display.ts", import.meta.url).href;
 
@@ -138,18 +139,11 @@ Deno.test({
       const port = freePort();
       const token = crypto.randomUUID();
       const base = `http://127.0.0.1:${port}`;
-      // Jupyter refuses to start as root unless told; CI containers run as root.
-      const rootArgs = Deno.uid() === 0 ? ["--allow-root"] : [];
       server = new Deno.Command(jupyter, {
         args: [
-          "notebook",
-          ...rootArgs,
-          "--no-browser",
-          "--ip=127.0.0.1",
-          `--port=${port}`,
+          ...notebookServerArgs(port, dir),
           "--port-retries=0",
           `--NotebookApp.token=${token}`,
-          `--NotebookApp.notebook_dir=${dir}`,
         ],
         stdout: "null",
         stderr: "piped",
