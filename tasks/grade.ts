@@ -39,6 +39,9 @@
  *
  * @module
  */
+import { inInputOrder, inParallel } from "./parallel.ts";
+
+export { inParallel };
 import {
   type Cell,
   cellSource,
@@ -1242,28 +1245,6 @@ export function outputNames(paths: string[]): string[] {
   });
 }
 
-/** Runs `task` on every item with at most `jobs` at a time; results in input order. */
-export async function inParallel<T, R>(
-  items: T[],
-  jobs: number,
-  task: (item: T, index: number) => Promise<R>,
-  onResult: (result: R, index: number) => void = () => {},
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await task(items[i], i);
-      onResult(results[i], i);
-    }
-  };
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(jobs, items.length)) }, worker),
-  );
-  return results;
-}
-
 function sandboxLine(s: SandboxStatus): string {
   return s.kind === "bubblewrap"
     ? `sandbox: ${s.detail}: each submission in its own kernel, no network, ` +
@@ -1368,19 +1349,11 @@ if (import.meta.main) {
     for (const [id, why] of bad) console.log(`  ${id}: ${why}`);
   });
   const names = outputNames(files);
-  const printed: (GradeReport | undefined)[] = [];
-  let shown = 0;
   const reports = await inParallel(
     files,
     jobs,
     (f, i) => gradeSubmission(f, { ...opts, name: names[i] }),
-    (r, i) => {
-      // Printed in input order, whatever order the jobs finish in.
-      printed[i] = r;
-      while (printed[shown]) {
-        console.log(formatReport(printed[shown++]!) + "\n");
-      }
-    },
+    inInputOrder((r) => console.log(formatReport(r) + "\n")),
   );
   await Deno.writeTextFile(
     `${outDir}/summary.json`,

@@ -17,6 +17,7 @@
  * @module
  */
 import { listIpynb } from "./ipynb.ts";
+import { inInputOrder, inParallel } from "./parallel.ts";
 import { renderHtml } from "./render.ts";
 import { setup } from "./setup.ts";
 
@@ -197,21 +198,16 @@ async function main() {
   const total = performance.now();
   // Up to `jobs` notebooks at a time; each one's lines print once it and
   // every notebook before it are done, so the output reads in order.
-  const results = new Array<Promise<NotebookResult>>(files.length);
-  let next = 0;
-  const startNext = () => {
-    const i = next++;
-    if (i >= files.length) return;
-    results[i] = runNotebook(files[i], args, python, outDir, htmlDir);
-    results[i].then(startNext, startNext);
-  };
-  for (let j = 0; j < Math.min(args.jobs, files.length); j++) startNext();
-  for (let i = 0; i < files.length; i++) {
-    const result = await results[i];
-    for (const line of result.lines) console.log(line);
-    if (!result.ok) failed++;
-    failures.push(...result.problems);
-  }
+  await inParallel(
+    files,
+    args.jobs,
+    (file) => runNotebook(file, args, python, outDir, htmlDir),
+    inInputOrder((result) => {
+      for (const line of result.lines) console.log(line);
+      if (!result.ok) failed++;
+      failures.push(...result.problems);
+    }),
+  );
   const secs = ((performance.now() - total) / 1000).toFixed(1);
   if (failures.length) {
     console.log(

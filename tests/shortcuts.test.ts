@@ -6,6 +6,7 @@
  * (`deno task shortcuts`); this runs it on each notebook in quick mode.
  */
 import { loadMasters } from "../tasks/handout.ts";
+import { inParallel } from "../tasks/parallel.ts";
 import { checkShortcuts, shortcutsOf } from "../tasks/shortcuts.ts";
 import { assert, assertEquals } from "./assert.ts";
 
@@ -34,20 +35,18 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const queue = [...withShortcuts];
-    const reports: string[] = [];
-    const problems: string[] = [];
-    const worker = async () => {
-      for (let m = queue.shift(); m !== undefined; m = queue.shift()) {
-        const lines: string[] = [];
-        problems.push(
-          ...await checkShortcuts([m], { log: (line) => lines.push(line) }),
-        );
-        assertEquals(lines.length, 1, `${m.file}: no run reported: ${lines}`);
-        reports.push(...lines);
-      }
-    };
-    await Promise.all([worker(), worker()]);
+    const runs = await inParallel(withShortcuts, 2, async (m) => {
+      const lines: string[] = [];
+      const problems = await checkShortcuts([m], {
+        log: (line) => lines.push(line),
+      });
+      return { file: m.file, lines, problems };
+    });
+    for (const { file, lines } of runs) {
+      assertEquals(lines.length, 1, `${file}: no run reported: ${lines}`);
+    }
+    const reports = runs.flatMap((r) => r.lines);
+    const problems = runs.flatMap((r) => r.problems);
     assertEquals(problems, []);
     assertEquals(reports.length, withShortcuts.length, reports.join("\n"));
   },
