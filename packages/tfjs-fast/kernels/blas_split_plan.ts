@@ -171,6 +171,10 @@ export interface QueueViews {
   finished: Int32Array;
 }
 
+/**
+ * The queue's parts over `buffer` (of `queueLayout().bytes`), the same on
+ * the main thread and in every helper.
+ */
 export function queueViews(buffer: SharedArrayBuffer): QueueViews {
   const at = queueLayout();
   return {
