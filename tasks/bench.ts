@@ -13,14 +13,17 @@
  *   --rounds=N         rounds (default 3)
  *   --filter=REGEX     only workloads whose name matches
  *   --backends=a,b     backends: wasm+openblas (wasm with its matMuls on
- *                      OpenBLAS, when initBackend loaded it), wasm (its
- *                      own matMul), cpu (default: all three; cpu only runs the
- *                      workloads whose first step fits --cpu-cap-ms)
+ *                      OpenBLAS and its convolutions on oneDNN, when
+ *                      initBackend loaded them), wasm (its own matMul and
+ *                      im2col convolutions), cpu (default: all three; cpu
+ *                      only runs the workloads whose first step fits
+ *                      --cpu-cap-ms)
  *   --cpu-cap-ms=N     skip a cpu workload whose first step is slower (default 10000)
  *   --cpu-all          also run the conv workloads on cpu (minutes per step)
  *   --threads=N        wasm threads (default: initBackend's choice, which
  *                      is 1 on a busy machine); compare runs with 1 and 2
  *   --no-blas          do not load OpenBLAS (then wasm may use 2 threads)
+ *   --no-dnnl          do not load oneDNN (convolutions as im2col + matMul)
  *   --no-torch         skip PyTorch
  *   --leak             also check tf.memory().numTensors after 10 and after
  *                      --leak-steps steps (default 1000) of every cheap workload
@@ -32,12 +35,15 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   activeBlas,
+  activeDnnl,
   adam,
   type Blas,
   describeBackend,
+  type Dnnl,
   initBackend,
   readInto,
   useBlas,
+  useDnnl,
 } from "@course/tfjs-fast";
 import {
   convDecoder28,
@@ -773,21 +779,26 @@ async function leakCheck(
 /** The OpenBLAS initBackend loaded, if any ("wasm+openblas" uses it). */
 let loadedBlas: Blas | null = null;
 
+/** The oneDNN initBackend loaded, if any ("wasm+openblas" uses it). */
+let loadedDnnl: Dnnl | null = null;
+
 /** Makes `name` the active backend: wasm+openblas, wasm or cpu. */
 async function selectBackend(name: string): Promise<boolean> {
   if (name === "wasm+openblas") {
     if (!loadedBlas || !(await tf.setBackend("wasm"))) return false;
     useBlas(loadedBlas);
+    useDnnl(loadedDnnl);
     return true;
   }
   useBlas(null);
+  useDnnl(null);
   return await tf.setBackend(name);
 }
 
 function describe(name: string): string {
   const line = describeBackend();
   if (name !== "wasm" || !loadedBlas) return line;
-  return line.replace(/ \+ matMul on .*$/, ", its own matMul");
+  return line.replace(/ \+ matMul on .*$/, ", its own matMul and convolutions");
 }
 
 async function main() {
@@ -806,8 +817,10 @@ async function main() {
   const wasmName = await initBackend({
     ...(threadsFlag ? { threads: Number(threadsFlag) } : {}),
     blas: flag("no-blas") === undefined,
+    dnnl: flag("no-dnnl") === undefined,
   });
   loadedBlas = activeBlas();
+  loadedDnnl = activeDnnl();
   const home = loadedBlas ? "wasm+openblas" : wasmName;
   const descriptions: Record<string, string> = {};
   const entries: Entry[] = [];

@@ -11,7 +11,8 @@
  * that fails. When Deno may use FFI and an OpenBLAS library is installed,
  * float32 matMuls run on OpenBLAS instead (kernels/blas_kernels.ts),
  * with the threads going to OpenBLAS and wasm on one thread: the fastest
- * combination measured. README.md has the measurements.
+ * combination measured. When a oneDNN 2 library loads too, the convolutions
+ * run on it (kernels/dnnl.ts). README.md has the measurements.
  *
  * @module
  */
@@ -21,6 +22,7 @@ import { cpus } from "node:os";
 import process from "node:process";
 import { type Blas, openBlas, useBlas } from "./kernels/blas_kernels.ts";
 import { startSplitBlas } from "./kernels/blas_split.ts";
+import { type Dnnl, openDnnl, useDnnl } from "./kernels/dnnl.ts";
 import { registerWasmKernels } from "./kernels/wasm_kernels.ts";
 import { useFusedAdam } from "./optim.ts";
 import { useFusedPowGradient } from "./ops.ts";
@@ -67,6 +69,13 @@ export interface InitBackendOptions {
    * of a process uses it.
    */
   blas?: boolean;
+  /**
+   * Run float32 convolutions (conv2d, conv2dTranspose and their gradients)
+   * on a system oneDNN 2 when one can be loaded (default: true, unless env
+   * `TFJS_DNNL=0`), on as many threads as the matMuls. Only the first wasm
+   * start of a process uses it.
+   */
+  dnnl?: boolean;
   /** Do not print the one-line summary. */
   quiet?: boolean;
 }
@@ -77,6 +86,9 @@ let adamPatched = false;
 let wasmStart: { threads: number; why: string } | null = null;
 /** OpenBLAS, when the matMuls run on it, and why it is or is not used. */
 let blasStart: { blas: Blas | null; why: string; offByUser: boolean } | null =
+  null;
+/** oneDNN, when the convolutions run on it, and why it is or is not used. */
+let dnnlStart: { dnnl: Dnnl | null; why: string; offByUser: boolean } | null =
   null;
 
 /** The backend asked for by the option or `TFJS_BACKEND`, validated. */
@@ -338,19 +350,31 @@ export function describeBackend(): string {
   const why = wasmStart?.why ? `: ${wasmStart.why}` : "";
   const plural = (n: number) => n > 1 ? `${n} threads` : "1 thread";
   const blas = blasStart?.blas;
+  const dnnl = dnnlStart?.dnnl;
+  const conv = dnnl
+    ? ` + conv on ${dnnl.version} (${
+      (dnnl.threads ?? 1) > 1
+        ? `${dnnl.threads} threads, the bits of 1`
+        : "1 thread"
+    })`
+    : dnnlStart && !dnnlStart.offByUser
+    ? `; oneDNN not used: ${dnnlStart.why}`
+    : "";
   if (blas) {
     const version = blas.config.match(/OpenBLAS [\d.]+/)?.[0] ?? "OpenBLAS";
     return `wasm (${
       simd ? "SIMD" : "no SIMD"
     }, 1 thread) + matMul on ${version} (${
       blas.threads > 1 ? `${blas.threads} threads, the bits of 1` : "1 thread"
-    }: ${blasStart!.why})`;
+    }: ${blasStart!.why})${conv}`;
   }
   // Say why OpenBLAS is off unless the user turned it off.
   const off = blasStart && !blasStart.offByUser
     ? `; OpenBLAS not used: ${blasStart.why}`
     : "";
-  return `wasm (${simd ? "SIMD" : "no SIMD"}, ${plural(threads)}${why}${off})`;
+  return `wasm (${simd ? "SIMD" : "no SIMD"}, ${
+    plural(threads)
+  }${why}${off})${conv}`;
 }
 
 async function startWasm(threads: number, why: string): Promise<boolean> {
@@ -387,13 +411,16 @@ export async function initBackend(
     "backend",
     "threads",
     "blas",
+    "dnnl",
     "quiet",
   ]);
-  if (options.blas !== undefined && typeof options.blas !== "boolean") {
-    throw new ArgumentError(
-      "initBackend",
-      `blas must be true or false, got ${JSON.stringify(options.blas)}`,
-    );
+  for (const key of ["blas", "dnnl"] as const) {
+    if (options[key] !== undefined && typeof options[key] !== "boolean") {
+      throw new ArgumentError(
+        "initBackend",
+        `${key} must be true or false, got ${JSON.stringify(options[key])}`,
+      );
+    }
   }
   const wanted = backendAsked(options.backend);
   // Validated on every call; used only by the first wasm start.
@@ -409,13 +436,16 @@ export async function initBackend(
     useFusedPowGradient(true);
   }
   adamPatched = true;
+  // The default samples the CPUs for 100 ms: once, and only when needed.
+  let chosen: ThreadChoice | undefined;
+  const choose = async () => chosen ??= asked ?? await defaultThreads();
   if (firstWasmStart && blasStart === null) {
     const blasWanted = options.blas ?? true;
     // OpenBLAS's own threads would change the last bits of some products;
     // more threads come from cutting the products instead.
     const opened = blasWanted ? openBlas({ threads: 1 }) : null;
     if (opened?.ok) {
-      const choice = asked ?? await defaultThreads();
+      const choice = await choose();
       let blas: Blas = opened.blas;
       let why = choice.why;
       if (choice.threads > 1) {
@@ -433,14 +463,29 @@ export async function initBackend(
       };
     }
   }
+  if (firstWasmStart && dnnlStart === null) {
+    // Its convolutions give the same bits on any thread count.
+    const opened = options.dnnl ?? true
+      ? openDnnl({ threads: (await choose()).threads })
+      : null;
+    if (opened?.ok) {
+      useDnnl(opened.dnnl);
+      dnnlStart = { dnnl: opened.dnnl, why: "", offByUser: false };
+    } else {
+      dnnlStart = {
+        dnnl: null,
+        why: opened ? opened.reason : "dnnl: false",
+        offByUser: !opened || opened.reason === "TFJS_DNNL=0",
+      };
+    }
+  }
   // OpenBLAS takes the threads (a threaded wasm build beside it was measured
-  // slower, README.md); only wasm alone needs the default, which samples the
-  // CPUs for 100 ms.
+  // slower, README.md).
   const threads: ThreadChoice | null = !firstWasmStart
     ? null
     : blasStart?.blas
     ? { threads: 1, why: "OpenBLAS has the threads" }
-    : asked ?? await defaultThreads();
+    : await choose();
   // The cpu backend greets Node users with a tfjs-node advert on first use;
   // Deno looks like Node to tfjs, and tests compare against cpu, so mute it.
   const cpu = tf.findBackend("cpu") as { firstUse?: boolean } | null;

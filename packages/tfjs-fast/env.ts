@@ -1,6 +1,6 @@
 /**
  * The package's one environment reader (`TFJS_BACKEND`, `TFJS_WASM_THREADS`,
- * `TFJS_BLAS`).
+ * `TFJS_BLAS`, `TFJS_DNNL`).
  *
  * @module
  */

@@ -3,7 +3,8 @@
  * training under Deno. `initBackend()` starts wasm with SIMD (and its
  * threaded build when a core is idle), registers the training kernels wasm
  * lacks or gets wrong and faster versions of slow ones, and runs float32
- * matMuls on the system's OpenBLAS through Deno's FFI when it can;
+ * matMuls on the system's OpenBLAS and convolutions on its oneDNN through
+ * Deno's FFI when it can;
  * `adam()` is `tf.train.adam` with its update fused into one SIMD pass per
  * variable (the same bits).
  *
@@ -58,3 +59,14 @@ export {
   type OpenBlasResult,
   useBlas,
 } from "./kernels/blas_kernels.ts";
+export {
+  activeDnnl,
+  type ConvGeometry,
+  type ConvPass,
+  type Dnnl,
+  DNNL_CANDIDATES,
+  openDnnl,
+  type OpenDnnlOptions,
+  type OpenDnnlResult,
+  useDnnl,
+} from "./kernels/dnnl.ts";

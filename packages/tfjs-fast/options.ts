@@ -24,7 +24,7 @@ function editDistance(a: string, b: string): number {
  * Returns `options` ({} when undefined) after checking that it is an object
  * whose keys are all `known`: an unknown key is an `ArgumentError` naming
  * the closest known one, e.g. `initBackend: unknown option "thread" (did you
- * mean "threads"?); known options: backend, threads, blas, quiet`.
+ * mean "threads"?); known options: backend, threads, blas, dnnl, quiet`.
  */
 export function checkOptionKeys<T extends object>(
   where: string,

@@ -36,6 +36,7 @@ import {
   type ProductTicket,
 } from "./blas_kernels.ts";
 import { col2im, im2col, type PatchGeometry } from "./conv_wasm.ts";
+import { activeDnnl, type ConvPass } from "./dnnl.ts";
 import {
   batchMatMul,
   biasAndActivation,
@@ -105,6 +106,54 @@ function patchGeometry(c: ConvInfo): PatchGeometry {
     padTop: c.padInfo.top,
     padLeft: c.padInfo.left,
   };
+}
+
+/**
+ * `pass` of the convolution on oneDNN (kernels/dnnl.ts) into a new output
+ * of `shape`, or null when oneDNN is not in use or has no fast primitive
+ * for the geometry.
+ */
+function onDnnl(
+  pass: ConvPass,
+  c: ConvInfo,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  shape: number[],
+  wasm: WasmBackendLike,
+): tf.TensorInfo | null {
+  const dnnl = activeDnnl();
+  if (dnnl === null || a.dtype !== "float32" || b.dtype !== "float32") {
+    return null;
+  }
+  const out = wasm.makeOutput(shape, "float32");
+  const heap = (t: tf.TensorInfo) => wasm.typedArrayFromHeap(t) as Float32Array;
+  const { padInfo: p } = c;
+  const done = dnnl.convolve(
+    pass,
+    {
+      batch: c.batchSize,
+      inHeight: c.inHeight,
+      inWidth: c.inWidth,
+      inChannels: c.inChannels,
+      outHeight: c.outHeight,
+      outWidth: c.outWidth,
+      outChannels: c.outChannels,
+      filterHeight: c.filterHeight,
+      filterWidth: c.filterWidth,
+      strideHeight: c.strideHeight,
+      strideWidth: c.strideWidth,
+      padTop: p.top,
+      padBottom: p.bottom,
+      padLeft: p.left,
+      padRight: p.right,
+    },
+    heap(a),
+    heap(b),
+    heap(out),
+  );
+  if (done) return out;
+  wasm.disposeData(out.dataId);
+  return null;
 }
 
 /** Rows (output positions) and columns (filter taps) of the patch matrix. */
@@ -316,6 +365,8 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const { rows, taps } = patchSize(c);
   const outChannels = c.outChannels;
   if (rows === 0 || taps * outChannels === 0) return zeros(wasm, filterShape);
+  const direct = onDnnl("backwardWeights", c, x, dy, filterShape, wasm);
+  if (direct) return direct;
   const blas = blasHandles(x, dy) ? activeBlas() : null;
   if (blas && !isPointwise(c)) {
     // dW = sum over chunks of patches^T @ dy (the transpose an sgemm flag,
@@ -386,6 +437,8 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo {
   const { rows, taps } = patchSize(c);
   if (tf.util.sizeFromShape(inShape) === 0) return zeros(wasm, inShape);
   if (rows * c.outChannels === 0) return zeros(wasm, inShape);
+  const direct = onDnnl("backwardData", c, dy, filter, inShape, wasm);
+  if (direct) return direct;
   const blas = blasHandles(dy, filter) ? activeBlas() : null;
   if (blas && !isPointwise(c)) {
     // Per chunk of images: cols = dy @ W^T, then col2im onto those images
@@ -454,6 +507,8 @@ function blasConv2D(args: KernelArgs): tf.TensorInfo | null {
   // A convolution over 0 channels is 0 (the built-in leaves it
   // uninitialised), on either path.
   if (rows * taps * c.outChannels === 0) return zeros(wasm, outShape);
+  const direct = onDnnl("forward", c, x, filter, outShape, wasm);
+  if (direct) return direct;
   const blas = blasHandles(x, filter) ? activeBlas() : null;
   if (blas === null) return null;
   if (!isPointwise(c)) {

@@ -77,7 +77,7 @@ Deno.test("initBackend rejects bad options with a clear error", async () => {
     ArgumentError,
     "initBackend",
     'unknown option "thread" (did you mean "threads"?)',
-    "known options: backend, threads, blas, quiet",
+    "known options: backend, threads, blas, dnnl, quiet",
   );
   await assertRejects(
     () => initBackend(null as unknown as InitBackendOptions),

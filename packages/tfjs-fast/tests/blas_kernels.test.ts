@@ -57,7 +57,7 @@ if (blas && Deno.env.get("TFJS_WASM_THREADS") === undefined) {
   Deno.test("describeBackend names OpenBLAS's thread count and says the bits are one thread's", () => {
     const line = describeBackend();
     assert(
-      /matMul on OpenBLAS [\d.]+ \((1 thread|2 threads, the bits of 1): (default, [\d.]+ of \d CPUs free|[\d.]+ of \d CPUs free; TFJS_WASM_THREADS=2 forces 2|default, load [\d.]+|load [\d.]+ on \d CPUs, no idle core; TFJS_WASM_THREADS=2 forces 2)\)$/
+      /matMul on OpenBLAS [\d.]+ \((1 thread|2 threads, the bits of 1): (default, [\d.]+ of \d CPUs free|[\d.]+ of \d CPUs free; TFJS_WASM_THREADS=2 forces 2|default, load [\d.]+|load [\d.]+ on \d CPUs, no idle core; TFJS_WASM_THREADS=2 forces 2)\)( \+ conv on oneDNN [\d.]+ \([^)]*\))?$/
         .test(line),
       line,
     );

@@ -9,7 +9,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
 import { CONV_KERNELS, setConvChunkBytes } from "../kernels/conv_kernels.ts";
-import { matMulPathTest } from "./matmul_paths.ts";
+import { convPathTest } from "./matmul_paths.ts";
 import { randomNormal } from "./seeded.ts";
 import {
   assert,
@@ -82,7 +82,7 @@ function convWithGrads(
 for (const k of [1, 2, 3, 4, 5]) {
   for (const s of [1, 2]) {
     for (const pad of ["same", "valid"] as const) {
-      matMulPathTest(
+      convPathTest(
         `conv2d ${k}x${k} stride ${s} ${pad}: value and gradients match cpu`,
         () =>
           assertSameOnCpu(() =>
@@ -173,7 +173,7 @@ const convCases: {
   },
 ];
 for (const c of convCases) {
-  matMulPathTest(
+  convPathTest(
     `conv2d ${c.name}: value and gradients match cpu`,
     () => assertSameOnCpu(() => convWithGrads(c.x, c.w, c.strides, c.pad)),
   );
@@ -261,7 +261,7 @@ const transposeCases: {
   },
 ];
 for (const c of transposeCases) {
-  matMulPathTest(
+  convPathTest(
     `conv2dTranspose [${c.x}] -> [${c.out}] filter [${c.w}] stride ${c.strides} ${c.pad}: value and gradients match cpu`,
     () =>
       assertSameOnCpu(() => {
@@ -318,7 +318,7 @@ for (
     ],
   ] as const
 ) {
-  matMulPathTest(`${name}: value and gradients match cpu`, async () => {
+  convPathTest(`${name}: value and gradients match cpu`, async () => {
     const previous = setConvChunkBytes(256 << 10);
     try {
       await assertSameOnCpu(make);
@@ -332,7 +332,7 @@ for (
 for (
   const activation of ["linear", "relu", "elu", "sigmoid", "leakyrelu"] as const
 ) {
-  matMulPathTest(
+  convPathTest(
     `fused conv2d with bias and ${activation} matches cpu`,
     () =>
       assertSameOnCpu(() => {
@@ -354,7 +354,7 @@ for (
   );
 }
 
-matMulPathTest(
+convPathTest(
   "fused conv2d with bias: gradients match cpu (the layers' linear 1x1 case)",
   () =>
     assertSameOnCpu(() => {
@@ -376,7 +376,7 @@ matMulPathTest(
     }),
 );
 
-matMulPathTest(
+convPathTest(
   "a dilated conv2d falls back to the built-in and matches cpu",
   () =>
     assertSameOnCpu(() => {
@@ -386,7 +386,7 @@ matMulPathTest(
     }),
 );
 
-matMulPathTest(
+convPathTest(
   "a conv2d over 0 input channels gives zeros as on cpu",
   () =>
     assertSameOnCpu(() => [
@@ -408,7 +408,7 @@ Deno.test("the convolution kernels are the registered wasm kernels", () => {
   }
 });
 
-matMulPathTest(
+convPathTest(
   "the convolution kernels free their temporaries (tensors and wasm memory)",
   async () => {
     const x = randomNormal([2, 9, 9, 4], { seed: 1 }) as tf.Tensor4D;

@@ -1,0 +1,304 @@
+/**
+ * The oneDNN convolution path (kernels/dnnl.ts): opening it, its thread
+ * counts giving the same bits, its plans, and the kernels' fallback when it
+ * declines a geometry. Values and gradients against the cpu backend, on
+ * every geometry, are in conv_kernels.test.ts (its "oneDNN conv" path).
+ */
+import * as tf from "@tensorflow/tfjs";
+import { describeBackend, initBackend } from "../backend.ts";
+import {
+  type ConvGeometry,
+  type ConvPass,
+  openDnnl,
+  type OpenDnnlOptions,
+  useDnnl,
+} from "../kernels/dnnl.ts";
+import { DEFAULT_DNNL } from "./matmul_paths.ts";
+import { ArgumentError } from "../errors.ts";
+import { randomNormal } from "./seeded.ts";
+import {
+  assert,
+  assertAllClose,
+  assertEquals,
+  assertThrows,
+} from "../../../tests/assert.ts";
+
+await initBackend({ quiet: true });
+const dnnl = DEFAULT_DNNL;
+
+Deno.test("openDnnl names the file it could not load and does not throw", () => {
+  const result = openDnnl({ paths: ["/nonexistent/libdnnl.so.2"] });
+  if (dnnl) {
+    // Opened once per process: later calls return it.
+    assertEquals(result.ok, true);
+  } else {
+    assertEquals(result.ok, false);
+    if (!result.ok) {
+      assert(result.reason.includes("/nonexistent/"), result.reason);
+    }
+  }
+});
+
+Deno.test("openDnnl rejects a bad thread count, an empty path list or an unknown option", () => {
+  for (const threads of [0, 1.5, 65]) {
+    assertThrows(() => openDnnl({ threads }), ArgumentError, "threads");
+  }
+  assertThrows(() => openDnnl({ paths: [] }), ArgumentError, "paths");
+  assertThrows(
+    () => openDnnl({ thread: 2 } as OpenDnnlOptions),
+    ArgumentError,
+    'openDnnl: unknown option "thread" (did you mean "threads"?)',
+  );
+});
+
+Deno.test("TFJS_DNNL=0 turns the automatic choice off", () => {
+  const before = Deno.env.get("TFJS_DNNL");
+  Deno.env.set("TFJS_DNNL", "0");
+  try {
+    const automatic = openDnnl();
+    assertEquals(automatic.ok, false);
+    if (!automatic.ok) assertEquals(automatic.reason, "TFJS_DNNL=0");
+  } finally {
+    if (before === undefined) Deno.env.delete("TFJS_DNNL");
+    else Deno.env.set("TFJS_DNNL", before);
+  }
+});
+
+Deno.test("initBackend rejects a dnnl option that is not a boolean", async () => {
+  await assertRejects(
+    () => initBackend({ dnnl: "yes" as unknown as boolean, quiet: true }),
+    "initBackend: dnnl must be true or false",
+  );
+});
+
+async function assertRejects(fn: () => Promise<unknown>, message: string) {
+  try {
+    await fn();
+  } catch (e) {
+    assert(e instanceof ArgumentError, String(e));
+    assert(e.message.includes(message), e.message);
+    return;
+  }
+  throw new Error("expected a rejection");
+}
+
+Deno.test("describeBackend says whether the convolutions run on oneDNN", () => {
+  const line = describeBackend();
+  if (dnnl) {
+    assert(
+      /conv on oneDNN 2\.\d+\.\d+ \((1 thread|\d threads, the bits of 1)\)$/
+        .test(line),
+      line,
+    );
+  } else {
+    assert(!line.includes("conv on oneDNN"), line);
+  }
+});
+
+/** A geometry in the kernels' terms: NHWC, HWIO, explicit padding. */
+function geometry(
+  batch: number,
+  size: number,
+  inChannels: number,
+  outChannels: number,
+  kernel: number,
+  stride: number,
+  pad: [number, number],
+): ConvGeometry {
+  const out = Math.floor((size + pad[0] + pad[1] - kernel) / stride) + 1;
+  return {
+    batch,
+    inHeight: size,
+    inWidth: size,
+    inChannels,
+    outHeight: out,
+    outWidth: out,
+    outChannels,
+    filterHeight: kernel,
+    filterWidth: kernel,
+    strideHeight: stride,
+    strideWidth: stride,
+    padTop: pad[0],
+    padBottom: pad[1],
+    padLeft: pad[0],
+    padRight: pad[1],
+  };
+}
+
+/** Seeded operands and a result buffer of each pass of `g`. */
+function operands(g: ConvGeometry, seed: number) {
+  const x = g.batch * g.inHeight * g.inWidth * g.inChannels;
+  const w = g.filterHeight * g.filterWidth * g.inChannels * g.outChannels;
+  const y = g.batch * g.outHeight * g.outWidth * g.outChannels;
+  const fill = (n: number, s: number) =>
+    randomNormal([n], { seed: s }).dataSync() as Float32Array;
+  const [xs, ws, ys] = [fill(x, seed), fill(w, seed + 1), fill(y, seed + 2)];
+  return {
+    forward: { a: xs, b: ws, size: y },
+    backwardData: { a: ys, b: ws, size: x },
+    backwardWeights: { a: xs, b: ys, size: w },
+  } satisfies Record<ConvPass, unknown>;
+}
+
+const PASSES: ConvPass[] = ["forward", "backwardData", "backwardWeights"];
+
+if (dnnl) {
+  Deno.test("oneDNN: every pass gives the same bits on 1, 2 and 3 threads", () => {
+    const before = dnnl.threads ?? 1;
+    try {
+      for (
+        const g of [
+          geometry(32, 14, 32, 32, 5, 1, [2, 2]),
+          geometry(64, 14, 32, 64, 4, 2, [1, 1]),
+          geometry(32, 4, 256, 256, 3, 1, [1, 1]),
+          geometry(64, 7, 64, 16, 1, 1, [0, 0]),
+          geometry(7, 15, 3, 5, 3, 2, [0, 0]),
+        ]
+      ) {
+        const ops = operands(g, 1);
+        for (const pass of PASSES) {
+          const { a, b, size } = ops[pass];
+          const results = [1, 2, 3].map((threads) => {
+            dnnl.setThreads(threads);
+            const out = new Float32Array(size);
+            assert(dnnl.convolve(pass, g, a, b, out), `${pass} ran`);
+            return out;
+          });
+          assert(results[0].some((v) => v !== 0), `${pass} wrote`);
+          for (const r of results.slice(1)) {
+            assertEquals(
+              new Uint32Array(r.buffer),
+              new Uint32Array(results[0].buffer),
+              `${pass} of ${JSON.stringify(g)}`,
+            );
+          }
+        }
+      }
+    } finally {
+      dnnl.setThreads(before);
+    }
+  });
+
+  Deno.test("oneDNN: the forward pass is the convolution's sum, and the gradients its transposes", () => {
+    // An asymmetric padding and a stride that leaves a pixel out.
+    const g = geometry(2, 8, 3, 4, 3, 2, [1, 0]);
+    const ops = operands(g, 5);
+    const { a: x, b: w } = ops.forward;
+    const dy = ops.backwardWeights.b;
+    const at = (n: number, h: number, v: number, c: number, ch: number) =>
+      ((n * g.inHeight + h) * g.inWidth + v) * ch + c;
+    // y = conv(x, w) by its definition; then <dy, conv(x, w)> equals
+    // <backwardData(dy), x> and <backwardWeights(x, dy), w>.
+    const y = new Float64Array(ops.forward.size);
+    const dx = new Float64Array(x.length);
+    const dw = new Float64Array(w.length);
+    for (let n = 0; n < g.batch; n++) {
+      for (let oh = 0; oh < g.outHeight; oh++) {
+        for (let ow = 0; ow < g.outWidth; ow++) {
+          for (let co = 0; co < g.outChannels; co++) {
+            const yi = ((n * g.outHeight + oh) * g.outWidth + ow) *
+                g.outChannels + co;
+            for (let fh = 0; fh < g.filterHeight; fh++) {
+              for (let fw = 0; fw < g.filterWidth; fw++) {
+                const ih = oh * g.strideHeight + fh - g.padTop;
+                const iw = ow * g.strideWidth + fw - g.padLeft;
+                if (ih < 0 || iw < 0 || ih >= g.inHeight || iw >= g.inWidth) {
+                  continue;
+                }
+                for (let ci = 0; ci < g.inChannels; ci++) {
+                  const xi = at(n, ih, iw, ci, g.inChannels);
+                  const wi = ((fh * g.filterWidth + fw) * g.inChannels + ci) *
+                      g.outChannels + co;
+                  y[yi] += x[xi] * w[wi];
+                  dx[xi] += dy[yi] * w[wi];
+                  dw[wi] += dy[yi] * x[xi];
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    const expected = { forward: y, backwardData: dx, backwardWeights: dw };
+    for (const pass of PASSES) {
+      const { a, b, size } = ops[pass];
+      const out = new Float32Array(size);
+      assert(dnnl.convolve(pass, g, a, b, out));
+      assertAllClose(out, Float32Array.from(expected[pass]), {
+        rtol: 1e-5,
+        atol: 1e-5,
+        message: pass,
+      });
+    }
+  });
+
+  Deno.test("oneDNN: more geometries than it keeps plans for still compute right", () => {
+    // 70 batch sizes of one layer: plans are made, dropped and made again.
+    for (const round of [0, 1]) {
+      for (let batch = 1; batch <= 70; batch++) {
+        const g = geometry(batch, 3, 2, 2, 3, 1, [1, 1]);
+        const { a, b, size } = operands(g, batch).forward;
+        const out = new Float32Array(size);
+        assert(dnnl.convolve("forward", g, a, b, out));
+        // The centre pixel sees the whole 3x3 image.
+        for (let n = 0; n < batch; n++) {
+          for (let co = 0; co < 2; co++) {
+            let sum = 0;
+            for (let p = 0; p < 9; p++) {
+              for (let ci = 0; ci < 2; ci++) {
+                sum += a[(n * 9 + p) * 2 + ci] * b[(p * 2 + ci) * 2 + co];
+              }
+            }
+            const got = out[(n * 9 + 4) * 2 + co];
+            assert(
+              Math.abs(got - sum) < 1e-5,
+              `round ${round}, batch ${batch}: ${got} vs ${sum}`,
+            );
+          }
+        }
+      }
+    }
+  });
+
+  Deno.test("oneDNN: its implementations are the fast ones, not the reference code", () => {
+    const g = geometry(32, 14, 32, 32, 5, 1, [2, 2]);
+    for (const pass of PASSES) {
+      const impl = dnnl.implementation(pass, g);
+      assert(impl !== null && !impl.startsWith("ref"), `${pass}: ${impl}`);
+    }
+  });
+
+  Deno.test("the convolution kernels fall back to im2col when oneDNN declines a geometry", () => {
+    let asked = 0;
+    useDnnl({
+      ...dnnl,
+      convolve: () => (asked++, false),
+      implementation: () => null,
+    });
+    try {
+      const x = randomNormal([2, 9, 9, 3], { seed: 1 }) as tf.Tensor4D;
+      const w = randomNormal([3, 3, 3, 4], { seed: 2 }) as tf.Tensor4D;
+      const f = (p: tf.Tensor, q: tf.Tensor) =>
+        tf.conv2d(p as tf.Tensor4D, q as tf.Tensor4D, 2, "same").sum();
+      const before = tf.memory().numTensors;
+      const [dx, dw] = tf.grads(f)([x, w]);
+      const y = tf.conv2d(x, w, 2, "same");
+      assertEquals(asked, 4, "forward twice, both gradients once");
+      useDnnl(dnnl);
+      const [dx1, dw1] = tf.grads(f)([x, w]);
+      const y1 = tf.conv2d(x, w, 2, "same");
+      for (const [p, q] of [[y, y1], [dx, dx1], [dw, dw1]]) {
+        assertAllClose(
+          p.dataSync() as Float32Array,
+          q.dataSync() as Float32Array,
+          { rtol: 1e-5, atol: 1e-5 },
+        );
+      }
+      tf.dispose([dx, dw, y, dx1, dw1, y1]);
+      assertEquals(tf.memory().numTensors, before);
+      tf.dispose([x, w]);
+    } finally {
+      useDnnl(dnnl);
+    }
+  });
+}
