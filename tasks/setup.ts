@@ -332,35 +332,68 @@ export async function ensureFashionMNIST(): Promise<string> {
   return "data/fashion-mnist-subset/";
 }
 
+/** An optional system library that makes training faster. */
+interface FastLibrary {
+  /** What it is called in messages. */
+  name: string;
+  /** The file ldconfig lists when it is installed. */
+  soname: string;
+  /** Debian's package. */
+  apt: string;
+  /** What it runs, for the install message. */
+  gain: string;
+  /** What runs without it. */
+  without: string;
+}
+
 /**
- * Makes OpenBLAS available when it can (Debian's `libopenblas0` as root):
- * the matMuls then run on it (packages/tfjs-fast/kernels/blas_kernels.ts). Without it
- * everything works on wasm's own kernels, 2-3x slower to train; this says
- * so. Returns whether the library is there.
+ * Makes `lib` available when it can (Debian's package, as root). Without it
+ * everything works, slower; this says so. Returns whether it is there.
  */
-export async function ensureOpenBlas(): Promise<boolean> {
+async function ensureFastLibrary(lib: FastLibrary): Promise<boolean> {
   const present = async () =>
     (await run("sh", ["-c", "ldconfig -p 2>/dev/null || /sbin/ldconfig -p"]))
-      .out.includes(
-        "libopenblas.so.0",
-      );
+      .out.includes(lib.soname);
   if (Deno.build.os !== "linux" || await present()) return true;
   if (
     isRoot() && await which("apt-get") &&
-    await aptInstall(
-      ["libopenblas0"],
-      "OpenBLAS runs the matMuls, training is 2-3x faster",
-    ) &&
+    await aptInstall([lib.apt], lib.gain) &&
     await present()
   ) {
     return true;
   }
   log.line(
-    "setup: OpenBLAS not found; training runs on wasm's own matMul, 2-3x " +
-      "slower (install it with: apt-get install libopenblas0)",
+    `setup: ${lib.name} not found; ${lib.without} (install it with: ` +
+      `apt-get install ${lib.apt})`,
   );
   return false;
 }
+
+/**
+ * OpenBLAS runs the matMuls (packages/tfjs-fast/kernels/blas_kernels.ts);
+ * without it, wasm's own matMul, 2-3x slower to train.
+ */
+export const ensureOpenBlas = (): Promise<boolean> =>
+  ensureFastLibrary({
+    name: "OpenBLAS",
+    soname: "libopenblas.so.0",
+    apt: "libopenblas0",
+    gain: "OpenBLAS runs the matMuls, training is 2-3x faster",
+    without: "training runs on wasm's own matMul, 2-3x slower",
+  });
+
+/**
+ * oneDNN runs the convolutions (packages/tfjs-fast/kernels/dnnl.ts);
+ * without it, im2col + matMul, about 1.5-2x slower per convolution.
+ */
+export const ensureOneDnn = (): Promise<boolean> =>
+  ensureFastLibrary({
+    name: "oneDNN",
+    soname: "libdnnl.so.2",
+    apt: "libdnnl2",
+    gain: "oneDNN runs the convolutions, 1.5-2x faster",
+    without: "convolutions run as im2col + matMul, 1.5-2x slower",
+  });
 
 /**
  * A headless browser for the tests that look at rendered pages: Debian's
@@ -414,6 +447,7 @@ export async function setup(): Promise<JupyterSetup> {
   await ensureNpmPackages();
   await ensureFashionMNIST();
   await ensureOpenBlas();
+  await ensureOneDnn();
   return found;
 }
 

@@ -19,7 +19,8 @@
  * is split. The forward and input-gradient passes give each output to one
  * thread, which sums it in the same order on any count (checked for 1-3
  * threads, tests/dnnl.test.ts); the filter gradient splits the sum over
- * the batch between threads, so it is always made for one thread. They
+ * the batch between threads, so it is always made for
+ * `FILTER_GRADIENT_THREADS`, whatever the count asked for. They
  * differ from the im2col path's bits, and from one CPU family to another
  * (the JIT picks AVX2 or AVX-512 code).
  *
@@ -210,7 +211,8 @@ export interface Dnnl {
   version: string;
   /**
    * Threads of its forward and input-gradient passes (the filter gradient
-   * runs on one, for the bits); null when they cannot be set.
+   * runs on `FILTER_GRADIENT_THREADS`, for the bits); null when they cannot
+   * be set.
    */
   readonly threads: number | null;
   /** Sets the threads of the passes made from now on, when it can. */
@@ -278,7 +280,6 @@ export function openDnnl(options?: OpenDnnlOptions): OpenDnnlResult {
   }
   const fromEnv = choice !== undefined && !/^(1|on|true|yes)$/i.test(choice);
   const paths = options.paths ?? (fromEnv ? [choice] : DNNL_CANDIDATES);
-  quietOpenMp();
   let last = "";
   for (const path of paths) {
     let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
@@ -308,20 +309,6 @@ export function openDnnl(options?: OpenDnnlOptions): OpenDnnlResult {
     ok: false,
     reason: `no oneDNN 2 library found (last tried ${last})`,
   };
-}
-
-/**
- * OpenMP's threads spin for a while after each parallel region before they
- * sleep (libgomp: 300,000 rounds, milliseconds). Here they would spin on
- * the core the matMuls' helper thread needs next, so unless the user chose,
- * they spin briefly. libgomp reads this when it is loaded, with oneDNN.
- */
-function quietOpenMp(): void {
-  try {
-    if (!Deno.env.get("GOMP_SPINCOUNT") && !Deno.env.get("OMP_WAIT_POLICY")) {
-      Deno.env.set("GOMP_SPINCOUNT", "10000");
-    }
-  } catch { /* no --allow-env: libgomp's default */ }
 }
 
 /** A status check for oneDNN calls that should not fail. */
@@ -360,7 +347,11 @@ function start(s: Lib, path: string): OpenDnnlResult {
   };
   const plans = new Plans(s, engine, madeFor);
   const planOf = (pass: ConvPass, g: ConvGeometry) =>
-    plans.get(pass, g, pass === "backwardWeights" ? 1 : threads);
+    plans.get(
+      pass,
+      g,
+      pass === "backwardWeights" && omp ? FILTER_GRADIENT_THREADS : threads,
+    );
   const dnnl: Dnnl = {
     path,
     version: `oneDNN ${major}.${minor}.${patch}`,
@@ -697,6 +688,13 @@ class Plans {
     }
   }
 }
+
+/**
+ * Threads of every filter-gradient pass: a fixed count, for the bits. Two,
+ * PyTorch's count on the course's 2-core machine: on a busy core or a
+ * 1-core machine that takes about as long as one thread would.
+ */
+export const FILTER_GRADIENT_THREADS = 2;
 
 /** Geometries whose plans are kept (a course uses a few dozen). */
 const MAX_PLANS = 64;
