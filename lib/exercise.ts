@@ -16,6 +16,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { written } from "./iopub.ts";
 import { ArgumentError } from "./validate.ts";
 
 // The built-ins and tf entry points the checks rely on, taken when this
@@ -528,9 +529,11 @@ function record(fields: Record<string, unknown>): void {
 
 /**
  * Sends the running check's records as one display output (thousands of
- * separate messages overflow the kernel's channel), then lets the event
- * loop send it while this cell is still the one running: the kernel labels
- * a message with the request current when it goes out.
+ * separate messages overflow the kernel's channel) and returns once the
+ * kernel has written it (lib/iopub.ts), so while this cell is still the one
+ * running: the kernel only queues the message, labels it with the request
+ * current when it goes out, and reports the cell finished without waiting.
+ * (Where that cannot be told, it lets the event loop send it, at least.)
  */
 async function flushRecords(): Promise<void> {
   if (!grading || !active) return;
@@ -552,6 +555,7 @@ async function flushRecords(): Promise<void> {
     metadata: {},
     transient: {},
   }]);
+  if (await written()) return;
   await new PromiseClass((resolve) =>
     reflectApply(later, globalThis, [resolve, 0])
   );

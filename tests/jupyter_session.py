@@ -1,21 +1,27 @@
 """Drive a real Jupyter kernel (the registered Deno kernel) with jupyter_client,
 for tests/kernel.test.ts: run cells one after the other the way nbclient and
 the notebook UI do, optionally interrupt one (Kernel > Interrupt), optionally
-with one CPU core kept busy, and report every iopub message.
+with CPU cores kept busy, and report every iopub message.
 
 usage: jupyter_session.py SPEC.json
-SPEC: {"cwd": DIR, "kernel": "deno", "busy": false,
+SPEC: {"cwd": DIR, "kernel": "deno", "busy": false | true | CORES,
+       "env": {NAME: VALUE},
        "cells": [{"code": "...", "interrupt_when": "text seen in an output",
                   "timeout": 120}]}
 Prints one JSON line: {"alive": bool, "cells": [{"msg_id", "status",
-  "execution_count"}], "messages": [{"type", "parent", "text", "after_idle"}]}
+  "execution_count"}], "messages": [{"type", "parent", "text", "after_idle",
+  "json"}]}
 where "messages" are all output messages (stream, display_data,
 update_display_data, execute_result, error) in arrival order, "parent" the
-index of the cell whose request is their parent (null if none), and
-"after_idle" whether the parent cell had already reported idle.
+index of the cell whose request is their parent (null if none),
+"after_idle" whether the parent cell had already reported idle, and "json"
+the message's JSON outputs (its `data` entries whose type ends in "+json",
+such as the grading records of lib/exercise.ts; {} if none).
+The kernel gets this process's environment plus SPEC's "env" ({} if none).
 """
 import json
 import multiprocessing
+import os
 import sys
 import time
 from queue import Empty
@@ -40,15 +46,20 @@ def text_of(msg):
     return c.get("data", {}).get("text/plain", "")
 
 
+def json_of(msg):
+    data = msg["content"].get("data") or {}
+    return {k: v for k, v in data.items() if k.endswith("+json")}
+
+
 def main():
     spec = json.load(open(sys.argv[1]))
-    busy = None
-    if spec.get("busy"):
-        # One core kept busy (bounded in time), as on a loaded machine.
-        busy = multiprocessing.Process(target=spin, args=(600,), daemon=True)
-        busy.start()
+    busy = []
+    # Cores kept busy (true: one), bounded in time, as on a loaded machine.
+    for _ in range(int(spec.get("busy") or 0)):
+        busy.append(multiprocessing.Process(target=spin, args=(600,), daemon=True))
+        busy[-1].start()
     km = KernelManager(kernel_name=spec.get("kernel", "deno"))
-    km.start_kernel(cwd=spec["cwd"])
+    km.start_kernel(cwd=spec["cwd"], env={**os.environ, **spec.get("env", {})})
     kc = km.client()
     kc.start_channels()
     report = {"alive": True, "cells": [], "messages": []}
@@ -70,6 +81,7 @@ def main():
                     "parent": index,
                     "text": text_of(msg)[-2000:],
                     "after_idle": index in idle,
+                    "json": json_of(msg),
                 })
 
         for cell in spec["cells"]:
@@ -125,8 +137,8 @@ def main():
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
-        if busy is not None:
-            busy.terminate()
+        for b in busy:
+            b.terminate()
     print(json.dumps(report))
 
 

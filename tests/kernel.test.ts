@@ -1,11 +1,14 @@
 /**
  * The library against a real Deno Jupyter kernel, driven by jupyter_client
  * (tests/jupyter_session.py): Kernel > Interrupt during `trainLoop`, and
- * where the outputs of `await show(...)` land on a loaded machine.
+ * where the outputs of `await show(...)` and the grading records of
+ * `checkExercise` land on a loaded machine.
  */
 import { assert, assertEquals } from "./assert.ts";
 import { makeTestDir } from "./temp.ts";
 import { ensureDenoKernel, ensureJupyter } from "../tasks/setup.ts";
+import { recordsOf } from "../tasks/grade.ts";
+import type { Cell } from "../tasks/ipynb.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -14,6 +17,7 @@ interface Message {
   parent: number | null;
   text: string;
   after_idle: boolean;
+  json: Record<string, unknown>;
 }
 interface Session {
   alive: boolean;
@@ -23,7 +27,8 @@ interface Session {
 
 async function session(
   cells: { code: string; interrupt_when?: string; timeout?: number }[],
-  busy = false,
+  busy: boolean | number = false,
+  env: Record<string, string> = {},
 ): Promise<Session> {
   const { jupyter, python } = await ensureJupyter();
   await ensureDenoKernel(jupyter);
@@ -32,7 +37,13 @@ async function session(
     const spec = `${dir}/spec.json`;
     await Deno.writeTextFile(
       spec,
-      JSON.stringify({ cwd: `${root}notebooks`, kernel: "deno", busy, cells }),
+      JSON.stringify({
+        cwd: `${root}notebooks`,
+        kernel: "deno",
+        busy,
+        env,
+        cells,
+      }),
     );
     const out = await new Deno.Command(python, {
       args: [`${root}tests/jupyter_session.py`, spec],
@@ -141,5 +152,163 @@ s${i}`,
       assertEquals(f.parent, i, `figure ${i} landed under cell ${f.parent}`);
       assert(!f.after_idle, `figure ${i} arrived after its cell ended`);
     }
+  },
+});
+
+/**
+ * A grading session (lib/exercise.ts's grading mode, with a submission's
+ * token): a setup cell imports the checks, as the grader's does, then
+ * `cells` run.
+ */
+async function gradingSession(
+  cells: { code: string; timeout?: number }[],
+  busy: boolean | number,
+): Promise<{ s: Session; nonce: string }> {
+  const dir = await makeTestDir("kernel-grading-");
+  try {
+    const nonce = crypto.randomUUID().replaceAll("-", "");
+    const token = `${dir}/token.json`;
+    await Deno.writeTextFile(
+      token,
+      JSON.stringify({ nonce, role: "submission" }),
+    );
+    const setup = {
+      code: `await import("file://${root}lib/exercise.ts");
+__courseGrading__.prepare({});`,
+    };
+    const s = await session([setup, ...cells], busy, {
+      COURSE_GRADING: token,
+    });
+    return { s, nonce };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Cell `index` with the outputs that came before it ended. */
+function cellOf(s: Session, index: number): Cell {
+  return {
+    cell_type: "code",
+    metadata: {},
+    source: "",
+    outputs: s.messages
+      .filter((m) => m.parent === index && !m.after_idle)
+      .map((m) => ({ output_type: m.type, data: m.json })),
+  };
+}
+
+/** Where each batch of check records arrived: "cell", "cell after idle". */
+const recordsSeen = (s: Session) =>
+  s.messages.filter((m) => m.json["application/vnd.course.check+json"])
+    .map((m) => `${m.parent}${m.after_idle ? " after idle" : ""}`).join(", ");
+
+/** A check cell as the grader writes it (tasks/grade.ts, gradingEdition). */
+const checkCell = (id: string, body: string) =>
+  `{ const { checkExercise, expectClose, expect } = __courseGrading__.check("${id}");
+await checkExercise("${id}", async () => {
+${body}
+}); }`;
+
+Deno.test({
+  name:
+    "under load, each check's grading records arrive under its own cell, before the cell ends",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // Both cores busy, 16 checks of 50,000 values each (a batch of 64
+    // images): without waiting for the kernel, 4 runs in 10 had a late record.
+    const n = 16;
+    const cells = [];
+    for (let i = 1; i <= n; i++) {
+      cells.push({
+        code: `let s${i} = 0; for (let k = 0; k < 2e6; k++) s${i} += k;
+${
+          checkCell(
+            `e${i}`,
+            `  const v = Array.from({ length: 50000 }, (_, k) => k * ${i} + 0.5);
+  expectClose(v, v, "values ${i}");
+  expect(s${i} > 0, "sum ${i}");`,
+          )
+        }`,
+      });
+    }
+    const { s, nonce } = await gradingSession(cells, 2);
+    assert(s.alive);
+    assertEquals(s.cells.map((c) => c.status), Array(n + 1).fill("ok"));
+    const missed: string[] = [];
+    for (let i = 1; i <= n; i++) {
+      const { records, forged, spoiled } = recordsOf(cellOf(s, i), nonce);
+      assertEquals([forged, spoiled], [0, false]);
+      const got = records.map((r) => `${r.exercise}: ${r.what}`);
+      if (got.length === 0) missed.push(`e${i}`);
+      else assertEquals(got, [`e${i}: values ${i}`, `e${i}: sum ${i}`]);
+    }
+    assertEquals(
+      missed,
+      [],
+      `checks whose records missed their cell (records seen under cells ${
+        recordsSeen(s)
+      })`,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "a check that replaces timers, Promise, Deno.connect, crypto.randomUUID, TextDecoder, String and connection methods still waits for its records, and the wait ends",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // What the wait would use if it took these from the globals: a fake
+    // connection that never reads, timers that never fire, races that never
+    // end, a known probe id, a decoder that sees nothing.
+    const sabotage = `async function sabotage() {
+  const P = Promise;
+  const never = () => new P(() => {});
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const real = await Deno.connect(listener.addr);
+  (await listener.accept()).close();
+  real.close();
+  listener.close();
+  for (let p = Object.getPrototypeOf(real); p; p = Object.getPrototypeOf(p)) {
+    if (Object.hasOwn(p, "read")) { p.read = never; p.write = async (b) => b.length; p.close = () => {}; }
+  }
+  globalThis.setTimeout = () => 0;
+  globalThis.clearTimeout = () => {};
+  P.race = never;
+  P.all = never;
+  globalThis.Promise = function () { throw new Error("no Promise"); };
+  Deno.connect = async () => ({ read: never, write: async (b) => b.length, close() {} });
+  crypto.randomUUID = () => "00000000-0000-4000-8000-000000000000";
+  TextDecoder.prototype.decode = () => "";
+  globalThis.TextDecoder = class { decode() { return ""; } };
+  String.prototype.includes = () => false;
+  String.prototype.slice = () => "";
+}`;
+    const { s, nonce } = await gradingSession([
+      { code: sabotage },
+      {
+        code: checkCell(
+          "t1",
+          `  await sabotage();
+  expectClose([1, 2, 3], [1, 2, 3], "after sabotage");`,
+        ),
+        timeout: 60,
+      },
+    ], false);
+    assert(s.alive);
+    assertEquals(s.cells.map((c) => c.status), ["ok", "ok", "ok"]);
+    const { records, forged } = recordsOf(cellOf(s, 2), nonce);
+    assertEquals(forged, 0);
+    assertEquals(records.map((r) => `${r.exercise}: ${r.what}`), [
+      "t1: after sabotage",
+    ]);
+    // The real wait ran: its probe came back under the check's cell.
+    assert(
+      s.messages.some((m) =>
+        m.parent === 2 && m.type === "update_display_data" && !m.after_idle
+      ),
+      JSON.stringify(s.messages),
+    );
   },
 });
