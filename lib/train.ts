@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { written } from "./iopub.ts";
 import { ArgumentError, checkInteger, checkOptions } from "./validate.ts";
 
 /** What one training step reports: a loss, or several named metrics. */
@@ -209,10 +210,11 @@ export class Progress {
     metrics: Record<string, number>,
     force = false,
   ): Promise<void> {
+    // The last update of a run: at its end, or where it was interrupted.
+    const final = force && (done >= this.#total || this.#stoppedAt !== null);
     if (!this.#jupyter && !this.#isTerminal) {
       // A log (CI): a line per tenth of the run, however fast the steps are.
       const tenth = Math.floor((10 * done) / Math.max(this.#total, 1));
-      const final = force && (done >= this.#total || this.#stoppedAt !== null);
       if (tenth === this.#lastLoggedTenth && !final) return;
       this.#lastLoggedTenth = tenth;
       console.error(this.#line(done, metrics));
@@ -239,6 +241,10 @@ export class Progress {
         },
       );
       this.#shown = true;
+      // The kernel only queues it. The last one waits until it is written,
+      // with every update before it, so that the bar is under the cell that
+      // ran the loop and not the next one (lib/iopub.ts); the others do not.
+      if (final) await written();
     } else {
       Deno.stderr.writeSync(new TextEncoder().encode(`\r${text}\x1b[K`));
       if (done >= this.#total || this.#stoppedAt !== null) {

@@ -312,3 +312,36 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name:
+    "under load, each trainLoop's progress display and its last update arrive under its own cell, before the cell ends",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const n = 8;
+    const cells = [{ code: 'import { trainLoop } from "../lib/train.ts";' }];
+    for (let i = 1; i <= n; i++) {
+      // A short loop: one display and its final update.
+      cells.push({
+        code: `let s${i} = 0; for (let k = 0; k < 2e6; k++) s${i} += k;
+await trainLoop((i) => ({ loss: 1 / (i + 1) }), { steps: 3, label: "run${i}" });`,
+      });
+    }
+    const s = await session(cells, 2);
+    assert(s.alive);
+    assertEquals(s.cells.map((c) => c.status), Array(n + 1).fill("ok"));
+    const bars = s.messages.filter((m) => /^run\d+ /.test(m.text));
+    for (let i = 1; i <= n; i++) {
+      const mine = bars.filter((m) => m.text.startsWith(`run${i} `));
+      const where = mine.map((m) =>
+        `${m.type} under ${m.parent}${m.after_idle ? " after idle" : ""}`
+      ).join(", ");
+      assertEquals(mine[0]?.type, "display_data", where);
+      assert(mine.at(-1)!.text.includes("3/3"), where);
+      for (const m of mine) {
+        assert(m.parent === i && !m.after_idle, `run${i}: ${where}`);
+      }
+    }
+  },
+});
