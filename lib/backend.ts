@@ -5,7 +5,8 @@
  * Both come from the course's performance package, `@course/tfjs-fast`
  * (packages/tfjs-fast/): tfjs on its WebAssembly backend with SIMD, the
  * training kernels wasm lacks or gets wrong, faster versions of slow ones,
- * and float32 matMuls on the system's OpenBLAS when Deno may load it. Its
+ * float32 matMuls on the system's OpenBLAS and convolutions on its oneDNN
+ * when Deno may load them. Its
  * README and docs/performance.md explain and measure each piece.
  *
  * @module

@@ -284,7 +284,7 @@ export function openDnnl(options?: OpenDnnlOptions): OpenDnnlResult {
   for (const path of paths) {
     let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
     try {
-      lib = Deno.dlopen(path, SYMBOLS);
+      lib = withPassiveOpenMp(() => Deno.dlopen(path, SYMBOLS));
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       if (e instanceof Deno.errors.NotCapable || /--allow-ffi/.test(message)) {
@@ -309,6 +309,31 @@ export function openDnnl(options?: OpenDnnlOptions): OpenDnnlResult {
     ok: false,
     reason: `no oneDNN 2 library found (last tried ${last})`,
   };
+}
+
+/**
+ * `load()` (the dlopen that brings in OpenMP) with OpenMP told to let its
+ * idle threads sleep at once, unless the user set a policy. By default they
+ * spin after each parallel region, and on a shared machine a spinning
+ * thread takes the core that a descheduled one needs: the VQ-VAE step took
+ * 246 ms against 43 for im2col at load 5 (PyTorch's bench sets the same
+ * policy for itself, docs/performance.md). libgomp reads the variable once,
+ * when it is loaded; it is removed again at once, so that processes started
+ * later do not inherit it.
+ */
+function withPassiveOpenMp<T>(load: () => T): T {
+  let set = false;
+  try {
+    if (!Deno.env.get("OMP_WAIT_POLICY") && !Deno.env.get("GOMP_SPINCOUNT")) {
+      Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
+      set = true;
+    }
+  } catch { /* no --allow-env: OpenMP's default */ }
+  try {
+    return load();
+  } finally {
+    if (set) Deno.env.delete("OMP_WAIT_POLICY");
+  }
 }
 
 /** A status check for oneDNN calls that should not fail. */
@@ -690,11 +715,12 @@ class Plans {
 }
 
 /**
- * Threads of every filter-gradient pass: a fixed count, for the bits. Two,
- * PyTorch's count on the course's 2-core machine: on a busy core or a
- * 1-core machine that takes about as long as one thread would.
+ * Threads of every filter-gradient pass: a fixed count, for the bits. One,
+ * so that they are one thread's bits, as for every other kernel: a count of
+ * two was faster on an idle machine, but made the pass wait for a
+ * descheduled thread whenever the other core was busy.
  */
-export const FILTER_GRADIENT_THREADS = 2;
+export const FILTER_GRADIENT_THREADS = 1;
 
 /** Geometries whose plans are kept (a course uses a few dozen). */
 const MAX_PLANS = 64;

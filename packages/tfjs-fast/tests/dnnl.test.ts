@@ -302,3 +302,28 @@ if (dnnl) {
     }
   });
 }
+
+if (dnnl) {
+  Deno.test("opening oneDNN leaves no OpenMP variable behind for child processes", async () => {
+    const backend = new URL("../backend.ts", import.meta.url).href;
+    const script = `import { initBackend } from "${backend}";
+      await initBackend({ quiet: true });
+      const child = await new Deno.Command("sh", {
+        args: ["-c", 'printf %s "\${OMP_WAIT_POLICY-unset}"'],
+        stdout: "piped",
+      }).output();
+      console.log(Deno.env.get("OMP_WAIT_POLICY") ?? "unset", new TextDecoder().decode(child.stdout));`;
+    const env = { ...Deno.env.toObject() };
+    delete env.OMP_WAIT_POLICY;
+    delete env.GOMP_SPINCOUNT;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", script],
+      env,
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+    assertEquals(new TextDecoder().decode(out.stdout).trim(), "unset unset");
+  });
+}
