@@ -284,7 +284,7 @@ export function openDnnl(options?: OpenDnnlOptions): OpenDnnlResult {
   for (const path of paths) {
     let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
     try {
-      lib = withPassiveOpenMp(() => Deno.dlopen(path, SYMBOLS));
+      lib = withBriefSpin(() => Deno.dlopen(path, SYMBOLS));
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       if (e instanceof Deno.errors.NotCapable || /--allow-ffi/.test(message)) {
@@ -312,29 +312,33 @@ export function openDnnl(options?: OpenDnnlOptions): OpenDnnlResult {
 }
 
 /**
- * `load()` (the dlopen that brings in OpenMP) with OpenMP told to let its
- * idle threads sleep at once, unless the user set a policy. By default they
- * spin after each parallel region, and on a shared machine a spinning
- * thread takes the core that a descheduled one needs: the VQ-VAE step took
- * 246 ms against 43 for im2col at load 5 (PyTorch's bench sets the same
- * policy for itself, docs/performance.md). libgomp reads the variable once,
- * when it is loaded; it is removed again at once, so that processes started
- * later do not inherit it.
+ * `load()` (the dlopen that brings in OpenMP) with OpenMP's idle threads
+ * told to spin briefly, unless the user set a policy. libgomp's default
+ * spins ~300,000 rounds (milliseconds) after each parallel region, and on a
+ * shared machine a spinning thread takes the core that a descheduled one
+ * needs: the VQ-VAE step took 246 ms against 43 for im2col at load 5. Not
+ * spinning at all (OMP_WAIT_POLICY=PASSIVE) costs a wake-up of ~0.15 ms per
+ * region, more than a small layer's pass (docs/performance.md). libgomp
+ * reads the variable once, when it is loaded; it is removed again at once,
+ * so that processes started later do not inherit it.
  */
-function withPassiveOpenMp<T>(load: () => T): T {
+function withBriefSpin<T>(load: () => T): T {
   let set = false;
   try {
     if (!Deno.env.get("OMP_WAIT_POLICY") && !Deno.env.get("GOMP_SPINCOUNT")) {
-      Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
+      Deno.env.set("GOMP_SPINCOUNT", String(SPIN_ROUNDS));
       set = true;
     }
   } catch { /* no --allow-env: OpenMP's default */ }
   try {
     return load();
   } finally {
-    if (set) Deno.env.delete("OMP_WAIT_POLICY");
+    if (set) Deno.env.delete("GOMP_SPINCOUNT");
   }
 }
+
+/** Rounds an idle OpenMP thread spins before it sleeps: ~0.5 ms. */
+const SPIN_ROUNDS = 10000;
 
 /** A status check for oneDNN calls that should not fail. */
 function check(status: number, call: string): void {
@@ -359,18 +363,24 @@ function start(s: Lib, path: string): OpenDnnlResult {
   const stream = pointerIn(out);
   const omp = runtime === RUNTIME_OMP ? openOpenMp() : null;
   let threads = 1;
-  omp?.omp_set_num_threads(threads);
-  /** `make()` with OpenMP on `n` threads, which the primitive then keeps. */
-  const madeFor = <T>(n: number, make: () => T): T => {
-    if (!omp || n === threads) return make();
+  // Between passes OpenMP stays on one thread, so that the reorders run
+  // inline: each parallel region wakes the sleeping threads, and twelve
+  // wake-ups per layer cost more than the small layers' passes.
+  omp?.omp_set_num_threads(1);
+  /**
+   * `work()` with OpenMP on `n` threads: a primitive made in it keeps the
+   * count, and one run in it uses its count.
+   */
+  const onThreads = <T>(n: number, work: () => T): T => {
+    if (!omp || n === 1) return work();
     omp.omp_set_num_threads(n);
     try {
-      return make();
+      return work();
     } finally {
-      omp.omp_set_num_threads(threads);
+      omp.omp_set_num_threads(1);
     }
   };
-  const plans = new Plans(s, engine, madeFor);
+  const plans = new Plans(s, engine, onThreads);
   const planOf = (pass: ConvPass, g: ConvGeometry) =>
     plans.get(
       pass,
@@ -384,14 +394,12 @@ function start(s: Lib, path: string): OpenDnnlResult {
       return omp ? threads : null;
     },
     setThreads(n) {
-      if (!omp) return;
-      threads = n;
-      omp.omp_set_num_threads(n);
+      if (omp) threads = n;
     },
     convolve(pass, g, a, b, result) {
       const plan = planOf(pass, g);
       if (plan === null) return false;
-      plan.run(a, b, result, stream);
+      plan.run(a, b, result, stream, onThreads);
       return true;
     },
     implementation(pass, g) {
@@ -440,6 +448,7 @@ class PassPlan {
   readonly implementation: string;
 
   constructor(
+    readonly threads: number,
     s: Lib,
     engine: Pointer,
     pd: Pointer,
@@ -506,7 +515,13 @@ class PassPlan {
   }
 
   /** a and b reordered in, the pass, the result reordered out. */
-  run(a: Float32Array, b: Float32Array, out: Float32Array, stream: Pointer) {
+  run(
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    stream: Pointer,
+    onThreads: <T>(threads: number, work: () => T) => T,
+  ) {
     const s = this.#s;
     [a, b, out].forEach((view, i) =>
       check(
@@ -522,7 +537,7 @@ class PassPlan {
     for (const r of this.#reorders.slice(0, 2)) {
       if (r) execute(r.primitive, r.args);
     }
-    execute(this.#primitive, this.#args);
+    onThreads(this.threads, () => execute(this.#primitive, this.#args));
     const back = this.#reorders[2];
     if (back) execute(back.primitive, back.args);
     check(s.dnnl_stream_wait(stream), "stream_wait");
@@ -577,7 +592,7 @@ class Plans {
   constructor(
     readonly s: Lib,
     readonly engine: Pointer,
-    readonly madeFor: <T>(threads: number, make: () => T) => T,
+    readonly onThreads: <T>(threads: number, work: () => T) => T,
   ) {}
 
   get(pass: ConvPass, g: ConvGeometry, threads: number): PassPlan | null {
@@ -591,7 +606,10 @@ class Plans {
     }
     this.#byGeometry.set(key, passes);
     if (!passes.has(pass)) {
-      passes.set(pass, this.madeFor(threads, () => this.#make(pass, g)));
+      passes.set(
+        pass,
+        this.onThreads(threads, () => this.#make(pass, g, threads)),
+      );
     }
     return passes.get(pass)!;
   }
@@ -603,7 +621,7 @@ class Plans {
   }
 
   /** The plan of `pass`, or null when oneDNN has only a slow one (or none). */
-  #make(pass: ConvPass, g: ConvGeometry): PassPlan | null {
+  #make(pass: ConvPass, g: ConvGeometry, threads: number): PassPlan | null {
     const s = this.s;
     // oneDNN's logical order is always N C H W (O I H W for filters); the tag
     // says how they are laid out, TAG_ANY lets the primitive choose.
@@ -701,7 +719,7 @@ class Plans {
         ];
       }
       if (pd === null) return null;
-      const plan = new PassPlan(s, this.engine, pd, roles);
+      const plan = new PassPlan(threads, s, this.engine, pd, roles);
       // The reference implementations are slower than im2col + sgemm.
       if (plan.implementation.startsWith("ref")) {
         plan.destroy();

@@ -309,10 +309,10 @@ if (dnnl) {
     const script = `import { initBackend } from "${backend}";
       await initBackend({ quiet: true });
       const child = await new Deno.Command("sh", {
-        args: ["-c", 'printf %s "\${OMP_WAIT_POLICY-unset}"'],
+        args: ["-c", 'printf %s "\${GOMP_SPINCOUNT-unset}"'],
         stdout: "piped",
       }).output();
-      console.log(Deno.env.get("OMP_WAIT_POLICY") ?? "unset", new TextDecoder().decode(child.stdout));`;
+      console.log(Deno.env.get("GOMP_SPINCOUNT") ?? "unset", new TextDecoder().decode(child.stdout));`;
     const env = { ...Deno.env.toObject() };
     delete env.OMP_WAIT_POLICY;
     delete env.GOMP_SPINCOUNT;
