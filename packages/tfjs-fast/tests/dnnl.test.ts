@@ -276,8 +276,8 @@ if (dnnl) {
       implementation: () => null,
     });
     try {
-      const x = randomNormal([2, 9, 9, 3], { seed: 1 }) as tf.Tensor4D;
-      const w = randomNormal([3, 3, 3, 4], { seed: 2 }) as tf.Tensor4D;
+      const x = randomNormal([2, 9, 9, 4], { seed: 1 }) as tf.Tensor4D;
+      const w = randomNormal([3, 3, 4, 4], { seed: 2 }) as tf.Tensor4D;
       const f = (p: tf.Tensor, q: tf.Tensor) =>
         tf.conv2d(p as tf.Tensor4D, q as tf.Tensor4D, 2, "same").sum();
       const before = tf.memory().numTensors;
@@ -325,5 +325,33 @@ if (dnnl) {
     }).output();
     assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
     assertEquals(new TextDecoder().decode(out.stdout).trim(), "unset unset");
+  });
+}
+
+if (dnnl) {
+  Deno.test("layers with fewer than 4 channels on a side stay on im2col", () => {
+    let asked = 0;
+    useDnnl({
+      ...dnnl,
+      convolve: (...args) => (asked++, dnnl.convolve(...args)),
+    });
+    try {
+      tf.tidy(() => {
+        const f = (p: tf.Tensor, q: tf.Tensor) =>
+          tf.conv2d(p as tf.Tensor4D, q as tf.Tensor4D, 2, "same").sum();
+        // The VQ-VAE's first layer (1 -> 32) and a 32 -> 3 one.
+        for (const [cin, cout] of [[1, 32], [32, 3]]) {
+          const x = randomNormal([2, 8, 8, cin], { seed: 1 });
+          const w = randomNormal([4, 4, cin, cout], { seed: 2 });
+          tf.grads(f)([x, w]);
+        }
+        assertEquals(asked, 0);
+        const x = randomNormal([2, 8, 8, 4], { seed: 1 });
+        tf.grads(f)([x, randomNormal([4, 4, 4, 4], { seed: 2 })]);
+        assertEquals(asked, 3, "4 -> 4: forward and both gradients");
+      });
+    } finally {
+      useDnnl(dnnl);
+    }
   });
 }
