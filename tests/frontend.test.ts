@@ -252,11 +252,13 @@ Deno.test({
       assertEquals(cells.map((c) => c.errors), cells.map(() => 0), all);
       // The page's console: nothing from the comm manager nor anything else,
       // apart from what Debian's Notebook 6.4 logs on opening any notebook.
-      // show()'s probes are comm_msgs for a comm that does not exist, and
-      // Notebook 6.4's CommManager.comm_msg (services/kernels/comm.js) answers
-      // each with console.error("Comm promise not found for comm id ..."): a
-      // red error per probe that a student sees in devtools. That is a defect
-      // of the probe, so it fails here rather than being filtered out.
+      // show()'s first probes were comm_msgs for a comm that does not exist,
+      // which Notebook 6.4's CommManager.comm_msg (services/kernels/comm.js)
+      // answers with console.error("Comm promise not found for comm id ..."):
+      // a red error per probe that a student sees in devtools. The probes
+      // (lib/iopub.ts) are now update_display_data for an unknown display,
+      // which Notebook drops silently; a comm error here fails the test
+      // rather than being filtered out.
       const ours = messages.filter((m) => !PAGE_NOISE.some((r) => r.test(m)));
       const probes = ours.filter((m) => /comm/i.test(m)).length;
       assertEquals(
