@@ -9,8 +9,9 @@
  *   NAME matches a notebook file by prefix or substring (e.g. 01, gan).
  *   --quick (or QUICK=1) shrinks data and epochs so the course runs in minutes.
  *   --jobs=N runs N notebooks at a time (default 1; each in its own kernel),
- *   printing their lines in notebook order. Seeded results do not change
- *   (the matMuls keep one thread's bits at any load); times do.
+ *   printing their lines in notebook order, each kernel on its share of the
+ *   CPUs. Seeded results do not change (the matMuls and convolutions keep
+ *   one thread's bits on any thread count); times do.
  *   --dir: where the notebooks are (default notebooks/); --out: where the
  *   executed copies (notebooks/) and HTML (html/) go (default build/).
  *
@@ -92,6 +93,19 @@ interface NotebookResult {
   problems: string[];
 }
 
+/**
+ * With several notebooks at a time, each kernel gets its share of the CPUs
+ * (`TFJS_WASM_THREADS`, unless the user set it): kernels that start together
+ * all find the CPUs idle and would each take two threads, and then wait for
+ * one another's descheduled threads (oneDNN's passes split their work
+ * statically). The bits do not depend on the count.
+ */
+function threadsPerJob(jobs: number): Record<string, string> {
+  if (jobs === 1 || Deno.env.get("TFJS_WASM_THREADS") !== undefined) return {};
+  const cpus = navigator.hardwareConcurrency ?? 1;
+  return { TFJS_WASM_THREADS: String(Math.max(1, Math.floor(cpus / jobs))) };
+}
+
 /** Executes one notebook (and renders it) into `outDir` and `htmlDir`. */
 async function runNotebook(
   file: string,
@@ -114,7 +128,7 @@ async function runNotebook(
       "--timeout",
       String(args.timeout),
     ],
-    env: { QUICK: args.quick ? "1" : "0" },
+    env: { QUICK: args.quick ? "1" : "0", ...threadsPerJob(args.jobs) },
     stdout: "piped",
     stderr: "piped",
   }).output();

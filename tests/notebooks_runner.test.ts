@@ -45,7 +45,8 @@ Deno.test({
     const dir = await makeTestDir("runner-");
     try {
       const good = notebookFromCells(cellsFromText(
-        "// %% [markdown]\n# fine\n// %%\nconst x: number = 1 + 1;\nx * 21\n",
+        "// %% [markdown]\n# fine\n// %%\nconst x: number = 1 + 1;\n" +
+          "`${x * 21} threads=${Deno.env.get('TFJS_WASM_THREADS')}`\n",
       ));
       const bad = notebookFromCells(cellsFromText(
         "// %% [markdown]\n# broken\n// %%\nconst a = 1;\n// %%\nthrow new Error(`boom ${a}`);\n// %%\nconsole.log('never');\n",
@@ -68,6 +69,13 @@ Deno.test({
       assert(
         JSON.stringify(executed.cells[1].outputs).includes("42"),
         JSON.stringify(executed),
+      );
+      // Each of the two kernels gets its share of the CPUs.
+      const share = Deno.env.get("TFJS_WASM_THREADS") ??
+        String(Math.max(1, Math.floor(navigator.hardwareConcurrency / 2)));
+      assert(
+        JSON.stringify(executed.cells[1].outputs).includes(`threads=${share}`),
+        JSON.stringify(executed.cells[1].outputs),
       );
       // One notebook by name.
       const only = await runNotebooks(dir, "a_good");
