@@ -26,6 +26,7 @@ import type { ProductGeometry, WasmBackendLike } from "./fast_kernels.ts";
 import { ArgumentError } from "../errors.ts";
 import { envVar } from "../env.ts";
 import { checkOptionKeys } from "../options.ts";
+import { type OpenedLibrary, openFirst } from "./ffi_library.ts";
 
 const SYMBOLS = {
   cblas_sgemm: {
@@ -144,36 +145,14 @@ const opened = new Map<
   { lib: Deno.DynamicLibrary<typeof SYMBOLS>; path: string }
 >();
 
-function load(paths: readonly string[]): {
-  lib: Deno.DynamicLibrary<typeof SYMBOLS>;
-  path: string;
-} | { error: string } {
-  let last = "";
+function load(paths: readonly string[]): OpenedLibrary<typeof SYMBOLS> {
   for (const path of paths) {
     const known = opened.get(path);
     if (known) return known;
-    try {
-      const loaded = { lib: Deno.dlopen(path, SYMBOLS), path };
-      opened.set(path, loaded);
-      return loaded;
-    } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
-      // No permission is the same for every path: say it once.
-      if (e instanceof Deno.errors.NotCapable || /--allow-ffi/.test(message)) {
-        return { error: "no FFI permission (run with --allow-ffi)" };
-      }
-      const first = message.split("\n")[0].replace(
-        /^(Could not open library: )+/,
-        "",
-      );
-      last = first.includes(path) ? first : `${path}: ${first}`;
-    }
   }
-  return {
-    error: paths.length === 1
-      ? `cannot load ${last}`
-      : `no OpenBLAS library found (last tried ${last})`,
-  };
+  const found = openFirst(paths, SYMBOLS, "OpenBLAS");
+  if ("lib" in found) opened.set(found.path, found);
+  return found;
 }
 
 /** Options for `openBlas`. */

@@ -33,6 +33,7 @@
 import { ArgumentError } from "../errors.ts";
 import { envVar } from "../env.ts";
 import { checkOptionKeys } from "../options.ts";
+import { openFirst } from "./ffi_library.ts";
 
 const SYMBOLS = {
   dnnl_version: { parameters: [], result: "pointer" },
@@ -280,35 +281,16 @@ export function openDnnl(options?: OpenDnnlOptions): OpenDnnlResult {
   }
   const fromEnv = choice !== undefined && !/^(1|on|true|yes)$/i.test(choice);
   const paths = options.paths ?? (fromEnv ? [choice] : DNNL_CANDIDATES);
-  let last = "";
-  for (const path of paths) {
-    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
-    try {
-      lib = withBriefSpin(() => Deno.dlopen(path, SYMBOLS));
-    } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
-      if (e instanceof Deno.errors.NotCapable || /--allow-ffi/.test(message)) {
-        return {
-          ok: false,
-          reason: "no FFI permission (run with --allow-ffi)",
-        };
-      }
-      last = message.split("\n")[0];
-      continue;
-    }
-    const started = start(lib.symbols, path);
-    if (!started.ok) {
-      lib.close();
-      return started;
-    }
-    opened = { lib: lib.symbols, path, dnnl: started.dnnl };
-    started.dnnl.setThreads(threads);
+  const found = withBriefSpin(() => openFirst(paths, SYMBOLS, "oneDNN 2"));
+  if ("error" in found) return { ok: false, reason: found.error };
+  const started = start(found.lib.symbols, found.path);
+  if (!started.ok) {
+    found.lib.close();
     return started;
   }
-  return {
-    ok: false,
-    reason: `no oneDNN 2 library found (last tried ${last})`,
-  };
+  opened = { lib: found.lib.symbols, path: found.path, dnnl: started.dnnl };
+  started.dnnl.setThreads(threads);
+  return started;
 }
 
 /**

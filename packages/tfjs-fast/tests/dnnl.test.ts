@@ -355,3 +355,25 @@ if (dnnl) {
     }
   });
 }
+
+Deno.test("a oneDNN file that does not load is named once in the backend line", async () => {
+  const backend = new URL("../backend.ts", import.meta.url).href;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `import { initBackend } from "${backend}"; await initBackend();`,
+    ],
+    env: { TFJS_DNNL: "/nonexistent/libdnnl.so.2" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const line = new TextDecoder().decode(out.stdout);
+  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert(
+    line.includes(
+      "; oneDNN not used: cannot load /nonexistent/libdnnl.so.2: ",
+    ),
+    line,
+  );
+  assert(!line.includes("Could not open library"), line);
+});
