@@ -6,9 +6,11 @@
  * im2col + sgemm (kernels/conv_kernels.ts) writes every patch out to memory
  * before multiplying; oneDNN's direct convolutions (x64 JIT, on blocked
  * layouts such as nChw16c) never build the patch matrix. Measured on the
- * 2-core machine of the course (AVX-512), the three passes of a 5x5 32->32
- * layer at 14x14, batch 32: 3.6 ms on oneDNN against 8.2 ms for im2col +
- * OpenBLAS, and PyTorch's 5.2 (docs/performance.md).
+ * 2-core machine of the course (AVX-512, 2 threads), a 5x5 32->32 layer at
+ * 14x14, batch 32, forward and both gradients: 6.4-6.7 ms through tfjs on
+ * oneDNN against 9.2-9.4 on im2col + OpenBLAS, PyTorch 4.8-5.3 in the same
+ * runs; slower on small stride-2 layers (docs/performance.md, "Convolutions
+ * on oneDNN").
  *
  * Each pass reorders its plain inputs (NHWC images, HWIO filters: tfjs's
  * layouts) into the blocked layouts oneDNN chose for the geometry, runs, and
