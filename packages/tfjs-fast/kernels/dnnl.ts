@@ -446,7 +446,7 @@ class PassPlan {
       .getCString();
     check(s.dnnl_primitive_create(out, pd), "primitive_create");
     this.#primitive = pointerIn(out);
-    this.#args = new BigUint64Array(2 * roles.length);
+    const args: [number, Pointer][] = [];
     roles.forEach(({ arg, query, plain }, i) => {
       const plainMd = Deno.UnsafePointer.of(plain);
       check(s.dnnl_memory_create(out, plainMd, engine, 0n), "memory_create");
@@ -489,9 +489,9 @@ class PassPlan {
         };
       }
       this.#reorders.push(reorder);
-      this.#args[2 * i] = BigInt(arg);
-      this.#args[2 * i + 1] = BigInt(Deno.UnsafePointer.value(used));
+      args.push([arg, used]);
     });
+    this.#args = execArgs(args);
   }
 
   #own(memory: Pointer): void {
@@ -625,8 +625,14 @@ class Plans {
     const padR = dims2(g.padBottom, g.padRight);
     const out = new BigUint64Array(1);
     const created: Pointer[] = [];
-    const primitiveDesc = (op: Uint8Array, hint: Pointer): Pointer | null => {
+    /** The primitive descriptor of the op `init` describes, or null. */
+    const described = (
+      init: (op: Uint8Array) => number,
+      hint: Pointer,
+    ): Pointer | null => {
+      const op = new Uint8Array(OP_DESC_BYTES);
       if (
+        init(op) !== 0 ||
         s.dnnl_primitive_desc_create(out, op, null, this.engine, hint) !== 0
       ) {
         return null;
@@ -634,35 +640,31 @@ class Plans {
       created.push(pointerIn(out));
       return pointerIn(out);
     };
-    try {
-      const forwardOp = new Uint8Array(OP_DESC_BYTES);
-      if (
-        s.dnnl_convolution_forward_desc_init(
-          forwardOp,
-          FORWARD_TRAINING,
-          CONVOLUTION_DIRECT,
-          ax,
-          aw,
-          null,
-          ay,
-          strides,
-          padL,
-          padR,
-        ) !== 0
-      ) return null;
-      const forward = primitiveDesc(forwardOp, null);
-      if (forward === null) return null;
-      let pd: Pointer | null = forward;
-      let roles;
-      if (pass === "forward") {
-        roles = [
+    // Each pass: its op, and its arguments (two in, one out) with the
+    // plain layout of each.
+    const passes = {
+      forward: {
+        init: (op: Uint8Array) =>
+          s.dnnl_convolution_forward_desc_init(
+            op,
+            FORWARD_TRAINING,
+            CONVOLUTION_DIRECT,
+            ax,
+            aw,
+            null,
+            ay,
+            strides,
+            padL,
+            padR,
+          ),
+        roles: [
           { arg: ARG.src, query: QUERY.src, plain: x },
           { arg: ARG.weights, query: QUERY.weights, plain: w },
           { arg: ARG.dst, query: QUERY.dst, plain: y },
-        ];
-      } else if (pass === "backwardData") {
-        const op = new Uint8Array(OP_DESC_BYTES);
-        if (
+        ],
+      },
+      backwardData: {
+        init: (op: Uint8Array) =>
           s.dnnl_convolution_backward_data_desc_init(
             op,
             CONVOLUTION_DIRECT,
@@ -672,17 +674,15 @@ class Plans {
             strides,
             padL,
             padR,
-          ) !== 0
-        ) return null;
-        pd = primitiveDesc(op, forward);
-        roles = [
+          ),
+        roles: [
           { arg: ARG.diffDst, query: QUERY.diffDst, plain: y },
           { arg: ARG.weights, query: QUERY.weights, plain: w },
           { arg: ARG.diffSrc, query: QUERY.diffSrc, plain: x },
-        ];
-      } else {
-        const op = new Uint8Array(OP_DESC_BYTES);
-        if (
+        ],
+      },
+      backwardWeights: {
+        init: (op: Uint8Array) =>
           s.dnnl_convolution_backward_weights_desc_init(
             op,
             CONVOLUTION_DIRECT,
@@ -693,15 +693,22 @@ class Plans {
             strides,
             padL,
             padR,
-          ) !== 0
-        ) return null;
-        pd = primitiveDesc(op, forward);
-        roles = [
+          ),
+        roles: [
           { arg: ARG.src, query: QUERY.src, plain: x },
           { arg: ARG.diffDst, query: QUERY.diffDst, plain: y },
           { arg: ARG.diffWeights, query: QUERY.diffWeights, plain: w },
-        ];
-      }
+        ],
+      },
+    };
+    try {
+      // The backward passes take the forward one as their hint.
+      const forward = described(passes.forward.init, null);
+      if (forward === null) return null;
+      const pd = pass === "forward"
+        ? forward
+        : described(passes[pass].init, forward);
+      const roles = passes[pass].roles;
       if (pd === null) return null;
       const plan = new PassPlan(threads, s, this.engine, pd, roles);
       // The reference implementations are slower than im2col + sgemm.
