@@ -23,10 +23,11 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { ProductGeometry, WasmBackendLike } from "./fast_kernels.ts";
-import { ArgumentError } from "../errors.ts";
-import { envVar } from "../env.ts";
-import { checkOptionKeys } from "../options.ts";
-import { type OpenedLibrary, openFirst } from "./ffi_library.ts";
+import {
+  libraryRequest,
+  type OpenedLibrary,
+  openFirst,
+} from "./ffi_library.ts";
 
 const SYMBOLS = {
   cblas_sgemm: {
@@ -174,28 +175,14 @@ export interface OpenBlasOptions {
  * `TFJS_BLAS=/path/to/libopenblas.so` picks the file.
  */
 export function openBlas(options?: OpenBlasOptions): OpenBlasResult {
-  options = checkOptionKeys("openBlas", options, ["threads", "paths"]);
-  const threads = options.threads ?? 1;
-  if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
-    throw new ArgumentError(
-      "openBlas",
-      `threads must be an integer from 1 to 64, got ${threads}`,
-    );
-  }
-  if (options.paths !== undefined && options.paths.length === 0) {
-    throw new ArgumentError("openBlas", "paths must name at least one file");
-  }
-  if (typeof Deno === "undefined" || typeof Deno.dlopen !== "function") {
-    return { ok: false, reason: "no Deno FFI in this runtime" };
-  }
-  // The environment switch applies to the automatic choice only: paths
-  // given by the caller are an explicit request.
-  const choice = options.paths ? undefined : envVar("TFJS_BLAS");
-  if (choice !== undefined && /^(0|off|false|no)$/i.test(choice)) {
-    return { ok: false, reason: "TFJS_BLAS=0" };
-  }
-  const fromEnv = choice !== undefined && !/^(1|on|true|yes)$/i.test(choice);
-  const paths = options.paths ?? (fromEnv ? [choice] : OPENBLAS_CANDIDATES);
+  const request = libraryRequest(
+    "openBlas",
+    "TFJS_BLAS",
+    options,
+    OPENBLAS_CANDIDATES,
+  );
+  if ("reason" in request) return { ok: false, reason: request.reason };
+  const { threads, paths } = request;
   const found = load(paths);
   if ("error" in found) return { ok: false, reason: found.error };
   const s: BlasSymbols = found.lib.symbols;

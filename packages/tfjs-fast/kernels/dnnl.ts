@@ -32,10 +32,7 @@
  *
  * @module
  */
-import { ArgumentError } from "../errors.ts";
-import { envVar } from "../env.ts";
-import { checkOptionKeys } from "../options.ts";
-import { openFirst } from "./ffi_library.ts";
+import { libraryRequest, openFirst } from "./ffi_library.ts";
 
 const SYMBOLS = {
   dnnl_version: { parameters: [], result: "pointer" },
@@ -259,30 +256,18 @@ let opened: { lib: Lib; path: string; dnnl: Dnnl } | null = null;
  * says why. `TFJS_DNNL=0` in the environment disables the automatic choice.
  */
 export function openDnnl(options?: OpenDnnlOptions): OpenDnnlResult {
-  options = checkOptionKeys("openDnnl", options, ["threads", "paths"]);
-  const threads = options.threads ?? 1;
-  if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
-    throw new ArgumentError(
-      "openDnnl",
-      `threads must be an integer from 1 to 64, got ${threads}`,
-    );
-  }
-  if (options.paths !== undefined && options.paths.length === 0) {
-    throw new ArgumentError("openDnnl", "paths must name at least one file");
-  }
-  if (typeof Deno === "undefined" || typeof Deno.dlopen !== "function") {
-    return { ok: false, reason: "no Deno FFI in this runtime" };
-  }
-  const choice = options.paths ? undefined : envVar("TFJS_DNNL");
-  if (choice !== undefined && /^(0|off|false|no)$/i.test(choice)) {
-    return { ok: false, reason: "TFJS_DNNL=0" };
-  }
+  const request = libraryRequest(
+    "openDnnl",
+    "TFJS_DNNL",
+    options,
+    DNNL_CANDIDATES,
+  );
+  if ("reason" in request) return { ok: false, reason: request.reason };
+  const { threads, paths } = request;
   if (opened) {
-    if (options.threads !== undefined) opened.dnnl.setThreads(threads);
+    if (options?.threads !== undefined) opened.dnnl.setThreads(threads);
     return { ok: true, dnnl: opened.dnnl };
   }
-  const fromEnv = choice !== undefined && !/^(1|on|true|yes)$/i.test(choice);
-  const paths = options.paths ?? (fromEnv ? [choice] : DNNL_CANDIDATES);
   const found = withBriefSpin(() => openFirst(paths, SYMBOLS, "oneDNN 2"));
   if ("error" in found) return { ok: false, reason: found.error };
   const started = start(found.lib.symbols, found.path);
