@@ -469,6 +469,7 @@ export async function initBackend(
       ? openDnnl({ threads: (await choose()).threads })
       : null;
     if (opened?.ok) {
+      await opened.dnnl.ready;
       useDnnl(opened.dnnl);
       dnnlStart = { dnnl: opened.dnnl, why: "", offByUser: false };
     } else {

@@ -33,6 +33,13 @@
  * @module
  */
 import { libraryRequest, openFirst } from "./ffi_library.ts";
+import {
+  type Execution,
+  type Executor,
+  type Lanes,
+  startLanes,
+} from "./dnnl_lanes.ts";
+import { MAX_PARTS } from "./dnnl_claims.ts";
 
 const SYMBOLS = {
   dnnl_version: { parameters: [], result: "pointer" },
@@ -131,6 +138,15 @@ const SYMBOLS = {
     result: "i32",
   },
   dnnl_memory_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_post_ops_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_post_ops_append_sum: { parameters: ["pointer", "f32"], result: "i32" },
+  dnnl_post_ops_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_primitive_attr_set_post_ops: {
+    parameters: ["pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_primitive_attr_destroy: { parameters: ["pointer"], result: "i32" },
 } as const;
 
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -210,13 +226,20 @@ export interface Dnnl {
   /** "oneDNN 2.6.3". */
   version: string;
   /**
-   * Threads of its forward and input-gradient passes (the filter gradient
-   * runs on `FILTER_GRADIENT_THREADS`, for the bits); null when they cannot
-   * be set.
+   * Threads its passes are shared between (this one and the helpers that
+   * started); null when its own threads cannot be held at one.
    */
   readonly threads: number | null;
-  /** Sets the threads of the passes made from now on, when it can. */
-  setThreads(threads: number): void;
+  /**
+   * Shares the passes from now on between `threads` threads, when it can;
+   * resolves once the helpers have started (or failed: `threads` then says
+   * how many did).
+   */
+  setThreads(threads: number): Promise<void>;
+  /** Resolves once the helpers of the last `setThreads` have started or failed. */
+  readonly ready: Promise<void>;
+  /** Parts of passes that helper threads have computed so far. */
+  readonly partsOnHelpers: number;
   /**
    * Runs `pass` of the convolution `g` on float32 views of the wasm heap
    * (or any memory), writing `out`; false, with nothing written, when
@@ -254,6 +277,7 @@ let opened: { lib: Lib; path: string; dnnl: Dnnl } | null = null;
  * Opens oneDNN (once per process) and sets its thread count. Does not
  * throw when the library or the FFI permission is missing: the result then
  * says why. `TFJS_DNNL=0` in the environment disables the automatic choice.
+ * The helper threads start in the background: await `dnnl.ready`.
  */
 export function openDnnl(options?: OpenDnnlOptions): OpenDnnlResult {
   const request = libraryRequest(
@@ -268,7 +292,7 @@ export function openDnnl(options?: OpenDnnlOptions): OpenDnnlResult {
     if (options?.threads !== undefined) opened.dnnl.setThreads(threads);
     return { ok: true, dnnl: opened.dnnl };
   }
-  const found = withBriefSpin(() => openFirst(paths, SYMBOLS, "oneDNN 2"));
+  const found = openFirst(paths, SYMBOLS, "oneDNN 2");
   if ("error" in found) return { ok: false, reason: found.error };
   const started = start(found.lib.symbols, found.path);
   if (!started.ok) {
@@ -279,35 +303,6 @@ export function openDnnl(options?: OpenDnnlOptions): OpenDnnlResult {
   started.dnnl.setThreads(threads);
   return started;
 }
-
-/**
- * `load()` (the dlopen that brings in OpenMP) with OpenMP's idle threads
- * told to spin briefly, unless the user set a policy. libgomp's default
- * spins ~300,000 rounds (milliseconds) after each parallel region, and on a
- * shared machine a spinning thread takes the core that a descheduled one
- * needs: the VQ-VAE step took 246 ms against 43 for im2col at load 5. Not
- * spinning at all (OMP_WAIT_POLICY=PASSIVE) costs a wake-up of ~0.15 ms per
- * region, more than a small layer's pass (docs/performance.md). libgomp
- * reads the variable once, when it is loaded; it is removed again at once,
- * so that processes started later do not inherit it.
- */
-function withBriefSpin<T>(load: () => T): T {
-  let set = false;
-  try {
-    if (!Deno.env.get("OMP_WAIT_POLICY") && !Deno.env.get("GOMP_SPINCOUNT")) {
-      Deno.env.set("GOMP_SPINCOUNT", String(SPIN_ROUNDS));
-      set = true;
-    }
-  } catch { /* no --allow-env: OpenMP's default */ }
-  try {
-    return load();
-  } finally {
-    if (set) Deno.env.delete("GOMP_SPINCOUNT");
-  }
-}
-
-/** Rounds an idle OpenMP thread spins before it sleeps: ~0.5 ms. */
-const SPIN_ROUNDS = 10000;
 
 /** A status check for oneDNN calls that should not fail. */
 function check(status: number, call: string): void {
@@ -328,62 +323,142 @@ function start(s: Lib, path: string): OpenDnnlResult {
   const out = new BigUint64Array(1);
   check(s.dnnl_engine_create(out, CPU, 0n), "engine_create");
   const engine = pointerIn(out);
-  check(s.dnnl_stream_create(out, engine, 1), "stream_create");
-  const stream = pointerIn(out);
+  // A stream per part, so that parts on different threads share none.
+  const streams = Array.from({ length: MAX_PARTS }, () => {
+    check(s.dnnl_stream_create(out, engine, 1), "stream_create");
+    return pointerIn(out);
+  });
   const omp = runtime === RUNTIME_OMP ? openOpenMp() : null;
-  let threads = 1;
-  // Between passes OpenMP stays on one thread, so that the reorders run
-  // inline: each parallel region wakes the sleeping threads, and twelve
-  // wake-ups per layer cost more than the small layers' passes.
-  omp?.omp_set_num_threads(1);
-  /**
-   * `work()` with OpenMP on `n` threads: a primitive made in it keeps the
-   * count, and one run in it uses its count.
-   */
-  const onThreads = <T>(n: number, work: () => T): T => {
-    if (!omp || n === 1) return work();
-    omp.omp_set_num_threads(n);
-    try {
-      return work();
-    } finally {
-      omp.omp_set_num_threads(1);
-    }
+  // OpenMP stays on one thread: every primitive is made for one and runs
+  // inline, and the threads come from cutting the batch (kernels/
+  // dnnl_lanes.ts). A primitive made for two splits its work statically,
+  // and waits for a thread the system has descheduled.
+  omp?.symbols.omp_set_num_threads(1);
+  const executor: Executor = {
+    execute: (primitive, stream, args) =>
+      check(
+        s.dnnl_primitive_execute(primitive, stream, args.length / 2, args),
+        "primitive_execute",
+      ),
+    wait: (stream) => check(s.dnnl_stream_wait(stream), "stream_wait"),
   };
-  const plans = new Plans(s, engine, onThreads);
-  const planOf = (pass: ConvPass, g: ConvGeometry) =>
-    plans.get(
-      pass,
-      g,
-      pass === "backwardWeights" && omp ? FILTER_GRADIENT_THREADS : threads,
-    );
+  let lanes: Lanes = startLanes(executor, 1, path, "");
+  const plans = new Plans(s, engine);
   const dnnl: Dnnl = {
     path,
     version: `oneDNN ${major}.${minor}.${patch}`,
     get threads() {
-      return omp ? threads : null;
+      return omp ? lanes.threads : null;
     },
     setThreads(n) {
-      if (omp) threads = n;
+      if (!omp) return Promise.resolve();
+      lanes.stop();
+      lanes = startLanes(executor, n, path, omp.path);
+      return lanes.ready;
+    },
+    get ready() {
+      return lanes.ready;
+    },
+    get partsOnHelpers() {
+      return lanes.partsOnHelpers;
     },
     convolve(pass, g, a, b, result) {
-      const plan = planOf(pass, g);
-      if (plan === null) return false;
-      plan.run(a, b, result, stream, onThreads);
+      const sizes = partSizes(pass, g, lanes.threads);
+      const partPlans = sizes.map((batch, lane) =>
+        plans.get(pass, { ...g, batch }, lane)
+      );
+      if (partPlans.includes(null)) return false;
+      const images = IMAGE_SIZES[pass](g);
+      let next = 0;
+      const parts = partPlans.map((plan, lane) => {
+        const [from, to] = [next, next += sizes[lane]];
+        const [pa, pb, pOut] = [a, b, result].map((view, i) =>
+          images[i] === 0
+            ? view
+            : view.subarray(from * images[i], to * images[i])
+        );
+        plan!.bind(pa, pb, pOut);
+        return { stream: streams[lane], executions: plan!.executions };
+      });
+      lanes.run(parts);
+      // The filter gradients of the later parts are added in part order.
+      for (const plan of partPlans) {
+        const { accumulate } = plan!;
+        if (accumulate) {
+          executor.execute(accumulate.primitive, streams[0], accumulate.args);
+        }
+      }
+      executor.wait(streams[0]);
       return true;
     },
     implementation(pass, g) {
-      return planOf(pass, g)?.implementation ?? null;
+      return plans.get(pass, g, 0)?.implementation ?? null;
     },
   };
   return { ok: true, dnnl };
 }
 
+/**
+ * Floats per image of a pass's a, b and result (0: the whole tensor, a
+ * filter, in every part).
+ */
+const IMAGE_SIZES: Record<
+  ConvPass,
+  (g: ConvGeometry) => [number, number, number]
+> = {
+  forward: (g) => [xImage(g), 0, yImage(g)],
+  backwardData: (g) => [yImage(g), 0, xImage(g)],
+  backwardWeights: (g) => [xImage(g), yImage(g), 0],
+};
+const xImage = (g: ConvGeometry) => g.inHeight * g.inWidth * g.inChannels;
+const yImage = (g: ConvGeometry) => g.outHeight * g.outWidth * g.outChannels;
+
+/**
+ * The batch sizes of the parts `pass` of `g` is cut into, first parts the
+ * largest. The forward and input-gradient passes give each image's result
+ * the same bits in any batch (checked, tests/dnnl.test.ts), so they take
+ * one part per thread. The filter gradient sums over the batch, so its cut
+ * depends on the geometry only: `FILTER_GRADIENT_PARTS` parts, added in
+ * order. A part has at least `MIN_PART_MACS` multiply-adds.
+ */
+export function partSizes(
+  pass: ConvPass,
+  g: ConvGeometry,
+  threads: number,
+): number[] {
+  const macs = g.batch * g.outHeight * g.outWidth * g.outChannels *
+    g.inChannels * g.filterHeight * g.filterWidth;
+  const wanted = pass === "backwardWeights" ? FILTER_GRADIENT_PARTS : threads;
+  const count = Math.max(
+    1,
+    Math.min(wanted, MAX_PARTS, g.batch, Math.floor(macs / MIN_PART_MACS)),
+  );
+  const base = Math.floor(g.batch / count), extra = g.batch % count;
+  return Array.from({ length: count }, (_, i) => base + (i < extra ? 1 : 0));
+}
+
+/**
+ * Parts a filter gradient is cut into, whatever the thread count: two, so
+ * that two threads share it with the bits of one.
+ */
+export const FILTER_GRADIENT_PARTS = 2;
+
+/**
+ * Fewest multiply-adds in a part: below it, a second part's reorders and
+ * call cost more than they save (a 1x1 64->16 layer at 7x7, batch 64,
+ * 3.2 M: 0.09 ms whole, 0.13 in two parts on two threads).
+ */
+export const MIN_PART_MACS = 4 * 1024 * 1024;
+
 function openOpenMp():
-  | Deno.DynamicLibrary<typeof OMP_SYMBOLS>["symbols"]
+  | {
+    path: string;
+    symbols: Deno.DynamicLibrary<typeof OMP_SYMBOLS>["symbols"];
+  }
   | null {
   for (const path of ["libgomp.so.1", "libiomp5.so", "libomp.so"]) {
     try {
-      return Deno.dlopen(path, OMP_SYMBOLS).symbols;
+      return { path, symbols: Deno.dlopen(path, OMP_SYMBOLS).symbols };
     } catch { /* the next */ }
   }
   return null;
@@ -402,26 +477,71 @@ function memoryDesc(s: Lib, dims: number[], tag: number): Uint8Array {
 
 const dims2 = (a: number, b: number) => BigInt64Array.from([a, b], BigInt);
 
-/** The oneDNN objects of one pass of one geometry. */
+/** A reorder primitive from `from` to `to`, adding to `to` when `add`. */
+function makeReorder(
+  s: Lib,
+  engine: Pointer,
+  from: Pointer,
+  to: Pointer,
+  add: boolean,
+): Pointer {
+  const out = new BigUint64Array(1);
+  let attr: Pointer = null, postOps: Pointer = null;
+  try {
+    if (add) {
+      check(s.dnnl_post_ops_create(out), "post_ops_create");
+      postOps = pointerIn(out);
+      check(s.dnnl_post_ops_append_sum(postOps, 1), "post_ops_append_sum");
+      check(s.dnnl_primitive_attr_create(out), "primitive_attr_create");
+      attr = pointerIn(out);
+      check(
+        s.dnnl_primitive_attr_set_post_ops(attr, postOps),
+        "primitive_attr_set_post_ops",
+      );
+    }
+    check(
+      s.dnnl_reorder_primitive_desc_create(out, from, engine, to, engine, attr),
+      "reorder_primitive_desc_create",
+    );
+    const pd = pointerIn(out);
+    try {
+      check(s.dnnl_primitive_create(out, pd), "primitive_create");
+    } finally {
+      s.dnnl_primitive_desc_destroy(pd);
+    }
+    return pointerIn(out);
+  } finally {
+    if (attr) s.dnnl_primitive_attr_destroy(attr);
+    if (postOps) s.dnnl_post_ops_destroy(postOps);
+  }
+}
+
+/**
+ * The oneDNN objects of one pass of one part: a geometry and a lane (each
+ * lane its own memories, so that parts run at once).
+ */
 class PassPlan {
   /** Memories to destroy with the plan. */
   readonly #owned: Pointer[] = [];
   /** Plain memories (tfjs's tensors: handles set per call): a, b, out. */
   readonly #plain: Pointer[] = [];
-  /** Reorders into the primitive's layout of a and b, and out of it; null when the same. */
-  readonly #reorders: ({ primitive: Pointer; args: BigUint64Array } | null)[] =
-    [];
-  readonly #primitive: Pointer;
-  readonly #args: BigUint64Array;
+  readonly #primitives: Pointer[] = [];
   readonly #s: Lib;
+  /** Reorders in, the pass, and the reorder out unless it adds. */
+  readonly executions: Execution[] = [];
+  /**
+   * The reorder that adds this part's result to the tensor (the later parts
+   * of a filter gradient), run after every part; null when it writes it.
+   */
+  readonly accumulate: Execution | null = null;
   readonly implementation: string;
 
   constructor(
-    readonly threads: number,
     s: Lib,
     engine: Pointer,
     pd: Pointer,
     roles: { arg: number; query: number; plain: Uint8Array }[],
+    adds: boolean,
   ) {
     this.#s = s;
     const out = new BigUint64Array(1);
@@ -429,95 +549,65 @@ class PassPlan {
     check(s.dnnl_primitive_desc_query(pd, QUERY.implInfo, 0, impl), "query");
     this.implementation = new Deno.UnsafePointerView(pointerIn(impl)!)
       .getCString();
+    const memory = (md: Pointer, handle: bigint) => {
+      check(s.dnnl_memory_create(out, md, engine, handle), "memory_create");
+      this.#owned.push(pointerIn(out));
+      return pointerIn(out);
+    };
+    const reorder = (
+      [from, fromMd]: [Pointer, Pointer],
+      [to, toMd]: [Pointer, Pointer],
+      add: boolean,
+    ) => {
+      const primitive = makeReorder(s, engine, fromMd, toMd, add);
+      this.#primitives.push(primitive);
+      return { primitive, args: execArgs([[ARG.from, from], [ARG.to, to]]) };
+    };
     check(s.dnnl_primitive_create(out, pd), "primitive_create");
-    this.#primitive = pointerIn(out);
+    const primitive = pointerIn(out);
+    this.#primitives.push(primitive);
     const args: [number, Pointer][] = [];
+    let back: Execution | null = null;
     roles.forEach(({ arg, query, plain }, i) => {
       const plainMd = Deno.UnsafePointer.of(plain);
-      check(s.dnnl_memory_create(out, plainMd, engine, 0n), "memory_create");
-      const plainMemory = pointerIn(out);
-      this.#own(plainMemory);
+      const plainMemory = memory(plainMd, 0n);
       this.#plain.push(plainMemory);
       const chosen = s.dnnl_primitive_desc_query_md(pd, query, 0);
-      let used = plainMemory;
-      let reorder = null;
-      if (s.dnnl_memory_desc_equal(chosen, plainMd) === 0) {
-        check(
-          s.dnnl_memory_create(out, chosen, engine, ALLOCATE),
-          "memory_create",
-        );
-        used = pointerIn(out);
-        this.#own(used);
-        const isOutput = i === roles.length - 1;
-        const [from, to] = isOutput ? [chosen, plainMd] : [plainMd, chosen];
-        check(
-          s.dnnl_reorder_primitive_desc_create(
-            out,
-            from,
-            engine,
-            to,
-            engine,
-            null,
-          ),
-          "reorder_primitive_desc_create",
-        );
-        const reorderPd = pointerIn(out);
-        try {
-          check(s.dnnl_primitive_create(out, reorderPd), "primitive_create");
-        } finally {
-          s.dnnl_primitive_desc_destroy(reorderPd);
-        }
-        const [src, dst] = isOutput ? [used, plainMemory] : [plainMemory, used];
-        reorder = {
-          primitive: pointerIn(out),
-          args: execArgs([[ARG.from, src], [ARG.to, dst]]),
-        };
+      const isOutput = i === roles.length - 1;
+      // A part that adds its result needs it in a buffer of its own.
+      if (
+        s.dnnl_memory_desc_equal(chosen, plainMd) !== 0 && !(isOutput && adds)
+      ) {
+        args.push([arg, plainMemory]);
+        return;
       }
-      this.#reorders.push(reorder);
+      const used = memory(chosen, ALLOCATE);
       args.push([arg, used]);
+      const [plainSide, usedSide]: [Pointer, Pointer][] = [
+        [plainMemory, plainMd],
+        [used, chosen],
+      ];
+      if (isOutput) back = reorder(usedSide, plainSide, adds);
+      else this.executions.push(reorder(plainSide, usedSide, false));
     });
-    this.#args = execArgs(args);
+    this.executions.push({ primitive, args: execArgs(args) });
+    if (adds) this.accumulate = back;
+    else if (back) this.executions.push(back);
   }
 
-  #own(memory: Pointer): void {
-    this.#owned.push(memory);
-  }
-
-  /** a and b reordered in, the pass, the result reordered out. */
-  run(
-    a: Float32Array,
-    b: Float32Array,
-    out: Float32Array,
-    stream: Pointer,
-    onThreads: <T>(threads: number, work: () => T) => T,
-  ) {
-    const s = this.#s;
+  /** Points the plan's plain memories at a, b and out. */
+  bind(a: Float32Array, b: Float32Array, out: Float32Array): void {
     [a, b, out].forEach((view, i) =>
       check(
-        s.dnnl_memory_set_data_handle(this.#plain[i], view),
+        this.#s.dnnl_memory_set_data_handle(this.#plain[i], view),
         "set_data_handle",
       )
     );
-    const execute = (primitive: Pointer, args: BigUint64Array) =>
-      check(
-        s.dnnl_primitive_execute(primitive, stream, args.length / 2, args),
-        "primitive_execute",
-      );
-    for (const r of this.#reorders.slice(0, 2)) {
-      if (r) execute(r.primitive, r.args);
-    }
-    onThreads(this.threads, () => execute(this.#primitive, this.#args));
-    const back = this.#reorders[2];
-    if (back) execute(back.primitive, back.args);
-    check(s.dnnl_stream_wait(stream), "stream_wait");
   }
 
   destroy(): void {
     const s = this.#s;
-    s.dnnl_primitive_destroy(this.#primitive);
-    for (const r of this.#reorders) {
-      if (r) s.dnnl_primitive_destroy(r.primitive);
-    }
+    for (const p of this.#primitives) s.dnnl_primitive_destroy(p);
     for (const m of this.#owned) s.dnnl_memory_destroy(m);
   }
 }
@@ -532,9 +622,9 @@ function execArgs(pairs: [number, Pointer][]): BigUint64Array {
   return args;
 }
 
-const planKey = (g: ConvGeometry, threads: number) =>
+const planKey = (g: ConvGeometry, lane: number) =>
   [
-    threads,
+    lane,
     g.batch,
     g.inHeight,
     g.inWidth,
@@ -553,19 +643,15 @@ const planKey = (g: ConvGeometry, threads: number) =>
   ].join(",");
 
 /**
- * Plans by geometry and thread count, the least recently used dropped past
+ * Plans by geometry and lane, the least recently used dropped past
  * `MAX_PLANS`.
  */
 class Plans {
   readonly #byGeometry = new Map<string, Map<ConvPass, PassPlan | null>>();
-  constructor(
-    readonly s: Lib,
-    readonly engine: Pointer,
-    readonly onThreads: <T>(threads: number, work: () => T) => T,
-  ) {}
+  constructor(readonly s: Lib, readonly engine: Pointer) {}
 
-  get(pass: ConvPass, g: ConvGeometry, threads: number): PassPlan | null {
-    const key = planKey(g, threads);
+  get(pass: ConvPass, g: ConvGeometry, lane: number): PassPlan | null {
+    const key = planKey(g, lane);
     let passes = this.#byGeometry.get(key);
     if (passes) {
       this.#byGeometry.delete(key); // to the back: most recently used
@@ -575,10 +661,7 @@ class Plans {
     }
     this.#byGeometry.set(key, passes);
     if (!passes.has(pass)) {
-      passes.set(
-        pass,
-        this.onThreads(threads, () => this.#make(pass, g, threads)),
-      );
+      passes.set(pass, this.#make(pass, g, lane));
     }
     return passes.get(pass)!;
   }
@@ -590,7 +673,7 @@ class Plans {
   }
 
   /** The plan of `pass`, or null when oneDNN has only a slow one (or none). */
-  #make(pass: ConvPass, g: ConvGeometry, threads: number): PassPlan | null {
+  #make(pass: ConvPass, g: ConvGeometry, lane: number): PassPlan | null {
     const s = this.s;
     // oneDNN's logical order is always N C H W (O I H W for filters); the tag
     // says how they are laid out, TAG_ANY lets the primitive choose.
@@ -695,7 +778,9 @@ class Plans {
         : described(passes[pass].init, forward);
       const roles = passes[pass].roles;
       if (pd === null) return null;
-      const plan = new PassPlan(threads, s, this.engine, pd, roles);
+      // A filter gradient's later parts add to the first part's result.
+      const adds = pass === "backwardWeights" && lane > 0;
+      const plan = new PassPlan(s, this.engine, pd, roles, adds);
       // The reference implementations are slower than im2col + sgemm.
       if (plan.implementation.startsWith("ref")) {
         plan.destroy();
@@ -709,15 +794,10 @@ class Plans {
 }
 
 /**
- * Threads of every filter-gradient pass: a fixed count, for the bits. One,
- * so that they are one thread's bits, as for every other kernel: a count of
- * two was faster on an idle machine, but made the pass wait for a
- * descheduled thread whenever the other core was busy.
+ * Plans kept, each a geometry of a part and a lane (a course uses a few
+ * dozen layers, each in one to three parts).
  */
-export const FILTER_GRADIENT_THREADS = 1;
-
-/** Geometries whose plans are kept (a course uses a few dozen). */
-const MAX_PLANS = 64;
+export const MAX_PLANS = 128;
 
 let active: Dnnl | null = null;
 

@@ -9,8 +9,12 @@ import { describeBackend, initBackend } from "../backend.ts";
 import {
   type ConvGeometry,
   type ConvPass,
+  FILTER_GRADIENT_PARTS,
+  MAX_PLANS,
+  MIN_PART_MACS,
   openDnnl,
   type OpenDnnlOptions,
+  partSizes,
   useDnnl,
 } from "../kernels/dnnl.ts";
 import { DEFAULT_DNNL } from "./matmul_paths.ts";
@@ -142,8 +146,30 @@ function operands(g: ConvGeometry, seed: number) {
 
 const PASSES: ConvPass[] = ["forward", "backwardData", "backwardWeights"];
 
+Deno.test("partSizes cuts a filter gradient by its geometry only, and the other passes by threads", () => {
+  const big = geometry(32, 14, 32, 32, 5, 1, [2, 2]);
+  for (const threads of [1, 2, 3, 8]) {
+    assertEquals(
+      partSizes("backwardWeights", big, threads),
+      [16, 16],
+      `${threads} threads`,
+    );
+    const forward = partSizes("forward", big, threads);
+    assertEquals(forward.length, threads);
+    assertEquals(forward.reduce((p, q) => p + q), 32);
+    assert(forward[0] - forward[threads - 1] <= 1, `${forward}`);
+  }
+  assertEquals(FILTER_GRADIENT_PARTS, 2);
+  assertEquals(partSizes("backwardWeights", { ...big, batch: 7 }, 1), [4, 3]);
+  // Parts of fewer than MIN_PART_MACS multiply-adds, or of no image, are not made.
+  const small = geometry(64, 7, 64, 16, 1, 1, [0, 0]);
+  assert(64 * 49 * 16 * 64 < 2 * MIN_PART_MACS);
+  for (const pass of PASSES) assertEquals(partSizes(pass, small, 2), [64]);
+  assertEquals(partSizes("forward", { ...big, batch: 1 }, 2), [1]);
+});
+
 if (dnnl) {
-  Deno.test("oneDNN: every pass gives the same bits on 1, 2 and 3 threads", () => {
+  Deno.test("oneDNN: every pass gives the same bits on 1, 2 and 3 threads", async () => {
     const before = dnnl.threads ?? 1;
     try {
       for (
@@ -158,12 +184,13 @@ if (dnnl) {
         const ops = operands(g, 1);
         for (const pass of PASSES) {
           const { a, b, size } = ops[pass];
-          const results = [1, 2, 3].map((threads) => {
-            dnnl.setThreads(threads);
+          const results: Float32Array[] = [];
+          for (const threads of [1, 2, 3]) {
+            await dnnl.setThreads(threads);
             const out = new Float32Array(size);
             assert(dnnl.convolve(pass, g, a, b, out), `${pass} ran`);
-            return out;
-          });
+            results.push(out);
+          }
           assert(results[0].some((v) => v !== 0), `${pass} wrote`);
           for (const r of results.slice(1)) {
             assertEquals(
@@ -175,13 +202,53 @@ if (dnnl) {
         }
       }
     } finally {
-      dnnl.setThreads(before);
+      await dnnl.setThreads(before);
     }
   });
 
-  Deno.test("oneDNN: the forward pass is the convolution's sum, and the gradients its transposes", () => {
-    // An asymmetric padding and a stride that leaves a pixel out.
-    const g = geometry(2, 8, 3, 4, 3, 2, [1, 0]);
+  Deno.test("oneDNN: helper threads compute parts of the large passes", async () => {
+    const before = dnnl.threads ?? 1;
+    try {
+      await dnnl.setThreads(2);
+      if (dnnl.threads !== 2) return; // OpenMP could not be held at one thread
+      const g = geometry(32, 14, 32, 32, 5, 1, [2, 2]);
+      const { a, b, size } = operands(g, 3).backwardWeights;
+      const out = new Float32Array(size);
+      // The main thread takes a part nobody claimed: on a busy machine
+      // the helper may miss a few.
+      for (let i = 0; i < 200 && dnnl.partsOnHelpers === 0; i++) {
+        assert(dnnl.convolve("backwardWeights", g, a, b, out));
+      }
+      assert(dnnl.partsOnHelpers > 0, "no part ran on the helper");
+    } finally {
+      await dnnl.setThreads(before);
+    }
+  });
+
+  for (
+    const [name, g] of [
+      // An asymmetric padding and a stride that leaves a pixel out.
+      ["one part", geometry(2, 8, 3, 4, 3, 2, [1, 0])],
+      // Large enough to be cut: the filter gradient adds its parts.
+      ["parts", geometry(17, 16, 32, 32, 3, 2, [1, 0])],
+    ] as const
+  ) {
+    Deno.test(`oneDNN: the forward pass is the convolution's sum, and the gradients its transposes (${name})`, async () => {
+      const before = dnnl.threads ?? 1;
+      try {
+        for (const threads of [1, 2]) {
+          await dnnl.setThreads(threads);
+          checkByDefinition(g);
+        }
+      } finally {
+        await dnnl.setThreads(before);
+      }
+    });
+  }
+
+  /** Each pass of `g` against its sum, in float64. */
+  const checkByDefinition = (g: ConvGeometry) => {
+    const dnnl = DEFAULT_DNNL!;
     const ops = operands(g, 5);
     const { a: x, b: w } = ops.forward;
     const dy = ops.backwardWeights.b;
@@ -226,16 +293,17 @@ if (dnnl) {
       assert(dnnl.convolve(pass, g, a, b, out));
       assertAllClose(out, Float32Array.from(expected[pass]), {
         rtol: 1e-5,
-        atol: 1e-5,
-        message: pass,
+        atol: 1e-4,
+        message: `${pass} of ${JSON.stringify(g)}`,
       });
     }
-  });
+  };
 
   Deno.test("oneDNN: more geometries than it keeps plans for still compute right", () => {
-    // 70 batch sizes of one layer: plans are made, dropped and made again.
+    // More batch sizes of one layer than plans are kept: plans are made,
+    // dropped and made again.
     for (const round of [0, 1]) {
-      for (let batch = 1; batch <= 70; batch++) {
+      for (let batch = 1; batch <= MAX_PLANS + 10; batch++) {
         const g = geometry(batch, 3, 2, 2, 3, 1, [1, 1]);
         const { a, b, size } = operands(g, batch).forward;
         const out = new Float32Array(size);
@@ -300,31 +368,6 @@ if (dnnl) {
     } finally {
       useDnnl(dnnl);
     }
-  });
-}
-
-if (dnnl) {
-  Deno.test("opening oneDNN leaves no OpenMP variable behind for child processes", async () => {
-    const backend = new URL("../backend.ts", import.meta.url).href;
-    const script = `import { initBackend } from "${backend}";
-      await initBackend({ quiet: true });
-      const child = await new Deno.Command("sh", {
-        args: ["-c", 'printf %s "\${GOMP_SPINCOUNT-unset}"'],
-        stdout: "piped",
-      }).output();
-      console.log(Deno.env.get("GOMP_SPINCOUNT") ?? "unset", new TextDecoder().decode(child.stdout));`;
-    const env = { ...Deno.env.toObject() };
-    delete env.OMP_WAIT_POLICY;
-    delete env.GOMP_SPINCOUNT;
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["eval", script],
-      env,
-      clearEnv: true,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
-    assertEquals(new TextDecoder().decode(out.stdout).trim(), "unset unset");
   });
 }
 

@@ -1,0 +1,85 @@
+/**
+ * A helper thread of kernels/dnnl_lanes.ts: it waits for posted parts,
+ * claims them one at a time and runs each part's oneDNN executions on the
+ * addresses the main thread wrote (primitives, memories and the wasm heap,
+ * none of which move or change while a part is posted).
+ *
+ * @module
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { CLAIM, claimViews, MAX_PARTS, PART_FIELDS } from "./dnnl_claims.ts";
+
+const { control, path, ompPath } = workerData as {
+  control: SharedArrayBuffer;
+  path: string;
+  ompPath: string;
+};
+const q = claimViews(control);
+const counters = q.counters;
+
+const DNNL_SYMBOLS = {
+  dnnl_primitive_execute: {
+    parameters: ["pointer", "pointer", "i32", "pointer"],
+    result: "i32",
+  },
+  dnnl_stream_wait: { parameters: ["pointer"], result: "i32" },
+} as const;
+
+let dnnl: Deno.DynamicLibrary<typeof DNNL_SYMBOLS>["symbols"];
+try {
+  // The main thread's files: one library, already loaded.
+  dnnl = Deno.dlopen(path, DNNL_SYMBOLS).symbols;
+  const omp = Deno.dlopen(
+    ompPath,
+    {
+      omp_set_num_threads: { parameters: ["i32"], result: "void" },
+    } as const,
+  ).symbols;
+  // OpenMP's settings are per thread: this one's reorders run inline too.
+  omp.omp_set_num_threads(1);
+} catch (e) {
+  parentPort!.postMessage({ error: e instanceof Error ? e.message : `${e}` });
+  throw e;
+}
+
+const pointer = (value: bigint): Deno.PointerValue =>
+  Deno.UnsafePointer.create(value);
+
+/** Runs part `id`; its first failing status, or 0. */
+function runPart(id: number): number {
+  const f = (id & (MAX_PARTS - 1)) * PART_FIELDS;
+  const count = Number(q.fields[f]);
+  const stream = pointer(q.fields[f + 1]);
+  for (let e = 0; e < count; e++) {
+    const at = f + 2 + 3 * e;
+    const status = dnnl.dnnl_primitive_execute(
+      pointer(q.fields[at]),
+      stream,
+      Number(q.fields[at + 1]) / 2,
+      pointer(q.fields[at + 2]),
+    );
+    if (status !== 0) return status;
+  }
+  return dnnl.dnnl_stream_wait(stream);
+}
+
+parentPort!.postMessage({ ready: true });
+for (;;) {
+  const next = Atomics.load(counters, CLAIM.claimed);
+  const posted = Atomics.load(counters, CLAIM.posted);
+  if (Atomics.load(counters, CLAIM.stop) === 1) break;
+  if (next === posted) {
+    Atomics.wait(counters, CLAIM.posted, posted);
+    continue;
+  }
+  // Fails when another thread took this part first.
+  if (
+    Atomics.compareExchange(counters, CLAIM.claimed, next, (next + 1) | 0) !==
+      next
+  ) continue;
+  // The part's fields were written before the count that announced it.
+  q.status[next & (MAX_PARTS - 1)] = runPart(next);
+  Atomics.store(q.finished, next & (MAX_PARTS - 1), (next + 1) | 0);
+  Atomics.add(counters, CLAIM.done, 1);
+  Atomics.notify(counters, CLAIM.done);
+}
