@@ -16,15 +16,19 @@
  * layouts) into the blocked layouts oneDNN chose for the geometry, runs, and
  * reorders its result back into the tensor tfjs allocated.
  *
- * The bits do not depend on the thread count. A primitive's thread count is
- * fixed when it is made (OpenMP's at that moment) and decides how its work
- * is split. The forward and input-gradient passes give each output to one
- * thread, which sums it in the same order on any count (checked for 1-3
- * threads, tests/dnnl.test.ts); the filter gradient splits the sum over
- * the batch between threads, so it is always made for
- * `FILTER_GRADIENT_THREADS`, whatever the count asked for. They
- * differ from the im2col path's bits, and from one CPU family to another
- * (the JIT picks AVX2 or AVX-512 code).
+ * The threads are this package's, not OpenMP's, and the bits do not depend
+ * on their count. Every primitive is made for one thread; a large pass is
+ * cut by the batch into parts, one-thread passes that the main thread and
+ * helper threads compute at once (kernels/dnnl_lanes.ts: the main thread
+ * takes the parts no helper has claimed, so a descheduled helper costs
+ * nothing; a primitive made for two threads split its work statically and
+ * waited for it). The forward and input-gradient passes give each image the
+ * same bits in any batch, so they take a part per thread. The filter
+ * gradient sums over the batch, so its cut depends on the geometry only
+ * (`partSizes`): two parts, the second added to the first. Checked bit for
+ * bit on 1-3 threads (tests/dnnl.test.ts). The bits differ from the im2col
+ * path's, and from one CPU family to another (the JIT picks AVX2 or
+ * AVX-512 code).
  *
  * It is used when Deno may use FFI and `libdnnl.so.2` loads (Debian:
  * `libdnnl2`, which PyTorch's package pulls in). `TFJS_DNNL=0` turns it
