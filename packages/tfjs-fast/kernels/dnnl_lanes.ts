@@ -74,8 +74,10 @@ const address = (p: Pointer | BigUint64Array): bigint =>
   );
 
 /**
- * Lanes of `threads` threads: this one and `threads - 1` helpers, which
- * open `path` (oneDNN) and `ompPath` (to hold OpenMP at one thread).
+ * Lanes of `threads` threads (at most `MAX_PARTS`): this one and the
+ * helpers, which open `path` (oneDNN) and `ompPath` (to hold OpenMP at one
+ * thread). The helpers start in the background (`ready`); until then this
+ * thread computes every part.
  */
 export function startLanes(
   executor: Executor,
@@ -88,7 +90,9 @@ export function startLanes(
   const counters = q.counters;
   const workers: Worker[] = [];
   let helpers = 0;
-  let stopped = threads === 1;
+  // A pass has at most MAX_PARTS parts: more threads would idle.
+  const helperCount = Math.min(threads, MAX_PARTS) - 1;
+  let stopped = helperCount === 0;
   const stopWorkers = () => {
     stopped = true;
     Atomics.store(counters, CLAIM.stop, 1);
@@ -98,7 +102,7 @@ export function startLanes(
     helpers = 0;
   };
   const ready = Promise.all(
-    Array.from({ length: threads - 1 }, () => {
+    Array.from({ length: helperCount }, () => {
       const worker = new Worker(
         new URL("./dnnl_lane_worker.ts", import.meta.url),
         { workerData: { control, path, ompPath } },
@@ -209,11 +213,16 @@ export function startLanes(
       // Publishing the count publishes the parts written above.
       Atomics.store(counters, CLAIM.posted, posted);
       Atomics.notify(counters, CLAIM.posted);
-      runDirect(parts[0]);
       try {
-        for (let i = 0; i < parts.length - 1; i++) finish((first + i) | 0);
+        runDirect(parts[0]);
       } finally {
-        pending.fill(null);
+        // Even when this thread's part failed: the helpers' parts write
+        // into the caller's tensors, so they are done before it returns.
+        try {
+          for (let i = 0; i < parts.length - 1; i++) finish((first + i) | 0);
+        } finally {
+          pending.fill(null);
+        }
       }
     },
     stop() {
