@@ -25,7 +25,7 @@ const DNNL_SYMBOLS = {
   dnnl_stream_wait: { parameters: ["pointer"], result: "i32" },
 } as const;
 
-let dnnl: Deno.DynamicLibrary<typeof DNNL_SYMBOLS>["symbols"];
+let dnnl: Deno.DynamicLibrary<typeof DNNL_SYMBOLS>["symbols"] | null = null;
 try {
   // The main thread's files: one library, already loaded.
   dnnl = Deno.dlopen(path, DNNL_SYMBOLS).symbols;
@@ -38,15 +38,19 @@ try {
   // OpenMP's settings are per thread: this one's reorders run inline too.
   omp.omp_set_num_threads(1);
 } catch (e) {
+  // The main thread computes every part itself; this helper just ends.
   parentPort!.postMessage({ error: e instanceof Error ? e.message : `${e}` });
-  throw e;
+  dnnl = null;
 }
 
 const pointer = (value: bigint): Deno.PointerValue =>
   Deno.UnsafePointer.create(value);
 
 /** Runs part `id`; its first failing status, or 0. */
-function runPart(id: number): number {
+function runPart(
+  dnnl: Deno.DynamicLibrary<typeof DNNL_SYMBOLS>["symbols"],
+  id: number,
+): number {
   const f = (id & (MAX_PARTS - 1)) * PART_FIELDS;
   const count = Number(q.fields[f]);
   const stream = pointer(q.fields[f + 1]);
@@ -63,8 +67,8 @@ function runPart(id: number): number {
   return dnnl.dnnl_stream_wait(stream);
 }
 
-parentPort!.postMessage({ ready: true });
-for (;;) {
+if (dnnl) parentPort!.postMessage({ ready: true });
+while (dnnl) {
   const next = Atomics.load(counters, CLAIM.claimed);
   const posted = Atomics.load(counters, CLAIM.posted);
   if (Atomics.load(counters, CLAIM.stop) === 1) break;
@@ -78,7 +82,7 @@ for (;;) {
       next
   ) continue;
   // The part's fields were written before the count that announced it.
-  q.status[next & (MAX_PARTS - 1)] = runPart(next);
+  q.status[next & (MAX_PARTS - 1)] = runPart(dnnl, next);
   Atomics.store(q.finished, next & (MAX_PARTS - 1), (next + 1) | 0);
   Atomics.add(counters, CLAIM.done, 1);
   Atomics.notify(counters, CLAIM.done);
