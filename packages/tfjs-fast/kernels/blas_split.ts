@@ -27,11 +27,11 @@ import {
   CALL_FIELDS,
   chunkCall,
   planChunks,
-  QUEUE,
   queueLayout,
   queueViews,
   RING,
 } from "./blas_split_plan.ts";
+import { CLAIM, finishCalls } from "./claim_queue.ts";
 
 /** A `Blas` whose large products run on several threads. */
 export interface SplitBlas extends Blas {
@@ -86,8 +86,8 @@ export async function startSplitBlas(
   const counters = q.counters;
   const workers: Worker[] = [];
   const stopWorkers = () => {
-    Atomics.store(counters, QUEUE.stop, 1);
-    Atomics.notify(counters, QUEUE.posted);
+    Atomics.store(counters, CLAIM.stop, 1);
+    Atomics.notify(counters, CLAIM.posted);
     for (const w of workers) w.terminate();
     workers.length = 0;
   };
@@ -132,7 +132,7 @@ export async function startSplitBlas(
     );
     calls[slot(id)] = null;
     Atomics.store(q.finished, slot(id), (id + 1) | 0);
-    Atomics.add(counters, QUEUE.done, 1);
+    Atomics.add(counters, CLAIM.done, 1);
   };
 
   /**
@@ -141,33 +141,23 @@ export async function startSplitBlas(
    * be the one the main thread waits for next).
    */
   const finishCall = (id: number) => {
-    while (!isFinished(id)) {
-      const next = Atomics.load(counters, QUEUE.claimed);
-      if (next !== posted) {
-        const won = Atomics.compareExchange(
-          counters,
-          QUEUE.claimed,
-          next,
-          (next + 1) | 0,
-        ) === next;
-        if (won) run(next);
-        continue;
-      }
-      const done = Atomics.load(counters, QUEUE.done);
-      if (isFinished(id)) return;
-      if (
-        Atomics.wait(counters, QUEUE.done, done, BLOCK_TIMEOUT_MS) ===
-          "timed-out"
-      ) {
-        stopped = true;
-        stopWorkers();
-        const c = calls[slot(id)];
-        throw new Error(
-          `sgemm: a helper thread did not finish its block of a ${c?.m} x ${c?.n} x ${c?.k} product in ${
-            BLOCK_TIMEOUT_MS / 1000
-          } s; the helpers are stopped`,
-        );
-      }
+    if (
+      !finishCalls(
+        counters,
+        () => isFinished(id),
+        () => posted,
+        run,
+        BLOCK_TIMEOUT_MS,
+      )
+    ) {
+      stopped = true;
+      stopWorkers();
+      const c = calls[slot(id)];
+      throw new Error(
+        `sgemm: a helper thread did not finish its block of a ${c?.m} x ${c?.n} x ${c?.k} product in ${
+          BLOCK_TIMEOUT_MS / 1000
+        } s; the helpers are stopped`,
+      );
     }
   };
 
@@ -194,8 +184,8 @@ export async function startSplitBlas(
     posted = (id + 1) | 0;
     postedEver++;
     // Publishing the count publishes the call written above.
-    Atomics.store(counters, QUEUE.posted, posted);
-    Atomics.notify(counters, QUEUE.posted);
+    Atomics.store(counters, CLAIM.posted, posted);
+    Atomics.notify(counters, CLAIM.posted);
     return id;
   };
 

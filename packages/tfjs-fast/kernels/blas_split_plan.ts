@@ -106,24 +106,11 @@ export function chunkCall(
 
 /**
  * The queue the main thread and the helpers share (one SharedArrayBuffer):
- * a few Int32 counters, then a ring of `RING` calls, each its parameters
- * (Int32), its operand addresses (BigInt64) and its beta (Float32), and
- * the number each call writes when it is done.
+ * a few Int32 counters (kernels/claim_queue.ts), then a ring of `RING`
+ * calls, each its parameters (Int32), its operand addresses (BigInt64) and
+ * its beta (Float32), and the number each call writes when it is done.
  *
- * Counters count calls since the start and wrap as int32: compare them by
- * their difference, never by size.
- */
-export const QUEUE = {
-  /** Calls posted; helpers wait for it to change. */
-  posted: 0,
-  /** Calls claimed by some thread. */
-  claimed: 1,
-  /** Calls finished; the main thread waits for it to change. */
-  done: 2,
-  /** 1 tells the helpers to return. */
-  stop: 3,
-} as const;
-/** Calls the ring holds: at most this many posted and not finished. */
+ * Calls the ring holds: at most this many posted and not finished. */
 export const RING = 128;
 /** Int32 parameters per call, in this order. */
 export const CALL_FIELDS = [

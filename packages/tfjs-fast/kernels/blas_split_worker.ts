@@ -9,7 +9,8 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { NO_TRANS, ROW_MAJOR, TRANS } from "./blas_kernels.ts";
-import { CALL_FIELDS, QUEUE, queueViews, RING } from "./blas_split_plan.ts";
+import { CALL_FIELDS, queueViews, RING } from "./blas_split_plan.ts";
+import { serveCalls } from "./claim_queue.ts";
 
 const { control, path } = workerData as {
   control: SharedArrayBuffer;
@@ -80,22 +81,7 @@ function runCall(id: number): void {
 }
 
 parentPort!.postMessage({ ready: true });
-for (;;) {
-  const next = Atomics.load(counters, QUEUE.claimed);
-  const posted = Atomics.load(counters, QUEUE.posted);
-  if (Atomics.load(counters, QUEUE.stop) === 1) break;
-  if (next === posted) {
-    Atomics.wait(counters, QUEUE.posted, posted);
-    continue;
-  }
-  // Fails when another thread took this call first.
-  if (
-    Atomics.compareExchange(counters, QUEUE.claimed, next, (next + 1) | 0) !==
-      next
-  ) continue;
-  // The call's fields were written before the count that announced it.
-  runCall(next);
-  Atomics.store(q.finished, next & (RING - 1), (next + 1) | 0);
-  Atomics.add(counters, QUEUE.done, 1);
-  Atomics.notify(counters, QUEUE.done);
-}
+serveCalls(counters, (id) => {
+  runCall(id);
+  Atomics.store(q.finished, id & (RING - 1), (id + 1) | 0);
+});

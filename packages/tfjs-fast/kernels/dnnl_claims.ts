@@ -1,22 +1,11 @@
 /**
  * The shared memory of kernels/dnnl_lanes.ts: the counters the threads
- * claim parts with, and each posted part's executions as addresses. The
+ * claim parts with (kernels/claim_queue.ts), and each posted part's
+ * executions as addresses. The
  * same views on the main thread and in every helper.
  *
  * @module
  */
-
-/** Indices into the counters (Int32). */
-export const CLAIM = {
-  /** Parts posted so far (wrapping); a helper waits for it to change. */
-  posted: 0,
-  /** Parts claimed so far: a thread takes part `claimed` by raising it. */
-  claimed: 1,
-  /** Parts helpers finished; the main thread waits for it to change. */
-  done: 2,
-  /** 1 tells the helpers to return. */
-  stop: 3,
-} as const;
 
 /** Parts in flight at once (a power of two): the most lanes. */
 export const MAX_PARTS = 8;

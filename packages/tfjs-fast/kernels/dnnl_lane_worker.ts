@@ -7,7 +7,8 @@
  * @module
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { CLAIM, claimViews, MAX_PARTS, PART_FIELDS } from "./dnnl_claims.ts";
+import { claimViews, MAX_PARTS, PART_FIELDS } from "./dnnl_claims.ts";
+import { serveCalls } from "./claim_queue.ts";
 
 const { control, path, ompPath } = workerData as {
   control: SharedArrayBuffer;
@@ -67,23 +68,11 @@ function runPart(
   return dnnl.dnnl_stream_wait(stream);
 }
 
-if (dnnl) parentPort!.postMessage({ ready: true });
-while (dnnl) {
-  const next = Atomics.load(counters, CLAIM.claimed);
-  const posted = Atomics.load(counters, CLAIM.posted);
-  if (Atomics.load(counters, CLAIM.stop) === 1) break;
-  if (next === posted) {
-    Atomics.wait(counters, CLAIM.posted, posted);
-    continue;
-  }
-  // Fails when another thread took this part first.
-  if (
-    Atomics.compareExchange(counters, CLAIM.claimed, next, (next + 1) | 0) !==
-      next
-  ) continue;
-  // The part's fields were written before the count that announced it.
-  q.status[next & (MAX_PARTS - 1)] = runPart(dnnl, next);
-  Atomics.store(q.finished, next & (MAX_PARTS - 1), (next + 1) | 0);
-  Atomics.add(counters, CLAIM.done, 1);
-  Atomics.notify(counters, CLAIM.done);
+if (dnnl) {
+  const lib = dnnl;
+  parentPort!.postMessage({ ready: true });
+  serveCalls(counters, (id) => {
+    q.status[id & (MAX_PARTS - 1)] = runPart(lib, id);
+    Atomics.store(q.finished, id & (MAX_PARTS - 1), (id + 1) | 0);
+  });
 }

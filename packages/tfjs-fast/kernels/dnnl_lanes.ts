@@ -19,8 +19,8 @@
  * @module
  */
 import { Worker } from "node:worker_threads";
+import { CLAIM, finishCalls } from "./claim_queue.ts";
 import {
-  CLAIM,
   claimBytes,
   claimViews,
   MAX_EXECUTIONS,
@@ -130,32 +130,20 @@ export function startLanes(
   };
 
   const finish = (id: number) => {
-    for (;;) {
-      if (Atomics.load(q.finished, slot(id)) === ((id + 1) | 0)) break;
-      const next = Atomics.load(counters, CLAIM.claimed);
-      if (next !== posted) {
-        const won = Atomics.compareExchange(
-          counters,
-          CLAIM.claimed,
-          next,
-          (next + 1) | 0,
-        ) === next;
-        if (won) runHere(next);
-        continue;
-      }
-      const done = Atomics.load(counters, CLAIM.done);
-      if (Atomics.load(q.finished, slot(id)) === ((id + 1) | 0)) break;
-      if (
-        Atomics.wait(counters, CLAIM.done, done, PART_TIMEOUT_MS) ===
-          "timed-out"
-      ) {
-        stopWorkers();
-        throw new Error(
-          `oneDNN: a helper thread did not finish its part of a convolution in ${
-            PART_TIMEOUT_MS / 1000
-          } s; the helpers are stopped`,
-        );
-      }
+    const finished = finishCalls(
+      counters,
+      () => Atomics.load(q.finished, slot(id)) === ((id + 1) | 0),
+      () => posted,
+      runHere,
+      PART_TIMEOUT_MS,
+    );
+    if (!finished) {
+      stopWorkers();
+      throw new Error(
+        `oneDNN: a helper thread did not finish its part of a convolution in ${
+          PART_TIMEOUT_MS / 1000
+        } s; the helpers are stopped`,
+      );
     }
     const status = Atomics.load(q.status, slot(id));
     if (status !== 0) {
