@@ -386,17 +386,17 @@ function start(s: Lib, path: string): OpenDnnlResult {
       });
       lanes.run(parts);
       // The filter gradients of the later parts are added in part order.
-      for (const plan of partPlans) {
-        const { accumulate } = plan!;
-        if (accumulate) {
-          executor.execute(accumulate.primitive, streams[0], accumulate.args);
-        }
-      }
-      executor.wait(streams[0]);
+      const adds = partPlans.map((plan) => plan!.accumulate).filter((e) =>
+        e !== null
+      );
+      for (const e of adds) executor.execute(e.primitive, streams[0], e.args);
+      if (adds.length > 0) executor.wait(streams[0]);
       return true;
     },
     implementation(pass, g) {
-      return plans.get(pass, g, 0)?.implementation ?? null;
+      // The first part's plan: the one convolve() makes and uses.
+      const batch = partSizes(pass, g, lanes.threads)[0];
+      return plans.get(pass, { ...g, batch }, 0)?.implementation ?? null;
     },
   };
   return { ok: true, dnnl };
