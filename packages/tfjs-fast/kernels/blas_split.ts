@@ -5,8 +5,9 @@
  * threaded build takes other code paths), so a seeded run would print other
  * numbers on an idle machine than on a busy one. Here every product stays
  * a one-thread `cblas_sgemm`: a large one is cut into blocks of rows (or
- * columns) of C (kernels/blas_split_plan.ts says why a block's bits are
- * the whole call's), and helper threads (node:worker_threads, each with
+ * columns) of C where this OpenBLAS build gives them the whole call's bits
+ * (found when the helpers start, `findCutRule`; kernels/blas_split_plan.ts
+ * says why), and helper threads (node:worker_threads, each with
  * the same library) take blocks while the main thread takes the others.
  * A helper that is slow to wake costs nothing: the main thread claims every
  * block nobody has claimed, then waits only for blocks being computed.
@@ -24,8 +25,11 @@
 import { Worker } from "node:worker_threads";
 import type { Blas, ProductTicket } from "./blas_kernels.ts";
 import {
+  ALIGNMENTS,
   CALL_FIELDS,
   chunkCall,
+  type CutRule,
+  MIN_CHUNK_MNK,
   planChunks,
   queueLayout,
   queueViews,
@@ -40,6 +44,8 @@ export interface SplitBlas extends Blas {
    * helper threads; later products run on the main thread.
    */
   stop(): void;
+  /** Where this build's products are cut (`findCutRule`). */
+  readonly rule: CutRule;
 }
 
 /** The result of `startSplitBlas`: the threaded `Blas`, or why not. */
@@ -72,15 +78,24 @@ function address(view: Float32Array): bigint {
 }
 
 /**
- * Starts `threads - 1` helper threads for `blas` (threads 2 to 8), checks on
- * a few products that the split gives the whole call's bits, and returns a
- * `Blas` that splits every product large enough. Does not throw when a
- * helper cannot start or the check fails: the result says why.
+ * Finds where `blas`'s products can be cut (`findCutRule`), starts
+ * `threads - 1` helper threads (threads 2 to 8), checks on a few products
+ * that the split gives the whole call's bits, and returns a `Blas` that
+ * splits every product large enough. Does not throw when no cut keeps the
+ * bits, a helper cannot start or the check fails: the result says why.
  */
 export async function startSplitBlas(
   blas: Blas,
   threads: number,
 ): Promise<SplitBlasResult> {
+  const rule = findCutRule(blas);
+  if (rule.rows === null && rule.columns === null) {
+    return {
+      ok: false,
+      reason:
+        "no cut of this OpenBLAS build's products into blocks of rows or columns gives the whole call's bits",
+    };
+  }
   const shared = new SharedArrayBuffer(queueLayout().bytes);
   const q = queueViews(shared);
   const counters = q.counters;
@@ -205,7 +220,7 @@ export async function startSplitBlas(
       return { first: 0, count: 0 };
     }
     // A product too small to cut is still one call a helper can take.
-    const plan = planChunks(m, n, k, threads) ??
+    const plan = planChunks(m, n, k, threads, rule) ??
       { byRows: true, step: m, chunks: 1 };
     const first = posted;
     for (let i = 0; i < plan.chunks; i++) {
@@ -236,13 +251,14 @@ export async function startSplitBlas(
   };
 
   const split: SplitBlas = {
+    rule,
     path: blas.path,
     config: blas.config,
     get threads() {
       return stopped ? 1 : threads;
     },
     sgemm(transA, transB, m, n, k, a, b, c, beta = 0) {
-      if (stopped || planChunks(m, n, k, threads) === null) {
+      if (stopped || planChunks(m, n, k, threads, rule) === null) {
         return blas.sgemm(transA, transB, m, n, k, a, b, c, beta);
       }
       finish(start(transA, transB, m, n, k, a, b, c, beta));
@@ -261,7 +277,7 @@ export async function startSplitBlas(
       stopWorkers();
     },
   };
-  const mismatch = checkSplit(blas, split, threads);
+  const mismatch = checkSplit(blas, split, threads, rule);
   if (mismatch !== null) {
     split.stop();
     return { ok: false, reason: mismatch };
@@ -305,19 +321,16 @@ function startHelper(
  * Products the split must reproduce bit for bit: every transpose, both
  * cuts, odd sizes at the ends, beta 0 and 1. Null when all match.
  */
-function checkSplit(blas: Blas, split: Blas, threads: number): string | null {
+function checkSplit(
+  blas: Blas,
+  split: Blas,
+  threads: number,
+  rule: CutRule,
+): string | null {
   const shapes = [[1000, 37, 500], [33, 1000, 600], [384, 128, 300]];
-  let seed = 1;
-  const random = (length: number) => {
-    const v = new Float32Array(length);
-    for (let i = 0; i < length; i++) {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      v[i] = seed / 2 ** 31 - 1;
-    }
-    return v;
-  };
+  const random = randomValues(1);
   for (const [m, n, k] of shapes) {
-    if (planChunks(m, n, k, threads) === null) continue;
+    if (planChunks(m, n, k, threads, rule) === null) continue;
     const a = random(m * k), b = random(k * n), c0 = random(m * n);
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
@@ -325,9 +338,7 @@ function checkSplit(blas: Blas, split: Blas, threads: number): string | null {
           const whole = c0.slice(), parts = c0.slice();
           blas.sgemm(transA, transB, m, n, k, a, b, whole, beta);
           split.sgemm(transA, transB, m, n, k, a, b, parts, beta);
-          const w = new Uint32Array(whole.buffer);
-          const p = new Uint32Array(parts.buffer);
-          if (w.some((bits, i) => bits !== p[i])) {
+          if (!sameBits(whole, parts)) {
             return `a ${m} x ${n} x ${k} product (transA ${transA}, transB ${transB}, beta ${beta}) cut into blocks differs from the whole call in this OpenBLAS build`;
           }
         }
@@ -335,4 +346,75 @@ function checkSplit(blas: Blas, split: Blas, threads: number): string | null {
     }
   }
   return null;
+}
+
+/**
+ * Where this build's products can be cut with the whole call's bits: for
+ * rows and for columns of C, the smallest of `ALIGNMENTS` at which cut
+ * products are exact, or null when none is. Each alignment is probed on
+ * the main thread with one-thread calls: a product cut into three blocks
+ * (at `align` and `2 align`, the last `align + 5` long, each above
+ * `MIN_CHUNK_MNK`), against the whole call, with the uncut side 37 and
+ * 300 long. A cut at a multiple of `align` that is not where the kernel
+ * starts a group of rows or columns changes the code that computes the
+ * elements after it, and so their bits.
+ */
+export function findCutRule(blas: Blas): CutRule {
+  // One set of operands for every probe: each one's A and B are shorter
+  // than MIN_CHUNK_MNK / ALIGNMENTS[0] + 1024 (k is at most that over the
+  // uncut side, 3 align + 5 is at most 3.7 align).
+  const longest = Math.ceil(MIN_CHUNK_MNK / ALIGNMENTS[0]) + 1024;
+  const values = randomValues(7)(2 * longest);
+  const exactAt = (byRows: boolean, align: number) =>
+    [37, 300].every((width) => {
+      const length = 3 * align + 5;
+      const k = Math.ceil(MIN_CHUNK_MNK / (align * width));
+      const m = byRows ? length : width, n = byRows ? width : length;
+      if (m * k > longest || k * n > longest) {
+        throw new Error(`findCutRule: a ${m} x ${n} x ${k} probe is too long`);
+      }
+      const a = values.subarray(0, m * k);
+      const b = values.subarray(longest, longest + k * n);
+      const whole = new Float32Array(m * n), parts = new Float32Array(m * n);
+      blas.gemm(false, false, m, n, k, a, k, b, n, 0, whole, n);
+      const blocks = [[0, align], [align, align], [2 * align, align + 5]];
+      for (const [start, size] of blocks) {
+        blas.gemm(
+          false,
+          false,
+          byRows ? size : m,
+          byRows ? n : size,
+          k,
+          a.subarray(byRows ? start * k : 0),
+          k,
+          b.subarray(byRows ? 0 : start),
+          n,
+          0,
+          parts.subarray(byRows ? start * n : start),
+          n,
+        );
+      }
+      return sameBits(whole, parts);
+    });
+  const smallest = (byRows: boolean) =>
+    ALIGNMENTS.find((align) => exactAt(byRows, align)) ?? null;
+  return { rows: smallest(true), columns: smallest(false) };
+}
+
+/** Deterministic values in [-1, 1) from a linear congruential sequence. */
+function randomValues(seed: number): (length: number) => Float32Array {
+  return (length) => {
+    const v = new Float32Array(length);
+    for (let i = 0; i < length; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      v[i] = seed / 2 ** 31 - 1;
+    }
+    return v;
+  };
+}
+
+function sameBits(x: Float32Array, y: Float32Array): boolean {
+  const a = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  const b = new Uint32Array(y.buffer, y.byteOffset, y.length);
+  return a.every((bits, i) => bits === b[i]);
 }

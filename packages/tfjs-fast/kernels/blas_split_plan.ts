@@ -2,27 +2,50 @@
  * How one sgemm is cut into blocks of rows (or columns) of C that separate
  * one-thread sgemm calls compute with the same bits as the whole call.
  *
- * Why the cut keeps the bits: OpenBLAS's blocked sgemm sums each element of
- * C over k in blocks whose sizes depend on k only, and tiles C's rows and
- * columns from the start in multiples of its register tile, with the odd
- * tile at the end. A block that starts at a multiple of `CHUNK_ALIGN` and
- * keeps the whole of k computes every element in that same order. Small
- * products take other code (the "direct" and small-matrix kernels of some
- * cores, under `MIN_CHUNK_MNK`), so the whole product and every block must
- * stay above it. `tests/blas_split.test.ts` and the check the helpers run
- * when they start hold an OpenBLAS build to this.
+ * Why a cut can keep the bits: OpenBLAS's blocked sgemm sums each element
+ * of C over k in blocks whose sizes depend on k only, so an element's bits
+ * depend only on which code of the kernel computes it. Kernels take C's
+ * rows and columns in groups from the start of each call (the Haswell
+ * kernel: groups of 12 rows of row-major C, and its columns in a pattern
+ * that restarts with every call), with other code for the odd group at
+ * the end. A block that starts where the whole call starts a group, and
+ * keeps the whole of k, is computed by the same code element for element.
+ * Where the groups start is the kernel's, and OpenBLAS's DYNAMIC_ARCH
+ * build picks the kernel for the CPU it runs on, so the alignment is not
+ * a constant: `startSplitBlas` finds it when it starts (a `CutRule`, each
+ * direction tried at `ALIGNMENTS`), and a direction no alignment keeps
+ * exact is never cut. Small products take other code (the "direct" and
+ * small-matrix kernels of some cores, under `MIN_CHUNK_MNK`), so the whole
+ * product and every block stay above it. `tests/blas_split.test.ts` and
+ * the check run when the helpers start hold an OpenBLAS build to this.
  *
  * @module
  */
 
 /** Fewest multiply-adds (m n k) in one block: OpenBLAS's direct sgemm stops here. */
 export const MIN_CHUNK_MNK = 28 * 512 * 512;
-/** Blocks start at multiples of this many rows or columns. */
-export const CHUNK_ALIGN = 64;
+/**
+ * The alignments tried for each direction, smallest first: multiples of
+ * the register tiles of OpenBLAS's x86 kernels (4, 8, 12, 16, 24 and 32).
+ */
+export const ALIGNMENTS = [8, 12, 16, 24, 32, 48, 64, 96, 192] as const;
 /** At most this many blocks per product. */
 export const MAX_CHUNKS = 32;
 
-/** A product cut into `chunks` blocks of `step` rows or columns of C. */
+/**
+ * Where blocks may start in this OpenBLAS build: at multiples of `rows`
+ * rows, or of `columns` columns, of C; null where no alignment keeps the
+ * whole call's bits (that direction is never cut).
+ */
+export interface CutRule {
+  rows: number | null;
+  columns: number | null;
+}
+
+/**
+ * A product cut into `chunks` blocks of rows or columns of C: `step` long
+ * each, the last one to the end.
+ */
 export interface ChunkPlan {
   byRows: boolean;
   step: number;
@@ -31,24 +54,40 @@ export interface ChunkPlan {
 
 /**
  * The cut for an m x n x k product shared by `threads` threads, or null when
- * it is too small to cut: every block at least `MIN_CHUNK_MNK` multiply-adds
- * and `CHUNK_ALIGN` rows (or columns) but the last.
+ * it is too small to cut: every block at least `MIN_CHUNK_MNK` multiply-adds,
+ * starting at a multiple of the rule's alignment, as even as the alignment
+ * allows. C's longer side is cut when the rule allows it, the other side
+ * otherwise.
  */
 export function planChunks(
   m: number,
   n: number,
   k: number,
   threads: number,
+  rule: CutRule,
 ): ChunkPlan | null {
-  const byRows = m >= n;
-  const length = byRows ? m : n;
-  const perLine = (byRows ? n : m) * k;
-  for (let chunks = Math.min(threads, MAX_CHUNKS); chunks >= 2; chunks--) {
-    const step = Math.ceil(length / chunks / CHUNK_ALIGN) * CHUNK_ALIGN;
-    const used = Math.ceil(length / step);
-    const last = length - (used - 1) * step;
-    if (used >= 2 && last * perLine >= MIN_CHUNK_MNK) {
-      return { byRows, step, chunks: used };
+  for (const byRows of m >= n ? [true, false] : [false, true]) {
+    const align = byRows ? rule.rows : rule.columns;
+    if (align === null) continue;
+    const length = byRows ? m : n;
+    const perLine = (byRows ? n : m) * k;
+    for (let chunks = Math.min(threads, MAX_CHUNKS); chunks >= 2; chunks--) {
+      // The aligned steps either side of an even cut; the smaller of a
+      // plan's blocks decides (the last block takes what is left).
+      const even = length / chunks / align;
+      let best: ChunkPlan | null = null, bestSmallest = 0;
+      for (const step of [Math.floor(even) * align, Math.ceil(even) * align]) {
+        const last = length - (chunks - 1) * step;
+        const smallest = Math.min(step, last);
+        if (
+          step > 0 && smallest * perLine >= MIN_CHUNK_MNK &&
+          smallest > bestSmallest
+        ) {
+          best = { byRows, step, chunks };
+          bestSmallest = smallest;
+        }
+      }
+      if (best !== null) return best;
     }
   }
   return null;
@@ -83,10 +122,11 @@ export function chunkCall(
   k: number,
 ): ChunkCall {
   const start = index * plan.step;
+  const last = index === plan.chunks - 1;
   const leading = { lda: transA ? m : k, ldb: transB ? k : n, ldc: n };
   if (plan.byRows) {
     return {
-      m: Math.min(plan.step, m - start),
+      m: last ? m - start : plan.step,
       n,
       aOffset: transA ? start : start * k,
       bOffset: 0,
@@ -96,7 +136,7 @@ export function chunkCall(
   }
   return {
     m,
-    n: Math.min(plan.step, n - start),
+    n: last ? n - start : plan.step,
     aOffset: 0,
     bOffset: transB ? start * k : start,
     cOffset: start,

@@ -1,53 +1,86 @@
 import {
-  CHUNK_ALIGN,
+  ALIGNMENTS,
   chunkCall,
+  type CutRule,
   MIN_CHUNK_MNK,
   planChunks,
   RING,
 } from "../kernels/blas_split_plan.ts";
 import { openBlas } from "../kernels/blas_kernels.ts";
-import { type SplitBlas, startSplitBlas } from "../kernels/blas_split.ts";
+import {
+  findCutRule,
+  type SplitBlas,
+  startSplitBlas,
+} from "../kernels/blas_split.ts";
 import { assert, assertEquals } from "../../../tests/assert.ts";
 
+/** The rules of the kernels seen here, and one direction forbidden each way. */
+const rules: CutRule[] = [
+  { rows: 64, columns: 64 },
+  { rows: 12, columns: null },
+  { rows: null, columns: 8 },
+  { rows: 24, columns: 48 },
+];
+
 Deno.test("planChunks: aligned blocks that cover C once, each large enough", () => {
-  let planned = 0;
-  for (const m of [1, 63, 64, 65, 128, 191, 500, 1000, 4096]) {
-    for (const n of [1, 16, 37, 64, 200, 1024]) {
-      for (const k of [1, 50, 300, 2000]) {
-        for (const threads of [2, 3, 4, 8]) {
-          const plan = planChunks(m, n, k, threads);
-          if (plan === null) {
-            // Then no aligned cut in two leaves both blocks large enough.
-            const byRows = m >= n;
-            const length = byRows ? m : n, perLine = (byRows ? n : m) * k;
-            for (let cut = CHUNK_ALIGN; cut < length; cut += CHUNK_ALIGN) {
-              assert(
-                cut * perLine < MIN_CHUNK_MNK ||
-                  (length - cut) * perLine < MIN_CHUNK_MNK,
-                `${m} x ${n} x ${k} could be cut at ${cut}`,
-              );
+  for (const rule of rules) {
+    let planned = 0;
+    for (const m of [1, 63, 64, 65, 128, 191, 500, 1000, 4096]) {
+      for (const n of [1, 16, 37, 64, 200, 1024]) {
+        for (const k of [1, 50, 300, 2000]) {
+          for (const threads of [2, 3, 4, 8]) {
+            const what =
+              `${m} x ${n} x ${k}, rows ${rule.rows}, columns ${rule.columns}`;
+            const plan = planChunks(m, n, k, threads, rule);
+            if (plan === null) {
+              // Then no allowed cut in two leaves both blocks large enough.
+              for (const byRows of [true, false]) {
+                const align = byRows ? rule.rows : rule.columns;
+                if (align === null) continue;
+                const length = byRows ? m : n;
+                const perLine = (byRows ? n : m) * k;
+                for (let cut = align; cut < length; cut += align) {
+                  assert(
+                    cut * perLine < MIN_CHUNK_MNK ||
+                      (length - cut) * perLine < MIN_CHUNK_MNK,
+                    `${what} could be cut at ${cut}`,
+                  );
+                }
+              }
+              continue;
             }
-            continue;
+            planned++;
+            assert(plan.chunks >= 2 && plan.chunks <= threads);
+            const align = plan.byRows ? rule.rows : rule.columns;
+            assert(align !== null, `${what}: cut a forbidden way`);
+            assertEquals(plan.step % align, 0);
+            // The longer side is cut whenever the rule allows it.
+            if ((m >= n) !== plan.byRows) {
+              assertEquals(plan.byRows ? rule.columns : rule.rows, null, what);
+            }
+            let covered = 0;
+            for (let i = 0; i < plan.chunks; i++) {
+              const call = chunkCall(plan, i, false, false, m, n, k);
+              const length = plan.byRows ? call.m : call.n;
+              assert(length > 0);
+              assert(call.m * call.n * k >= MIN_CHUNK_MNK, "block too small");
+              assertEquals(call.cOffset, plan.byRows ? covered * n : covered);
+              covered += length;
+            }
+            assertEquals(covered, plan.byRows ? m : n);
           }
-          planned++;
-          assert(plan.chunks >= 2 && plan.chunks <= threads);
-          assertEquals(plan.step % CHUNK_ALIGN, 0);
-          let covered = 0;
-          for (let i = 0; i < plan.chunks; i++) {
-            const call = chunkCall(plan, i, false, false, m, n, k);
-            const length = plan.byRows ? call.m : call.n;
-            assert(length > 0);
-            assert(call.m * call.n * k >= MIN_CHUNK_MNK, "block too small");
-            assertEquals(call.cOffset, plan.byRows ? covered * n : covered);
-            covered += length;
-          }
-          assertEquals(covered, plan.byRows ? m : n);
         }
       }
     }
+    assert(planned > 50, `only ${planned} shapes were cut`);
   }
-  assert(planned > 50, `only ${planned} shapes were cut`);
-  assertEquals(planChunks(128, 128, 128, 2), null);
+  assertEquals(planChunks(128, 128, 128, 2, rules[0]), null);
+  assertEquals(
+    planChunks(4096, 4096, 64, 2, { rows: null, columns: null }),
+    null,
+  );
+  // A wide C is cut by rows when its columns may not be cut.
+  assertEquals(planChunks(128, 784, 256, 2, rules[1])?.byRows, true);
 });
 
 const opened = openBlas({ threads: 1 });
@@ -85,6 +118,91 @@ if (!opened.ok) {
     return started.blas;
   };
 
+  Deno.test("findCutRule: every cut it allows keeps the whole call's bits", () => {
+    const rule = findCutRule(whole);
+    assert(
+      rule.rows !== null || rule.columns !== null,
+      "no direction can be cut in this OpenBLAS build",
+    );
+    assertEquals(findCutRule(whole), rule);
+    for (const align of [rule.rows, rule.columns]) {
+      if (align !== null) assert(ALIGNMENTS.includes(align as 8), `${align}`);
+    }
+    let checked = 0;
+    // Long sides past OpenBLAS's blocks of rows and columns (thousands),
+    // odd ends, the course's layers' shapes; every transpose.
+    const shapes = [
+      [1111, 64, 257],
+      [6272, 32, 800],
+      [20011, 37, 64],
+      [
+        128,
+        784,
+        256,
+      ],
+      [784, 256, 128],
+      [33, 1000, 600],
+      [300, 4099, 96],
+    ];
+    for (const [i, [m, n, k]] of shapes.entries()) {
+      for (const byRows of [true, false]) {
+        const align = byRows ? rule.rows : rule.columns;
+        const length = byRows ? m : n, perLine = (byRows ? n : m) * k;
+        if (align === null) continue;
+        // The first, a middle and the last multiple of the alignment that
+        // leave both blocks above MIN_CHUNK_MNK.
+        const cuts: number[] = [];
+        for (let cut = align; cut < length; cut += align) {
+          if (
+            cut * perLine >= MIN_CHUNK_MNK &&
+            (length - cut) * perLine >= MIN_CHUNK_MNK
+          ) cuts.push(cut);
+        }
+        const chosen = [
+          ...new Set([cuts[0], cuts[cuts.length >> 1], cuts.at(-1)]),
+        ].filter((cut) => cut !== undefined);
+        for (const transA of [false, true]) {
+          for (const transB of [false, true]) {
+            const a = values(m * k, 5 * i + 1), b = values(k * n, 5 * i + 2);
+            const expected = new Float32Array(m * n);
+            whole.sgemm(transA, transB, m, n, k, a, b, expected);
+            for (const cut of chosen) {
+              const got = new Float32Array(m * n);
+              const plan = { byRows, step: cut, chunks: 2 };
+              for (const index of [0, 1]) {
+                const c = chunkCall(plan, index, transA, transB, m, n, k);
+                whole.gemm(
+                  transA,
+                  transB,
+                  c.m,
+                  c.n,
+                  k,
+                  a.subarray(c.aOffset),
+                  c.lda,
+                  b.subarray(c.bOffset),
+                  c.ldb,
+                  0,
+                  got.subarray(c.cOffset),
+                  c.ldc,
+                );
+              }
+              const at = sameBits(expected, got);
+              assertEquals(
+                at,
+                -1,
+                `${m} x ${n} x ${k} transA ${transA} transB ${transB}, ${
+                  byRows ? "rows" : "columns"
+                } cut at ${cut}: element ${at}`,
+              );
+              checked++;
+            }
+          }
+        }
+      }
+    }
+    assert(checked >= 20, `only ${checked} cuts were checked`);
+  });
+
   for (const threads of [2, 3]) {
     Deno.test(`a product cut over ${threads} threads has the whole call's bits`, async () => {
       const split = await startSplit(threads);
@@ -107,7 +225,7 @@ if (!opened.ok) {
         ];
         let cut = 0;
         for (const [i, [m, n, k]] of shapes.entries()) {
-          if (planChunks(m, n, k, threads) !== null) cut++;
+          if (planChunks(m, n, k, threads, split.rule) !== null) cut++;
           const a = values(m * k, 3 * i + 1);
           const b = values(k * n, 3 * i + 2);
           const c0 = values(m * n, 3 * i + 3);
