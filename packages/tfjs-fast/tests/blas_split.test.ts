@@ -126,7 +126,9 @@ if (!opened.ok) {
     );
     assertEquals(findCutRule(whole), rule);
     for (const align of [rule.rows, rule.columns]) {
-      if (align !== null) assert(ALIGNMENTS.includes(align as 8), `${align}`);
+      if (align !== null) {
+        assert((ALIGNMENTS as readonly number[]).includes(align), `${align}`);
+      }
     }
     let checked = 0;
     // Long sides past OpenBLAS's blocks of rows and columns (thousands),
@@ -135,11 +137,7 @@ if (!opened.ok) {
       [1111, 64, 257],
       [6272, 32, 800],
       [20011, 37, 64],
-      [
-        128,
-        784,
-        256,
-      ],
+      [128, 784, 256],
       [784, 256, 128],
       [33, 1000, 600],
       [300, 4099, 96],
