@@ -785,8 +785,7 @@ class Plans {
       // A filter gradient's later parts add to the first part's result.
       const adds = pass === "backwardWeights" && lane > 0;
       const plan = new PassPlan(s, this.engine, pd, roles, adds);
-      // The reference implementations are slower than im2col + sgemm.
-      if (plan.implementation.startsWith("ref")) {
+      if (!isDirectKernel(plan.implementation)) {
         plan.destroy();
         return null;
       }
@@ -795,6 +794,19 @@ class Plans {
       for (const pd of created) s.dnnl_primitive_desc_destroy(pd);
     }
   }
+}
+
+/**
+ * Whether oneDNN chose one of its direct JIT convolutions ("jit:avx2",
+ * "jit_1x1:avx512_core"), the only implementations the package uses. The
+ * reference code ("ref:any") is slower than im2col + sgemm; the gemm-based
+ * one ("x64:gemm:jit", chosen for some passes when the CPU or
+ * `DNNL_MAX_CPU_ISA` stops at AVX2 or below) is oneDNN's own im2col, fails
+ * on the package's helper threads (status 2, invalid arguments), and was
+ * never checked for the bits of one image in any batch.
+ */
+export function isDirectKernel(implementation: string): boolean {
+  return /^jit(_1x1)?:/.test(implementation);
 }
 
 /**

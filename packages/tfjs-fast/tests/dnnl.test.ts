@@ -10,6 +10,7 @@ import {
   type ConvGeometry,
   type ConvPass,
   FILTER_GRADIENT_PARTS,
+  isDirectKernel,
   MAX_PLANS,
   MIN_PART_MACS,
   openDnnl,
@@ -332,8 +333,73 @@ if (dnnl) {
     const g = geometry(32, 14, 32, 32, 5, 1, [2, 2]);
     for (const pass of PASSES) {
       const impl = dnnl.implementation(pass, g);
-      assert(impl !== null && !impl.startsWith("ref"), `${pass}: ${impl}`);
+      assert(impl !== null && isDirectKernel(impl), `${pass}: ${impl}`);
     }
+    for (const name of ["jit:avx2", "jit_1x1:avx512_core", "jit:sse41"]) {
+      assert(isDirectKernel(name), name);
+    }
+    for (
+      const name of [
+        "ref:any",
+        "x64:gemm:jit",
+        "gemm:jit",
+        "brgconv:avx512_core",
+      ]
+    ) {
+      assert(!isDirectKernel(name), name);
+    }
+  });
+
+  Deno.test("oneDNN held below AVX2 declines its gemm-based passes instead of failing on a helper thread", async () => {
+    // DNNL_MAX_CPU_ISA=SSE41 makes oneDNN choose what a CPU without AVX2
+    // gets: direct forward kernels, gemm-based ("x64:gemm:jit") gradients,
+    // which fail on the package's helper threads (status 2).
+    const script = `
+      import { openDnnl } from ${
+      JSON.stringify(new URL("../kernels/dnnl.ts", import.meta.url))
+    };
+      const opened = openDnnl({ threads: 2 });
+      if (!opened.ok) throw new Error(opened.reason);
+      await opened.dnnl.ready;
+      const g = { batch: 64, inHeight: 14, inWidth: 14, inChannels: 32,
+        outHeight: 7, outWidth: 7, outChannels: 64, filterHeight: 4,
+        filterWidth: 4, strideHeight: 2, strideWidth: 2, padTop: 1,
+        padBottom: 2, padLeft: 1, padRight: 2 };
+      const x = new Float32Array(64 * 14 * 14 * 32).fill(0.5);
+      const w = new Float32Array(4 * 4 * 32 * 64).fill(0.25);
+      const y = new Float32Array(64 * 7 * 7 * 64);
+      const ran = [
+        opened.dnnl.convolve("forward", g, x, w, y),
+        opened.dnnl.convolve("backwardData", g, y, w, x),
+        opened.dnnl.convolve("backwardWeights", g, x, y, w),
+      ];
+      console.log(JSON.stringify({
+        ran,
+        y: y[0],
+        implementation: opened.dnnl.implementation("forward", g),
+        threads: opened.dnnl.threads,
+      }));
+      await opened.dnnl.setThreads(1);
+    `;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-ffi", "--allow-env", "-"],
+      env: { DNNL_MAX_CPU_ISA: "SSE41" },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(script));
+    await writer.close();
+    const out = await child.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, 0, stderr);
+    const got = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+    assertEquals(got.threads, 2);
+    assertEquals(got.implementation, "jit:sse41");
+    // Every input of y's first element is 0.5 x 0.25, 9 of 16 taps inside.
+    assertEquals(got.y, 9 * 32 * 0.5 * 0.25);
+    assertEquals(got.ran, [true, false, false]);
   });
 
   Deno.test("the convolution kernels fall back to im2col when oneDNN declines a geometry", () => {
