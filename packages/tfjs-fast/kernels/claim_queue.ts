@@ -27,12 +27,16 @@ export const CLAIM = {
 
 /**
  * Claims the next call posted before `posted` that no thread has claimed:
- * its id, or null when there is none.
+ * its id, or null when there is none. `posted` may be stale: a helper
+ * reads it, and other threads may claim past it before the helper claims.
  */
 export function claimNext(counters: Int32Array, posted: number): number | null {
   for (;;) {
     const next = Atomics.load(counters, CLAIM.claimed);
-    if (next === posted) return null;
+    // At or past `posted`, not `=== posted`: a stale `posted` behind
+    // `claimed` would otherwise claim a call not posted yet, whose slot
+    // still holds an earlier call's operands.
+    if (((posted - next) | 0) <= 0) return null;
     // Fails when another thread took this call first.
     if (
       Atomics.compareExchange(counters, CLAIM.claimed, next, (next + 1) | 0) ===
