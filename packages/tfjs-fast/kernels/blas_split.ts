@@ -377,21 +377,23 @@ export function findCutRule(blas: Blas): CutRule {
       const b = values.subarray(longest, longest + k * n);
       const whole = new Float32Array(m * n), parts = new Float32Array(m * n);
       blas.gemm(false, false, m, n, k, a, k, b, n, 0, whole, n);
-      const blocks = [[0, align], [align, align], [2 * align, align + 5]];
-      for (const [start, size] of blocks) {
+      // Blocks of align, align and (the last, to the end) align + 5.
+      const plan = { byRows, step: align, chunks: 3 };
+      for (let i = 0; i < plan.chunks; i++) {
+        const c = chunkCall(plan, i, false, false, m, n, k);
         blas.gemm(
           false,
           false,
-          byRows ? size : m,
-          byRows ? n : size,
+          c.m,
+          c.n,
           k,
-          a.subarray(byRows ? start * k : 0),
-          k,
-          b.subarray(byRows ? 0 : start),
-          n,
+          a.subarray(c.aOffset),
+          c.lda,
+          b.subarray(c.bOffset),
+          c.ldb,
           0,
-          parts.subarray(byRows ? start * n : start),
-          n,
+          parts.subarray(c.cOffset),
+          c.ldc,
         );
       }
       return sameBits(whole, parts);
