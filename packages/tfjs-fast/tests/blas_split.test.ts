@@ -13,6 +13,7 @@ import {
   startSplitBlas,
 } from "../kernels/blas_split.ts";
 import { assert, assertEquals } from "../../../tests/assert.ts";
+import { runChildScript } from "./child_script.ts";
 
 /** The rules of the kernels seen here, and one direction forbidden each way. */
 const rules: CutRule[] = [
@@ -368,25 +369,12 @@ if (!opened.ok) {
       split.blas.sgemm(false, false, 1000, 37, 500, new Float32Array(500000).fill(1), new Float32Array(500 * 37).fill(1), c);
       console.log(c[0]);
     `;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-read", "--allow-ffi", "--allow-env", "-"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(script));
-    await writer.close();
-    const timer = setTimeout(() => child.kill(), 60_000);
-    const out = await child.output();
-    clearTimeout(timer);
-    const text = new TextDecoder().decode(out.stdout).trim();
+    const out = await runChildScript(script);
+    const text = out.stdout.trim();
     assertEquals(
       out.code,
       0,
-      `exit ${out.code} (killed after 60 s?): ${
-        new TextDecoder().decode(out.stderr)
-      }`,
+      `exit ${out.code} (killed after 60 s?): ${out.stderr}`,
     );
     assertEquals(text, "500");
   });

@@ -21,6 +21,7 @@ import {
 import { DEFAULT_DNNL } from "./matmul_paths.ts";
 import { ArgumentError } from "../errors.ts";
 import { randomNormal } from "./seeded.ts";
+import { runChildScript } from "./child_script.ts";
 import {
   assert,
   assertAllClose,
@@ -381,20 +382,11 @@ if (dnnl) {
       }));
       await opened.dnnl.setThreads(1);
     `;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-read", "--allow-ffi", "--allow-env", "-"],
+    const out = await runChildScript(script, {
       env: { DNNL_MAX_CPU_ISA: "SSE41" },
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(script));
-    await writer.close();
-    const out = await child.output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assertEquals(out.code, 0, stderr);
-    const got = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+    });
+    assertEquals(out.code, 0, out.stderr);
+    const got = JSON.parse(out.stdout.trim());
     assertEquals(got.threads, 2);
     assertEquals(got.implementation, "jit:sse41");
     // Every input of y's first element is 0.5 x 0.25, 9 of 16 taps inside.
