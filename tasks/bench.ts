@@ -961,7 +961,7 @@ async function main() {
   );
   if (torchInfo) {
     console.log(
-      `PyTorch ${torchInfo.version}, ${torchInfo.threads} threads, BLAS: ${torchInfo.blas}`,
+      `PyTorch ${torchInfo.version}, ${torchInfo.threads} threads, BLAS: ${torchInfo.blas}, malloc: ${torchInfo.malloc}`,
     );
   }
   const header = [

@@ -7,7 +7,9 @@ the course. Each model mirrors its tfjs twin layer for layer (NCHW instead of
 NHWC; "same" padding of a 4x4 stride-2 convolution is padding=1 here).
 
 OMP_WAIT_POLICY defaults to PASSIVE here (see below); pass
-OMP_WAIT_POLICY=ACTIVE in the environment to measure the default.
+OMP_WAIT_POLICY=ACTIVE in the environment to measure the default. glibc's
+malloc keeps freed memory here (see steady_malloc); pass
+BENCH_TORCH_MALLOC=default to measure glibc's own policy.
 
 Which BLAS torch uses matters more than anything else: Debian's torch is
 built with BLAS_INFO=generic and calls whatever libblas.so.3 the alternatives
@@ -31,9 +33,42 @@ import time
 # set before libgomp loads, i.e. before importing torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import ctypes  # noqa: E402
+
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+
+def steady_malloc():
+    """Keeps glibc from handing each freed tensor's pages back to the kernel.
+
+    A step allocates and frees the same large tensors (a 128 x 784 batch is
+    400 KB) again and again. glibc serves blocks above its mmap threshold with
+    fresh mmaps, and gives the top of the heap back above its trim threshold;
+    both thresholds move with what was freed earlier in the process. So a
+    workload's time depended on which workloads ran before it in the same
+    process: the GAN step took 31-34 ms alone and 10 ms after the VQ-VAE
+    rows, the difference being ~150k minor page faults, which cost ~10 us
+    each on a VM. Fixing both thresholds (the mmap one at glibc's maximum,
+    32 MB) makes every step reuse its memory, as tfjs's wasm heap does.
+    Returns what was set, for the report.
+    """
+    if os.environ.get("BENCH_TORCH_MALLOC") == "default":
+        return "glibc default (BENCH_TORCH_MALLOC=default)"
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return "not glibc: allocator default"
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    ok = libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1
+    ok = libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 and ok
+    if not ok:
+        raise RuntimeError("bench_torch.py: mallopt refused the thresholds")
+    return "mmap threshold 32 MB, trim threshold 1 GB (mallopt)"
+
+
+MALLOC = steady_malloc()
 
 
 def arg(name, default=None):
@@ -273,11 +308,12 @@ def main():
         "threads": torch.get_num_threads(),
         "blas": blas_in_use(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "malloc": MALLOC,
     }
     if arg("json") is not None:
         print(json.dumps({"info": info, "ms": ms}))
     else:
-        print(f"PyTorch {info['version']}, {info['threads']} threads, BLAS {info['blas']}")
+        print(f"PyTorch {info['version']}, {info['threads']} threads, BLAS {info['blas']}, malloc: {info['malloc']}")
         for k, v in ms.items():
             print(f"{k:12s} {v:8.2f} ms/step")
 
