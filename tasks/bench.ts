@@ -25,6 +25,8 @@
  *   --no-blas          do not load OpenBLAS (then wasm may use 2 threads)
  *   --no-dnnl          do not load oneDNN (convolutions as im2col + matMul)
  *   --no-torch         skip PyTorch
+ *   --no-fast-layers   tfjs-layers' own Dense and Conv2D code
+ *                      (useFastLayers(false): gradients of every input)
  *   --leak             also check tf.memory().numTensors after 10 and after
  *                      --leak-steps steps (default 1000) of every cheap workload
  *   --profile          also print each workload's kernels (tf.profile of one
@@ -44,6 +46,7 @@ import {
   readInto,
   useBlas,
   useDnnl,
+  useFastLayers,
 } from "@course/tfjs-fast";
 import {
   convDecoder28,
@@ -58,13 +61,13 @@ import { randomNormal, randomUniform } from "../lib/random.ts";
  * One training workload: `step()` runs one step (a promise for the
  * readback, which awaits `data()`), `dispose()` frees it.
  */
-interface Instance {
+export interface Instance {
   step(): void | Promise<void>;
   dispose(): void;
 }
 
 /** A named workload, its PyTorch counterpart and how to build it. */
-interface Workload {
+export interface Workload {
   name: string;
   /** What one step is, for the table. */
   what: string;
@@ -638,7 +641,7 @@ const CONV_GEOMETRIES: ConvGeometry[] = [
   },
 ];
 
-const WORKLOADS: Workload[] = [
+export const WORKLOADS: Workload[] = [
   matMulWorkload(1024),
   readbackWorkload(1024),
   readIntoWorkload(1024),
@@ -654,6 +657,38 @@ const WORKLOADS: Workload[] = [
 ];
 
 // ---------------------------------------------------------------------------
+
+/** The flags above; any other argument is an error. */
+const FLAGS = [
+  "quick",
+  "rounds",
+  "filter",
+  "backends",
+  "cpu-cap-ms",
+  "cpu-all",
+  "threads",
+  "no-blas",
+  "no-dnnl",
+  "no-torch",
+  "no-fast-layers",
+  "leak",
+  "leak-steps",
+  "profile",
+];
+
+/** Throws for an argument that is not one of FLAGS (a typo is not ignored). */
+function checkFlags(args: readonly string[]): void {
+  for (const a of args) {
+    const name = a.startsWith("--") ? a.slice(2).split("=")[0] : null;
+    if (name === null || !FLAGS.includes(name)) {
+      throw new Error(
+        `bench: unknown argument ${JSON.stringify(a)}; the flags are ${
+          FLAGS.map((f) => `--${f}`).join(", ")
+        }`,
+      );
+    }
+  }
+}
 
 function flag(name: string): string | undefined {
   const hit = Deno.args.find((a) =>
@@ -802,6 +837,7 @@ function describe(name: string): string {
 }
 
 async function main() {
+  checkFlags(Deno.args);
   const quick = flag("quick") !== undefined;
   const rounds = Number(flag("rounds") ?? (quick ? 2 : 3));
   const budgetMs = quick ? 300 : 1000;
@@ -819,6 +855,7 @@ async function main() {
     blas: flag("no-blas") === undefined,
     dnnl: flag("no-dnnl") === undefined,
   });
+  if (flag("no-fast-layers") !== undefined) useFastLayers(false);
   loadedBlas = activeBlas();
   loadedDnnl = activeDnnl();
   const home = loadedBlas ? "wasm+openblas" : wasmName;

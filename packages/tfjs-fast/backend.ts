@@ -25,6 +25,7 @@ import { startSplitBlas } from "./kernels/blas_split.ts";
 import { type Dnnl, openDnnl, useDnnl } from "./kernels/dnnl.ts";
 import { registerWasmKernels } from "./kernels/wasm_kernels.ts";
 import { useFusedAdam } from "./optim.ts";
+import { useFastLayers } from "./layers.ts";
 import { useFusedPowGradient } from "./ops.ts";
 import { startThreadedWasm } from "./kernels/wasm_threads.ts";
 import { ArgumentError } from "./errors.ts";
@@ -434,6 +435,8 @@ export async function initBackend(
     useFusedAdam(true);
     // Pow's gradient (a scalar exponent) as one kernel on wasm, same bits.
     useFusedPowGradient(true);
+    // tf.layers.dense's and conv2d's gradients compute only the parts asked for.
+    useFastLayers(true);
   }
   adamPatched = true;
   // The default samples the CPUs for 100 ms: once, and only when needed.

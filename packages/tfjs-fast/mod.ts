@@ -48,6 +48,7 @@ export {
   denseGrad,
   type DenseGradients,
 } from "./dense.ts";
+export { fastLayersInUse, useFastLayers } from "./layers.ts";
 export { readInto } from "./read.ts";
 export { ArgumentError } from "./errors.ts";
 export {

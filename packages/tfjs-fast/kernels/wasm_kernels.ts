@@ -47,6 +47,7 @@ import { ELEMENTWISE_BUILTINS, ELEMENTWISE_KERNELS } from "./elementwise.ts";
 import { tanh } from "./tanh.ts";
 import { COMBINATION_BUILTINS, COMBINATION_KERNELS } from "./combination.ts";
 import { DENSE_KERNELS } from "./dense.ts";
+import { LAYERS_KERNELS } from "./layers.ts";
 
 function unsortedSegmentSum(
   { inputs, backend, attrs }: KernelArgs,
@@ -138,6 +139,7 @@ const PROJECT_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo> = {
 markReplacements(PROJECT_KERNELS);
 markReplacements(COMBINATION_KERNELS as Record<string, KernelFn>);
 markReplacements(DENSE_KERNELS as Record<string, KernelFn>);
+markReplacements(LAYERS_KERNELS);
 
 /** Names of the kernels this module registers for the wasm backend. */
 export const WASM_PROJECT_KERNELS: readonly string[] = Object.keys(
@@ -167,5 +169,9 @@ export function registerWasmKernels(): void {
   // A dense layer and its gradient, one kernel each (kernels/dense.ts).
   for (const [kernelName, kernelFunc] of Object.entries(DENSE_KERNELS)) {
     registerWasmKernel(kernelName, kernelFunc as KernelFn);
+  }
+  // tfjs-layers' Dense and Conv2D under names with lazy gradients (layers.ts).
+  for (const [kernelName, kernelFunc] of Object.entries(LAYERS_KERNELS)) {
+    registerWasmKernel(kernelName, kernelFunc);
   }
 }
