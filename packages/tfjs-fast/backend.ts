@@ -26,7 +26,7 @@ import { type Dnnl, openDnnl, useDnnl } from "./kernels/dnnl.ts";
 import { registerWasmKernels } from "./kernels/wasm_kernels.ts";
 import { useFusedAdam } from "./optim.ts";
 import { useFastLayers } from "./layers.ts";
-import { useFusedPowGradient } from "./ops.ts";
+import { useFusedPowGradient, useFusedReductionGradients } from "./ops.ts";
 import { startThreadedWasm } from "./kernels/wasm_threads.ts";
 import { ArgumentError } from "./errors.ts";
 import { envVar } from "./env.ts";
@@ -435,6 +435,8 @@ export async function initBackend(
     useFusedAdam(true);
     // Pow's gradient (a scalar exponent) as one kernel on wasm, same bits.
     useFusedPowGradient(true);
+    // A full sum's or mean's gradient as one fill, not dy times JS ones.
+    useFusedReductionGradients(true);
     // tf.layers.dense's and conv2d's gradients compute only the parts asked for.
     useFastLayers(true);
   }

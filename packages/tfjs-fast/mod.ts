@@ -39,8 +39,10 @@ export {
 } from "./optim.ts";
 export {
   fusedPowGradientInUse,
+  fusedReductionGradientsInUse,
   linearCombination,
   useFusedPowGradient,
+  useFusedReductionGradients,
 } from "./ops.ts";
 export {
   dense,

@@ -64,6 +64,8 @@ export const termName = (i: number): string => TERM_NAMES[i] ?? `x${i}`;
 export const LINEAR_COMBINATION = "ProjectLinearCombination";
 export const SCALE_MANY = "ProjectScaleMany";
 export const POW_GRAD = "ProjectPowGrad";
+/** A float32 tensor of attrs.shape, every element x's one value. */
+export const BROADCAST_SCALAR = "ProjectBroadcastScalar";
 
 /**
  * out[i] = c x[i] ("scale") or acc[i] + c x[i] ("axpy"): the product
@@ -278,6 +280,26 @@ function pow(args: KernelArgs): tf.TensorInfo {
 }
 
 /** The kernels, by name (registered for wasm by kernels/wasm_kernels.ts). */
+/**
+ * A tensor of `shape` filled with the one element of float32 x: the
+ * gradient of a full sum or mean, which tfjs forms as dy times a tensor of
+ * ones made in JavaScript (a fresh array of the input's size, uploaded,
+ * then multiplied). The value is copied, so the bits of dy * 1.
+ */
+function broadcastScalarKernel(
+  { inputs, backend, attrs }: KernelArgs,
+): tf.TensorInfo {
+  const { x } = inputs as { x: tf.TensorInfo };
+  const { shape } = attrs as unknown as { shape: number[] };
+  const wasm = backend as WasmBackendLike;
+  const value = heapF32(wasm)[heapOffset(wasm, x) >> 2];
+  const out = wasm.makeOutput([...shape], "float32");
+  const start = heapOffset(wasm, out) >> 2;
+  // The view after makeOutput: it may have grown the memory.
+  heapF32(wasm).fill(value, start, start + tf.util.sizeFromShape(shape));
+  return out;
+}
+
 export const COMBINATION_KERNELS: Record<
   string,
   (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]
@@ -285,6 +307,7 @@ export const COMBINATION_KERNELS: Record<
   [LINEAR_COMBINATION]: linearCombinationKernel,
   [SCALE_MANY]: scaleManyKernel,
   [POW_GRAD]: powGradKernel,
+  [BROADCAST_SCALAR]: broadcastScalarKernel,
   Pow: pow,
 };
 
