@@ -75,6 +75,7 @@ const WRAPPED = [
   "GatherV2",
   "Sum",
   "Identity",
+  "Cast",
 ];
 
 /**
@@ -424,6 +425,32 @@ function identity(args: KernelArgs): tf.TensorInfo {
   return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
 }
 
+/**
+ * Cast to the dtype x already has as a new reference to x's memory (the
+ * built-in copies every element): tfjs's Multiply gradient casts the other
+ * factor to float32 every time, a copy of a whole layer output. A cast of
+ * float32 or int32 to bool is x != 0, as on the cpu backend: the built-in
+ * truncates to a byte (2.7 gave 2, 256 and NaN gave 0). Other casts are the
+ * built-in's.
+ */
+function cast(args: KernelArgs): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { dtype } = args.attrs as unknown as { dtype: tf.DataType };
+  if (dtype === x.dtype && x.dtype !== "string" && x.dtype !== "complex64") {
+    return identity(args);
+  }
+  if (dtype === "bool" && (x.dtype === "float32" || x.dtype === "int32")) {
+    const wasm = args.backend as WasmBackendLike;
+    const out = wasm.makeOutput([...x.shape], "bool");
+    // Views after makeOutput: it may have grown the memory.
+    const from = wasm.typedArrayFromHeap(x);
+    const to = wasm.typedArrayFromHeap(out);
+    for (let i = 0; i < from.length; i++) to[i] = from[i] !== 0 ? 1 : 0;
+    return out;
+  }
+  return builtin("Cast")(args);
+}
+
 /** The faster replacements, by kernel name. */
 export const FAST_KERNELS: Readonly<Record<string, KernelFn>> = {
   BatchMatMul: batchMatMul,
@@ -431,6 +458,7 @@ export const FAST_KERNELS: Readonly<Record<string, KernelFn>> = {
   GatherV2: gatherV2,
   Sum: sum,
   Identity: identity,
+  Cast: cast,
 };
 markReplacements(FAST_KERNELS);
 

@@ -691,6 +691,57 @@ Deno.test("the reductions over nothing do not leak tensors or backend memory", a
   assertEquals(backend.numDataIds(), ids, "wasm data ids");
 });
 
+// A cast to the same dtype as a shared reference (kernels/fast_kernels.ts).
+Deno.test("Cast to the same dtype shares memory; other casts match cpu; no leaks", async () => {
+  // 2.7, 256 and NaN: the built-in cast to bool truncated them to a byte.
+  const values = [1.5, -0, NaN, -Infinity, 3e-45, 2.7, -2.7, 256, 3e9];
+  const pairs = [
+    ["float32", "int32"],
+    ["float32", "bool"],
+    ["int32", "float32"],
+    ["int32", "bool"],
+    ["bool", "float32"],
+    ["bool", "int32"],
+  ] as const;
+  const castAll = () =>
+    pairs.map(([from, to]) =>
+      tf.tidy(() =>
+        Array.from(tf.cast(tf.tensor1d(values, from), to).dataSync())
+      )
+    );
+  await tf.setBackend("cpu");
+  let onCpu: number[][];
+  try {
+    onCpu = castAll();
+  } finally {
+    await tf.setBackend("wasm");
+  }
+  assertEquals(castAll(), onCpu);
+  const backend = tf.backend() as unknown as { numDataIds(): number };
+  const ids = backend.numDataIds();
+  await assertNoTensorLeak(() => {
+    for (const dtype of ["float32", "int32", "bool"] as const) {
+      const x = tf.tensor1d(values, dtype);
+      const expected = Array.from(x.dataSync());
+      const y = tf.cast(x, dtype);
+      assertEquals(y.dtype, dtype);
+      x.dispose(); // the cast outlives the original
+      assertEquals(Array.from(y.dataSync()), expected);
+      y.dispose();
+    }
+    // Multiply's gradient casts its other factor: the same bits.
+    const a = tf.tensor1d([1.25, -3]);
+    const b = tf.tensor1d([0.1, 7]);
+    const [da, db] = tf.grads((p: tf.Tensor, q: tf.Tensor) =>
+      tf.sum(tf.mul(p, q))
+    )([a, b]);
+    assertEquals(Array.from(da.dataSync()), Array.from(b.dataSync()));
+    assertEquals(Array.from(db.dataSync()), Array.from(a.dataSync()));
+    tf.dispose([a, b, da, db]);
+  });
+  assertEquals(backend.numDataIds(), ids, "wasm data ids");
+});
+
 // Identity as a shared reference (kernels/fast_kernels.ts).
 Deno.test("Identity (clone) shares memory safely: values, dtypes, dispose order, no leaks", async () => {
   const backend = tf.backend() as unknown as { numDataIds(): number };
