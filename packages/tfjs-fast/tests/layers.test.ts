@@ -363,3 +363,56 @@ Deno.test("layers: other Conv2D layers run tfjs's own code", async () => {
     x.dispose();
   }
 });
+
+/** The weights after model.fit (tfjs-layers' own training loop), as bits. */
+async function fitted(fast: boolean): Promise<number[][]> {
+  useFastLayers(fast);
+  try {
+    const m = model(37);
+    m.compile({ optimizer: tf.train.adam(0.02), loss: "meanSquaredError" });
+    const x = randomNormal([32, 5], { seed: 14 });
+    const y = randomNormal([32, 3], { seed: 15 });
+    await m.fit(x, y, { epochs: 3, batchSize: 8, shuffle: false, verbose: 0 });
+    const out = m.getWeights().map(bits);
+    m.dispose();
+    tf.dispose([x, y]);
+    return out;
+  } finally {
+    useFastLayers(true);
+  }
+}
+
+Deno.test("layers: model.fit gives tfjs's bits", async () => {
+  const fast = await fitted(true);
+  assertEquals(fast, await fitted(false));
+  assert(fast.length === 4);
+});
+
+Deno.test("layers: a saved and loaded model is the same Dense, with the same outputs", async () => {
+  const m = model(41);
+  const x = randomNormal([4, 5], { seed: 16 });
+  let artifacts: tf.io.ModelArtifacts | null = null;
+  await m.save(tf.io.withSaveHandler((a) => {
+    artifacts = a;
+    return Promise.resolve({
+      modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" },
+    });
+  }));
+  const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+  assertEquals(loaded.layers.map((l) => l.getClassName()), [
+    "Dense",
+    "Activation",
+    "Dense",
+  ]);
+  const counts = await kernelCounts(() =>
+    tf.tidy(() => void loaded.predict(x))
+  );
+  assertEquals(counts["ProjectLayersDense"], 2);
+  assertEquals(
+    tf.tidy(() => bits(loaded.predict(x) as tf.Tensor)),
+    tf.tidy(() => bits(m.predict(x) as tf.Tensor)),
+  );
+  m.dispose();
+  loaded.dispose();
+  x.dispose();
+});
