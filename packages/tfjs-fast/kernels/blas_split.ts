@@ -28,6 +28,7 @@ import {
   ALIGNMENTS,
   CALL_FIELDS,
   chunkCall,
+  type ChunkPlan,
   type CutRule,
   MIN_CHUNK_MNK,
   planChunks,
@@ -349,6 +350,42 @@ function checkSplit(
 }
 
 /**
+ * C = op(A) op(B) (row-major, beta 0) as `plan`'s blocks, one one-thread
+ * call each on this thread, in order: what the helpers would compute,
+ * without them.
+ */
+export function gemmInBlocks(
+  blas: Blas,
+  plan: ChunkPlan,
+  transA: boolean,
+  transB: boolean,
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+): void {
+  for (let i = 0; i < plan.chunks; i++) {
+    const block = chunkCall(plan, i, transA, transB, m, n, k);
+    blas.gemm(
+      transA,
+      transB,
+      block.m,
+      block.n,
+      k,
+      a.subarray(block.aOffset),
+      block.lda,
+      b.subarray(block.bOffset),
+      block.ldb,
+      0,
+      c.subarray(block.cOffset),
+      block.ldc,
+    );
+  }
+}
+
+/**
  * Where this build's products can be cut with the whole call's bits: for
  * rows and for columns of C, the smallest of `ALIGNMENTS` at which cut
  * products are exact, or null when none is. Each alignment is probed on
@@ -379,23 +416,7 @@ export function findCutRule(blas: Blas): CutRule {
       blas.gemm(false, false, m, n, k, a, k, b, n, 0, whole, n);
       // Blocks of align, align and (the last, to the end) align + 5.
       const plan = { byRows, step: align, chunks: 3 };
-      for (let i = 0; i < plan.chunks; i++) {
-        const c = chunkCall(plan, i, false, false, m, n, k);
-        blas.gemm(
-          false,
-          false,
-          c.m,
-          c.n,
-          k,
-          a.subarray(c.aOffset),
-          c.lda,
-          b.subarray(c.bOffset),
-          c.ldb,
-          0,
-          parts.subarray(c.cOffset),
-          c.ldc,
-        );
-      }
+      gemmInBlocks(blas, plan, false, false, m, n, k, a, b, parts);
       return sameBits(whole, parts);
     });
   const smallest = (byRows: boolean) =>

@@ -9,6 +9,7 @@ import {
 import { openBlas } from "../kernels/blas_kernels.ts";
 import {
   findCutRule,
+  gemmInBlocks,
   type SplitBlas,
   startSplitBlas,
 } from "../kernels/blas_split.ts";
@@ -168,23 +169,7 @@ if (!opened.ok) {
             for (const cut of chosen) {
               const got = new Float32Array(m * n);
               const plan = { byRows, step: cut, chunks: 2 };
-              for (const index of [0, 1]) {
-                const c = chunkCall(plan, index, transA, transB, m, n, k);
-                whole.gemm(
-                  transA,
-                  transB,
-                  c.m,
-                  c.n,
-                  k,
-                  a.subarray(c.aOffset),
-                  c.lda,
-                  b.subarray(c.bOffset),
-                  c.ldb,
-                  0,
-                  got.subarray(c.cOffset),
-                  c.ldc,
-                );
-              }
+              gemmInBlocks(whole, plan, transA, transB, m, n, k, a, b, got);
               const at = sameBits(expected, got);
               assertEquals(
                 at,
