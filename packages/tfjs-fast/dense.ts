@@ -136,7 +136,7 @@ function activationGrad(
 }
 
 /** a b with optional transposes, on 2-D tensors, without tf.matMul's reshapes. */
-function matMul2D(
+export function matMul2D(
   a: tf.Tensor,
   b: tf.Tensor,
   transposeA: boolean,

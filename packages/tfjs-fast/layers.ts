@@ -27,6 +27,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { matMul2D } from "./dense.ts";
 import { ArgumentError } from "./errors.ts";
 import {
   LAYERS_CONV2D,
@@ -83,18 +84,6 @@ function layersDense(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
     });
   }
   return tf.engine().runKernel(LAYERS_DENSE, { x, w, b }) as tf.Tensor;
-}
-
-function matMul2D(
-  a: tf.Tensor,
-  b: tf.Tensor,
-  transposeA: boolean,
-  transposeB: boolean,
-): tf.Tensor {
-  return tf.engine().runKernel("BatchMatMul", { a, b }, {
-    transposeA,
-    transposeB,
-  }) as tf.Tensor;
 }
 
 /** conv2d(x, filter) + b (NHWC) as one kernel, with a lazy gradient. */

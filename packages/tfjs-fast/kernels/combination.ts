@@ -33,6 +33,7 @@ import * as tf from "@tensorflow/tfjs";
 import {
   builtin,
   type KernelArgs,
+  registeredKernel,
   type WasmBackendLike,
 } from "./fast_kernels.ts";
 import {
@@ -201,9 +202,7 @@ function powGradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const { dy, a, b } = inputs as Record<string, tf.TensorInfo>;
   const wasm = backend as WasmBackendLike;
   const run = (name: string, x: tf.TensorInfo, y: tf.TensorInfo) =>
-    (tf.getKernel(name, "wasm")!.kernelFunc as unknown as (
-      args: KernelArgs,
-    ) => tf.TensorInfo)({ inputs: { a: x, b: y }, backend, attrs: {} });
+    registeredKernel(name)({ inputs: { a: x, b: y }, backend, attrs: {} });
   const exponent = Math.fround(heapF32(wasm)[heapOffset(wasm, b) >> 2] - 1);
   const bMinus1 = wasm.makeOutput([], "float32");
   heapF32(wasm)[heapOffset(wasm, bMinus1) >> 2] = exponent;

@@ -26,7 +26,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { KernelArgs, WasmBackendLike } from "./fast_kernels.ts";
+import {
+  type KernelArgs,
+  registeredKernel,
+  type WasmBackendLike,
+} from "./fast_kernels.ts";
 import { tanhGradInto } from "./elementwise.ts";
 
 /** The kernel names. */
@@ -89,10 +93,7 @@ function withKernels<T extends tf.TensorInfo | tf.TensorInfo[]>(
     inputs: tf.NamedTensorInfoMap,
     attrs: tf.NamedAttrMap = {},
   ) => {
-    const kernel = tf.getKernel(name, "wasm")!.kernelFunc as unknown as (
-      args: KernelArgs,
-    ) => tf.TensorInfo;
-    const out = kernel({ inputs, backend, attrs });
+    const out = registeredKernel(name)({ inputs, backend, attrs });
     made.push(out);
     return out;
   };

@@ -302,12 +302,7 @@ export function biasAndActivation(
     name: string,
     inputs: tf.NamedTensorInfoMap,
     attrs: tf.NamedAttrMap = {},
-  ) =>
-    (tf.getKernel(name, "wasm")!.kernelFunc as unknown as KernelFn)({
-      inputs,
-      backend,
-      attrs,
-    });
+  ) => registeredKernel(name)({ inputs, backend, attrs });
   let biased = product;
   if (bias != null) {
     biased = run("Add", { a: product, b: bias });
@@ -470,6 +465,14 @@ export function markReplacements(
   kernels: Readonly<Record<string, KernelFn>>,
 ): void {
   for (const fn of Object.values(kernels)) replaced.add(fn);
+}
+
+/**
+ * The kernel registered for wasm under `name` now (the project's where it
+ * replaced the built-in): what tfjs would run for that name.
+ */
+export function registeredKernel(name: string): KernelFn {
+  return tf.getKernel(name, "wasm")!.kernelFunc as unknown as KernelFn;
 }
 
 /**

@@ -7,7 +7,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { KernelArgs, KernelFn } from "./fast_kernels.ts";
+import {
+  type KernelArgs,
+  type KernelFn,
+  registeredKernel,
+} from "./fast_kernels.ts";
 
 /** x W + b as tfjs-layers' Dense computes it. */
 export const LAYERS_DENSE = "ProjectLayersDense";
@@ -20,10 +24,6 @@ export interface LayersConv2DAttrs {
   pad: "same" | "valid";
 }
 
-function wasmKernel(name: string): KernelFn {
-  return tf.getKernel(name, "wasm")!.kernelFunc as unknown as KernelFn;
-}
-
 /**
  * x W + b for x [m, k], W [k, n], b [n]: `_FusedMatMul` with no
  * activation on the operands as [1, m, k] and [1, k, n], as
@@ -34,7 +34,7 @@ function layersDense({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const [m, k] = x.shape;
   const n = w.shape[1];
   // Views of the same data: the kernel only reads them.
-  const out = wasmKernel("_FusedMatMul")({
+  const out = registeredKernel("_FusedMatMul")({
     inputs: {
       a: { ...x, shape: [1, m, k] },
       b: { ...w, shape: [1, k, n] },
@@ -57,7 +57,7 @@ function layersConv2D(
 ): tf.TensorInfo {
   const { x, filter, b } = inputs as Record<string, tf.TensorInfo>;
   const { strides, pad } = attrs as unknown as LayersConv2DAttrs;
-  return wasmKernel("FusedConv2D")({
+  return registeredKernel("FusedConv2D")({
     inputs: { x, filter, bias: b },
     backend,
     attrs: {

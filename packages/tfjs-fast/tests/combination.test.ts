@@ -16,6 +16,7 @@ import {
 import { ArgumentError } from "../errors.ts";
 import { builtin } from "../kernels/fast_kernels.ts";
 import { randomNormal } from "./seeded.ts";
+import { bits } from "./bits.ts";
 import {
   assert,
   assertEquals,
@@ -36,14 +37,6 @@ function edgy(shape: number[], seed: number): tf.Tensor {
     }
   });
   return tf.tensor(values, shape);
-}
-
-/** The bits of a float32 tensor, NaN as one pattern. */
-function bits(t: tf.Tensor): number[] {
-  const v = Float32Array.from(t.dataSync());
-  return Array.from(new Uint32Array(v.buffer)).map((b, i) =>
-    Number.isNaN(v[i]) ? -1 : b
-  );
 }
 
 function assertSameBits(a: tf.Tensor, b: tf.Tensor, message: string) {

@@ -13,6 +13,7 @@ import { ArgumentError } from "../errors.ts";
 import { tanhGradInto } from "../kernels/elementwise.ts";
 import type { WasmBackendLike } from "../kernels/fast_kernels.ts";
 import { randomNormal } from "./seeded.ts";
+import { bits } from "./bits.ts";
 import { matMulPathTest } from "./matmul_paths.ts";
 import {
   assertAllClose,
@@ -33,14 +34,6 @@ const ACTIVATIONS: DenseActivation[] = [
 ];
 // [batch, in, out]: the ODE's two layers, odd sizes, one row, no rows.
 const SHAPES = [[20, 2, 50], [20, 50, 2], [7, 5, 3], [1, 4, 1], [0, 3, 2]];
-
-/** The bits of a float32 tensor, NaN as one pattern. */
-function bits(t: tf.Tensor): number[] {
-  const v = Float32Array.from(t.dataSync());
-  return Array.from(new Uint32Array(v.buffer)).map((b, i) =>
-    Number.isNaN(v[i]) ? -1 : b
-  );
-}
 
 const mm = (a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean) =>
   tf.engine().runKernel("BatchMatMul", { a, b }, {

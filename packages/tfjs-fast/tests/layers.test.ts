@@ -10,6 +10,7 @@ import { initBackend } from "../backend.ts";
 import { ArgumentError } from "../errors.ts";
 import { fastLayersInUse, useFastLayers } from "../layers.ts";
 import { randomNormal } from "./seeded.ts";
+import { kernelCounts } from "./bits.ts";
 import { convPathTest, matMulPathTest } from "./matmul_paths.ts";
 import {
   assert,
@@ -147,14 +148,6 @@ matMulPathTest("layers: gradients of gradients are tfjs's bits", () => {
   for (const i of [1, 3]) assert(fast[i].some((b) => b !== 0), `weight ${i}`);
   assertEquals([fast[2], fast[4]], [[], []]);
 });
-
-/** Kernel names of `fn`, with their counts. */
-async function kernelCounts(fn: () => void): Promise<Record<string, number>> {
-  const profile = await tf.profile(fn);
-  const counts: Record<string, number> = {};
-  for (const k of profile.kernels) counts[k.name] = (counts[k.name] ?? 0) + 1;
-  return counts;
-}
 
 Deno.test("layers: only the products asked for run", async () => {
   const m = model(17);

@@ -13,6 +13,7 @@ import {
   useFusedReductionGradients,
 } from "../ops.ts";
 import { randomNormal } from "./seeded.ts";
+import { bits, kernelCounts } from "./bits.ts";
 import {
   assert,
   assertEquals,
@@ -20,14 +21,6 @@ import {
 } from "../../../tests/assert.ts";
 
 await initBackend({ quiet: true });
-
-/** The bits of a float32 tensor, NaN as one pattern. */
-function bits(t: tf.Tensor): number[] {
-  const v = Float32Array.from(t.dataSync());
-  return Array.from(new Uint32Array(v.buffer)).map((b, i) =>
-    Number.isNaN(v[i]) ? -1 : b
-  );
-}
 
 /** `fn` with the fill on (`fused`) or tfjs's own gradients. */
 function withGradients<T>(fused: boolean, fn: () => T): T {
@@ -37,14 +30,6 @@ function withGradients<T>(fused: boolean, fn: () => T): T {
   } finally {
     useFusedReductionGradients(true);
   }
-}
-
-/** Kernel names of `fn`, with their counts. */
-async function kernelCounts(fn: () => void): Promise<Record<string, number>> {
-  const profile = await tf.profile(fn);
-  const counts: Record<string, number> = {};
-  for (const k of profile.kernels) counts[k.name] = (counts[k.name] ?? 0) + 1;
-  return counts;
 }
 
 const UPSTREAM = [3.7, 0, -0, 1e-45, -2.5e-39, Infinity, -Infinity, NaN];
