@@ -30,7 +30,7 @@ import { useFusedPowGradient, useFusedReductionGradients } from "./ops.ts";
 import { startThreadedWasm } from "./kernels/wasm_threads.ts";
 import { ArgumentError } from "./errors.ts";
 import { envVar } from "./env.ts";
-import { checkOptionKeys } from "./options.ts";
+import { checkBoolean, checkOptionKeys } from "./options.ts";
 
 /**
  * Backends the package can run on. `webgpu` runs only when asked for
@@ -416,11 +416,8 @@ export async function initBackend(
     "quiet",
   ]);
   for (const key of ["blas", "dnnl"] as const) {
-    if (options[key] !== undefined && typeof options[key] !== "boolean") {
-      throw new ArgumentError(
-        "initBackend",
-        `${key} must be true or false, got ${JSON.stringify(options[key])}`,
-      );
+    if (options[key] !== undefined) {
+      checkBoolean("initBackend", key, options[key]);
     }
   }
   const wanted = backendAsked(options.backend);

@@ -28,13 +28,13 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { matMul2D } from "./dense.ts";
-import { ArgumentError } from "./errors.ts";
 import {
   LAYERS_CONV2D,
   LAYERS_DENSE,
   type LayersConv2DAttrs,
 } from "./kernels/layers.ts";
 import { onWasm } from "./ops.ts";
+import { checkBoolean } from "./options.ts";
 
 /** What the patched calls read of a tfjs-layers Dense or Conv2D. */
 interface WeightedLayer {
@@ -199,12 +199,7 @@ const fastConv2dCall: Call = function (this: WeightedLayer, inputs, kwargs) {
  * useFastLayers(false); // measure tfjs's own layers
  */
 export function useFastLayers(on: boolean): void {
-  if (typeof on !== "boolean") {
-    throw new ArgumentError(
-      "useFastLayers",
-      `on must be true or false, got ${String(on)}`,
-    );
-  }
+  checkBoolean("useFastLayers", "on", on);
   denseClass.prototype.call = on ? fastDenseCall : tfjsDenseCall;
   conv2dClass.prototype.call = on ? fastConv2dCall : tfjsConv2dCall;
 }

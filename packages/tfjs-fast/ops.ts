@@ -10,6 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { ArgumentError } from "./errors.ts";
+import { checkBoolean } from "./options.ts";
 import {
   BROADCAST_SCALAR,
   LINEAR_COMBINATION,
@@ -234,6 +235,7 @@ let tfjsReductionGradients: Record<string, tf.GradConfig> | undefined;
  * recording). `initBackend` turns it on.
  */
 export function useFusedReductionGradients(on: boolean): void {
+  checkBoolean("useFusedReductionGradients", "on", on);
   tfjsReductionGradients ??= {
     Sum: tf.getGradient("Sum")!,
     Mean: tf.getGradient("Mean")!,

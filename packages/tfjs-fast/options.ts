@@ -1,10 +1,24 @@
 /**
- * Checks of an options object for the package's functions: a typo in a key
- * would otherwise be ignored without a word.
+ * Checks of the package's arguments: an options object's keys (a typo in a
+ * key would otherwise be ignored without a word) and switches.
  *
  * @module
  */
 import { ArgumentError } from "./errors.ts";
+
+/** Throws an `ArgumentError` unless `value` is true or false. */
+export function checkBoolean(
+  where: string,
+  name: string,
+  value: unknown,
+): void {
+  if (typeof value !== "boolean") {
+    throw new ArgumentError(
+      where,
+      `${name} must be true or false, got ${JSON.stringify(value)}`,
+    );
+  }
+}
 
 /** Edits (insertions, deletions, substitutions) between two strings. */
 function editDistance(a: string, b: string): number {

@@ -14,10 +14,12 @@ import {
 } from "../ops.ts";
 import { randomNormal } from "./seeded.ts";
 import { bits, kernelCounts } from "./bits.ts";
+import { ArgumentError } from "../errors.ts";
 import {
   assert,
   assertEquals,
   assertNoTensorLeak,
+  assertThrows,
 } from "../../../tests/assert.ts";
 
 await initBackend({ quiet: true });
@@ -121,6 +123,12 @@ Deno.test("reduction gradients: on cpu, tfjs's code; the switch; no leaks", asyn
   useFusedReductionGradients(false);
   assert(!fusedReductionGradientsInUse());
   useFusedReductionGradients(true);
+  assert(fusedReductionGradientsInUse());
+  assertThrows(
+    () => useFusedReductionGradients(1 as unknown as boolean),
+    ArgumentError,
+    "useFusedReductionGradients: on must be true or false, got 1",
+  );
   assert(fusedReductionGradientsInUse());
   await tf.setBackend("cpu");
   try {
